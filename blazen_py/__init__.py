@@ -1,0 +1,89 @@
+"""blazen_py: event-driven workflows in pure Python, in the browser (Pyodide) and on CPython.
+
+The public API, re-exported from private modules::
+
+    from blazen_py import Workflow, START_EVENT, STOP_EVENT
+
+    wf = Workflow("greeter")
+
+    @wf.step(accepts=[START_EVENT])
+    def greet(event, ctx):
+        return {"type": STOP_EVENT, "result": f"Hello, {event['name']}"}
+
+    result = await wf.run({"name": "Ada"})   # result.data == "Hello, Ada"
+"""
+
+from __future__ import annotations
+
+from .blazen_state import FieldStore, register_state_class
+from .context import Context, SessionNamespace, StateNamespace
+from .errors import (
+    BlazenError,
+    HandlerStateError,
+    InputRequestError,
+    InvalidEventError,
+    ModelError,
+    SnapshotError,
+    StateError,
+    StepError,
+    StepTimeoutError,
+    StoreError,
+    WorkflowAbortedError,
+    WorkflowDefinitionError,
+    WorkflowError,
+    WorkflowStallError,
+    WorkflowTimeoutError,
+)
+from .events import INPUT_REQUEST_EVENT, INPUT_REQUESTED, INPUT_RESPONSE_EVENT, START_EVENT, STOP_EVENT, Event
+from .handler import WorkflowHandler
+from .runtime import WorkflowResult
+from .snapshot import SNAPSHOT_VERSION
+from .state import StateValue
+from .step import Step
+from .stores import MemoryStore, SnapshotStore
+from .stream import StreamEvent
+from .validation import ValidationProblem
+from .workflow import Workflow, WorkflowBuilder
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "INPUT_REQUESTED",
+    "INPUT_REQUEST_EVENT",
+    "INPUT_RESPONSE_EVENT",
+    "SNAPSHOT_VERSION",
+    "START_EVENT",
+    "STOP_EVENT",
+    "BlazenError",
+    "Context",
+    "Event",
+    "FieldStore",
+    "HandlerStateError",
+    "InputRequestError",
+    "InvalidEventError",
+    "MemoryStore",
+    "ModelError",
+    "SessionNamespace",
+    "SnapshotError",
+    "SnapshotStore",
+    "StateError",
+    "StateNamespace",
+    "StateValue",
+    "Step",
+    "StepError",
+    "StepTimeoutError",
+    "StoreError",
+    "StreamEvent",
+    "ValidationProblem",
+    "Workflow",
+    "WorkflowAbortedError",
+    "WorkflowBuilder",
+    "WorkflowDefinitionError",
+    "WorkflowError",
+    "WorkflowHandler",
+    "WorkflowResult",
+    "WorkflowStallError",
+    "WorkflowTimeoutError",
+    "__version__",
+    "register_state_class",
+]

@@ -1,0 +1,243 @@
+"""The context a step receives: state, session, events, run identity.
+
+One :class:`Context` exists per step per run; all of its methods are synchronous except
+:meth:`Context.request_input`. State (``set``/``get``, ``ctx.state``) holds persistable
+StateValues and goes into snapshots; the session (``ctx.session``) holds live objects,
+keeps their identity, and never goes into a snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .blazen_state import META_SUFFIX, decompose, is_blazen_state, reassemble
+from .errors import StateError
+from .events import event_type_of
+from .state import StateValue, copy_state_value
+
+if TYPE_CHECKING:
+    from .runtime import Run
+
+__all__ = ["Context", "SessionNamespace", "StateNamespace"]
+
+_SCALARS = (str, int, bool, type(None))
+_BINARY = (bytes, bytearray, memoryview)
+
+
+class Context:
+    """What a step sees of its run. Created by the engine, one per step per run."""
+
+    __slots__ = ("_run", "_step", "_state_ns", "_session_ns")
+
+    def __init__(self, run: Run, step: str | None) -> None:
+        self._run = run
+        self._step = step
+        self._state_ns: StateNamespace | None = None
+        self._session_ns: SessionNamespace | None = None
+
+    # -- state ---------------------------------------------------------------------------
+
+    def set(self, key: str, value: object) -> None:
+        """Store a StateValue (``bytes`` stored as binary; BlazenState objects decomposed).
+
+        Raises:
+            StateError: ``value`` cannot be persisted (keep live objects in ``session``).
+        """
+        state = self._run.state
+        if type(key) is not str:
+            raise StateError(f"state keys are strings, got {key!r}")
+        if self._run.has_meta:
+            state.pop(key + META_SUFFIX, None)
+        cls = type(value)
+        if cls in _SCALARS:
+            state[key] = value
+        elif is_blazen_state(value):
+            decompose(self, key, value)
+            state.pop(key, None)
+        else:
+            state[key] = copy_state_value(value, key=key)
+
+    def get(self, key: str) -> Any:
+        """Return the value stored at ``key`` (a copy), or ``None`` when missing.
+
+        A BlazenState object is rebuilt from its fields and its ``restore`` method called.
+        """
+        state = self._run.state
+        if self._run.has_meta:
+            meta = state.get(key + META_SUFFIX)
+            if meta is not None:
+                return reassemble(self, key, meta)
+        value = state.get(key)
+        if type(value) is list or type(value) is dict:
+            return copy_state_value(value, key=key)
+        return value
+
+    def set_bytes(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        """Store binary data explicitly.
+
+        Raises:
+            StateError: ``data`` is not bytes-like.
+        """
+        if not isinstance(data, _BINARY):
+            raise StateError(f"set_bytes({key!r}) takes bytes, got {type(data).__name__}")
+        self.set(key, bytes(data))
+
+    def get_bytes(self, key: str) -> bytes | None:
+        """Return the binary data stored at ``key``, or ``None`` when missing.
+
+        Raises:
+            StateError: the key holds a value that is not binary.
+        """
+        value = self._run.state.get(key)
+        if value is None or type(value) is bytes:
+            return value
+        raise StateError(f"state key {key!r} holds a {type(value).__name__}, not bytes")
+
+    def _set_meta(self, key: str, meta: dict[str, Any]) -> None:
+        self._run.has_meta = True
+        self._run.state[key] = copy_state_value(meta, key=key)
+
+    @property
+    def state(self) -> StateNamespace:
+        """Persistable values: the same store as :meth:`set` / :meth:`get`."""
+        ns = self._state_ns
+        if ns is None:
+            ns = self._state_ns = StateNamespace(self)
+        return ns
+
+    @property
+    def session(self) -> SessionNamespace:
+        """Live in-process objects: identity preserved, never persisted."""
+        ns = self._session_ns
+        if ns is None:
+            ns = self._session_ns = SessionNamespace(self._run.session)
+        return ns
+
+    # -- events --------------------------------------------------------------------------
+
+    def send_event(self, event: Mapping[str, Any]) -> None:
+        """Queue ``event`` for routing now, before whatever this step returns.
+
+        Raises:
+            InvalidEventError: ``event`` is not a mapping with a string ``type``.
+        """
+        event_type_of(event, step=self._step)
+        self._run.produce(event, self._step)
+
+    def write_event_to_stream(self, event: Mapping[str, Any]) -> None:
+        """Put ``event`` on the run's stream without routing it to any step."""
+        etype = event_type_of(event, step=self._step)
+        self._run.publish(etype, event)
+
+    async def request_input(self, prompt: str, metadata: Mapping[str, Any] | None = None) -> Any:
+        """Ask the host for input and wait for :meth:`WorkflowHandler.respond_to_input`.
+
+        Streams an ``InputRequested`` item with a ``request_id``. In-process only: after
+        a snapshot and resume, the step runs again and asks again. For requests that
+        survive a snapshot, return a ``blazen::InputRequestEvent`` instead.
+        """
+        return await self._run.request_input(prompt, metadata, self._step)
+
+    # -- identity ------------------------------------------------------------------------
+
+    def run_id(self) -> str:
+        """Return the run's id (a UUID v4 string)."""
+        return self._run.run_id
+
+    @property
+    def workflow_name(self) -> str:
+        """The workflow's name."""
+        return self._run.workflow_name
+
+    @property
+    def step_name(self) -> str | None:
+        """The name of the step holding this context."""
+        return self._step
+
+    def __repr__(self) -> str:
+        return f"<Context workflow={self.workflow_name!r} run={self._run.run_id} step={self._step!r}>"
+
+
+class StateNamespace:
+    """``ctx.state``: persistable values, routed exactly like ``ctx.set`` / ``ctx.get``."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def set(self, key: str, value: StateValue) -> None:
+        """Store a StateValue; see :meth:`Context.set`."""
+        self._ctx.set(key, value)
+
+    def get(self, key: str) -> Any:
+        """Return a stored value or ``None``; see :meth:`Context.get`."""
+        return self._ctx.get(key)
+
+    def set_bytes(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        """Store binary data; see :meth:`Context.set_bytes`."""
+        self._ctx.set_bytes(key, data)
+
+    def get_bytes(self, key: str) -> bytes | None:
+        """Return binary data or ``None``; see :meth:`Context.get_bytes`."""
+        return self._ctx.get_bytes(key)
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (and a decomposed object's fields); missing keys are ignored."""
+        state = self._ctx._run.state
+        meta = state.pop(key + META_SUFFIX, None)
+        if isinstance(meta, dict):
+            for field in meta.get("fields") or ():
+                state.pop(f"{key}.{field}", None)
+        state.pop(key, None)
+
+    def has(self, key: str) -> bool:
+        """Return whether ``key`` holds a value."""
+        state = self._ctx._run.state
+        return key in state or key + META_SUFFIX in state
+
+    def keys(self) -> list[str]:
+        """Return the stored keys (decomposed objects appear as their fields' keys)."""
+        return list(self._ctx._run.state)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.has(key)
+
+
+class SessionNamespace:
+    """``ctx.session``: live objects for this run, identity preserved, never persisted."""
+
+    __slots__ = ("_map",)
+
+    def __init__(self, session: dict[str, Any]) -> None:
+        self._map = session
+
+    def set(self, key: str, value: object) -> None:
+        """Keep ``value`` (any object) under ``key``."""
+        self._map[key] = value
+
+    def get(self, key: str) -> Any:
+        """Return the very object stored under ``key``, or ``None``."""
+        return self._map.get(key)
+
+    def has(self, key: str) -> bool:
+        """Return whether ``key`` holds a value."""
+        return key in self._map
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; missing keys are ignored."""
+        self._map.pop(key, None)
+
+    def keys(self) -> list[str]:
+        """Return the keys in insertion order."""
+        return list(self._map)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._map
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._map))
+
+    def __len__(self) -> int:
+        return len(self._map)

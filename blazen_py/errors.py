@@ -1,0 +1,134 @@
+"""Error classes raised by blazen_py.
+
+Every failure that ends a run has its own class, so callers can tell a timeout from an
+abort from a step that raised. All of them derive from :class:`BlazenError`; the ones
+that end a run derive from :class:`WorkflowError` and carry the step and event type
+involved (``None`` when no single step is to blame).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BlazenError",
+    "HandlerStateError",
+    "InputRequestError",
+    "InvalidEventError",
+    "ModelError",
+    "SnapshotError",
+    "StateError",
+    "StepError",
+    "StepTimeoutError",
+    "StoreError",
+    "WorkflowAbortedError",
+    "WorkflowDefinitionError",
+    "WorkflowError",
+    "WorkflowStallError",
+    "WorkflowTimeoutError",
+]
+
+
+class BlazenError(Exception):
+    """Base class of every error raised by blazen_py."""
+
+
+class WorkflowDefinitionError(BlazenError, ValueError):
+    """A workflow or step was declared wrongly (bad name, duplicate step, bad option)."""
+
+
+class WorkflowError(BlazenError):
+    """A run ended in failure.
+
+    Attributes:
+        step: Name of the step involved, or ``None``.
+        event_type: Type of the event being handled, or ``None``.
+        run_id: Id of the run that failed, once known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str | None = None,
+        event_type: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.step = step
+        self.event_type = event_type
+        self.run_id = run_id
+
+    @property
+    def message(self) -> str:
+        """The error message without the class name."""
+        return str(self)
+
+
+class StepError(WorkflowError):
+    """A step raised; the original exception is chained as ``__cause__``."""
+
+
+class InvalidEventError(WorkflowError, TypeError):
+    """A step returned or sent something that is not an event (a mapping with a string ``type``)."""
+
+
+class WorkflowTimeoutError(WorkflowError, TimeoutError):
+    """The run exceeded the workflow's timeout (:meth:`Workflow.set_timeout`)."""
+
+
+class StepTimeoutError(WorkflowTimeoutError):
+    """One step exceeded its own ``timeout``."""
+
+
+class WorkflowAbortedError(WorkflowError):
+    """The run was cancelled with :meth:`WorkflowHandler.abort`."""
+
+
+class WorkflowStallError(WorkflowError):
+    """Nothing is queued, nothing runs, no input is awaited, and no StopEvent was produced.
+
+    Attributes:
+        unrouted: Mapping of event types that no step accepts to the names of the steps
+            that produced them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        unrouted: dict[str, list[str]] | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        super().__init__(message, run_id=run_id)
+        self.unrouted = unrouted or {}
+
+
+class StateError(BlazenError, TypeError):
+    """A value cannot be stored in persistable state, or a stored value has another type."""
+
+
+class SnapshotError(BlazenError, ValueError):
+    """A snapshot is corrupt, truncated, of a newer format version, or cannot be made."""
+
+
+class InputRequestError(BlazenError, LookupError):
+    """An input request id is unknown or was already answered."""
+
+
+class HandlerStateError(BlazenError, RuntimeError):
+    """A handler operation does not fit the run's current state (e.g. pausing a finished run)."""
+
+
+class StoreError(BlazenError):
+    """A snapshot store failed (storage unavailable, over quota, missing key)."""
+
+
+class ModelError(BlazenError):
+    """A language-model call failed.
+
+    Attributes:
+        status: HTTP status code, or ``None`` for network failures.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

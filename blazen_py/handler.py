@@ -1,0 +1,208 @@
+"""WorkflowHandler: control of a run in the background.
+
+Returned by :meth:`Workflow.run_with_handler` and :meth:`Workflow.resume`. It records the
+run's stream from the start, so :meth:`WorkflowHandler.stream_events` and
+:meth:`WorkflowHandler.events` see every item whenever they are called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import HandlerStateError
+from .runtime import COMPLETED, PAUSED, STATUS_NAMES, Run, WorkflowResult
+from .snapshot import capture
+from .stream import StreamEvent
+
+if TYPE_CHECKING:
+    from .workflow import Workflow
+
+__all__ = ["WorkflowHandler"]
+
+StreamCallback = Callable[[StreamEvent], Any]
+
+
+class WorkflowHandler:
+    """A running (or paused, or finished) run.
+
+    Python mirror of the spec's ``WorkflowHandler``: ``stream_events``,
+    ``respond_to_input``, ``snapshot``, ``pause``, ``resume_in_place``, ``abort``,
+    ``result``.
+    """
+
+    __slots__ = ("_run", "_workflow", "_items", "_wake")
+
+    def __init__(self, run: Run, workflow: Workflow) -> None:
+        self._run = run
+        self._workflow = workflow
+        self._items: list[StreamEvent] = []
+        self._wake: asyncio.Future[None] | None = None
+        run.listener = self._record
+        run.done.add_done_callback(self._on_done)
+
+    def _record(self, item: StreamEvent) -> None:
+        self._items.append(item)
+        self._notify()
+
+    def _on_done(self, _: object) -> None:
+        self._notify()
+
+    def _notify(self) -> None:
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            if not wake.done():
+                wake.set_result(None)
+
+    async def _next_batch(self, seen: int) -> bool:
+        """Wait until there are items past ``seen`` or the run ended; False when no more will come."""
+        while len(self._items) <= seen:
+            if self._run.done.done():
+                return False
+            if self._wake is None:
+                self._wake = self._run.loop.create_future()
+            await self._wake
+        return True
+
+    # -- observing -----------------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        """The run's id (UUID v4)."""
+        return self._run.run_id
+
+    @property
+    def workflow_name(self) -> str:
+        """The workflow's name."""
+        return self._run.workflow_name
+
+    @property
+    def status(self) -> str:
+        """``'running'``, ``'paused'``, ``'completed'`` or ``'failed'``."""
+        return STATUS_NAMES[self._run.status]
+
+    @property
+    def done(self) -> bool:
+        """Whether the run has ended."""
+        return self._run.status >= COMPLETED
+
+    async def result(self) -> WorkflowResult:
+        """Wait for the run to end and return its result; may be awaited many times.
+
+        Raises:
+            WorkflowError: the run failed (a subclass says how: step error, timeout, abort,
+                stall, invalid event).
+        """
+        return await asyncio.shield(self._run.done)
+
+    async def stream_events(self, callback: StreamCallback) -> None:
+        """Call ``callback`` with every stream item, from the run's start until it ends.
+
+        Returns when the run has ended (completed or failed; the failure is the last item,
+        with ``event_type == "Error"``, and :meth:`result` raises it). ``callback`` may be
+        sync or async; it may call :meth:`respond_to_input`.
+        """
+        seen = 0
+        while await self._next_batch(seen):
+            while seen < len(self._items):
+                item = self._items[seen]
+                seen += 1
+                out = callback(item)
+                if inspect.isawaitable(out):
+                    await out
+
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        """Iterate over every stream item, from the run's start until it ends."""
+        seen = 0
+        while await self._next_batch(seen):
+            while seen < len(self._items):
+                seen += 1
+                yield self._items[seen - 1]
+
+    # -- controlling ---------------------------------------------------------------------
+
+    def respond_to_input(self, request_id: str, response: Any) -> None:
+        """Answer the input request ``request_id``.
+
+        For the awaiter form the waiting step resumes with ``response``; for the durable
+        form a ``blazen::InputResponseEvent`` with ``request_id`` and ``response`` is
+        routed.
+
+        Raises:
+            InputRequestError: the id is unknown or was already answered.
+        """
+        self._run.respond(request_id, response)
+
+    async def snapshot(self, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Capture the run as JSON-compatible data without stopping it.
+
+        Args:
+            metadata: Your own JSON-compatible data, stored in the snapshot as is.
+
+        Raises:
+            SnapshotError: an event or value cannot be encoded.
+        """
+        return self._capture(metadata)
+
+    def _capture(self, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+        refs = self._workflow._serialize_session(self._run.session)
+        return capture(self._run, session_refs=refs, metadata=metadata)
+
+    async def pause(self, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Stop dispatching, let running steps finish, and return a snapshot.
+
+        Steps waiting in ``ctx.request_input`` are stopped and run again on resume. Under
+        the ``'continue'`` session pause policy the session is cleared once the snapshot
+        is taken.
+
+        Raises:
+            HandlerStateError: the run has already ended (or ended while pausing).
+        """
+        run = self._run
+        if run.status >= COMPLETED:
+            raise HandlerStateError(
+                f"run {run.run_id} has already {STATUS_NAMES[run.status]}; it cannot be paused "
+                "(its outcome is available from result())"
+            )
+        await run.pause()
+        if run.status >= COMPLETED:
+            raise HandlerStateError(f"run {run.run_id} {STATUS_NAMES[run.status]} while pausing; see result()")
+        snap = self._capture(metadata)
+        if run.session_pause_policy == "continue":
+            run.session.clear()
+        return snap
+
+    async def resume_in_place(self) -> None:
+        """Resume a paused run in this process.
+
+        Raises:
+            HandlerStateError: the run is not paused.
+        """
+        if self._run.status != PAUSED:
+            raise HandlerStateError(f"run {self._run.run_id} is {self.status}, not paused; nothing to resume")
+        self._run.resume()
+
+    def abort(self) -> None:
+        """Cancel the run; :meth:`result` then raises :class:`WorkflowAbortedError`.
+
+        Does nothing if the run has already ended.
+        """
+        self._run.abort()
+
+    def __repr__(self) -> str:
+        return f"<WorkflowHandler workflow={self.workflow_name!r} run={self.run_id} status={self.status}>"
+
+
+async def _await_result(run: Run) -> WorkflowResult:
+    """Wait for ``run`` to end; cancelling the waiter aborts the run."""
+    try:
+        return await asyncio.shield(run.done)
+    except asyncio.CancelledError:
+        if not run.done.done():
+            run.abort()
+        raise
+
+

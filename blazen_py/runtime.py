@@ -1,0 +1,653 @@
+"""The dispatcher: one :class:`Run` per workflow run.
+
+A run owns a FIFO queue of events and a dict from event type to the steps that accept
+it. Routing an event calls each accepting step *inline*: a sync handler runs to
+completion, and a coroutine is driven with ``send(None)`` until it first suspends. Only
+a step that really suspends gets an asyncio Task (which continues the same coroutine),
+so the common case schedules nothing at all: in Pyodide every scheduled callback is a
+JS task. The queue is drained in a loop, not by recursion, and the loop hands control
+back to the event loop every :data:`YIELD_EVERY` events so that timers, ``abort()`` and
+``pause()`` get in during long synchronous chains.
+
+Note:
+    The part of a step that runs before its first ``await`` that suspends runs inside
+    the dispatcher, where ``asyncio.current_task()`` is not the step's own task. A step
+    that needs a task of its own from its first line (``asyncio.timeout()`` at the top)
+    can be declared with ``inline=False``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Coroutine, Generator, Mapping
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any
+
+from .context import Context
+from .errors import (
+    InputRequestError,
+    InvalidEventError,
+    StepError,
+    StepTimeoutError,
+    WorkflowAbortedError,
+    WorkflowError,
+    WorkflowStallError,
+    WorkflowTimeoutError,
+)
+from .events import INPUT_REQUEST_EVENT, INPUT_REQUESTED, INPUT_RESPONSE_EVENT, STOP_EVENT, describe, event_type_of
+from .state import copy_state_value
+from .stream import ERROR, StreamEvent
+
+if TYPE_CHECKING:
+    from .step import Step
+
+__all__ = ["YIELD_EVERY", "Run", "WorkflowResult"]
+
+logger = logging.getLogger("blazen_py")
+
+YIELD_EVERY = 1000
+"""Events routed in one go before the dispatcher yields to the event loop."""
+
+RUNNING, PAUSED, COMPLETED, FAILED = 0, 1, 2, 3
+STATUS_NAMES = ("running", "paused", "completed", "failed")
+
+Listener = Callable[[StreamEvent], None]
+
+
+class WorkflowResult:
+    """The outcome of a completed run.
+
+    Attributes:
+        data: The StopEvent's ``result``.
+        run_id: The run's id.
+        event: The StopEvent itself.
+    """
+
+    __slots__ = ("data", "run_id", "event")
+
+    def __init__(self, data: Any, run_id: str, event: Mapping[str, Any]) -> None:
+        self.data = data
+        self.run_id = run_id
+        self.event = event
+
+    def __repr__(self) -> str:
+        return f"WorkflowResult(data={self.data!r}, run_id={self.run_id!r})"
+
+
+class _Resumed(Coroutine[Any, Any, Any]):
+    """A coroutine that was started inline, handed to a Task at its first suspension.
+
+    The first ``send`` gives the Task what the coroutine yielded when it suspended, so
+    the Task waits on the same future; everything after goes to the coroutine itself.
+    """
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+        self._coro = coro
+        self._first: Any = first
+
+    def send(self, value: Any) -> Any:
+        first = self._first
+        if first is not _NOTHING:
+            self._first = _NOTHING
+            return first
+        return self._coro.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        self._first = _NOTHING
+        if val is None and tb is None:
+            return self._coro.throw(typ)
+        return self._coro.throw(typ, val, tb)  # pragma: no cover - legacy signature
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def __await__(self) -> Generator[Any, None, Any]:  # pragma: no cover - Tasks use send()
+        return self._coro.__await__()
+
+
+_NOTHING = object()
+
+
+class _PausedForInput(BaseException):
+    """Thrown into a step waiting in ``request_input`` when the run pauses."""
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+class _Request:
+    __slots__ = ("request_id", "prompt", "metadata", "step", "future")
+
+    def __init__(self, request_id: str, prompt: Any, metadata: Any, step: str | None, future: Any) -> None:
+        self.request_id = request_id
+        self.prompt = prompt
+        self.metadata = metadata
+        self.step = step
+        self.future: asyncio.Future[Any] | None = future
+
+
+class Run:
+    """The state of one run and the dispatcher that drives it.
+
+    Created by :class:`~blazen_py.workflow.Workflow`; users see it through
+    :class:`~blazen_py.handler.WorkflowHandler`.
+    """
+
+    def __init__(
+        self,
+        *,
+        workflow_name: str,
+        steps: tuple[Step, ...],
+        routes: dict[str, tuple[Step, ...]],
+        run_id: str | None = None,
+        timeout: float | None = None,
+        session_pause_policy: str = "continue",
+    ) -> None:
+        self.workflow_name = workflow_name
+        self.run_id = run_id or str(uuid.uuid4())
+        self.steps = steps
+        self.steps_by_name = {s.name: s for s in steps}
+        self.routes = routes
+        self.state: dict[str, Any] = {}
+        self.session: dict[str, Any] = {}
+        self.has_meta = False
+        self.session_pause_policy = session_pause_policy
+        self.timeout = timeout
+        self.status = RUNNING
+        self.listener: Listener | None = None
+        self.requests: dict[str, _Request] = {}
+        self.answered: set[str] = set()
+        self.unrouted: dict[str, list[str]] = {}
+        self.queue: deque[Mapping[str, Any]] = deque()
+        self.pending: list[tuple[Step, Mapping[str, Any]]] = []
+        self.loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[WorkflowResult] = self.loop.create_future()
+        self.done.add_done_callback(_consume_exception)
+        self._tasks: dict[asyncio.Task[Any], tuple[Step, Mapping[str, Any], asyncio.TimerHandle | None]] = {}
+        self._active = [0] * len(steps)
+        self._backlog: dict[int, deque[Mapping[str, Any]]] = {}
+        self._ctxs = [Context(self, s.name) for s in steps]
+        self._pumping = False
+        self._scheduled = False
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._idle: asyncio.Future[None] | None = None
+        self._remaining: float | None = None
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def start(self, start_event: Mapping[str, Any] | None) -> None:
+        """Begin (or continue, after a restore) dispatching; schedules, never runs steps now."""
+        if self.timeout is not None:
+            self._arm_timer(self.timeout)
+        if start_event is not None:
+            self.produce(start_event, None)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self.loop.call_soon(self._scheduled_pump)
+
+    def _scheduled_pump(self) -> None:
+        self._scheduled = False
+        self.pump()
+
+    def _arm_timer(self, seconds: float) -> None:
+        self._deadline = self.loop.time() + seconds
+        self._timer = self.loop.call_later(seconds, self._timed_out)
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        self.fail(
+            WorkflowTimeoutError(
+                f"workflow {self.workflow_name!r} timed out after {self.timeout:g} s", run_id=self.run_id
+            )
+        )
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has completed or failed."""
+        return self.status >= COMPLETED
+
+    @property
+    def in_flight(self) -> int:
+        """How many step invocations are suspended right now."""
+        return len(self._tasks)
+
+    def step_inputs(self) -> list[tuple[str, Mapping[str, Any]]]:
+        """The events that steps are handling or will handle next, as ``(step, event)``.
+
+        Steps in flight, steps held back by ``max_concurrency``, and steps to run again
+        after a pause; a resumed run calls them again (at-least-once).
+        """
+        items = [(step.name, event) for step, event, _ in self._tasks.values()]
+        for index, backlog in self._backlog.items():
+            items.extend((self.steps[index].name, event) for event in backlog)
+        items.extend((step.name, event) for step, event in self.pending)
+        return items
+
+    def open_requests(self) -> list[dict[str, Any]]:
+        """The open durable input requests (``blazen::InputRequestEvent``)."""
+        return [
+            {"request_id": r.request_id, "prompt": r.prompt, "metadata": r.metadata, "step": r.step}
+            for r in self.requests.values()
+            if r.future is None
+        ]
+
+    def restore_request(self, request_id: str, prompt: Any, metadata: Any, step: str | None) -> None:
+        """Re-open a durable input request read from a snapshot, announcing it again."""
+        self._open_request(prompt, metadata, step, None, request_id)
+
+    # -- producing -----------------------------------------------------------------------
+
+    def produce(self, event: Mapping[str, Any], producer: str | None) -> None:
+        """Take an event a step produced (its type already checked): stream, then route."""
+        if self.status >= COMPLETED:
+            return
+        etype = event["type"]
+        listener = self.listener
+        if listener is not None:
+            item = StreamEvent(event)
+            item["event_type"] = etype
+            listener(item)
+        if etype in self.routes:
+            self.queue.append(event)
+        elif etype == STOP_EVENT:
+            self.complete(event)
+        elif etype == INPUT_REQUEST_EVENT:
+            self._open_request(event.get("prompt"), event.get("metadata"), producer, None)
+        else:
+            producers = self.unrouted.setdefault(etype, [])
+            if producer is not None and producer not in producers:
+                producers.append(producer)
+
+    def publish(self, etype: str, event: Mapping[str, Any]) -> None:
+        """Put an item on the stream only (``write_event_to_stream``)."""
+        listener = self.listener
+        if listener is not None and self.status < COMPLETED:
+            item = StreamEvent(event)
+            item["event_type"] = etype
+            listener(item)
+
+    def _deliver(self, step: Step, event: Mapping[str, Any], out: Any) -> None:
+        if type(out) is dict:
+            etype = out.get("type")
+            if type(etype) is str and etype:
+                self.produce(out, step.name)
+                return
+        elif out is None:
+            return
+        elif type(out) is list or type(out) is tuple:
+            try:
+                for item in out:
+                    event_type_of(item, step=step.name)
+            except InvalidEventError as exc:
+                self._bad_output(step, event, f"returned a list holding a non-event: {exc}")
+                return
+            for item in out:
+                self.produce(item, step.name)
+            return
+        elif isinstance(out, Mapping):
+            try:
+                event_type_of(out, step=step.name)
+            except InvalidEventError as exc:
+                self._bad_output(step, event, str(exc))
+                return
+            self.produce(out, step.name)
+            return
+        self._bad_output(
+            step,
+            event,
+            f"returned {describe(out)}; a step returns an event (a mapping with a string 'type'), "
+            "a list of events, or None",
+        )
+
+    def _bad_output(self, step: Step, event: Mapping[str, Any], what: str) -> None:
+        self.fail(
+            InvalidEventError(
+                f"step {step.name!r} handling {event['type']!r}: {what}",
+                step=step.name,
+                event_type=event["type"],
+                run_id=self.run_id,
+            )
+        )
+
+    # -- dispatching ---------------------------------------------------------------------
+
+    def pump(self) -> None:
+        """Route queued events until the queue is empty, the run stops, or it is time to yield."""
+        if self._pumping:
+            return
+        self._pumping = True
+        queue = self.queue
+        routes = self.routes
+        invoke = self._invoke
+        budget = YIELD_EVERY
+        try:
+            if self.pending and self.status == RUNNING:
+                pending, self.pending = self.pending, []
+                for step, event in pending:
+                    invoke(step, event)
+            while queue and self.status == RUNNING:
+                budget -= 1
+                if budget < 0:
+                    self._schedule()
+                    return
+                event = queue.popleft()
+                for step in routes[event["type"]]:
+                    invoke(step, event)
+                    if self.status != RUNNING:
+                        break
+        finally:
+            self._pumping = False
+        self._check_idle()
+
+    def _invoke(self, step: Step, event: Mapping[str, Any]) -> None:
+        if step.guarded:
+            self._invoke_guarded(step, event)
+            return
+        try:
+            out = step.handler(event, self._ctxs[step.index])
+            if type(out) is CoroutineType:
+                try:
+                    first = out.send(None)
+                except StopIteration as stop:
+                    out = stop.value
+                else:
+                    self._suspend(step, event, _Resumed(out, first))
+                    return
+            elif out is not None and type(out) is not dict and hasattr(out, "__await__"):
+                self._suspend(step, event, _await(out))
+                return
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a step's failure ends the run, typed
+            self._step_failed(step, event, exc)
+            return
+        if out is not None:
+            self._deliver(step, event, out)
+
+    def _invoke_guarded(self, step: Step, event: Mapping[str, Any]) -> None:
+        limit = step.max_concurrency
+        if limit is not None and self._active[step.index] >= limit:
+            self._backlog.setdefault(step.index, deque()).append(event)
+            return
+        if not step.inline:
+            try:
+                out = step.handler(event, self._ctxs[step.index])
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # noqa: BLE001
+                self._step_failed(step, event, exc)
+                return
+            if hasattr(out, "__await__"):
+                self._suspend(step, event, out if type(out) is CoroutineType else _await(out))
+            else:
+                self._deliver(step, event, out)
+            return
+        started = time.perf_counter()
+        try:
+            out = step.handler(event, self._ctxs[step.index])
+            if type(out) is CoroutineType:
+                try:
+                    first = out.send(None)
+                except StopIteration as stop:
+                    out = stop.value
+                else:
+                    self._suspend(step, event, _Resumed(out, first))
+                    return
+            elif out is not None and type(out) is not dict and hasattr(out, "__await__"):
+                self._suspend(step, event, _await(out))
+                return
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            self._step_failed(step, event, exc)
+            return
+        if step.timeout is not None and time.perf_counter() - started > step.timeout:
+            self._step_timed_out(step, event)
+            return
+        self._deliver(step, event, out)
+
+    def _suspend(self, step: Step, event: Mapping[str, Any], coro: Coroutine[Any, Any, Any]) -> None:
+        task = self.loop.create_task(coro)
+        timer = None
+        if step.timeout is not None:
+            timer = self.loop.call_later(step.timeout, self._task_timed_out, task)
+        self._tasks[task] = (step, event, timer)
+        self._active[step.index] += 1
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        entry = self._tasks.pop(task, None)
+        if entry is None:
+            return
+        step, event, timer = entry
+        if timer is not None:
+            timer.cancel()
+        self._active[step.index] -= 1
+        if self.status >= COMPLETED:
+            return
+        if task.cancelled():
+            self._step_failed(step, event, asyncio.CancelledError())
+        else:
+            exc = task.exception()
+            if exc is None:
+                self._deliver(step, event, task.result())
+            elif isinstance(exc, _PausedForInput):
+                # pause() interrupted it while it waited for input: run it again on resume.
+                self.pending.append((step, event))
+            else:
+                self._step_failed(step, event, exc)
+        backlog = self._backlog.get(step.index)
+        if backlog and self.status == RUNNING:
+            self._invoke(step, backlog.popleft())
+        self.pump()
+
+    def _task_timed_out(self, task: asyncio.Task[Any]) -> None:
+        entry = self._tasks.get(task)
+        if entry is not None:
+            self._step_timed_out(entry[0], entry[1])
+
+    def _step_timed_out(self, step: Step, event: Mapping[str, Any]) -> None:
+        self.fail(
+            StepTimeoutError(
+                f"step {step.name!r} handling {event['type']!r} timed out after {step.timeout:g} s",
+                step=step.name,
+                event_type=event["type"],
+                run_id=self.run_id,
+            )
+        )
+
+    def _step_failed(self, step: Step, event: Mapping[str, Any], exc: BaseException) -> None:
+        if isinstance(exc, WorkflowError) and exc.run_id == self.run_id:
+            error = exc  # already ours (e.g. raised by a nested engine call)
+        else:
+            error = StepError(
+                f"step {step.name!r} failed handling {event['type']!r}: {type(exc).__name__}: {exc}",
+                step=step.name,
+                event_type=event["type"],
+                run_id=self.run_id,
+            )
+            error.__cause__ = exc
+        self.fail(error)
+
+    def _check_idle(self) -> None:
+        if self.queue or self._tasks or self.pending or self._scheduled or self._pumping:
+            return
+        if self.status == PAUSED:
+            idle = self._idle
+            if idle is not None and not idle.done():
+                idle.set_result(None)
+            return
+        if self.status == RUNNING and not self.requests:
+            self.fail(self._stall_error())
+
+    def _stall_error(self) -> WorkflowStallError:
+        message = (
+            f"workflow {self.workflow_name!r} stalled: nothing is queued or running, no input is "
+            f"awaited, and no {STOP_EVENT!r} was produced"
+        )
+        if self.unrouted:
+            parts = []
+            for etype, producers in self.unrouted.items():
+                origin = ", ".join(repr(p) for p in producers) or "the start"
+                parts.append(f"{etype!r} (from {origin})")
+            message += "; events that no step accepts: " + "; ".join(parts)
+        return WorkflowStallError(message, unrouted={k: list(v) for k, v in self.unrouted.items()}, run_id=self.run_id)
+
+    # -- ending --------------------------------------------------------------------------
+
+    def complete(self, stop_event: Mapping[str, Any]) -> None:
+        """End the run with ``stop_event`` (the first StopEvent wins)."""
+        if self.status >= COMPLETED:
+            return
+        self.status = COMPLETED
+        self._teardown()
+        if not self.done.done():
+            self.done.set_result(WorkflowResult(stop_event.get("result"), self.run_id, stop_event))
+
+    def fail(self, error: WorkflowError) -> None:
+        """End the run with ``error``; later failures are ignored."""
+        if self.status >= COMPLETED:
+            return
+        if error.run_id is None:
+            error.run_id = self.run_id
+        listener = self.listener
+        if listener is not None:
+            listener(
+                StreamEvent(
+                    event_type=ERROR,
+                    error=str(error),
+                    error_type=type(error).__name__,
+                    step=error.step,
+                )
+            )
+        self.status = FAILED
+        self._teardown()
+        if not self.done.done():
+            self.done.set_exception(error)
+
+    def abort(self) -> None:
+        """Cancel the run: it ends with :class:`WorkflowAbortedError`."""
+        self.fail(WorkflowAbortedError(f"run {self.run_id} of workflow {self.workflow_name!r} was aborted"))
+
+    def _teardown(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for task, (_, _, timer) in list(self._tasks.items()):
+            if timer is not None:
+                timer.cancel()
+            task.cancel()
+        self._tasks.clear()
+        for request in self.requests.values():
+            if request.future is not None and not request.future.done():
+                request.future.cancel()
+        self.requests.clear()
+        self.queue.clear()
+        self.pending.clear()
+        self._backlog.clear()
+        idle = self._idle
+        if idle is not None and not idle.done():
+            idle.set_result(None)
+
+    # -- pause / resume ------------------------------------------------------------------
+
+    async def pause(self) -> None:
+        """Stop dispatching and wait until no step is running.
+
+        Steps waiting in ``ctx.request_input`` are cancelled and will run again on resume.
+        """
+        if self.status == RUNNING:
+            self.status = PAUSED
+            if self._timer is not None and self._deadline is not None:
+                self._timer.cancel()
+                self._timer = None
+                self._remaining = max(self._deadline - self.loop.time(), 0.0)
+        for request in list(self.requests.values()):
+            if request.future is not None:
+                self._cancel_awaiter(request)
+        while self.status == PAUSED and (self._tasks or self._pumping or self._scheduled):
+            self._idle = self.loop.create_future()
+            await self._idle
+            self._idle = None
+
+    def _cancel_awaiter(self, request: _Request) -> None:
+        del self.requests[request.request_id]
+        if request.future is not None and not request.future.done():
+            request.future.set_exception(_PausedForInput())
+
+    def resume(self) -> None:
+        """Start dispatching again after :meth:`pause`."""
+        if self.status != PAUSED:
+            return
+        self.status = RUNNING
+        if self._remaining is not None:
+            self._arm_timer(self._remaining)
+            self._remaining = None
+        self._schedule()
+
+    # -- input ---------------------------------------------------------------------------
+
+    def _open_request(self, prompt: Any, metadata: Any, step: str | None, future: Any, request_id: str | None = None) -> str:
+        request_id = request_id or str(uuid.uuid4())
+        self.requests[request_id] = _Request(request_id, prompt, metadata, step, future)
+        listener = self.listener
+        if listener is not None:
+            listener(
+                StreamEvent(
+                    event_type=INPUT_REQUESTED,
+                    request_id=request_id,
+                    prompt=prompt,
+                    metadata=metadata,
+                    step=step,
+                )
+            )
+        return request_id
+
+    async def request_input(self, prompt: Any, metadata: Mapping[str, Any] | None, step: str | None) -> Any:
+        """The awaiter form of human input (see :meth:`Context.request_input`)."""
+        if self.status >= COMPLETED:
+            raise WorkflowError(f"run {self.run_id} has ended", step=step, run_id=self.run_id)
+        future: asyncio.Future[Any] = self.loop.create_future()
+        self._open_request(prompt, dict(metadata) if metadata is not None else None, step, future)
+        return await future
+
+    def respond(self, request_id: str, value: Any) -> None:
+        """Answer an open input request.
+
+        Raises:
+            InputRequestError: the id is unknown or was already answered.
+        """
+        request = self.requests.get(request_id) if isinstance(request_id, str) else None
+        if request is None:
+            state = "was already answered" if request_id in self.answered else "is unknown"
+            raise InputRequestError(f"input request {request_id!r} {state} in run {self.run_id}")
+        if self.status >= COMPLETED:
+            raise InputRequestError(f"run {self.run_id} has ended; input request {request_id!r} can no longer be answered")
+        if request.future is not None:
+            del self.requests[request_id]
+            self.answered.add(request_id)
+            request.future.set_result(value)
+            return
+        response = copy_state_value(value, key="response")
+        del self.requests[request_id]
+        self.answered.add(request_id)
+        self.produce({"type": INPUT_RESPONSE_EVENT, "request_id": request_id, "response": response}, None)
+        if self.status == RUNNING:
+            self._schedule()
+
+
+def _consume_exception(future: asyncio.Future[Any]) -> None:
+    # A failed run whose result nobody awaited must not log "exception never retrieved".
+    if not future.cancelled():
+        future.exception()

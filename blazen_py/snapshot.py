@@ -1,0 +1,220 @@
+"""The versioned snapshot format: what a run is, as JSON-compatible data.
+
+A snapshot is a ``dict`` of JSON types only::
+
+    {
+      "format": "blazen_py/snapshot",
+      "version": 1,
+      "workflow": "summarizer",
+      "run_id": "2b7c...",
+      "status": "running" | "paused",
+      "created_at": 1764063000.0,            # seconds since the epoch
+      "state": {"key": <encoded StateValue>, ...},
+      "queue": [<encoded event>, ...],       # produced, not yet routed
+      "step_inputs": [{"step": "name", "event": <encoded event>}, ...],
+      "input_requests": [{"request_id": "...", "prompt": ..., "metadata": ..., "step": ...}],
+      "session_refs": [{"key": "...", "type_tag": "...", "bytes": "<base64>"}],
+      "unrouted": {"EventType": ["producing step", ...]},
+      "metadata": {...}                      # the caller's own, as given
+    }
+
+StateValues and events are encoded by :mod:`blazen_py.state` (``bytes`` as
+``{"$bytes": base64}``). Loading validates everything and raises :class:`SnapshotError`
+with the reason; it never executes anything it reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import SnapshotError, StateError
+from .state import decode_state_value, encode_state_value
+
+if TYPE_CHECKING:
+    from .runtime import Run
+
+__all__ = ["SNAPSHOT_FORMAT", "SNAPSHOT_VERSION", "ParsedSnapshot", "capture", "dumps", "loads", "parse"]
+
+SNAPSHOT_FORMAT = "blazen_py/snapshot"
+SNAPSHOT_VERSION = 1
+_MAX_TEXT = 256 * 1024 * 1024
+
+
+def capture(run: Run, *, session_refs: list[dict[str, Any]], metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Describe ``run`` as it is at this moment.
+
+    Raises:
+        SnapshotError: an event holds a value that is not a StateValue.
+    """
+    try:
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "version": SNAPSHOT_VERSION,
+            "workflow": run.workflow_name,
+            "run_id": run.run_id,
+            "status": "paused" if run.status == 1 else "running",
+            "created_at": time.time(),
+            "state": {k: encode_state_value(v) for k, v in run.state.items()},
+            "queue": [_encode_event(e) for e in run.queue],
+            "step_inputs": [{"step": name, "event": _encode_event(e)} for name, e in run.step_inputs()],
+            "input_requests": [
+                {**r, "prompt": encode_state_value(r["prompt"]), "metadata": encode_state_value(r["metadata"])}
+                for r in run.open_requests()
+            ],
+            "session_refs": session_refs,
+            "unrouted": {k: list(v) for k, v in run.unrouted.items()},
+            "metadata": encode_state_value(dict(metadata or {})),
+        }
+    except StateError as exc:
+        raise SnapshotError(f"cannot snapshot run {run.run_id}: {exc}") from exc
+
+
+def _encode_event(event: Mapping[str, Any]) -> Any:
+    return encode_state_value(dict(event))
+
+
+class ParsedSnapshot:
+    """A validated snapshot, decoded back to Python values."""
+
+    __slots__ = (
+        "workflow",
+        "run_id",
+        "status",
+        "state",
+        "queue",
+        "step_inputs",
+        "input_requests",
+        "session_refs",
+        "unrouted",
+        "metadata",
+    )
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.workflow: str = _text(data, "workflow")
+        self.run_id: str = _text(data, "run_id")
+        status = data.get("status", "running")
+        if status not in ("running", "paused"):
+            raise SnapshotError(f"snapshot 'status' must be 'running' or 'paused', got {status!r}")
+        self.status: str = status
+        state = _field(data, "state", dict)
+        self.state = {k: decode_state_value(v, path=f"state.{k}") for k, v in state.items()}
+        self.queue = [_event(e, f"queue[{i}]") for i, e in enumerate(_field(data, "queue", list))]
+        self.step_inputs: list[tuple[str, dict[str, Any]]] = []
+        for i, item in enumerate(_field(data, "step_inputs", list)):
+            where = f"step_inputs[{i}]"
+            if not isinstance(item, dict):
+                raise SnapshotError(f"snapshot {where} must be an object")
+            self.step_inputs.append((_text(item, "step", where), _event(item.get("event"), f"{where}.event")))
+        self.input_requests: list[tuple[str, Any, Any, str | None]] = []
+        for i, item in enumerate(_field(data, "input_requests", list)):
+            where = f"input_requests[{i}]"
+            if not isinstance(item, dict):
+                raise SnapshotError(f"snapshot {where} must be an object")
+            step = item.get("step")
+            if step is not None and not isinstance(step, str):
+                raise SnapshotError(f"snapshot {where}.step must be a string or null")
+            self.input_requests.append(
+                (
+                    _text(item, "request_id", where),
+                    decode_state_value(item.get("prompt"), path=f"{where}.prompt"),
+                    decode_state_value(item.get("metadata"), path=f"{where}.metadata"),
+                    step,
+                )
+            )
+        self.session_refs: list[tuple[str, str, bytes]] = []
+        for i, item in enumerate(_field(data, "session_refs", list, default=[])):
+            where = f"session_refs[{i}]"
+            if not isinstance(item, dict):
+                raise SnapshotError(f"snapshot {where} must be an object")
+            raw = _text(item, "bytes", where, allow_empty=True)
+            try:
+                payload = base64.b64decode(raw.encode("ascii"), validate=True)
+            except (binascii.Error, UnicodeEncodeError) as exc:
+                raise SnapshotError(f"snapshot {where}.bytes is not base64: {exc}") from None
+            self.session_refs.append((_text(item, "key", where), _text(item, "type_tag", where), payload))
+        self.unrouted: dict[str, list[str]] = {}
+        for etype, producers in _field(data, "unrouted", dict, default={}).items():
+            if not isinstance(producers, list) or not all(isinstance(p, str) for p in producers):
+                raise SnapshotError(f"snapshot unrouted[{etype!r}] must be a list of step names")
+            self.unrouted[etype] = list(producers)
+        metadata = decode_state_value(data.get("metadata", {}), path="metadata")
+        if not isinstance(metadata, dict):
+            raise SnapshotError("snapshot 'metadata' must be an object")
+        self.metadata: dict[str, Any] = metadata
+
+
+def parse(data: object) -> ParsedSnapshot:
+    """Validate and decode a snapshot (a mapping, or its JSON text).
+
+    Raises:
+        SnapshotError: the snapshot is corrupt, truncated, of another format, or of a
+            newer version than this blazen_py reads.
+    """
+    if isinstance(data, (str, bytes, bytearray)):
+        data = loads(data)
+    if not isinstance(data, Mapping):
+        raise SnapshotError(f"a snapshot is a JSON object, got {type(data).__name__}")
+    if data.get("format") != SNAPSHOT_FORMAT:
+        raise SnapshotError(f"not a blazen_py snapshot: 'format' is {data.get('format')!r}, expected {SNAPSHOT_FORMAT!r}")
+    version = data.get("version")
+    if type(version) is not int:
+        raise SnapshotError(f"snapshot 'version' must be an integer, got {version!r}")
+    if version > SNAPSHOT_VERSION:
+        raise SnapshotError(
+            f"snapshot version {version} is newer than this blazen_py reads (up to {SNAPSHOT_VERSION}); upgrade blazen_py"
+        )
+    if version < 1:
+        raise SnapshotError(f"snapshot version {version} is not a valid version")
+    try:
+        return ParsedSnapshot(data)
+    except SnapshotError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
+        raise SnapshotError(f"corrupt snapshot: {type(exc).__name__}: {exc}") from None
+
+
+def loads(text: str | bytes | bytearray) -> Any:
+    """Parse snapshot JSON text (no pickle, no eval: JSON only).
+
+    Raises:
+        SnapshotError: the text is not valid JSON (for example, truncated).
+    """
+    if len(text) > _MAX_TEXT:
+        raise SnapshotError(f"snapshot text is {len(text)} bytes, over the {_MAX_TEXT} byte limit")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise SnapshotError(f"snapshot is not valid JSON (truncated or corrupt?): {exc}") from None
+
+
+def dumps(snapshot: Mapping[str, Any]) -> str:
+    """Serialize a snapshot to compact JSON text."""
+    return json.dumps(snapshot, separators=(",", ":"), allow_nan=False)
+
+
+def _field(data: Mapping[str, Any], name: str, kind: type, *, default: Any = None) -> Any:
+    value = data.get(name, default)
+    if not isinstance(value, kind):
+        if value is None and default is None:
+            raise SnapshotError(f"snapshot is missing {name!r} (truncated?)")
+        raise SnapshotError(f"snapshot {name!r} must be a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _text(data: Mapping[str, Any], name: str, where: str = "snapshot", *, allow_empty: bool = False) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or (not value and not allow_empty):
+        raise SnapshotError(f"{where} {name!r} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _event(data: Any, where: str) -> dict[str, Any]:
+    event = decode_state_value(data, path=where)
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str) or not event["type"]:
+        raise SnapshotError(f"snapshot {where} is not an event (an object with a string 'type')")
+    return event

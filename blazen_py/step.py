@@ -1,0 +1,78 @@
+"""A step: a named handler and the event types it accepts."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .errors import WorkflowDefinitionError
+from .events import INPUT_REQUEST_EVENT, STOP_EVENT
+
+__all__ = ["Handler", "Step"]
+
+Handler = Callable[[Any, Any], Any]
+"""A step handler: ``(event, ctx) -> event | list[event] | None``, sync or async."""
+
+_RESERVED = (STOP_EVENT, INPUT_REQUEST_EVENT)
+
+
+class Step:
+    """An immutable step declaration. Built by :meth:`Workflow.add_step`."""
+
+    __slots__ = ("name", "accepts", "handler", "emits", "timeout", "max_concurrency", "inline", "index", "guarded")
+
+    def __init__(
+        self,
+        name: str,
+        accepts: Iterable[str],
+        handler: Handler,
+        *,
+        emits: Iterable[str] | None = None,
+        timeout: float | None = None,
+        max_concurrency: int | None = None,
+        inline: bool = True,
+        index: int = 0,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise WorkflowDefinitionError(f"a step name must be a non-empty string, got {name!r}")
+        if isinstance(accepts, str):
+            raise WorkflowDefinitionError(
+                f"step {name!r}: accepts must be a list of event types, not the string {accepts!r}"
+            )
+        accepted = tuple(dict.fromkeys(accepts))
+        if not accepted or not all(isinstance(t, str) and t for t in accepted):
+            raise WorkflowDefinitionError(
+                f"step {name!r}: accepts must be a non-empty list of event type strings, got {accepts!r}"
+            )
+        for reserved in _RESERVED:
+            if reserved in accepted:
+                raise WorkflowDefinitionError(f"step {name!r}: {reserved!r} is handled by the engine; no step may accept it")
+        if not callable(handler):
+            raise WorkflowDefinitionError(f"step {name!r}: handler must be callable, got {handler!r}")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise WorkflowDefinitionError(f"step {name!r}: timeout must be a positive number of seconds, got {timeout!r}")
+        if max_concurrency is not None and (
+            isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
+        ):
+            raise WorkflowDefinitionError(f"step {name!r}: max_concurrency must be a positive int, got {max_concurrency!r}")
+        if isinstance(emits, str):
+            raise WorkflowDefinitionError(f"step {name!r}: emits must be a list of event types, not a string")
+        self.name = name
+        self.accepts = accepted
+        self.handler = handler
+        self.emits = None if emits is None else tuple(dict.fromkeys(emits))
+        self.timeout = None if timeout is None else float(timeout)
+        self.max_concurrency = max_concurrency
+        self.inline = inline
+        self.index = index
+        # Steps with a timeout or a concurrency limit take the slower, checked path.
+        self.guarded = timeout is not None or max_concurrency is not None or not inline
+
+    @property
+    def is_async(self) -> bool:
+        """Whether the handler is a coroutine function."""
+        return inspect.iscoroutinefunction(self.handler)
+
+    def __repr__(self) -> str:
+        return f"<Step {self.name!r} accepts={list(self.accepts)!r}>"

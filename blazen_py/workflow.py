@@ -1,0 +1,459 @@
+"""Workflow and WorkflowBuilder: declaring steps and starting runs."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from .blazen_state import META_SUFFIX
+from .errors import InvalidEventError, SnapshotError, WorkflowDefinitionError, WorkflowError
+from .events import START_EVENT, describe
+from .handler import WorkflowHandler, _await_result
+from .runtime import Run, WorkflowResult
+from .snapshot import parse
+from .step import Handler, Step
+from .stream import StreamEvent
+from .validation import ValidationProblem, validate_steps
+
+__all__ = ["SessionPausePolicy", "Workflow", "WorkflowBuilder"]
+
+logger = logging.getLogger("blazen_py")
+
+SessionPausePolicy = str
+"""``'continue'`` (session refs dropped on pause) or ``'pause'`` (kept until resume)."""
+_POLICIES = ("continue", "pause")
+
+F = TypeVar("F", bound=Handler)
+Serializer = Callable[[Any], bytes]
+Deserializer = Callable[[bytes], Any]
+
+
+class _RefType:
+    __slots__ = ("tag", "match", "serialize")
+
+    def __init__(self, tag: str, match: Callable[[Any], bool], serialize: Serializer) -> None:
+        self.tag = tag
+        self.match = match
+        self.serialize = serialize
+
+
+def _check_timeout(seconds: float | None) -> float | None:
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise WorkflowDefinitionError(f"timeout must be a positive number of seconds or None, got {seconds!r}")
+    return float(seconds)
+
+
+def _check_policy(policy: str) -> str:
+    if policy not in _POLICIES:
+        raise WorkflowDefinitionError(f"session pause policy must be 'continue' or 'pause', got {policy!r}")
+    return policy
+
+
+class Workflow:
+    """A named set of steps that react to events.
+
+    Example::
+
+        wf = Workflow("greeter")
+
+        @wf.step(accepts=[START_EVENT])
+        async def greet(event, ctx):
+            return {"type": STOP_EVENT, "result": f"Hello, {event['name']}"}
+
+        result = await wf.run({"name": "Ada"})
+        assert result.data == "Hello, Ada"
+    """
+
+    def __init__(self, name: str, *, timeout: float | None = None, session_pause_policy: str = "continue") -> None:
+        if not isinstance(name, str) or not name:
+            raise WorkflowDefinitionError(f"a workflow name must be a non-empty string, got {name!r}")
+        self._name = name
+        self._steps: list[Step] = []
+        self._timeout = _check_timeout(timeout)
+        self._policy = _check_policy(session_pause_policy)
+        self._ref_types: list[_RefType] = []
+        self._compiled: tuple[tuple[Step, ...], dict[str, tuple[Step, ...]]] | None = None
+
+    # -- construction --------------------------------------------------------------------
+
+    @classmethod
+    def builder(cls, name: str) -> WorkflowBuilder:
+        """Return a new :class:`WorkflowBuilder` named ``name``."""
+        return WorkflowBuilder(name)
+
+    @classmethod
+    def from_builder(cls, builder: WorkflowBuilder) -> Workflow:
+        """Return a fresh Workflow built from ``builder`` (same as ``builder.build()``)."""
+        return builder.build()
+
+    @property
+    def name(self) -> str:
+        """The workflow's name."""
+        return self._name
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """The declared steps, in declaration order."""
+        return tuple(self._steps)
+
+    @property
+    def timeout(self) -> float | None:
+        """The run timeout in seconds, or ``None``."""
+        return self._timeout
+
+    @property
+    def session_pause_policy(self) -> str:
+        """``'continue'`` or ``'pause'``."""
+        return self._policy
+
+    def add_step(
+        self,
+        name: str,
+        accepts: list[str] | tuple[str, ...],
+        handler: Handler,
+        *,
+        emits: list[str] | tuple[str, ...] | None = None,
+        timeout: float | None = None,
+        max_concurrency: int | None = None,
+        inline: bool = True,
+    ) -> Step:
+        """Declare a step.
+
+        Args:
+            name: Unique step name.
+            accepts: Event types routed to this step.
+            handler: ``(event, ctx)``, sync or async, returning an event, a list of events
+                (fan-out) or None.
+            emits: Event types the step may produce; used by :meth:`validate` only.
+            timeout: Seconds one invocation may take; exceeding it fails the run with
+                :class:`StepTimeoutError`.
+            max_concurrency: At most this many invocations suspended at once; further
+                events wait for this step in order.
+            inline: ``True`` (default) runs the handler inside the dispatcher until it
+                first suspends (fast). ``False`` gives every invocation its own asyncio
+                Task from the start (needed for ``asyncio.timeout()`` at its top).
+
+        Raises:
+            WorkflowDefinitionError: a bad argument or a duplicate name.
+        """
+        if any(s.name == name for s in self._steps):
+            raise WorkflowDefinitionError(f"workflow {self._name!r} already has a step named {name!r}")
+        step = Step(
+            name,
+            accepts,
+            handler,
+            emits=emits,
+            timeout=timeout,
+            max_concurrency=max_concurrency,
+            inline=inline,
+            index=len(self._steps),
+        )
+        self._steps.append(step)
+        self._compiled = None
+        return step
+
+    def step(
+        self,
+        accepts: list[str] | tuple[str, ...],
+        *,
+        name: str | None = None,
+        emits: list[str] | tuple[str, ...] | None = None,
+        timeout: float | None = None,
+        max_concurrency: int | None = None,
+        inline: bool = True,
+    ) -> Callable[[F], F]:
+        """Decorator form of :meth:`add_step`; the step is named after the function by default."""
+
+        def decorate(fn: F) -> F:
+            self.add_step(
+                name or fn.__name__,
+                accepts,
+                fn,
+                emits=emits,
+                timeout=timeout,
+                max_concurrency=max_concurrency,
+                inline=inline,
+            )
+            return fn
+
+        return decorate
+
+    def set_timeout(self, seconds: float | None) -> None:
+        """Limit each run to ``seconds`` (``None``: no limit). Exceeding it fails the run with
+        :class:`WorkflowTimeoutError`. Time spent paused does not count."""
+        self._timeout = _check_timeout(seconds)
+
+    def set_session_pause_policy(self, policy: str) -> None:
+        """Set what happens to ``ctx.session`` on pause: ``'continue'`` (default, dropped)
+        or ``'pause'`` (kept until the run resumes in this process)."""
+        self._policy = _check_policy(policy)
+
+    def register_serializable_ref(
+        self, type_tag: str, match: type | Callable[[Any], bool], serialize: Serializer
+    ) -> None:
+        """Let session values of a type go into snapshots as ``{type_tag, bytes}``.
+
+        Args:
+            type_tag: Tag recorded in the snapshot; the resuming side maps it to a
+                deserializer in :meth:`resume_with_serializable_refs`.
+            match: A class (values that are instances of it) or a predicate.
+            serialize: Turns the live value into ``bytes``.
+        """
+        if not isinstance(type_tag, str) or not type_tag:
+            raise WorkflowDefinitionError(f"type_tag must be a non-empty string, got {type_tag!r}")
+        if isinstance(match, type):
+            cls = match
+
+            def predicate(value: Any) -> bool:
+                return isinstance(value, cls)
+
+        else:
+            predicate = match
+        self._ref_types.append(_RefType(type_tag, predicate, serialize))
+
+    def validate(self) -> list[ValidationProblem]:
+        """Check the step graph using the declared ``emits``; return the problems found.
+
+        Reports steps unreachable from the start event, declared event types that no step
+        accepts, a missing start step, and the lack of any declared path to a StopEvent.
+        An empty list means no problem was found.
+        """
+        return validate_steps(tuple(self._steps))
+
+    # -- running -------------------------------------------------------------------------
+
+    def _compile(self) -> tuple[tuple[Step, ...], dict[str, tuple[Step, ...]]]:
+        compiled = self._compiled
+        if compiled is None:
+            steps = tuple(self._steps)
+            routes: dict[str, list[Step]] = {}
+            for step in steps:
+                for etype in step.accepts:
+                    routes.setdefault(etype, []).append(step)
+            compiled = self._compiled = (steps, {k: tuple(v) for k, v in routes.items()})
+        return compiled
+
+    def _new_run(self, run_id: str | None = None) -> Run:
+        steps, routes = self._compile()
+        return Run(
+            workflow_name=self._name,
+            steps=steps,
+            routes=routes,
+            run_id=run_id,
+            timeout=self._timeout,
+            session_pause_policy=self._policy,
+        )
+
+    def _start_event(self, input: Mapping[str, Any] | None) -> dict[str, Any]:
+        if input is None:
+            return {"type": START_EVENT}
+        if not isinstance(input, Mapping):
+            raise InvalidEventError(f"run() input must be a mapping (merged onto the start event), got {describe(input)}")
+        event = dict(input)
+        event["type"] = START_EVENT
+        return event
+
+    async def run(self, input: Mapping[str, Any] | None = None) -> WorkflowResult:
+        """Run the workflow to its end.
+
+        Args:
+            input: Fields merged onto the ``blazen::StartEvent``.
+
+        Returns:
+            The result: ``.data`` is the StopEvent's ``result``, ``.run_id`` the run's id.
+
+        Raises:
+            WorkflowError: the run failed; the subclass says how.
+        """
+        start = self._start_event(input)
+        run = self._new_run()
+        run.start(start)
+        return await _await_result(run)
+
+    async def run_streaming(
+        self, input: Mapping[str, Any] | None, callback: Callable[[StreamEvent], Any]
+    ) -> WorkflowResult:
+        """Run the workflow, calling ``callback`` synchronously with every stream item.
+
+        Items are routed and stream-only events, input requests, the error of a failed
+        run and the stop event, each with ``event_type``. An exception raised by the
+        callback fails the run.
+
+        Returns:
+            The same result as :meth:`run`.
+        """
+        start = self._start_event(input)
+        run = self._new_run()
+
+        def listener(item: StreamEvent) -> None:
+            try:
+                callback(item)
+            except Exception as exc:
+                if item.get("event_type") == "Error":
+                    logger.exception("stream callback raised on the error item")
+                    return
+                error = _callback_error(exc, run.run_id)
+                run.listener = None
+                run.fail(error)
+
+        run.listener = listener
+        run.start(start)
+        return await _await_result(run)
+
+    async def run_with_handler(self, input: Mapping[str, Any] | None = None) -> WorkflowHandler:
+        """Start a run in the background and return its :class:`WorkflowHandler`."""
+        start = self._start_event(input)
+        run = self._new_run()
+        handler = WorkflowHandler(run, self)
+        run.start(start)
+        return handler
+
+    async def resume(self, snapshot: Mapping[str, Any] | str | bytes) -> WorkflowHandler:
+        """Resume a run from a snapshot (a dict or its JSON text) in this process.
+
+        Session refs in the snapshot are skipped (with a logged warning); use
+        :meth:`resume_with_serializable_refs` to bring them back.
+
+        Raises:
+            SnapshotError: the snapshot is corrupt, truncated, newer than this version, or
+                does not fit this workflow.
+        """
+        return await self.resume_with_serializable_refs(snapshot, {})
+
+    async def resume_with_serializable_refs(
+        self, snapshot: Mapping[str, Any] | str | bytes, deserializers: Mapping[str, Deserializer]
+    ) -> WorkflowHandler:
+        """Resume a run from a snapshot, rebuilding session refs with ``deserializers``.
+
+        Args:
+            snapshot: From :meth:`WorkflowHandler.snapshot` / ``pause`` (dict or JSON text).
+            deserializers: Maps each session-ref type tag to a function from the captured
+                bytes to the live value. Unknown tags are skipped with a logged warning.
+
+        Raises:
+            SnapshotError: see :meth:`resume`.
+        """
+        parsed = parse(snapshot)
+        if parsed.workflow != self._name:
+            raise SnapshotError(f"snapshot is of workflow {parsed.workflow!r}, not {self._name!r}")
+        steps, routes = self._compile()
+        by_name = {s.name: s for s in steps}
+        for name, _ in parsed.step_inputs:
+            if name not in by_name:
+                raise SnapshotError(f"snapshot names step {name!r}, which workflow {self._name!r} does not have")
+        for event in parsed.queue:
+            if event["type"] not in routes:
+                raise SnapshotError(f"snapshot queues a {event['type']!r} event, which no step of {self._name!r} accepts")
+        run = self._new_run(parsed.run_id)
+        handler = WorkflowHandler(run, self)
+        run.state.update(parsed.state)
+        run.has_meta = any(k.endswith(META_SUFFIX) for k in parsed.state)
+        run.unrouted.update(parsed.unrouted)
+        run.queue.extend(parsed.queue)
+        run.pending.extend((by_name[name], event) for name, event in parsed.step_inputs)
+        for key, tag, payload in parsed.session_refs:
+            deserialize = deserializers.get(tag)
+            if deserialize is None:
+                logger.warning("resuming run %s: skipping session ref %r of unknown type tag %r", run.run_id, key, tag)
+                continue
+            try:
+                run.session[key] = deserialize(payload)
+            except Exception as exc:
+                raise SnapshotError(f"deserializer for type tag {tag!r} failed on session ref {key!r}: {exc}") from exc
+        for request_id, prompt, metadata, step in parsed.input_requests:
+            run.restore_request(request_id, prompt, metadata, step)
+        run.start(None)
+        return handler
+
+    def _serialize_session(self, session: Mapping[str, Any]) -> list[dict[str, Any]]:
+        if not self._ref_types or not session:
+            return []
+        refs = []
+        for key, value in session.items():
+            for ref_type in self._ref_types:
+                if ref_type.match(value):
+                    try:
+                        payload = bytes(ref_type.serialize(value))
+                    except Exception as exc:
+                        raise SnapshotError(f"serializer for type tag {ref_type.tag!r} failed on session key {key!r}: {exc}") from exc
+                    refs.append({"key": key, "type_tag": ref_type.tag, "bytes": base64.b64encode(payload).decode("ascii")})
+                    break
+        return refs
+
+    def __repr__(self) -> str:
+        return f"<Workflow {self._name!r} steps={[s.name for s in self._steps]!r}>"
+
+
+def _callback_error(exc: Exception, run_id: str) -> WorkflowError:
+    error = WorkflowError(f"stream callback raised {type(exc).__name__}: {exc}", run_id=run_id)
+    error.__cause__ = exc
+    return error
+
+
+class WorkflowBuilder:
+    """Collects steps and settings; every :meth:`build` gives a fresh :class:`Workflow`."""
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise WorkflowDefinitionError(f"a workflow name must be a non-empty string, got {name!r}")
+        self._name = name
+        self._steps: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        self._timeout: float | None = None
+        self._policy = "continue"
+        self._refs: list[tuple[str, Any, Serializer]] = []
+
+    @property
+    def name(self) -> str:
+        """The name given to the workflows built."""
+        return self._name
+
+    def add_step(
+        self, name: str, accepts: list[str] | tuple[str, ...], handler: Handler, **options: Any
+    ) -> WorkflowBuilder:
+        """Add a step (same arguments as :meth:`Workflow.add_step`); returns the builder."""
+        Step(name, accepts, handler, **options)  # check the declaration now, not at build()
+        if any(args[0] == name for args, _ in self._steps):
+            raise WorkflowDefinitionError(f"builder {self._name!r} already has a step named {name!r}")
+        self._steps.append(((name, accepts, handler), options))
+        return self
+
+    def step(self, accepts: list[str] | tuple[str, ...], *, name: str | None = None, **options: Any) -> Callable[[F], F]:
+        """Decorator form of :meth:`add_step`."""
+
+        def decorate(fn: F) -> F:
+            self.add_step(name or fn.__name__, accepts, fn, **options)
+            return fn
+
+        return decorate
+
+    def set_timeout(self, seconds: float | None) -> WorkflowBuilder:
+        """Set the run timeout of built workflows; returns the builder."""
+        self._timeout = _check_timeout(seconds)
+        return self
+
+    def set_session_pause_policy(self, policy: str) -> WorkflowBuilder:
+        """Set the session pause policy of built workflows; returns the builder."""
+        self._policy = _check_policy(policy)
+        return self
+
+    def register_serializable_ref(
+        self, type_tag: str, match: type | Callable[[Any], bool], serialize: Serializer
+    ) -> WorkflowBuilder:
+        """See :meth:`Workflow.register_serializable_ref`; returns the builder."""
+        self._refs.append((type_tag, match, serialize))
+        return self
+
+    def build(self) -> Workflow:
+        """Return a new :class:`Workflow` with the collected steps and settings."""
+        wf = Workflow(self._name, timeout=self._timeout, session_pause_policy=self._policy)
+        for args, options in self._steps:
+            wf.add_step(*args, **options)
+        for ref in self._refs:
+            wf.register_serializable_ref(*ref)
+        return wf
+
+
