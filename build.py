@@ -1,0 +1,647 @@
+#!/usr/bin/env python3
+"""The one entry point of blazen_py: build the static site, serve it, test it.
+
+    python build.py                 build dist/ (wheel, Pyodide runtime, lock file, web/)
+    python build.py serve [--port]  build, then serve dist/ on 127.0.0.1
+    python build.py test [-- ARGS]  set up .venv, npm packages and Chromium, build, run all tiers
+
+Standard library only: it runs with the system Python before any virtualenv exists.
+Every set-up step is cached (.venv/, node_modules/, .cache/wheels/), so a second run
+downloads nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import functools
+import hashlib
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DIST = ROOT / "dist"
+DIST_PYODIDE = DIST / "pyodide"
+WEB = ROOT / "web"
+CACHE = ROOT / ".cache"
+WHEEL_CACHE = CACHE / "wheels"
+VENV = ROOT / ".venv"
+NODE_MODULES = ROOT / "node_modules"
+PYODIDE_NPM = NODE_MODULES / "pyodide"
+
+PYODIDE_VERSION = "314.0.7"
+PYODIDE_PYTHON = "3.14"
+PACKAGE = "blazen_py"
+
+# Pure wheels served in dist/pyodide and listed in its lock file.
+RUNTIME_WHEELS: dict[str, str] = {"micropip": "0.11.1", "pyodide-http": "0.2.2"}
+# Pure wheels installed into Pyodide by the test harness only (never part of dist/).
+TEST_WHEELS: dict[str, str] = {
+    "pytest": "9.1.1",
+    "pluggy": "1.7.0",
+    "iniconfig": "2.3.1",
+    "packaging": "26.3",
+    "pygments": "2.21.0",
+}
+# Files of the npm package that are not part of the runtime served to pages.
+PYODIDE_SKIP = {"README.md", "package.json", "console.html", "console-v2.html", "ffi.d.ts", "pyodide.d.ts"}
+
+TIERS = ("python", "pyodide", "browser")
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+MIME_TYPES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".wasm": "application/wasm",
+    ".whl": "application/zip",
+    ".zip": "application/zip",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".html": "text/html",
+    ".css": "text/css",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".ts": "text/plain",
+}
+
+
+class BuildError(RuntimeError):
+    """A set-up or build step failed; the message says what to do."""
+
+
+def log(message: str) -> None:
+    """Print one progress line of build.py."""
+    print(f"[build.py] {message}", flush=True)
+
+
+def run(cmd: Sequence[str | Path], *, quiet: bool = False, **kwargs: object) -> None:
+    """Run a command, raising BuildError with the command line when it fails.
+
+    quiet: capture its output and show it only if the command fails."""
+    printable = " ".join(str(c) for c in cmd)
+    if quiet:
+        kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        subprocess.run([str(c) for c in cmd], check=True, **kwargs)  # type: ignore[call-overload]
+    except FileNotFoundError as exc:
+        raise BuildError(f"command not found: {cmd[0]} (running: {printable})") from exc
+    except subprocess.CalledProcessError as exc:
+        output = f"\n{exc.stdout}" if quiet and exc.stdout else ""
+        raise BuildError(f"command failed with exit code {exc.returncode}: {printable}{output}") from exc
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def canonical_name(name: str) -> str:
+    """PEP 503 normalised project name (`Blazen_Py` -> `blazen-py`)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def wheel_stem(name: str) -> str:
+    """Project name as it appears in wheel file names (`pyodide-http` -> `pyodide_http`)."""
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+# --------------------------------------------------------------------------- project metadata
+
+
+@functools.cache
+def project() -> dict[str, object]:
+    """The [project] table of pyproject.toml."""
+    with (ROOT / "pyproject.toml").open("rb") as handle:
+        table: dict[str, object] = tomllib.load(handle)["project"]
+    return table
+
+
+def version() -> str:
+    """The blazen_py version declared in pyproject.toml."""
+    return str(project()["version"])
+
+
+def wheel_name() -> str:
+    """File name of the blazen_py wheel."""
+    return f"{wheel_stem(PACKAGE)}-{version()}-py3-none-any.whl"
+
+
+# --------------------------------------------------------------------------- the wheel (PEP 427)
+
+
+def package_files() -> list[Path]:
+    """Every file of the import package that goes into the wheel, sorted."""
+    source = ROOT / PACKAGE
+    if not (source / "__init__.py").is_file():
+        raise BuildError(f"{source}/__init__.py is missing: there is no package to build")
+    return sorted(
+        path
+        for path in source.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in {".pyc", ".pyo"}
+    )
+
+
+def metadata_text() -> str:
+    """Core metadata (METADATA) of the wheel, from pyproject.toml."""
+    meta = project()
+    lines = [
+        "Metadata-Version: 2.1",
+        f"Name: {meta['name']}",
+        f"Version: {meta['version']}",
+        f"Summary: {meta.get('description', '')}",
+        f"Requires-Python: {meta.get('requires-python', '')}",
+    ]
+    license_ = meta.get("license")
+    if isinstance(license_, str):
+        lines.append(f"License-Expression: {license_}")
+    lines += [f"Classifier: {c}" for c in meta.get("classifiers", [])]  # type: ignore[attr-defined]
+    extras = meta.get("optional-dependencies", {})
+    for extra, requirements in extras.items():  # type: ignore[attr-defined]
+        lines.append(f"Provides-Extra: {extra}")
+        lines += [f'Requires-Dist: {req}; extra == "{extra}"' for req in requirements]
+    return "\n".join(lines) + "\n"
+
+
+def record_line(arcname: str, data: bytes) -> str:
+    """One RECORD row: path, urlsafe-base64 sha256 without padding, size."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{arcname},sha256={digest},{len(data)}"
+
+
+def write_wheel(target_dir: Path) -> Path:
+    """Write the pure py3-none-any wheel of blazen_py, byte-for-byte reproducible."""
+    dist_info = f"{wheel_stem(PACKAGE)}-{version()}.dist-info"
+    entries: list[tuple[str, bytes]] = [
+        (path.relative_to(ROOT).as_posix(), path.read_bytes()) for path in package_files()
+    ]
+    entries.append((f"{dist_info}/METADATA", metadata_text().encode()))
+    wheel_meta = "Wheel-Version: 1.0\nGenerator: blazen_py build.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    entries.append((f"{dist_info}/WHEEL", wheel_meta.encode()))
+    record = [record_line(name, data) for name, data in entries] + [f"{dist_info}/RECORD,,"]
+    entries.append((f"{dist_info}/RECORD", ("\n".join(record) + "\n").encode()))
+
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / wheel_name()
+    tmp = target.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    replace_if_changed(tmp, target)
+    return target
+
+
+def replace_if_changed(tmp: Path, target: Path) -> None:
+    """Move tmp onto target unless target already has the same bytes (keeps mtimes stable)."""
+    if target.is_file() and target.read_bytes() == tmp.read_bytes():
+        tmp.unlink()
+    else:
+        tmp.replace(target)
+
+
+# --------------------------------------------------------------------------- wheels from PyPI
+
+
+def cached_wheel(name: str, version_: str) -> Path | None:
+    """The cached wheel of name==version, if it was downloaded before."""
+    matches = sorted(WHEEL_CACHE.glob(f"{wheel_stem(name)}-{version_}-*.whl"))
+    return matches[0] if matches else None
+
+
+def pip_command() -> list[str]:
+    """A pip to download with: the running Python's, else the one of .venv (created if needed)."""
+    probe = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True)
+    if probe.returncode == 0:
+        return [sys.executable, "-m", "pip"]
+    return [str(ensure_venv_python()), "-m", "pip"]
+
+
+def ensure_wheels(pins: Mapping[str, str]) -> dict[str, Path]:
+    """Download the pure wheels of `pins` for Pyodide's Python into .cache/wheels (once)."""
+    missing = [f"{name}=={ver}" for name, ver in pins.items() if cached_wheel(name, ver) is None]
+    if missing:
+        log(f"downloading wheels for Python {PYODIDE_PYTHON}: {' '.join(missing)}")
+        WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+        run(
+            [*pip_command(), "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+             "--only-binary=:all:", "--python-version", PYODIDE_PYTHON, "--implementation", "py",
+             "--dest", WHEEL_CACHE, *missing],
+            quiet=True,
+        )
+    found = {name: cached_wheel(name, ver) for name, ver in pins.items()}
+    absent = [name for name, path in found.items() if path is None]
+    if absent:
+        raise BuildError(f"pip did not produce wheels for: {', '.join(absent)}")
+    return {name: path for name, path in found.items() if path is not None}
+
+
+# --------------------------------------------------------------------------- node and npm
+
+
+def require_tool(name: str, hint: str) -> str:
+    """Absolute path of an executable on PATH, or BuildError with an install hint."""
+    path = shutil.which(name)
+    if path is None:
+        raise BuildError(f"`{name}` was not found on PATH. {hint}")
+    return path
+
+
+def ensure_node() -> str:
+    """Path of a Node.js >= 20."""
+    hint = "blazen_py needs Node.js >= 20 with npm (Debian: apt-get install nodejs npm)."
+    node = require_tool("node", hint)
+    out = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+    match = re.match(r"v(\d+)", out)
+    if not match or int(match.group(1)) < 20:
+        raise BuildError(f"Node.js {out or '(unknown version)'} at {node} is too old. {hint}")
+    return node
+
+
+def ensure_npm_packages() -> None:
+    """`npm ci` when node_modules is missing or older than package-lock.json."""
+    lock = ROOT / "package-lock.json"
+    stamp = NODE_MODULES / ".blazen-stamp"
+    wanted = sha256_file(lock) if lock.is_file() else "no-lock"
+    if stamp.is_file() and stamp.read_text() == wanted and (PYODIDE_NPM / "pyodide.mjs").is_file():
+        return
+    ensure_node()
+    npm = require_tool("npm", "blazen_py needs npm (Debian: apt-get install npm).")
+    log("installing npm packages (npm ci)")
+    command = "ci" if lock.is_file() else "install"
+    run([npm, command, "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT)
+    stamp.write_text(sha256_file(lock) if lock.is_file() else "no-lock")
+
+
+def pyodide_npm_version() -> str:
+    """Version of the installed npm pyodide package."""
+    meta = json.loads((PYODIDE_NPM / "package.json").read_text())
+    return str(meta["version"])
+
+
+# --------------------------------------------------------------------------- dist/
+
+
+def lock_entry(name: str, wheel: Path, imports: Sequence[str]) -> dict[str, object]:
+    """A pyodide-lock.json package entry for a pure wheel that sits next to the lock."""
+    version_ = wheel.name.split("-")[1]
+    return {
+        "name": canonical_name(name),
+        "version": version_,
+        "file_name": wheel.name,
+        "install_dir": "site",
+        "sha256": sha256_file(wheel),
+        "package_type": "package",
+        "imports": list(imports),
+        "depends": [],
+        "unvendored_tests": False,
+        "shared_library": False,
+    }
+
+
+def wheel_imports(wheel: Path) -> list[str]:
+    """Top-level import names of a wheel (from top_level.txt, else its top-level dirs)."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        top = [n for n in names if n.endswith(".dist-info/top_level.txt")]
+        if top:
+            return [line for line in archive.read(top[0]).decode().split() if line]
+    roots = {n.split("/")[0] for n in names if "/" in n and ".dist-info/" not in n and ".data/" not in n}
+    roots |= {n[:-3] for n in names if "/" not in n and n.endswith(".py")}
+    return sorted(roots)
+
+
+def write_lock(entries: Iterable[dict[str, object]]) -> None:
+    """Rewrite dist/pyodide/pyodide-lock.json so it lists exactly the packages present."""
+    upstream = json.loads((PYODIDE_NPM / "pyodide-lock.json").read_text())
+    packages = {str(e["name"]): e for e in sorted(entries, key=lambda e: str(e["name"]))}
+    lock = {"info": upstream["info"], "packages": packages}
+    if "tool" in upstream:
+        lock["tool"] = upstream["tool"]
+    write_text_if_changed(DIST_PYODIDE / "pyodide-lock.json", json.dumps(lock, indent=2) + "\n")
+
+
+def write_text_if_changed(path: Path, text: str) -> None:
+    """Write a text file unless it already holds exactly that text."""
+    if not (path.is_file() and path.read_text() == text):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def sync_file(src: Path, dst: Path) -> None:
+    """Copy src to dst unless dst already has the same size and mtime."""
+    if dst.is_file():
+        s, d = src.stat(), dst.stat()
+        if s.st_size == d.st_size and int(s.st_mtime) == int(d.st_mtime):
+            return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst)
+
+
+def prune(root: Path, keep: set[Path]) -> None:
+    """Delete files under root that the build did not produce, then empty folders."""
+    for path in sorted(root.rglob("*"), reverse=True):
+        if path.is_file() and path not in keep:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+def build(*, quiet: bool = False) -> Path:
+    """Build dist/: the blazen_py wheel, the Pyodide runtime, the lock file, web/."""
+    started = time.monotonic()
+    ensure_npm_packages()
+    if pyodide_npm_version() != PYODIDE_VERSION:
+        raise BuildError(
+            f"node_modules has pyodide {pyodide_npm_version()}, expected {PYODIDE_VERSION}: run npm ci"
+        )
+    produced: set[Path] = set()
+
+    for src in sorted(PYODIDE_NPM.iterdir()):
+        if src.is_file() and src.name not in PYODIDE_SKIP and src.name != "pyodide-lock.json":
+            sync_file(src, DIST_PYODIDE / src.name)
+            produced.add(DIST_PYODIDE / src.name)
+
+    entries = []
+    for name, path in ensure_wheels(RUNTIME_WHEELS).items():
+        sync_file(path, DIST_PYODIDE / path.name)
+        produced.add(DIST_PYODIDE / path.name)
+        entries.append(lock_entry(name, DIST_PYODIDE / path.name, wheel_imports(path)))
+    wheel = write_wheel(DIST_PYODIDE)
+    produced.add(wheel)
+    entries.append(lock_entry(PACKAGE, wheel, [PACKAGE]))
+    write_lock(entries)
+    produced.add(DIST_PYODIDE / "pyodide-lock.json")
+
+    for src in sorted(WEB.rglob("*")):
+        if src.is_file():
+            dst = DIST / src.relative_to(WEB)
+            sync_file(src, dst)
+            produced.add(dst)
+    produced.add(write_build_info(wheel))
+    prune(DIST, produced)
+    if not quiet:
+        log(f"built {DIST.relative_to(ROOT)}/ in {time.monotonic() - started:.1f} s ({wheel.name})")
+    return DIST
+
+
+def write_build_info(wheel: Path) -> Path:
+    """dist/build-info.json: what the pages need to know about this build."""
+    upstream = json.loads((PYODIDE_NPM / "pyodide-lock.json").read_text())
+    info = {
+        "name": PACKAGE,
+        "version": version(),
+        "package": canonical_name(PACKAGE),
+        "wheel": f"pyodide/{wheel.name}",
+        "wheel_sha256": sha256_file(wheel),
+        "pyodide": PYODIDE_VERSION,
+        "python": upstream["info"]["python"],
+    }
+    path = DIST / "build-info.json"
+    write_text_if_changed(path, json.dumps(info, indent=2) + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------- serve
+
+
+class StaticHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves one folder (plus optional mounts) with the MIME types Pyodide needs."""
+
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
+    mounts: dict[str, Path] = {}
+    quiet = True
+
+    def translate_path(self, path: str) -> str:
+        """Map URL paths under a mount prefix to that mount's folder."""
+        clean = path.split("?", 1)[0].split("#", 1)[0]
+        for prefix, folder in self.mounts.items():
+            if clean.startswith(prefix):
+                relative = clean[len(prefix):]
+                resolved = (folder / relative).resolve()
+                if resolved == folder or folder in resolved.parents:
+                    return str(resolved)
+                return str(folder / "__forbidden__")
+        return super().translate_path(path)
+
+    def end_headers(self) -> None:
+        """Never let a browser cache a stale build."""
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib name)
+        """Log requests only when asked to (serve --verbose)."""
+        if not self.quiet:
+            super().log_message(format, *args)
+
+
+def make_server(
+    directory: Path = DIST, port: int = 0, mounts: Mapping[str, Path] | None = None, quiet: bool = True
+) -> http.server.ThreadingHTTPServer:
+    """A ThreadingHTTPServer for `directory` on 127.0.0.1 (port 0 picks a free port).
+
+    `mounts` maps URL prefixes ending in "/" to other folders (the tests use it)."""
+    attrs = {"mounts": {p: Path(f).resolve() for p, f in (mounts or {}).items()}, "quiet": quiet}
+    handler = type("Handler", (StaticHandler,), attrs)
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", port), functools.partial(handler, directory=str(directory))
+    )
+    server.daemon_threads = True
+    return server
+
+
+def server_url(server: http.server.ThreadingHTTPServer) -> str:
+    """The http://127.0.0.1:PORT/ base URL of a running server."""
+    return f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def serve(port: int, verbose: bool) -> None:
+    """Build, then serve dist/ until interrupted."""
+    build()
+    server = make_server(DIST, port, quiet=not verbose)
+    print(f"Serving {DIST.relative_to(ROOT)}/ at {server_url(server)}  (Ctrl+C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+# --------------------------------------------------------------------------- test set-up
+
+
+def venv_python() -> Path:
+    """The Python of .venv."""
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_venv_python() -> Path:
+    """Create .venv if it does not exist yet; return its Python."""
+    python = venv_python()
+    if not python.is_file():
+        log(f"creating virtualenv {VENV.relative_to(ROOT)}/")
+        try:
+            run([sys.executable, "-m", "venv", VENV])
+        except BuildError as exc:
+            raise BuildError(f"{exc}\nOn Debian/Ubuntu: apt-get install python3-venv") from exc
+    return python
+
+
+def ensure_venv() -> Path:
+    """.venv with `pip install -e .[test]`, redone only when pyproject.toml changes."""
+    python = ensure_venv_python()
+    stamp = VENV / ".blazen-stamp"
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + sys.version.encode()).hexdigest()
+    if stamp.is_file() and stamp.read_text() == wanted:
+        return python
+    log("installing blazen_py[test] into .venv (pip install -e .[test])")
+    run([python, "-m", "pip", "install", "--disable-pip-version-check", "-e", f"{ROOT}[test]"], quiet=True)
+    stamp.write_text(wanted)
+    return python
+
+
+def find_chromium() -> str | None:
+    """A Chromium: $BLAZEN_CHROMIUM, else one of the usual names on PATH."""
+    configured = os.environ.get("BLAZEN_CHROMIUM")
+    if configured:
+        path = shutil.which(configured)
+        if path is None:
+            raise BuildError(f"BLAZEN_CHROMIUM={configured} is not an executable")
+        return path
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def ensure_chromium() -> str:
+    """Find a Chromium, installing Debian's with apt-get when running as root; never a tool's own."""
+    path = find_chromium()
+    if path:
+        return path
+    can_apt = shutil.which("apt-get") is not None and hasattr(os, "geteuid") and os.geteuid() == 0
+    if not can_apt:
+        raise BuildError(
+            "No Chromium found. Install one (Debian: apt-get install chromium) "
+            "or point BLAZEN_CHROMIUM at a Chromium/Chrome executable."
+        )
+    log("no Chromium on PATH: installing Debian's chromium with apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run(["apt-get", "update", "-q"], env=env)
+    run(["apt-get", "install", "-y", "-q", "chromium"], env=env)
+    path = find_chromium()
+    if path is None:
+        raise BuildError("apt-get installed chromium but no chromium executable is on PATH")
+    return path
+
+
+def tier_env(chromium: str) -> dict[str, str]:
+    """Environment of the pytest processes."""
+    env = {**os.environ, "BLAZEN_CHROMIUM": chromium, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+SUMMARY_RE = re.compile(r"^=+ (.*\bin \d[\d.]*s.*?) =+$")
+
+
+def run_tier(python: Path, tier: str, extra: Sequence[str], env: Mapping[str, str]) -> tuple[int, str, float]:
+    """Run one tier as its own pytest process; return (exit code, summary line, seconds)."""
+    print(f"\n{'=' * 24} tier: {tier} {'=' * 24}", flush=True)
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [str(python), "-m", "pytest", f"tests/{tier}", *extra],
+        cwd=ROOT, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+    )
+    summary = ""
+    assert process.stdout is not None
+    for line in process.stdout:
+        sys.stdout.write(line)
+        match = SUMMARY_RE.match(line.strip())
+        if match:
+            summary = match.group(1)
+    code = process.wait()
+    return code, summary or "(no pytest summary line)", time.monotonic() - started
+
+
+def report(results: Mapping[str, tuple[int, str, float]], setup_seconds: float) -> bool:
+    """Print the final summary of all tiers; True when every tier passed."""
+    print(f"\n{'=' * 24} blazen_py test summary {'=' * 24}")
+    print(f"set-up and build: {setup_seconds:.1f} s")
+    ok = True
+    for tier, (code, summary, seconds) in results.items():
+        verdict = "PASS" if code == 0 else ("FAIL (no tests collected)" if code == 5 else f"FAIL (exit {code})")
+        ok = ok and code == 0
+        print(f"{tier:>8}: {verdict:<26} {summary}  [{seconds:.1f} s]")
+    print("ALL TIERS PASSED" if ok else "SOME TIERS FAILED", flush=True)
+    return ok
+
+
+def test(tiers: Sequence[str], extra: Sequence[str]) -> int:
+    """Set up everything the tests need, build dist/, run the tiers; return the exit code."""
+    started = time.monotonic()
+    python = ensure_venv()
+    ensure_node()
+    chromium = ensure_chromium()
+    build()
+    ensure_wheels(TEST_WHEELS)
+    setup_seconds = time.monotonic() - started
+    log(f"set-up done in {setup_seconds:.1f} s (chromium: {chromium}); running tiers: {', '.join(tiers)}")
+    env = tier_env(chromium)
+    results = {tier: run_tier(python, tier, extra, env) for tier in tiers}
+    return 0 if report(results, setup_seconds) else 1
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Command line of build.py."""
+    parser = argparse.ArgumentParser(prog="build.py", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("build", help="build dist/ (the default)")
+    serve_p = sub.add_parser("serve", help="build, then serve dist/ on 127.0.0.1")
+    serve_p.add_argument("--port", type=int, default=8000, help="port (0 picks a free one; default 8000)")
+    serve_p.add_argument("--verbose", action="store_true", help="log every request")
+    test_p = sub.add_parser("test", help="set up, build and run the test tiers")
+    test_p.add_argument(
+        "--tier", action="append", choices=TIERS, help="run only this tier (repeatable; default: all)"
+    )
+    test_p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.command == "serve":
+            serve(args.port, args.verbose)
+        elif args.command == "test":
+            return test(args.tier or TIERS, args.pytest_args)
+        else:
+            build()
+    except BuildError as exc:
+        print(f"build.py: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
