@@ -1,0 +1,407 @@
+"""The dispatcher: routing, ordering, stopping, failures, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from blazen_py import (
+    START_EVENT,
+    STOP_EVENT,
+    InvalidEventError,
+    StepError,
+    StepTimeoutError,
+    Workflow,
+    WorkflowError,
+    WorkflowStallError,
+    WorkflowTimeoutError,
+)
+
+PORTABLE = True
+
+
+def stop(result=None):
+    return {"type": STOP_EVENT, "result": result}
+
+
+async def test_every_accepting_step_receives_the_event() -> None:
+    wf = Workflow("multi")
+    got = []
+    wf.add_step("a", [START_EVENT], lambda e, c: got.append("a"))
+    wf.add_step("b", [START_EVENT, "Other"], lambda e, c: got.append("b") or {"type": "Done"})
+    wf.add_step("c", ["Done"], lambda e, c: stop(got[:]))
+    result = await wf.run()
+    assert result.data == ["a", "b"]
+
+
+async def test_input_is_merged_onto_start_event_and_type_wins() -> None:
+    wf = Workflow("merge")
+    wf.add_step("s", [START_EVENT], lambda e, c: stop(dict(e)))
+    result = await wf.run({"x": 1, "type": "Sneaky"})
+    assert result.data == {"x": 1, "type": START_EVENT}
+
+
+async def test_sync_and_async_steps_mix() -> None:
+    wf = Workflow("mix")
+
+    async def a(event, ctx):
+        await asyncio.sleep(0)
+        return {"type": "B", "n": 1}
+
+    def b(event, ctx):
+        return {"type": "C", "n": event["n"] + 1}
+
+    async def c(event, ctx):
+        return stop(event["n"] + 1)
+
+    wf.add_step("a", [START_EVENT], a)
+    wf.add_step("b", ["B"], b)
+    wf.add_step("c", ["C"], c)
+    assert (await wf.run()).data == 3
+
+
+async def test_stream_order_is_production_order_sent_before_returned() -> None:
+    wf = Workflow("order")
+
+    async def first(event, ctx):
+        ctx.send_event({"type": "X", "i": 1})
+        await asyncio.sleep(0)
+        ctx.send_event({"type": "X", "i": 2})
+        return [{"type": "X", "i": 3}, {"type": "Y"}]
+
+    def xs(event, ctx):
+        ctx.state.set("xs", (ctx.get("xs") or []) + [event["i"]])
+
+    def y(event, ctx):
+        return stop(ctx.get("xs"))
+
+    wf.add_step("first", [START_EVENT], first)
+    wf.add_step("xs", ["X"], xs)
+    wf.add_step("y", ["Y"], y)
+    seen = []
+    result = await wf.run_streaming({}, lambda ev: seen.append((ev["event_type"], ev.get("i"))))
+    assert result.data == [1, 2, 3]
+    assert seen == [(START_EVENT, None), ("X", 1), ("X", 2), ("X", 3), ("Y", None), (STOP_EVENT, None)]
+
+
+async def test_first_stop_wins_and_running_steps_are_cancelled() -> None:
+    wf = Workflow("race")
+    cancelled = []
+    late = []
+
+    def fan(event, ctx):
+        return [{"type": "Slow"}, {"type": "Fast"}, {"type": "Later"}]
+
+    async def slow(event, ctx):
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            cancelled.append("slow")
+            raise
+        return stop("slow")
+
+    def fast(event, ctx):
+        return [stop("fast"), stop("second")]
+
+    def later(event, ctx):
+        late.append(1)
+
+    wf.add_step("fan", [START_EVENT], fan)
+    wf.add_step("slow", ["Slow"], slow)
+    wf.add_step("fast", ["Fast"], fast)
+    wf.add_step("later", ["Later"], later)
+    result = await wf.run()
+    assert result.data == "fast"
+    await asyncio.sleep(0)
+    assert cancelled == ["slow"]
+    assert late == []
+
+
+async def test_unrouted_event_goes_to_stream_only() -> None:
+    wf = Workflow("unrouted")
+
+    def process(event, ctx):
+        for i in range(5):
+            ctx.send_event({"type": "Progress", "step": i})
+        return stop({"done": True})
+
+    wf.add_step("process", [START_EVENT], process)
+    seen = []
+    result = await wf.run_streaming({}, lambda ev: seen.append(ev.event_type))
+    assert result.data == {"done": True}
+    assert seen == [START_EVENT] + ["Progress"] * 5 + [STOP_EVENT]
+
+
+async def test_step_exception_is_chained_and_names_step_and_event() -> None:
+    wf = Workflow("boom")
+
+    def explode(event, ctx):
+        raise KeyError("missing")
+
+    wf.add_step("go", [START_EVENT], lambda e, c: {"type": "Work"})
+    wf.add_step("explode", ["Work"], explode)
+    with pytest.raises(StepError, match=r"step 'explode' failed handling 'Work': KeyError") as info:
+        await wf.run()
+    assert isinstance(info.value.__cause__, KeyError)
+    assert info.value.step == "explode"
+    assert info.value.event_type == "Work"
+
+
+async def test_async_step_exception_after_suspending() -> None:
+    wf = Workflow("boom-async")
+
+    async def explode(event, ctx):
+        await asyncio.sleep(0)
+        raise ValueError("late")
+
+    wf.add_step("explode", [START_EVENT], explode)
+    with pytest.raises(StepError, match="late") as info:
+        await wf.run()
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [42, "StopEvent", {"no": "type"}, {"type": 7}, {"type": ""}, [{"type": "A"}, 3], object()],
+)
+async def test_bad_return_value_is_invalid_event_error(bad) -> None:
+    wf = Workflow("bad-return")
+    wf.add_step("bad", [START_EVENT], lambda e, c: bad)
+    wf.add_step("a", ["A"], lambda e, c: None)
+    with pytest.raises(InvalidEventError, match=r"step 'bad' handling 'blazen::StartEvent'") as info:
+        await wf.run()
+    assert info.value.step == "bad"
+    assert info.value.event_type == START_EVENT
+
+
+async def test_send_event_rejects_non_events_inside_the_step() -> None:
+    wf = Workflow("bad-send")
+    caught = []
+
+    def send(event, ctx):
+        try:
+            ctx.send_event({"payload": 1})
+        except InvalidEventError as exc:
+            caught.append(str(exc))
+        return stop("ok")
+
+    wf.add_step("send", [START_EVENT], send)
+    assert (await wf.run()).data == "ok"
+    assert "has no string 'type'" in caught[0]
+
+
+async def test_stall_fails_at_once_naming_unrouted_events_and_producers() -> None:
+    wf = Workflow("stall")
+    wf.add_step("a", [START_EVENT], lambda e, c: {"type": "Nobody"})
+    started = time.monotonic()
+    with pytest.raises(WorkflowStallError, match=r"'Nobody' \(from 'a'\)") as info:
+        await wf.run()
+    assert time.monotonic() - started < 1
+    assert info.value.unrouted == {"Nobody": ["a"]}
+
+
+async def test_stall_when_a_step_returns_nothing() -> None:
+    wf = Workflow("stall-none")
+    wf.add_step("a", [START_EVENT], lambda e, c: None)
+    with pytest.raises(WorkflowStallError, match="no 'blazen::StopEvent' was produced"):
+        await wf.run()
+
+
+async def test_stall_without_start_step() -> None:
+    wf = Workflow("no-start")
+    wf.add_step("a", ["X"], lambda e, c: None)
+    with pytest.raises(WorkflowStallError, match=r"'blazen::StartEvent' \(from the start\)"):
+        await wf.run()
+
+
+async def test_step_timeout() -> None:
+    wf = Workflow("step-timeout")
+
+    async def slow(event, ctx):
+        await asyncio.sleep(10)
+
+    wf.add_step("slow", [START_EVENT], slow, timeout=0.05)
+    with pytest.raises(StepTimeoutError, match=r"step 'slow' handling 'blazen::StartEvent' timed out after 0\.05 s") as info:
+        await wf.run()
+    assert isinstance(info.value, WorkflowTimeoutError)
+    assert info.value.step == "slow"
+
+
+async def test_step_timeout_applies_to_sync_steps_too() -> None:
+    wf = Workflow("sync-timeout")
+
+    def busy(event, ctx):
+        time.sleep(0.06)
+        return stop(1)
+
+    wf.add_step("busy", [START_EVENT], busy, timeout=0.01)
+    with pytest.raises(StepTimeoutError):
+        await wf.run()
+
+
+async def test_workflow_timeout_interrupts_a_long_synchronous_loop() -> None:
+    wf = Workflow("spin")
+    wf.set_timeout(0.2)
+    wf.add_step("spin", [START_EVENT, "Again"], lambda e, c: {"type": "Again"})
+    with pytest.raises(WorkflowTimeoutError):
+        await wf.run()
+
+
+async def test_workflow_runs_again_cleanly_after_each_failure() -> None:
+    wf = Workflow("again")
+    mode = {"value": "raise"}
+
+    async def step(event, ctx):
+        if mode["value"] == "raise":
+            raise RuntimeError("x")
+        if mode["value"] == "bad":
+            return 5
+        if mode["value"] == "stall":
+            return None
+        if mode["value"] == "slow":
+            await asyncio.sleep(1)
+        return stop(ctx.get("k"))
+
+    wf.add_step("step", [START_EVENT], step)
+    for m, error in [("raise", StepError), ("bad", InvalidEventError), ("stall", WorkflowStallError)]:
+        mode["value"] = m
+        with pytest.raises(error):
+            await wf.run()
+    mode["value"] = "slow"
+    wf.set_timeout(0.02)
+    with pytest.raises(WorkflowTimeoutError):
+        await wf.run()
+    wf.set_timeout(None)
+    mode["value"] = "ok"
+    assert (await wf.run()).data is None
+
+
+async def test_chain_of_20000_sync_steps_overflows_no_stack() -> None:
+    wf = Workflow("chain")
+
+    def step(event, ctx):
+        n = event.get("n", 0)
+        if n == 20000:
+            return stop(n)
+        return {"type": "Next", "n": n + 1}
+
+    wf.add_step("step", [START_EVENT, "Next"], step)
+    assert (await wf.run()).data == 20000
+
+
+async def test_fan_out_then_join_scales_linearly() -> None:
+    wf = Workflow("fanout")
+
+    def fan(event, ctx):
+        return [{"type": "Item", "i": i} for i in range(event["n"])]
+
+    def work(event, ctx):
+        return {"type": "Done", "i": event["i"]}
+
+    def join(event, ctx):
+        count = (ctx.get("count") or 0) + 1
+        ctx.set("count", count)
+        if count == ctx.get("n"):
+            return stop(count)
+        return None
+
+    def begin(event, ctx):
+        ctx.set("n", event["n"])
+
+    wf.add_step("begin", [START_EVENT], begin)
+    wf.add_step("fan", [START_EVENT], fan)
+    wf.add_step("work", ["Item"], work)
+    wf.add_step("join", ["Done"], join)
+    assert (await wf.run({"n": 10000})).data == 10000
+
+
+async def test_max_concurrency_limits_suspended_invocations() -> None:
+    wf = Workflow("limit")
+    active = {"now": 0, "peak": 0, "done": 0}
+
+    def fan(event, ctx):
+        return [{"type": "Job", "i": i} for i in range(6)]
+
+    async def job(event, ctx):
+        active["now"] += 1
+        active["peak"] = max(active["peak"], active["now"])
+        await asyncio.sleep(0.001)
+        active["now"] -= 1
+        active["done"] += 1
+        if active["done"] == 6:
+            return stop(active["peak"])
+        return None
+
+    wf.add_step("fan", [START_EVENT], fan)
+    wf.add_step("job", ["Job"], job, max_concurrency=2)
+    assert (await wf.run()).data == 2
+
+
+async def test_inline_false_step_gets_its_own_task() -> None:
+    wf = Workflow("own-task")
+
+    async def timed(event, ctx):
+        async with asyncio.timeout(5) if hasattr(asyncio, "timeout") else _null():
+            await asyncio.sleep(0)
+        return stop(asyncio.current_task() is not None)
+
+    wf.add_step("timed", [START_EVENT], timed, inline=False)
+    assert (await wf.run()).data is True
+
+
+class _null:
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        return False
+
+
+async def test_step_awaiting_a_plain_future() -> None:
+    wf = Workflow("future")
+
+    def step(event, ctx):
+        fut = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(fut.set_result, stop("from future"))
+        return fut
+
+    wf.add_step("step", [START_EVENT], step)
+    assert (await wf.run()).data == "from future"
+
+
+async def test_concurrent_runs_of_one_workflow_are_isolated() -> None:
+    wf = Workflow("parallel")
+
+    async def step(event, ctx):
+        ctx.set("x", event["x"])
+        await asyncio.sleep(0.001 * (event["x"] % 3))
+        return stop(ctx.get("x"))
+
+    wf.add_step("step", [START_EVENT], step)
+    results = await asyncio.gather(*(wf.run({"x": i}) for i in range(50)))
+    assert [r.data for r in results] == list(range(50))
+
+
+async def test_cancelling_the_caller_aborts_the_run() -> None:
+    wf = Workflow("cancel")
+    cancelled = []
+
+    async def slow(event, ctx):
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    wf.add_step("slow", [START_EVENT], slow)
+    with pytest.raises((asyncio.TimeoutError, TimeoutError)):
+        await asyncio.wait_for(wf.run(), 0.05)
+    await asyncio.sleep(0)
+    assert cancelled == [True]
+
+
+async def test_errors_are_workflow_errors() -> None:
+    for cls in (StepError, InvalidEventError, WorkflowStallError, WorkflowTimeoutError, StepTimeoutError):
+        assert issubclass(cls, WorkflowError)
