@@ -1,0 +1,62 @@
+"""Fixtures of the browser tier: dist/ served on 127.0.0.1 and a headless Chromium.
+
+The server is build.py's own (the one `python build.py serve` runs), on a free port.
+The Chromium is $BLAZEN_CHROMIUM (set by `python build.py test`) or one found on PATH;
+Playwright never downloads a browser of its own here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import build
+
+ARTIFACTS = build.ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def base_url() -> Iterator[str]:
+    """URL of dist/ served by build.py's server on a free port."""
+    if not (build.DIST / "index.html").is_file():
+        pytest.fail("dist/ is not built: run `python build.py` (or `python build.py test`)")
+    server = build.make_server(build.DIST, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield build.server_url(server)
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """A headless Chromium, launched once per session."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = build.find_chromium()
+    if chromium is None:
+        pytest.fail("no Chromium: set BLAZEN_CHROMIUM or run `python build.py test`")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Folder for screenshots (ignored by git)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,86 @@
+"""End-to-end: the page at / boots Pyodide from its own origin and shows the sample result."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+BOOT_TIMEOUT_MS = 120_000
+
+
+@dataclass
+class PageRun:
+    """What one visit of the page showed and did."""
+
+    requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    status_at_start: str = ""
+    progress_visible_at_start: bool = False
+    final_state: str = ""
+    status: str = ""
+    result_text: str = ""
+    versions: str = ""
+
+
+@pytest.fixture(scope="module")
+def page_run(browser: Any, base_url: str, artifacts: Path) -> PageRun:
+    """Open / in a fresh context once, record everything, wait for the result, screenshot."""
+    run = PageRun()
+    context = browser.new_context()
+    page = context.new_page()
+    page.on("request", lambda request: run.requests.append(request.url))
+    page.on("console", lambda msg: msg.type == "error" and run.console_errors.append(msg.text))
+    page.on("pageerror", lambda error: run.console_errors.append(f"uncaught: {error}"))
+    try:
+        page.goto(base_url, wait_until="domcontentloaded")
+        run.progress_visible_at_start = page.locator("#progress").is_visible()
+        run.status_at_start = page.locator("#status").inner_text()
+        page.wait_for_function(
+            "() => ['done', 'error'].includes(document.body.dataset.state)", timeout=BOOT_TIMEOUT_MS
+        )
+        run.final_state = page.evaluate("document.body.dataset.state")
+        run.status = page.locator("#status").inner_text()
+        run.result_text = page.locator("#result").inner_text()
+        run.versions = page.locator("#versions").inner_text()
+        page.screenshot(path=str(artifacts / "index.png"), full_page=True)
+    finally:
+        context.close()
+    return run
+
+
+def test_page_shows_progress_while_booting(page_run: PageRun) -> None:
+    assert page_run.progress_visible_at_start
+    assert page_run.status_at_start.startswith(("Loading", "Reading", "Installing"))
+
+
+def test_page_shows_the_sample_workflow_result(page_run: PageRun) -> None:
+    assert page_run.final_state == "done", page_run.status
+    result = json.loads(page_run.result_text)
+    assert result["data"] == {"greeting": "Hello, Ada!", "letters": 3}
+    assert len(result["run_id"]) == 36
+    assert page_run.status.startswith("Done in")
+
+
+def test_page_shows_versions_of_this_build(page_run: PageRun) -> None:
+    import build
+
+    assert f"blazen_py {build.version()}" in page_run.versions
+    assert f"Pyodide {build.PYODIDE_VERSION}" in page_run.versions
+
+
+def test_page_requests_nothing_from_another_origin(page_run: PageRun, base_url: str) -> None:
+    origin = urlsplit(base_url)[:2]
+    assert page_run.requests, "no request was recorded"
+    foreign = [url for url in page_run.requests if urlsplit(url)[:2] != origin and not url.startswith("data:")]
+    assert foreign == []
+    assert any(url.endswith(".wasm") for url in page_run.requests)
+    assert any(url.endswith(".whl") for url in page_run.requests)
+
+
+def test_page_logs_no_console_error(page_run: PageRun) -> None:
+    assert page_run.console_errors == []

@@ -1,0 +1,68 @@
+"""Host-side checks of what the Pyodide runtimes load: dist/pyodide and the blazen_py wheel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import build
+
+LOCK = build.DIST_PYODIDE / "pyodide-lock.json"
+
+
+def test_lock_lists_exactly_the_wheels_present_with_their_real_sha256() -> None:
+    lock = json.loads(LOCK.read_text())
+    listed = {entry["file_name"]: entry for entry in lock["packages"].values()}
+    present = {path.name for path in build.DIST_PYODIDE.glob("*.whl")}
+    assert set(listed) == present
+    for file_name, entry in listed.items():
+        digest = hashlib.sha256((build.DIST_PYODIDE / file_name).read_bytes()).hexdigest()
+        assert entry["sha256"] == digest, file_name
+    assert set(lock["packages"]) == {"blazen-py", "micropip", "pyodide-http"}
+    assert lock["info"]["python"].startswith("3.14")
+
+
+def test_wheel_is_a_valid_pure_wheel_of_the_package() -> None:
+    wheel = build.DIST_PYODIDE / build.wheel_name()
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        dist_info = f"blazen_py-{build.version()}.dist-info"
+        assert "Tag: py3-none-any" in archive.read(f"{dist_info}/WHEEL").decode()
+        assert archive.read(f"{dist_info}/METADATA").decode().startswith("Metadata-Version:")
+        record = archive.read(f"{dist_info}/RECORD").decode().splitlines()
+    assert "blazen_py/__init__.py" in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert {row.split(",")[0] for row in record} == set(names)
+
+
+def test_wheel_installs_with_pip_and_imports(tmp_path: Path) -> None:
+    wheel = build.DIST_PYODIDE / build.wheel_name()
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+         "--disable-pip-version-check", "--target", str(target), str(wheel)],
+        check=True,
+    )
+    code = "import blazen_py, sys; print(blazen_py.__file__)"
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {code}"],
+        check=True, capture_output=True, text=True, cwd=tmp_path,
+    ).stdout
+    assert out.strip().startswith(str(target))
+
+
+def test_build_is_reproducible(tmp_path: Path) -> None:
+    first = build.write_wheel(tmp_path / "a").read_bytes()
+    second = build.write_wheel(tmp_path / "b").read_bytes()
+    assert first == second
+
+
+def test_build_info_names_the_wheel_and_versions() -> None:
+    info = json.loads((build.DIST / "build-info.json").read_text())
+    assert info["version"] == build.version()
+    assert info["pyodide"] == build.PYODIDE_VERSION
+    assert (build.DIST / info["wheel"]).is_file()
