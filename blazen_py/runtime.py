@@ -481,14 +481,13 @@ class Run:
         self.fail(error)
 
     def _check_idle(self) -> None:
-        if self.queue or self._tasks or self.pending or self._scheduled or self._pumping:
+        if self._tasks or self._scheduled or self._pumping:
             return
         if self.status == PAUSED:
             idle = self._idle
             if idle is not None and not idle.done():
                 idle.set_result(None)
-            return
-        if self.status == RUNNING and not self.requests:
+        elif self.status == RUNNING and not self.queue and not self.pending and not self.requests:
             self.fail(self._stall_error())
 
     def _stall_error(self) -> WorkflowStallError:

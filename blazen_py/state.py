@@ -85,7 +85,7 @@ def _plain(value: str | int | float) -> str | int | float:
         return int(value)
     if isinstance(value, float):
         return float(value)
-    return str(value)
+    return str.__str__(value)  # not str(): an enum's __str__ adds its class name
 
 
 def encode_state_value(value: StateValue) -> Any:
