@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import HandlerStateError
@@ -136,27 +136,34 @@ class WorkflowHandler:
         """
         self._run.respond(request_id, response)
 
-    async def snapshot(self, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Capture the run as JSON-compatible data without stopping it.
+    def snapshot(self, metadata: Mapping[str, Any] | None = None) -> Awaitable[dict[str, Any]]:
+        """Capture the run as JSON-compatible data, at the moment of the call, without
+        stopping it. Await the returned awaitable for the snapshot.
 
         Args:
             metadata: Your own JSON-compatible data, stored in the snapshot as is.
 
         Raises:
-            SnapshotError: an event or value cannot be encoded.
+            SnapshotError: (when awaited) an event or value cannot be encoded.
         """
-        return self._capture(metadata)
+        future: asyncio.Future[dict[str, Any]] = self._run.loop.create_future()
+        try:
+            future.set_result(self._capture(metadata))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
 
     def _capture(self, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
         refs = self._workflow._serialize_session(self._run.session)
         return capture(self._run, session_refs=refs, metadata=metadata)
 
-    async def pause(self, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Stop dispatching, let running steps finish, and return a snapshot.
+    def pause(self, metadata: Mapping[str, Any] | None = None) -> Awaitable[dict[str, Any]]:
+        """Stop dispatching at once; await the result for the snapshot, taken once the
+        running steps have finished.
 
         Steps waiting in ``ctx.request_input`` are stopped and run again on resume. Under
         the ``'continue'`` session pause policy the session is cleared once the snapshot
-        is taken.
+        is taken. Calling it from inside a step pauses after that step.
 
         Raises:
             HandlerStateError: the run has already ended (or ended while pausing).
@@ -167,7 +174,12 @@ class WorkflowHandler:
                 f"run {run.run_id} has already {STATUS_NAMES[run.status]}; it cannot be paused "
                 "(its outcome is available from result())"
             )
-        await run.pause()
+        run.begin_pause()
+        return asyncio.ensure_future(self._finish_pause(metadata))
+
+    async def _finish_pause(self, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+        run = self._run
+        await run.settle()
         if run.status >= COMPLETED:
             raise HandlerStateError(f"run {run.run_id} {STATUS_NAMES[run.status]} while pausing; see result()")
         snap = self._capture(metadata)

@@ -334,7 +334,10 @@ class Run:
         try:
             if self.pending and self.status == RUNNING:
                 pending, self.pending = self.pending, []
-                for step, event in pending:
+                for i, (step, event) in enumerate(pending):
+                    if self.status != RUNNING:
+                        self._hold(pending[i:])
+                        break
                     invoke(step, event)
             while queue and self.status == RUNNING:
                 budget -= 1
@@ -343,12 +346,22 @@ class Run:
                     return
                 event = queue.popleft()
                 for step in routes[event["type"]]:
-                    invoke(step, event)
                     if self.status != RUNNING:
+                        self._hold_rest(event, step)
                         break
+                    invoke(step, event)
         finally:
             self._pumping = False
         self._check_idle()
+
+    def _hold(self, items: list[tuple[Step, Mapping[str, Any]]]) -> None:
+        # A pause arrived in the middle of a batch: keep the rest for resume.
+        if self.status == PAUSED:
+            self.pending[:0] = items
+
+    def _hold_rest(self, event: Mapping[str, Any], first: Step) -> None:
+        steps = self.routes[event["type"]]
+        self._hold([(step, event) for step in steps[steps.index(first) :]])
 
     def _invoke(self, step: Step, event: Mapping[str, Any]) -> None:
         if step.guarded:
@@ -561,10 +574,10 @@ class Run:
 
     # -- pause / resume ------------------------------------------------------------------
 
-    async def pause(self) -> None:
-        """Stop dispatching and wait until no step is running.
+    def begin_pause(self) -> None:
+        """Stop dispatching now; steps already running go on until they finish.
 
-        Steps waiting in ``ctx.request_input`` are cancelled and will run again on resume.
+        Steps waiting in ``ctx.request_input`` are stopped and will run again on resume.
         """
         if self.status == RUNNING:
             self.status = PAUSED
@@ -575,6 +588,9 @@ class Run:
         for request in list(self.requests.values()):
             if request.future is not None:
                 self._cancel_awaiter(request)
+
+    async def settle(self) -> None:
+        """Wait, after :meth:`begin_pause`, until no step is running."""
         while self.status == PAUSED and (self._tasks or self._pumping or self._scheduled):
             self._idle = self.loop.create_future()
             await self._idle

@@ -1,0 +1,130 @@
+"""Random workflows for differential tests: fan-out, loops, send_event, state, input requests.
+
+Every step's outputs depend only on the event it handles, so the number of events that
+reach the sink is known in advance (:attr:`Generated.expected_sinks`); the sink stops the
+run once all of them arrived. State records an order-sensitive trace, so a resumed run
+that lost or duplicated an event ends with a different result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from typing import Any
+
+from blazen_py import INPUT_REQUEST_EVENT, INPUT_RESPONSE_EVENT, START_EVENT, STOP_EVENT, WorkflowBuilder
+
+KINDS = ("forward", "fanout", "send", "ask", "loop")
+
+
+class Generated:
+    """A generated workflow and what an uninterrupted run must produce."""
+
+    def __init__(self, seed: int) -> None:
+        rng = random.Random(seed)
+        self.seed = seed
+        self.types = [f"T{i}" for i in range(rng.randint(2, 4))]
+        self.depth = rng.randint(2, 4)
+        self.plans: dict[str, list[tuple[str, str, list[str], bool]]] = {}
+        # For each type: the steps that accept it, each (name, kind, targets, suspends).
+        names = 0
+        for etype in self.types:
+            plans = []
+            for _ in range(1 if rng.random() < 0.7 else 2):
+                kind = rng.choice(KINDS)
+                width = 2 if kind in ("fanout", "send") else 1
+                targets = [rng.choice(self.types) for _ in range(width)]
+                plans.append((f"s{names}", kind, targets, rng.random() < 0.3))
+                names += 1
+            self.plans[etype] = plans
+        self.first = rng.choice(self.types)
+        self.expected_sinks = self._count(self.first, 0)
+        while self.expected_sinks > 24 and self.depth > 1:  # keep each run small
+            self.depth -= 1
+            self.expected_sinks = self._count(self.first, 0)
+        self.hook: Callable[[], None] | None = None
+
+    def _count(self, etype: str, n: int) -> int:
+        if n >= self.depth:
+            return 1
+        total = 0
+        for _, kind, targets, _ in self.plans[etype]:
+            if kind == "loop":
+                total += self._count(etype, n + 1)
+            else:
+                total += sum(self._count(t, n + 1) for t in targets)
+        return total
+
+    def builder(self) -> WorkflowBuilder:
+        """A builder of the workflow (fresh Workflow per build)."""
+        b = WorkflowBuilder(f"gen-{self.seed}")
+        b.add_step("start", [START_EVENT], self._start)
+        for etype, plans in self.plans.items():
+            for name, kind, targets, suspends in plans:
+                b.add_step(name, [etype], self._make(name, kind, targets, suspends))
+        b.add_step("answer", [INPUT_RESPONSE_EVENT], self._answer)
+        b.add_step("sink", ["Sink"], self._sink)
+        return b
+
+    def _tick(self, ctx: Any, label: str) -> None:
+        trace = ctx.get("trace") or []
+        trace.append(label)
+        ctx.set("trace", trace)
+        if self.hook is not None:
+            self.hook()
+
+    def _start(self, event: Any, ctx: Any) -> Any:
+        self._tick(ctx, "start")
+        return self._event(self.first, 0)
+
+    def _event(self, etype: str, n: int) -> dict[str, Any]:
+        if n >= self.depth:
+            return {"type": "Sink", "from": etype}
+        return {"type": etype, "n": n}
+
+    def _make(self, name: str, kind: str, targets: list[str], suspends: bool) -> Any:
+        def outputs(event: Any, ctx: Any) -> Any:
+            n = event["n"]
+            self._tick(ctx, f"{name}:{event['type']}:{n}")
+            ctx.state.set(f"count.{name}", (ctx.get(f"count.{name}") or 0) + 1)
+            if kind == "forward":
+                return self._event(targets[0], n + 1)
+            if kind == "loop":
+                return self._event(event["type"], n + 1)
+            if kind == "fanout":
+                return [self._event(t, n + 1) for t in targets]
+            if kind == "send":
+                ctx.send_event(self._event(targets[0], n + 1))
+                return self._event(targets[1], n + 1)
+            nxt = self._event(targets[0], n + 1)
+            return {"type": INPUT_REQUEST_EVENT, "prompt": f"{name}@{n}", "metadata": {"next": nxt}}
+
+        if not suspends:
+            return outputs
+
+        async def suspending(event: Any, ctx: Any) -> Any:
+            await asyncio.sleep(0)
+            return outputs(event, ctx)
+
+        return suspending
+
+    def _answer(self, event: Any, ctx: Any) -> Any:
+        self._tick(ctx, f"answer:{event['response']}")
+        return event["response"]["next"]
+
+    def _sink(self, event: Any, ctx: Any) -> Any:
+        self._tick(ctx, f"sink:{event['from']}")
+        sinks = (ctx.get("sinks") or 0) + 1
+        ctx.set("sinks", sinks)
+        if sinks == self.expected_sinks:
+            # Sorted: when the host answers input requests is up to the host, so only the
+            # multiset of steps run (no loss, no duplicate) and the state are deterministic.
+            state = {k: ctx.get(k) for k in sorted(ctx.state.keys()) if k != "trace"}
+            return {"type": STOP_EVENT, "result": {"sinks": sinks, "trace": sorted(ctx.get("trace")), "state": state}}
+        return None
+
+
+def answer_for(item: Any) -> Any:
+    """The host's answer to an input request of a generated workflow."""
+    return item["metadata"]
