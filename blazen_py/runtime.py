@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 import uuid
 from collections import deque
@@ -114,6 +115,38 @@ class _Resumed(Coroutine[Any, Any, Any]):
 _NOTHING = object()
 
 
+# Python 3.12+ can start a Task eagerly: the continuation then waits on the step's future
+# at once instead of one loop iteration later.
+_EAGER: dict[str, bool] | None = {"eager_start": True} if sys.version_info >= (3, 12) else None
+
+
+class _Flight:
+    """A step invocation that suspended, until it lands."""
+
+    __slots__ = ("run", "step", "event", "coro", "task", "timer", "running")
+
+    def __init__(self, run: Run, step: Step, event: Mapping[str, Any], coro: Coroutine[Any, Any, Any]) -> None:
+        self.run = run
+        self.step = step
+        self.event = event
+        self.coro = coro
+        self.task: asyncio.Task[Any] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.running = False
+
+    def task_done(self, task: asyncio.Task[Any]) -> None:
+        self.run._task_done(self, task)
+
+
+def _cancel_coroutine(coro: Coroutine[Any, Any, Any]) -> None:
+    """Cancel a coroutine that no Task drives, as a Task would: CancelledError at its await."""
+    try:
+        coro.throw(asyncio.CancelledError())
+    except BaseException:  # noqa: BLE001 - it ended, one way or another
+        return
+    coro.close()
+
+
 class _PausedForInput(BaseException):
     """Thrown into a step waiting in ``request_input`` when the run pauses."""
 
@@ -170,7 +203,7 @@ class Run:
         self.loop = asyncio.get_running_loop()
         self.done: asyncio.Future[WorkflowResult] = self.loop.create_future()
         self.done.add_done_callback(_consume_exception)
-        self._tasks: dict[asyncio.Task[Any], tuple[Step, Mapping[str, Any], asyncio.TimerHandle | None]] = {}
+        self._flights: dict[_Flight, None] = {}
         self._active = [0] * len(steps)
         self._backlog: dict[int, deque[Mapping[str, Any]]] = {}
         self._ctxs = [Context(self, s.name) for s in steps]
@@ -220,7 +253,7 @@ class Run:
     @property
     def in_flight(self) -> int:
         """How many step invocations are suspended right now."""
-        return len(self._tasks)
+        return len(self._flights)
 
     def step_inputs(self) -> list[tuple[str, Mapping[str, Any]]]:
         """The events that steps are handling or will handle next, as ``(step, event)``.
@@ -228,7 +261,7 @@ class Run:
         Steps in flight, steps held back by ``max_concurrency``, and steps to run again
         after a pause; a resumed run calls them again (at-least-once).
         """
-        items = [(step.name, event) for step, event, _ in self._tasks.values()]
+        items = [(f.step.name, f.event) for f in self._flights]
         for index, backlog in self._backlog.items():
             items.extend((self.steps[index].name, event) for event in backlog)
         items.extend((step.name, event) for step, event in self.pending)
@@ -375,10 +408,10 @@ class Run:
                 except StopIteration as stop:
                     out = stop.value
                 else:
-                    self._suspend(step, event, _Resumed(out, first))
+                    self._take_off(step, event, out, first)
                     return
             elif out is not None and type(out) is not dict and hasattr(out, "__await__"):
-                self._suspend(step, event, _await(out))
+                self._take_off(step, event, _await(out), _NOTHING)
                 return
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -393,32 +426,22 @@ class Run:
         if limit is not None and self._active[step.index] >= limit:
             self._backlog.setdefault(step.index, deque()).append(event)
             return
-        if not step.inline:
-            try:
-                out = step.handler(event, self._ctxs[step.index])
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as exc:  # noqa: BLE001
-                self._step_failed(step, event, exc)
-                return
-            if hasattr(out, "__await__"):
-                self._suspend(step, event, out if type(out) is CoroutineType else _await(out))
-            else:
-                self._deliver(step, event, out)
-            return
         started = time.perf_counter()
         try:
             out = step.handler(event, self._ctxs[step.index])
             if type(out) is CoroutineType:
+                if not step.inline:
+                    self._take_off(step, event, out, _NOTHING)
+                    return
                 try:
                     first = out.send(None)
                 except StopIteration as stop:
                     out = stop.value
                 else:
-                    self._suspend(step, event, _Resumed(out, first))
+                    self._take_off(step, event, out, first)
                     return
             elif out is not None and type(out) is not dict and hasattr(out, "__await__"):
-                self._suspend(step, event, _await(out))
+                self._take_off(step, event, _await(out), _NOTHING)
                 return
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -430,45 +453,87 @@ class Run:
             return
         self._deliver(step, event, out)
 
-    def _suspend(self, step: Step, event: Mapping[str, Any], coro: Coroutine[Any, Any, Any]) -> None:
-        task = self.loop.create_task(coro)
-        timer = None
-        if step.timeout is not None:
-            timer = self.loop.call_later(step.timeout, self._task_timed_out, task)
-        self._tasks[task] = (step, event, timer)
-        self._active[step.index] += 1
-        task.add_done_callback(self._task_done)
+    # A step that suspends becomes a _Flight until it lands (returns or raises). A bare
+    # yield (``await asyncio.sleep(0)``) only parks it until the next loop iteration, where
+    # it continues inline; the first real future it awaits moves it into an asyncio Task.
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        entry = self._tasks.pop(task, None)
-        if entry is None:
+    def _take_off(self, step: Step, event: Mapping[str, Any], coro: Coroutine[Any, Any, Any], first: Any) -> None:
+        flight = _Flight(self, step, event, coro)
+        self._flights[flight] = None
+        self._active[step.index] += 1
+        if step.timeout is not None:
+            flight.timer = self.loop.call_later(step.timeout, self._flight_timed_out, flight)
+        if first is _NOTHING:
+            self._to_task(flight, coro)
+        else:
+            self._continue(flight, first)
+
+    def _continue(self, flight: _Flight, yielded: Any) -> None:
+        if yielded is None:
+            self.loop.call_soon(self._unpark, flight)
+        else:
+            self._to_task(flight, _Resumed(flight.coro, yielded))
+
+    def _to_task(self, flight: _Flight, coro: Coroutine[Any, Any, Any]) -> None:
+        task = self.loop.create_task(coro) if _EAGER is None else asyncio.Task(coro, loop=self.loop, **_EAGER)
+        flight.task = task
+        if task.done():
+            self._task_done(flight, task)
+        else:
+            task.add_done_callback(flight.task_done)
+
+    def _unpark(self, flight: _Flight) -> None:
+        if flight not in self._flights:
             return
-        step, event, timer = entry
-        if timer is not None:
-            timer.cancel()
+        flight.running = True
+        try:
+            yielded = flight.coro.send(None)
+        except StopIteration as stop:
+            flight.running = False
+            self._land(flight, stop.value, None)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            flight.running = False
+            self._land(flight, None, exc)
+        else:
+            flight.running = False
+            if flight in self._flights:
+                self._continue(flight, yielded)
+            else:
+                _cancel_coroutine(flight.coro)  # the run ended while it ran
+
+    def _task_done(self, flight: _Flight, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            self._land(flight, None, asyncio.CancelledError())
+        else:
+            exc = task.exception()
+            self._land(flight, None if exc is not None else task.result(), exc)
+
+    def _land(self, flight: _Flight, value: Any, exc: BaseException | None) -> None:
+        if self._flights.pop(flight, _NOTHING) is _NOTHING:
+            return
+        step, event = flight.step, flight.event
+        if flight.timer is not None:
+            flight.timer.cancel()
         self._active[step.index] -= 1
         if self.status >= COMPLETED:
             return
-        if task.cancelled():
-            self._step_failed(step, event, asyncio.CancelledError())
+        if exc is None:
+            self._deliver(step, event, value)
+        elif isinstance(exc, _PausedForInput):
+            # pause() interrupted it while it waited for input: run it again on resume.
+            self.pending.append((step, event))
         else:
-            exc = task.exception()
-            if exc is None:
-                self._deliver(step, event, task.result())
-            elif isinstance(exc, _PausedForInput):
-                # pause() interrupted it while it waited for input: run it again on resume.
-                self.pending.append((step, event))
-            else:
-                self._step_failed(step, event, exc)
+            self._step_failed(step, event, exc)
         backlog = self._backlog.get(step.index)
         if backlog and self.status == RUNNING:
             self._invoke(step, backlog.popleft())
         self.pump()
 
-    def _task_timed_out(self, task: asyncio.Task[Any]) -> None:
-        entry = self._tasks.get(task)
-        if entry is not None:
-            self._step_timed_out(entry[0], entry[1])
+    def _flight_timed_out(self, flight: _Flight) -> None:
+        if flight in self._flights:
+            self._step_timed_out(flight.step, flight.event)
 
     def _step_timed_out(self, step: Step, event: Mapping[str, Any]) -> None:
         self.fail(
@@ -494,7 +559,7 @@ class Run:
         self.fail(error)
 
     def _check_idle(self) -> None:
-        if self._tasks or self._scheduled or self._pumping:
+        if self._flights or self._scheduled or self._pumping:
             return
         if self.status == PAUSED:
             idle = self._idle
@@ -556,11 +621,15 @@ class Run:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for task, (_, _, timer) in list(self._tasks.items()):
-            if timer is not None:
-                timer.cancel()
-            task.cancel()
-        self._tasks.clear()
+        flights = list(self._flights)
+        self._flights.clear()
+        for flight in flights:
+            if flight.timer is not None:
+                flight.timer.cancel()
+            if flight.task is not None:
+                flight.task.cancel()
+            elif not flight.running:
+                _cancel_coroutine(flight.coro)
         for request in self.requests.values():
             if request.future is not None and not request.future.done():
                 request.future.cancel()
@@ -591,7 +660,7 @@ class Run:
 
     async def settle(self) -> None:
         """Wait, after :meth:`begin_pause`, until no step is running."""
-        while self.status == PAUSED and (self._tasks or self._pumping or self._scheduled):
+        while self.status == PAUSED and (self._flights or self._pumping or self._scheduled):
             self._idle = self.loop.create_future()
             await self._idle
             self._idle = None

@@ -405,3 +405,52 @@ async def test_cancelling_the_caller_aborts_the_run() -> None:
 async def test_errors_are_workflow_errors() -> None:
     for cls in (StepError, InvalidEventError, WorkflowStallError, WorkflowTimeoutError, StepTimeoutError):
         assert issubclass(cls, WorkflowError)
+
+
+async def test_step_spinning_on_bare_yields_is_cancelled_when_the_run_stops() -> None:
+    wf = Workflow("spinner")
+    seen = []
+
+    async def spinner(event, ctx):
+        try:
+            while True:
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    async def stopper(event, ctx):
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return stop("stopped")
+
+    wf.add_step("spinner", [START_EVENT], spinner)
+    wf.add_step("stopper", [START_EVENT], stopper)
+    assert (await wf.run()).data == "stopped"
+    assert seen == ["cancelled"]
+
+
+async def test_step_timeout_interrupts_a_step_spinning_on_bare_yields() -> None:
+    wf = Workflow("spin-timeout")
+
+    async def spinner(event, ctx):
+        while True:
+            await asyncio.sleep(0)
+
+    wf.add_step("spinner", [START_EVENT], spinner, timeout=0.05)
+    with pytest.raises(StepTimeoutError, match="'spinner'"):
+        await wf.run()
+
+
+async def test_step_that_yields_then_awaits_a_future_then_fails() -> None:
+    wf = Workflow("mixed-suspend")
+
+    async def step(event, ctx):
+        await asyncio.sleep(0)
+        await asyncio.sleep(0.001)
+        await asyncio.sleep(0)
+        raise LookupError("after three suspensions")
+
+    wf.add_step("step", [START_EVENT], step)
+    with pytest.raises(StepError, match="after three suspensions"):
+        await wf.run()
