@@ -73,7 +73,9 @@ def _class_id(cls: type) -> str:
 def _meta_of(cls: type) -> tuple[list[str], dict[str, Any], str | None]:
     meta = getattr(cls, "meta", None) or {}
     if not isinstance(meta, Mapping):
-        meta = {name: getattr(meta, name) for name in ("transient", "store_by", "restore") if hasattr(meta, name)}
+        meta = {
+            name: getattr(meta, name) for name in ("transient", "store_by", "restore") if hasattr(meta, name)
+        }
     transient = list(meta.get("transient") or [])
     store_by = dict(meta.get("store_by") or meta.get("storeBy") or {})
     restore = meta.get("restore")
@@ -89,7 +91,9 @@ def decompose(ctx: Context, key: str, obj: object) -> None:
     try:
         fields = vars(obj)
     except TypeError:
-        raise StateError(f"BlazenState object at {key!r} ({cls.__qualname__}) has no __dict__ of fields") from None
+        raise StateError(
+            f"BlazenState object at {key!r} ({cls.__qualname__}) has no __dict__ of fields"
+        ) from None
     stored: list[str] = []
     for field, value in fields.items():
         if field == _MARKER or field in transient:
@@ -125,7 +129,7 @@ def reassemble(ctx: Context, key: str, meta: Mapping[str, Any]) -> object:
             "registered in this process; call blazen_py.register_state_class(YourClass) first"
         )
     _, store_by, _ = _meta_of(cls)
-    obj = cls.__new__(cls)
+    obj: Any = object.__new__(cls)  # not __init__: the fields come from state
     for field in meta.get("transient") or ():
         if not hasattr(cls, field):
             setattr(obj, field, None)

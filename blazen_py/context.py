@@ -28,7 +28,7 @@ _BINARY = (bytes, bytearray, memoryview)
 class Context:
     """What a step sees of its run. Created by the engine, one per step per run."""
 
-    __slots__ = ("_run", "_step", "_state_ns", "_session_ns")
+    __slots__ = ("_run", "_session_ns", "_state_ns", "_step")
 
     def __init__(self, run: Run, step: str | None) -> None:
         self._run = run

@@ -33,7 +33,7 @@ class WorkflowHandler:
     ``result``.
     """
 
-    __slots__ = ("_run", "_workflow", "_items", "_wake")
+    __slots__ = ("_items", "_run", "_wake", "_workflow")
 
     def __init__(self, run: Run, workflow: Workflow) -> None:
         self._run = run
@@ -181,7 +181,9 @@ class WorkflowHandler:
         run = self._run
         await run.settle()
         if run.status >= COMPLETED:
-            raise HandlerStateError(f"run {run.run_id} {STATUS_NAMES[run.status]} while pausing; see result()")
+            raise HandlerStateError(
+                f"run {run.run_id} {STATUS_NAMES[run.status]} while pausing; see result()"
+            )
         snap = self._capture(metadata)
         if run.session_pause_policy == "continue":
             run.session.clear()
@@ -216,5 +218,3 @@ async def _await_result(run: Run) -> WorkflowResult:
         if not run.done.done():
             run.abort()
         raise
-
-

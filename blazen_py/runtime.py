@@ -39,7 +39,14 @@ from .errors import (
     WorkflowStallError,
     WorkflowTimeoutError,
 )
-from .events import INPUT_REQUEST_EVENT, INPUT_REQUESTED, INPUT_RESPONSE_EVENT, STOP_EVENT, describe, event_type_of
+from .events import (
+    INPUT_REQUEST_EVENT,
+    INPUT_REQUESTED,
+    INPUT_RESPONSE_EVENT,
+    STOP_EVENT,
+    describe,
+    event_type_of,
+)
 from .state import copy_state_value
 from .stream import ERROR, StreamEvent
 
@@ -68,7 +75,7 @@ class WorkflowResult:
         event: The StopEvent itself.
     """
 
-    __slots__ = ("data", "run_id", "event")
+    __slots__ = ("data", "event", "run_id")
 
     def __init__(self, data: Any, run_id: str, event: Mapping[str, Any]) -> None:
         self.data = data
@@ -117,15 +124,17 @@ _NOTHING = object()
 
 # Python 3.12+ can start a Task eagerly: the continuation then waits on the step's future
 # at once instead of one loop iteration later.
-_EAGER: dict[str, bool] | None = {"eager_start": True} if sys.version_info >= (3, 12) else None
+_EAGER = sys.version_info >= (3, 12)
 
 
 class _Flight:
     """A step invocation that suspended, until it lands."""
 
-    __slots__ = ("run", "step", "event", "coro", "task", "timer", "running")
+    __slots__ = ("coro", "event", "run", "running", "step", "task", "timer")
 
-    def __init__(self, run: Run, step: Step, event: Mapping[str, Any], coro: Coroutine[Any, Any, Any]) -> None:
+    def __init__(
+        self, run: Run, step: Step, event: Mapping[str, Any], coro: Coroutine[Any, Any, Any]
+    ) -> None:
         self.run = run
         self.step = step
         self.event = event
@@ -142,7 +151,7 @@ def _cancel_coroutine(coro: Coroutine[Any, Any, Any]) -> None:
     """Cancel a coroutine that no Task drives, as a Task would: CancelledError at its await."""
     try:
         coro.throw(asyncio.CancelledError())
-    except BaseException:  # noqa: BLE001 - it ended, one way or another
+    except BaseException:
         return
     coro.close()
 
@@ -156,7 +165,7 @@ async def _await(awaitable: Any) -> Any:
 
 
 class _Request:
-    __slots__ = ("request_id", "prompt", "metadata", "step", "future")
+    __slots__ = ("future", "metadata", "prompt", "request_id", "step")
 
     def __init__(self, request_id: str, prompt: Any, metadata: Any, step: str | None, future: Any) -> None:
         self.request_id = request_id
@@ -415,7 +424,7 @@ class Run:
                 return
         except (KeyboardInterrupt, SystemExit):
             raise
-        except BaseException as exc:  # noqa: BLE001 - a step's failure ends the run, typed
+        except BaseException as exc:
             self._step_failed(step, event, exc)
             return
         if out is not None:
@@ -445,7 +454,7 @@ class Run:
                 return
         except (KeyboardInterrupt, SystemExit):
             raise
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             self._step_failed(step, event, exc)
             return
         if step.timeout is not None and time.perf_counter() - started > step.timeout:
@@ -457,7 +466,9 @@ class Run:
     # yield (``await asyncio.sleep(0)``) only parks it until the next loop iteration, where
     # it continues inline; the first real future it awaits moves it into an asyncio Task.
 
-    def _take_off(self, step: Step, event: Mapping[str, Any], coro: Coroutine[Any, Any, Any], first: Any) -> None:
+    def _take_off(
+        self, step: Step, event: Mapping[str, Any], coro: Coroutine[Any, Any, Any], first: Any
+    ) -> None:
         flight = _Flight(self, step, event, coro)
         self._flights[flight] = None
         self._active[step.index] += 1
@@ -475,7 +486,11 @@ class Run:
             self._to_task(flight, _Resumed(flight.coro, yielded))
 
     def _to_task(self, flight: _Flight, coro: Coroutine[Any, Any, Any]) -> None:
-        task = self.loop.create_task(coro) if _EAGER is None else asyncio.Task(coro, loop=self.loop, **_EAGER)
+        task = (
+            asyncio.Task(coro, loop=self.loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+            if _EAGER
+            else self.loop.create_task(coro)
+        )
         flight.task = task
         if task.done():
             self._task_done(flight, task)
@@ -493,7 +508,7 @@ class Run:
             self._land(flight, stop.value, None)
         except (KeyboardInterrupt, SystemExit):
             raise
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             flight.running = False
             self._land(flight, None, exc)
         else:
@@ -579,7 +594,9 @@ class Run:
                 origin = ", ".join(repr(p) for p in producers) or "the start"
                 parts.append(f"{etype!r} (from {origin})")
             message += "; events that no step accepts: " + "; ".join(parts)
-        return WorkflowStallError(message, unrouted={k: list(v) for k, v in self.unrouted.items()}, run_id=self.run_id)
+        return WorkflowStallError(
+            message, unrouted={k: list(v) for k, v in self.unrouted.items()}, run_id=self.run_id
+        )
 
     # -- ending --------------------------------------------------------------------------
 
@@ -682,7 +699,9 @@ class Run:
 
     # -- input ---------------------------------------------------------------------------
 
-    def _open_request(self, prompt: Any, metadata: Any, step: str | None, future: Any, request_id: str | None = None) -> str:
+    def _open_request(
+        self, prompt: Any, metadata: Any, step: str | None, future: Any, request_id: str | None = None
+    ) -> str:
         request_id = request_id or str(uuid.uuid4())
         self.requests[request_id] = _Request(request_id, prompt, metadata, step, future)
         listener = self.listener
@@ -717,7 +736,9 @@ class Run:
             state = "was already answered" if request_id in self.answered else "is unknown"
             raise InputRequestError(f"input request {request_id!r} {state} in run {self.run_id}")
         if self.status >= COMPLETED:
-            raise InputRequestError(f"run {self.run_id} has ended; input request {request_id!r} can no longer be answered")
+            raise InputRequestError(
+                f"run {self.run_id} has ended; input request {request_id!r} can no longer be answered"
+            )
         if request.future is not None:
             del self.requests[request_id]
             self.answered.add(request_id)

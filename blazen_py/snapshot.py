@@ -45,7 +45,9 @@ SNAPSHOT_VERSION = 1
 _MAX_TEXT = 256 * 1024 * 1024
 
 
-def capture(run: Run, *, session_refs: list[dict[str, Any]], metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def capture(
+    run: Run, *, session_refs: list[dict[str, Any]], metadata: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Describe ``run`` as it is at this moment.
 
     Raises:
@@ -63,7 +65,11 @@ def capture(run: Run, *, session_refs: list[dict[str, Any]], metadata: Mapping[s
             "queue": [_encode_event(e) for e in run.queue],
             "step_inputs": [{"step": name, "event": _encode_event(e)} for name, e in run.step_inputs()],
             "input_requests": [
-                {**r, "prompt": encode_state_value(r["prompt"]), "metadata": encode_state_value(r["metadata"])}
+                {
+                    **r,
+                    "prompt": encode_state_value(r["prompt"]),
+                    "metadata": encode_state_value(r["metadata"]),
+                }
                 for r in run.open_requests()
             ],
             "session_refs": session_refs,
@@ -82,16 +88,16 @@ class ParsedSnapshot:
     """A validated snapshot, decoded back to Python values."""
 
     __slots__ = (
-        "workflow",
-        "run_id",
-        "status",
-        "state",
-        "queue",
-        "step_inputs",
         "input_requests",
-        "session_refs",
-        "unrouted",
         "metadata",
+        "queue",
+        "run_id",
+        "session_refs",
+        "state",
+        "status",
+        "step_inputs",
+        "unrouted",
+        "workflow",
     )
 
     def __init__(self, data: Mapping[str, Any]) -> None:
@@ -160,13 +166,16 @@ def parse(data: object) -> ParsedSnapshot:
     if not isinstance(data, Mapping):
         raise SnapshotError(f"a snapshot is a JSON object, got {type(data).__name__}")
     if data.get("format") != SNAPSHOT_FORMAT:
-        raise SnapshotError(f"not a blazen_py snapshot: 'format' is {data.get('format')!r}, expected {SNAPSHOT_FORMAT!r}")
+        raise SnapshotError(
+            f"not a blazen_py snapshot: 'format' is {data.get('format')!r}, expected {SNAPSHOT_FORMAT!r}"
+        )
     version = data.get("version")
     if type(version) is not int:
         raise SnapshotError(f"snapshot 'version' must be an integer, got {version!r}")
     if version > SNAPSHOT_VERSION:
         raise SnapshotError(
-            f"snapshot version {version} is newer than this blazen_py reads (up to {SNAPSHOT_VERSION}); upgrade blazen_py"
+            f"snapshot version {version} is newer than this blazen_py reads "
+            f"(up to {SNAPSHOT_VERSION}); upgrade blazen_py"
         )
     if version < 1:
         raise SnapshotError(f"snapshot version {version} is not a valid version")

@@ -48,17 +48,17 @@ def _copy(value: object, path: str, depth: int) -> StateValue:
     cls = type(value)
     if cls in _SCALARS:
         return value
-    if cls is float:
-        if not math.isfinite(value):  # type: ignore[arg-type]
+    if isinstance(value, float) and cls is float:
+        if not math.isfinite(value):
             raise StateError(f"state value at {path!r} is {value!r}: only finite numbers can be stored")
         return value
     if depth > _MAX_DEPTH:
         raise StateError(f"state value at {path!r} is nested more than {_MAX_DEPTH} levels deep")
-    if cls is list or cls is tuple:
-        return [_copy(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]  # type: ignore[arg-type]
-    if cls is dict:
+    if isinstance(value, (list, tuple)) and (cls is list or cls is tuple):
+        return [_copy(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
+    if isinstance(value, dict) and cls is dict:
         out: dict[str, StateValue] = {}
-        for k, v in value.items():  # type: ignore[attr-defined]
+        for k, v in value.items():
             if type(k) is not str:
                 raise StateError(f"state value at {path!r} has a non-string key {k!r}")
             out[k] = _copy(v, f"{path}.{k}", depth + 1)

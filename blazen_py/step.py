@@ -20,7 +20,17 @@ _RESERVED = (STOP_EVENT, INPUT_REQUEST_EVENT)
 class Step:
     """An immutable step declaration. Built by :meth:`Workflow.add_step`."""
 
-    __slots__ = ("name", "accepts", "handler", "emits", "timeout", "max_concurrency", "inline", "index", "guarded")
+    __slots__ = (
+        "accepts",
+        "emits",
+        "guarded",
+        "handler",
+        "index",
+        "inline",
+        "max_concurrency",
+        "name",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -47,15 +57,23 @@ class Step:
             )
         for reserved in _RESERVED:
             if reserved in accepted:
-                raise WorkflowDefinitionError(f"step {name!r}: {reserved!r} is handled by the engine; no step may accept it")
+                raise WorkflowDefinitionError(
+                    f"step {name!r}: {reserved!r} is handled by the engine; no step may accept it"
+                )
         if not callable(handler):
             raise WorkflowDefinitionError(f"step {name!r}: handler must be callable, got {handler!r}")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise WorkflowDefinitionError(f"step {name!r}: timeout must be a positive number of seconds, got {timeout!r}")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+        ):
+            raise WorkflowDefinitionError(
+                f"step {name!r}: timeout must be a positive number of seconds, got {timeout!r}"
+            )
         if max_concurrency is not None and (
             isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
         ):
-            raise WorkflowDefinitionError(f"step {name!r}: max_concurrency must be a positive int, got {max_concurrency!r}")
+            raise WorkflowDefinitionError(
+                f"step {name!r}: max_concurrency must be a positive int, got {max_concurrency!r}"
+            )
         if isinstance(emits, str):
             raise WorkflowDefinitionError(f"step {name!r}: emits must be a list of event types, not a string")
         self.name = name

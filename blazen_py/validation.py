@@ -19,9 +19,11 @@ class ValidationProblem:
         event_type: The event type concerned, if one is.
     """
 
-    __slots__ = ("kind", "message", "step", "event_type")
+    __slots__ = ("event_type", "kind", "message", "step")
 
-    def __init__(self, kind: str, message: str, *, step: str | None = None, event_type: str | None = None) -> None:
+    def __init__(
+        self, kind: str, message: str, *, step: str | None = None, event_type: str | None = None
+    ) -> None:
         self.kind = kind
         self.message = message
         self.step = step
@@ -43,7 +45,9 @@ def validate_steps(steps: tuple[Step, ...]) -> list[ValidationProblem]:
     problems: list[ValidationProblem] = []
     accepted = {t for s in steps for t in s.accepts}
     if START_EVENT not in accepted:
-        problems.append(ValidationProblem("no-start-step", f"no step accepts {START_EVENT!r}", event_type=START_EVENT))
+        problems.append(
+            ValidationProblem("no-start-step", f"no step accepts {START_EVENT!r}", event_type=START_EVENT)
+        )
     builtin = {STOP_EVENT, INPUT_REQUEST_EVENT}
     for step in steps:
         for etype in step.emits or ():
@@ -63,13 +67,16 @@ def validate_steps(steps: tuple[Step, ...]) -> list[ValidationProblem]:
                 problems.append(
                     ValidationProblem(
                         "unreachable-step",
-                        f"step {step.name!r} is unreachable from {START_EVENT!r} (it accepts {list(step.accepts)!r})",
+                        f"step {step.name!r} is unreachable from {START_EVENT!r} "
+                        f"(it accepts {list(step.accepts)!r})",
                         step=step.name,
                     )
                 )
         if not stops and START_EVENT in accepted:
             problems.append(
-                ValidationProblem("no-stop-path", f"no declared path leads from {START_EVENT!r} to {STOP_EVENT!r}")
+                ValidationProblem(
+                    "no-stop-path", f"no declared path leads from {START_EVENT!r} to {STOP_EVENT!r}"
+                )
             )
     return problems
 

@@ -31,7 +31,7 @@ Deserializer = Callable[[bytes], Any]
 
 
 class _RefType:
-    __slots__ = ("tag", "match", "serialize")
+    __slots__ = ("match", "serialize", "tag")
 
     def __init__(self, tag: str, match: Callable[[Any], bool], serialize: Serializer) -> None:
         self.tag = tag
@@ -43,7 +43,9 @@ def _check_timeout(seconds: float | None) -> float | None:
     if seconds is None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
-        raise WorkflowDefinitionError(f"timeout must be a positive number of seconds or None, got {seconds!r}")
+        raise WorkflowDefinitionError(
+            f"timeout must be a positive number of seconds or None, got {seconds!r}"
+        )
     return float(seconds)
 
 
@@ -68,7 +70,9 @@ class Workflow:
         assert result.data == "Hello, Ada"
     """
 
-    def __init__(self, name: str, *, timeout: float | None = None, session_pause_policy: str = "continue") -> None:
+    def __init__(
+        self, name: str, *, timeout: float | None = None, session_pause_policy: str = "continue"
+    ) -> None:
         if not isinstance(name, str) or not name:
             raise WorkflowDefinitionError(f"a workflow name must be a non-empty string, got {name!r}")
         self._name = name
@@ -208,12 +212,12 @@ class Workflow:
         if isinstance(match, type):
             cls = match
 
-            def predicate(value: Any) -> bool:
+            def is_instance(value: Any) -> bool:
                 return isinstance(value, cls)
 
+            self._ref_types.append(_RefType(type_tag, is_instance, serialize))
         else:
-            predicate = match
-        self._ref_types.append(_RefType(type_tag, predicate, serialize))
+            self._ref_types.append(_RefType(type_tag, match, serialize))
 
     def validate(self) -> list[ValidationProblem]:
         """Check the step graph using the declared ``emits``; return the problems found.
@@ -252,7 +256,9 @@ class Workflow:
         if input is None:
             return {"type": START_EVENT}
         if not isinstance(input, Mapping):
-            raise InvalidEventError(f"run() input must be a mapping (merged onto the start event), got {describe(input)}")
+            raise InvalidEventError(
+                f"run() input must be a mapping (merged onto the start event), got {describe(input)}"
+            )
         event = dict(input)
         event["type"] = START_EVENT
         return event
@@ -344,10 +350,14 @@ class Workflow:
         by_name = {s.name: s for s in steps}
         for name, _ in parsed.step_inputs:
             if name not in by_name:
-                raise SnapshotError(f"snapshot names step {name!r}, which workflow {self._name!r} does not have")
+                raise SnapshotError(
+                    f"snapshot names step {name!r}, which workflow {self._name!r} does not have"
+                )
         for event in parsed.queue:
             if event["type"] not in routes:
-                raise SnapshotError(f"snapshot queues a {event['type']!r} event, which no step of {self._name!r} accepts")
+                raise SnapshotError(
+                    f"snapshot queues a {event['type']!r} event, which no step of {self._name!r} accepts"
+                )
         run = self._new_run(parsed.run_id)
         handler = WorkflowHandler(run, self)
         run.state.update(parsed.state)
@@ -358,12 +368,16 @@ class Workflow:
         for key, tag, payload in parsed.session_refs:
             deserialize = deserializers.get(tag)
             if deserialize is None:
-                logger.warning("resuming run %s: skipping session ref %r of unknown type tag %r", run.run_id, key, tag)
+                logger.warning(
+                    "resuming run %s: skipping session ref %r of unknown type tag %r", run.run_id, key, tag
+                )
                 continue
             try:
                 run.session[key] = deserialize(payload)
             except Exception as exc:
-                raise SnapshotError(f"deserializer for type tag {tag!r} failed on session ref {key!r}: {exc}") from exc
+                raise SnapshotError(
+                    f"deserializer for type tag {tag!r} failed on session ref {key!r}: {exc}"
+                ) from exc
         for request_id, prompt, metadata, step in parsed.input_requests:
             run.restore_request(request_id, prompt, metadata, step)
         run.start(None)
@@ -379,8 +393,16 @@ class Workflow:
                     try:
                         payload = bytes(ref_type.serialize(value))
                     except Exception as exc:
-                        raise SnapshotError(f"serializer for type tag {ref_type.tag!r} failed on session key {key!r}: {exc}") from exc
-                    refs.append({"key": key, "type_tag": ref_type.tag, "bytes": base64.b64encode(payload).decode("ascii")})
+                        raise SnapshotError(
+                            f"serializer for type tag {ref_type.tag!r} failed on session key {key!r}: {exc}"
+                        ) from exc
+                    refs.append(
+                        {
+                            "key": key,
+                            "type_tag": ref_type.tag,
+                            "bytes": base64.b64encode(payload).decode("ascii"),
+                        }
+                    )
                     break
         return refs
 
@@ -421,7 +443,9 @@ class WorkflowBuilder:
         self._steps.append(((name, accepts, handler), options))
         return self
 
-    def step(self, accepts: list[str] | tuple[str, ...], *, name: str | None = None, **options: Any) -> Callable[[F], F]:
+    def step(
+        self, accepts: list[str] | tuple[str, ...], *, name: str | None = None, **options: Any
+    ) -> Callable[[F], F]:
         """Decorator form of :meth:`add_step`."""
 
         def decorate(fn: F) -> F:
@@ -455,5 +479,3 @@ class WorkflowBuilder:
         for ref in self._refs:
             wf.register_serializable_ref(*ref)
         return wf
-
-

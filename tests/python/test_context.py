@@ -17,7 +17,10 @@ async def run_step(fn):
 
 
 async def test_get_missing_is_none() -> None:
-    assert await run_step(lambda c: [c.get("x"), c.state.get("x"), c.get_bytes("x"), c.session.get("x")]) == [None] * 4
+    assert (
+        await run_step(lambda c: [c.get("x"), c.state.get("x"), c.get_bytes("x"), c.session.get("x")])
+        == [None] * 4
+    )
 
 
 async def test_state_values_round_trip_as_copies() -> None:
@@ -35,7 +38,11 @@ async def test_state_values_round_trip_as_copies() -> None:
 
 
 async def test_tuples_become_lists_and_bytearray_becomes_bytes() -> None:
-    assert await run_step(lambda c: (c.set("t", (1, (2, 3), bytearray(b"x"))), c.get("t"))[1]) == [1, [2, 3], b"x"]
+    assert await run_step(lambda c: (c.set("t", (1, (2, 3), bytearray(b"x"))), c.get("t"))[1]) == [
+        1,
+        [2, 3],
+        b"x",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -58,7 +65,7 @@ async def test_non_serializable_state_is_rejected_at_set_time(value, fragment) -
 
 
 async def test_state_namespace_rejects_what_set_rejects() -> None:
-    with pytest.raises(StepError, match="ctx.session"):
+    with pytest.raises(StepError, match=r"ctx\.session"):
         await run_step(lambda c: c.state.set("v", object()))
 
 
@@ -130,7 +137,11 @@ async def test_write_event_to_stream_is_a_real_stream_event() -> None:
 async def test_write_event_to_stream_is_not_routed() -> None:
     wf = Workflow("stream-not-routed")
     got = []
-    wf.add_step("step", [START_EVENT], lambda e, c: (c.write_event_to_stream({"type": "Note"}), {"type": STOP_EVENT})[1])
+    wf.add_step(
+        "step",
+        [START_EVENT],
+        lambda e, c: (c.write_event_to_stream({"type": "Note"}), {"type": STOP_EVENT})[1],
+    )
     wf.add_step("note", ["Note"], lambda e, c: got.append(e))
     await wf.run()
     assert got == []

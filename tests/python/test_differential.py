@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
-from blazen_py import HandlerStateError, Workflow
 from workflow_gen import Generated, answer_for
+
+from blazen_py import HandlerStateError, Workflow
 
 PORTABLE = True
 

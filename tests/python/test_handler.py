@@ -57,7 +57,9 @@ def durable_builder() -> WorkflowBuilder:
         return {"type": INPUT_REQUEST_EVENT, "prompt": "Approve?", "metadata": {"amount": event["amount"]}}
 
     def decide(event, ctx):
-        return stop({"approved": event["response"] == "yes", "amount": ctx.get("amount"), "id": event["request_id"]})
+        return stop(
+            {"approved": event["response"] == "yes", "amount": ctx.get("amount"), "id": event["request_id"]}
+        )
 
     builder.add_step("ask", [START_EVENT], ask)
     builder.add_step("decide", [INPUT_RESPONSE_EVENT], decide)
@@ -113,8 +115,10 @@ async def test_handler_result_can_be_awaited_many_times_and_replays_stream() -> 
     handler = await wf.run_with_handler({"x": 1})
     first = await handler.result()
     second = await handler.result()
-    assert first is second and first.data == "ok"
-    assert handler.status == "completed" and handler.done
+    assert first is second
+    assert first.data == "ok"
+    assert handler.status == "completed"
+    assert handler.done
     seen = []
     await handler.stream_events(lambda ev: seen.append(ev.event_type))
     assert seen == [START_EVENT, "B", STOP_EVENT]

@@ -223,7 +223,9 @@ async def test_step_timeout() -> None:
         await asyncio.sleep(10)
 
     wf.add_step("slow", [START_EVENT], slow, timeout=0.05)
-    with pytest.raises(StepTimeoutError, match=r"step 'slow' handling 'blazen::StartEvent' timed out after 0\.05 s") as info:
+    with pytest.raises(
+        StepTimeoutError, match=r"step 'slow' handling 'blazen::StartEvent' timed out after 0\.05 s"
+    ) as info:
         await wf.run()
     assert isinstance(info.value, WorkflowTimeoutError)
     assert info.value.step == "slow"
@@ -413,7 +415,7 @@ async def test_step_spinning_on_bare_yields_is_cancelled_when_the_run_stops() ->
 
     async def spinner(event, ctx):
         try:
-            while True:
+            while True:  # noqa: ASYNC110 - spinning on bare yields is the point
                 await asyncio.sleep(0)
         except asyncio.CancelledError:
             seen.append("cancelled")
@@ -434,7 +436,7 @@ async def test_step_timeout_interrupts_a_step_spinning_on_bare_yields() -> None:
     wf = Workflow("spin-timeout")
 
     async def spinner(event, ctx):
-        while True:
+        while True:  # noqa: ASYNC110 - spinning on bare yields is the point
             await asyncio.sleep(0)
 
     wf.add_step("spinner", [START_EVENT], spinner, timeout=0.05)

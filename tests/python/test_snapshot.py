@@ -23,7 +23,10 @@ def builder() -> WorkflowBuilder:
         return {"type": "Second", "payload": b"bytes in event"}
 
     def second(event, ctx):
-        return {"type": STOP_EVENT, "result": {"blob": ctx.get("blob"), "nested": ctx.get("nested"), "payload": event["payload"]}}
+        return {
+            "type": STOP_EVENT,
+            "result": {"blob": ctx.get("blob"), "nested": ctx.get("nested"), "payload": event["payload"]},
+        }
 
     b.add_step("first", [START_EVENT], first)
     b.add_step("second", ["Second"], second)
@@ -134,7 +137,7 @@ async def test_bad_snapshots_raise_snapshot_error(name, change, fragment) -> Non
 @pytest.mark.parametrize("cut", [0, 1, 10, 100, -1])
 async def test_truncated_json_text_raises_snapshot_error(cut) -> None:
     text = json.dumps(await paused_snapshot())
-    with pytest.raises(SnapshotError, match="not valid JSON|not a blazen_py snapshot"):
+    with pytest.raises(SnapshotError, match=r"not valid JSON|not a blazen_py snapshot"):
         await Workflow.from_builder(builder()).resume(text[:cut])
 
 

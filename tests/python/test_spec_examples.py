@@ -24,7 +24,12 @@ async def test_store_and_read() -> None:
     async def read(event, ctx):
         return {
             "type": STOP_EVENT,
-            "result": {"user": ctx.get("user"), "count": ctx.get("count"), "missing": ctx.get("nope"), "tags": ctx.get("tags")},
+            "result": {
+                "user": ctx.get("user"),
+                "count": ctx.get("count"),
+                "missing": ctx.get("nope"),
+                "tags": ctx.get("tags"),
+            },
         }
 
     wf.add_step("store", [START_EVENT], store)
@@ -119,7 +124,10 @@ async def test_branching_fans_out_to_each_step() -> None:
     got = []
 
     async def classify(event, ctx):
-        return [{"type": "PositiveEvent", "text": event["text"]}, {"type": "NegativeEvent", "text": event["text"]}]
+        return [
+            {"type": "PositiveEvent", "text": event["text"]},
+            {"type": "NegativeEvent", "text": event["text"]},
+        ]
 
     def positive(event, ctx):
         got.append(("pos", event["text"]))
@@ -171,7 +179,7 @@ class SessionState:
     token = ""
     conn = None
     request_count = 0
-    meta = {"transient": ["conn"], "store_by": {}, "restore": "reconnect"}
+    meta = {"transient": ["conn"], "store_by": {}, "restore": "reconnect"}  # noqa: RUF012 - the protocol's form
 
     def reconnect(self) -> None:
         if self.url and self.token:
@@ -205,7 +213,12 @@ async def test_blazen_state_decomposes_and_restores() -> None:
     wf.add_step("process", ["ProcessEvent"], process)
     result = await wf.run({"url": "https://db.local", "token": "t0k"})
     assert result.data == {"requests": 3}
-    assert seen["keys"] == ["session.__blazen_meta__", "session.request_count", "session.token", "session.url"]
+    assert seen["keys"] == [
+        "session.__blazen_meta__",
+        "session.request_count",
+        "session.token",
+        "session.url",
+    ]
     assert seen["meta"]["fields"] == ["url", "token", "request_count"]
     assert seen["meta"]["transient"] == ["conn"]
     assert seen["meta"]["restore"] == "reconnect"
@@ -231,7 +244,7 @@ CACHE = ExternalCache()
 
 @register_state_class
 class AppState:
-    meta = {"store_by": {"preferences": CACHE}}
+    meta = {"store_by": {"preferences": CACHE}}  # noqa: RUF012 - the protocol's form
 
     def __init__(self) -> None:
         self.preferences: dict[str, object] = {}
@@ -251,7 +264,14 @@ async def test_blazen_state_store_by_field_store() -> None:
 
     def read(event, ctx):
         app = ctx.get("app")
-        return {"type": STOP_EVENT, "result": {"tab": app.active_tab, "theme": app.preferences["theme"], "in_state": ctx.state.has("app.preferences")}}
+        return {
+            "type": STOP_EVENT,
+            "result": {
+                "tab": app.active_tab,
+                "theme": app.preferences["theme"],
+                "in_state": ctx.state.has("app.preferences"),
+            },
+        }
 
     wf.add_step("put", [START_EVENT], put)
     wf.add_step("read", ["Next"], read)

@@ -121,7 +121,10 @@ class Generated:
             # Sorted: when the host answers input requests is up to the host, so only the
             # multiset of steps run (no loss, no duplicate) and the state are deterministic.
             state = {k: ctx.get(k) for k in sorted(ctx.state.keys()) if k != "trace"}
-            return {"type": STOP_EVENT, "result": {"sinks": sinks, "trace": sorted(ctx.get("trace")), "state": state}}
+            return {
+                "type": STOP_EVENT,
+                "result": {"sinks": sinks, "trace": sorted(ctx.get("trace")), "state": state},
+            }
         return None
 
 
