@@ -28,6 +28,7 @@ import tomllib
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parent
 DIST = ROOT / "dist"
@@ -188,7 +189,9 @@ def write_wheel(target_dir: Path) -> Path:
         (path.relative_to(ROOT).as_posix(), path.read_bytes()) for path in package_files()
     ]
     entries.append((f"{dist_info}/METADATA", metadata_text().encode()))
-    wheel_meta = "Wheel-Version: 1.0\nGenerator: blazen_py build.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    wheel_meta = (
+        "Wheel-Version: 1.0\nGenerator: blazen_py build.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
     entries.append((f"{dist_info}/WHEEL", wheel_meta.encode()))
     record = [record_line(name, data) for name, data in entries] + [f"{dist_info}/RECORD,,"]
     entries.append((f"{dist_info}/RECORD", ("\n".join(record) + "\n").encode()))
@@ -238,9 +241,21 @@ def ensure_wheels(pins: Mapping[str, str]) -> dict[str, Path]:
         log(f"downloading wheels for Python {PYODIDE_PYTHON}: {' '.join(missing)}")
         WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
         run(
-            [*pip_command(), "download", "--quiet", "--disable-pip-version-check", "--no-deps",
-             "--only-binary=:all:", "--python-version", PYODIDE_PYTHON, "--implementation", "py",
-             "--dest", WHEEL_CACHE, *missing],
+            [
+                *pip_command(),
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--python-version",
+                PYODIDE_PYTHON,
+                "--implementation",
+                "py",
+                "--dest",
+                WHEEL_CACHE,
+                *missing,
+            ],
             quiet=True,
         )
     found = {name: cached_wheel(name, ver) for name, ver in pins.items()}
@@ -422,16 +437,19 @@ def write_build_info(wheel: Path) -> Path:
 class StaticHandler(http.server.SimpleHTTPRequestHandler):
     """Serves one folder (plus optional mounts) with the MIME types Pyodide needs."""
 
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
-    mounts: dict[str, Path] = {}
-    quiet = True
+    extensions_map = {  # noqa: RUF012 (an instance attribute of the stdlib base class)
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        **MIME_TYPES,
+    }
+    mounts: ClassVar[dict[str, Path]] = {}
+    quiet: ClassVar[bool] = True
 
     def translate_path(self, path: str) -> str:
         """Map URL paths under a mount prefix to that mount's folder."""
         clean = path.split("?", 1)[0].split("#", 1)[0]
         for prefix, folder in self.mounts.items():
             if clean.startswith(prefix):
-                relative = clean[len(prefix):]
+                relative = clean[len(prefix) :]
                 resolved = (folder / relative).resolve()
                 if resolved == folder or folder in resolved.parents:
                     return str(resolved)
@@ -567,7 +585,12 @@ def run_tier(python: Path, tier: str, extra: Sequence[str], env: Mapping[str, st
     started = time.monotonic()
     process = subprocess.Popen(
         [str(python), "-m", "pytest", f"tests/{tier}", *extra],
-        cwd=ROOT, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+        cwd=ROOT,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
     )
     summary = ""
     assert process.stdout is not None
@@ -586,7 +609,9 @@ def report(results: Mapping[str, tuple[int, str, float]], setup_seconds: float) 
     print(f"set-up and build: {setup_seconds:.1f} s")
     ok = True
     for tier, (code, summary, seconds) in results.items():
-        verdict = "PASS" if code == 0 else ("FAIL (no tests collected)" if code == 5 else f"FAIL (exit {code})")
+        verdict = "PASS" if code == 0 else f"FAIL (exit {code})"
+        if code == 5:
+            verdict = "FAIL (no tests collected)"
         ok = ok and code == 0
         print(f"{tier:>8}: {verdict:<26} {summary}  [{seconds:.1f} s]")
     print("ALL TIERS PASSED" if ok else "SOME TIERS FAILED", flush=True)

@@ -26,9 +26,10 @@ for folder in (HERE, PYTHON_TESTS, HERE / "in_pyodide"):
     if str(folder) not in sys.path:
         sys.path.append(str(folder))
 
-import build  # noqa: E402
 import portable_runner  # noqa: E402
 from runtimes import ChromiumRuntime, NodeRuntime, PortableSuite, Runtime, RuntimeFailure  # noqa: E402
+
+import build  # noqa: E402
 
 collect_ignore = ["in_pyodide", "web"]
 TIMEOUT = float(os.environ.get("BLAZEN_PYODIDE_TIMEOUT", "60"))
@@ -73,6 +74,10 @@ class PortableItem(pytest.Item):
         self.module = module
         self.test_id = test_id
 
+    def setup(self) -> None:
+        """Boot the runtime (once per session) in set-up, so its time is not a test's."""
+        runtime(self.config, self.runtime_name).ensure_booted()
+
     def runtest(self) -> None:
         result = runtime(self.config, self.runtime_name).run(self.module, self.test_id, TIMEOUT)
         outcome, message = result["outcome"], result["message"]
@@ -109,8 +114,11 @@ class PortableModule(pytest.Collector):
         module = portable_runner.load_module(self.source.stem)
         for case in portable_runner.collect(module):
             yield PortableItem.from_parent(
-                self, name=case.test_id, runtime_name=self.runtime_name,
-                module=self.source.stem, test_id=case.test_id,
+                self,
+                name=case.test_id,
+                runtime_name=self.runtime_name,
+                module=self.source.stem,
+                test_id=case.test_id,
             )
 
 
@@ -133,3 +141,16 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     if isinstance(obj, PortableSuite):
         return [RuntimeCollector.from_parent(collector, name=r, runtime_name=r) for r in obj.runtimes]
     return None
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """One line per runtime used: boot time and where blazen_py came from."""
+    for name, rt in config.stash.get(_pool_key, {}).items():
+        if rt.boot_error:
+            terminalreporter.write_line(f"pyodide/{name}: failed to boot")
+        elif rt.boot_seconds:
+            info = rt.boot_info or {}
+            terminalreporter.write_line(
+                f"pyodide/{name}: booted in {rt.boot_seconds:.1f} s, Python {info.get('python')} "
+                f"on {info.get('platform')}, blazen_py from {info.get('blazen_py')}"
+            )

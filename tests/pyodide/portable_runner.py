@@ -40,9 +40,9 @@ def is_portable_source(source: str) -> bool:
             targets, value = node.targets, node.value
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             targets, value = [node.target], node.value
-        if any(isinstance(t, ast.Name) and t.id == PORTABLE_FLAG for t in targets):
-            if isinstance(value, ast.Constant) and value.value is True:
-                return True
+        named = any(isinstance(t, ast.Name) and t.id == PORTABLE_FLAG for t in targets)
+        if named and isinstance(value, ast.Constant) and value.value is True:
+            return True
     return False
 
 
@@ -96,8 +96,10 @@ def _expand_mark(mark: Any) -> list[tuple[str, dict[str, Any], list[Any]]]:
             parts = [ids(v) for v in row]
             if all(isinstance(p, str) for p in parts):
                 explicit_id = "-".join(parts)
-        test_id = explicit_id if explicit_id is not None else "-".join(
-            _value_id(v, n, index) for v, n in zip(row, argnames, strict=True)
+        test_id = (
+            explicit_id
+            if explicit_id is not None
+            else "-".join(_value_id(v, n, index) for v, n in zip(row, argnames, strict=True))
         )
         combos.append((str(test_id), dict(zip(argnames, row, strict=True)), marks))
     return combos
@@ -111,7 +113,7 @@ def expand(func: Callable[..., Any]) -> list[Case]:
     try:
         for mark in (m for m in marks if m.name == "parametrize"):
             combos = [
-                (ids + [pid], {**kw, **pkw}, ms + pms)
+                ([*ids, pid], {**kw, **pkw}, ms + pms)
                 for (ids, kw, ms), (pid, pkw, pms) in itertools.product(combos, _expand_mark(mark))
             ]
     except Exception as exc:  # a malformed parametrize is the test's failure, reported per test
@@ -124,7 +126,12 @@ def expand(func: Callable[..., Any]) -> list[Case]:
         counts[base] = counts.get(base, 0) + 1
         test_id = base if counts[base] == 1 else f"{base[:-1]}{counts[base] - 1}]"
         missing = [p.name for p in params if p.name not in kwargs]
-        error = f"portable tests take no fixtures, but it asks for: {', '.join(missing)}" if missing else None
+        error = (
+            f"portable tests take no fixtures, but it asks for: {', '.join(missing)} (move it to a "
+            "module without PORTABLE = True, or mark it skipif(sys.platform == 'emscripten'))"
+            if missing
+            else None
+        )
         cases.append(Case(test_id, func, kwargs, other_marks + extra_marks, error))
     return cases
 
@@ -190,16 +197,16 @@ def _format_exception(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
-async def _call(case: Case, timeout: float) -> None:
+async def _call(case: Case, limit: float) -> None:
     started = time.monotonic()
     result = case.func(**case.kwargs)
     if inspect.isawaitable(result):
         try:
-            await asyncio.wait_for(result, timeout)
+            await asyncio.wait_for(result, limit)
         except TimeoutError:
-            if time.monotonic() - started < timeout:
+            if time.monotonic() - started < limit:
                 raise  # the test's own TimeoutError
-            raise TimeoutError(f"test timed out after {timeout:g} s inside Pyodide") from None
+            raise TimeoutError(f"test timed out after {limit:g} s inside Pyodide") from None
 
 
 def _outcome_kind(exc: BaseException) -> str:
@@ -212,7 +219,7 @@ def _outcome_kind(exc: BaseException) -> str:
     return "failed"
 
 
-async def run_case(module_name: str, test_id: str, timeout: float) -> dict[str, Any]:
+async def run_case(module_name: str, test_id: str, limit: float) -> dict[str, Any]:
     """Run one case; return {outcome, message, output, duration}. Never raises."""
     started = time.perf_counter()
     output = io.StringIO()
@@ -221,15 +228,16 @@ async def run_case(module_name: str, test_id: str, timeout: float) -> dict[str, 
         case = next((c for c in collect(load_module(module_name)) if c.test_id == test_id), None)
         if case is None:
             raise LookupError(f"no test {test_id!r} in {module_name} inside Pyodide")
-        if case.error:
-            raise TypeError(case.error)
+        # skip marks first: skipif(sys.platform == "emscripten") may skip a test that uses fixtures
         skip = _mark_outcome(case.marks)
         if skip:
             return {"outcome": skip[0], "message": skip[1], "output": "", "duration": 0.0}
+        if case.error:
+            raise TypeError(case.error)
         xfail = _xfail(case.marks)
         try:
             with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
-                await _call(case, timeout)
+                await _call(case, limit)
         except BaseException as exc:
             raises = xfail.kwargs.get("raises") if xfail else None
             if xfail and (raises is None or isinstance(exc, raises)) and _outcome_kind(exc) == "failed":
@@ -252,9 +260,9 @@ async def run_case(module_name: str, test_id: str, timeout: float) -> dict[str, 
     }
 
 
-async def run_case_json(module_name: str, test_id: str, timeout: float) -> str:
+async def run_case_json(module_name: str, test_id: str, limit: float) -> str:
     """run_case, as a JSON string (plain data crosses the JS boundary safely)."""
-    return json.dumps(await run_case(module_name, test_id, timeout))
+    return json.dumps(await run_case(module_name, test_id, limit))
 
 
 def runtime_info() -> str:

@@ -8,6 +8,7 @@ down and booted afresh for the next test, so one hung test cannot hang the sessi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import subprocess
@@ -80,6 +81,7 @@ class Runtime:
 
     def __init__(self) -> None:
         self.info: dict[str, Any] | None = None
+        self.boot_info: dict[str, Any] | None = None  # of the first boot, for the summary
         self.boot_error: str | None = None
         self.boot_seconds = 0.0
 
@@ -96,7 +98,9 @@ class Runtime:
             self.close()
             self.boot_error = str(exc)
             raise RuntimeFailure(f"{self.name}: Pyodide failed to boot:\n{exc}") from exc
-        self.boot_seconds = time.monotonic() - started
+        if self.boot_info is None:
+            self.boot_info = self.info
+            self.boot_seconds = time.monotonic() - started
 
     def run(self, module: str, test_id: str, timeout: float) -> dict[str, Any]:
         """Run one portable test; returns the runner's outcome dict."""
@@ -139,8 +143,11 @@ class NodeRuntime(Runtime):
         self.replies = queue.Queue()
         self.process = subprocess.Popen(
             [node, str(HERE / "node_driver.mjs"), str(self.dist_pyodide)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, bufsize=1,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
         )
         threading.Thread(target=self._read_stdout, args=(self.process,), daemon=True).start()
         threading.Thread(target=self._read_stderr, args=(self.process,), daemon=True).start()
@@ -156,7 +163,7 @@ class NodeRuntime(Runtime):
         assert process.stdout is not None
         for line in process.stdout:
             if line.startswith(REPLY_PREFIX):
-                self.replies.put(json.loads(line[len(REPLY_PREFIX):]))
+                self.replies.put(json.loads(line[len(REPLY_PREFIX) :]))
             else:
                 self.stderr_tail.append(line.rstrip("\n"))
         self.replies.put(None)  # the process has gone
@@ -186,7 +193,9 @@ class NodeRuntime(Runtime):
         return message["value"]
 
     def _tail(self) -> str:
-        return "\n--- node stderr (last lines) ---\n" + "\n".join(self.stderr_tail) if self.stderr_tail else ""
+        if not self.stderr_tail:
+            return ""
+        return "\n--- node stderr (last lines) ---\n" + "\n".join(self.stderr_tail)
 
     def _run(self, args: dict[str, Any], deadline: float) -> dict[str, Any]:
         result: dict[str, Any] = self._call("run", args, deadline)
@@ -273,10 +282,8 @@ class ChromiumRuntime(Runtime):
     def close(self) -> None:
         """Close the page's context (a reboot opens a new one); the browser stays."""
         if self.page is not None:
-            try:
+            with contextlib.suppress(Exception):  # a page stuck in a loop may not close cleanly
                 self.page.context.close()
-            except Exception:
-                pass
         self.page = None
 
     def shutdown(self) -> None:
