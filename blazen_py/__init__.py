@@ -47,6 +47,17 @@ from .workflow import Workflow, WorkflowBuilder
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The browser store lives behind the platform seam; import it only when asked for,
+    # so `import blazen_py` stays free of `js` and cheap.
+    if name == "IndexedDBStore":
+        from ._compat import IndexedDBStore
+
+        return IndexedDBStore
+    raise AttributeError(f"module 'blazen_py' has no attribute {name!r}")
+
+
 __all__ = [
     "INPUT_REQUESTED",
     "INPUT_REQUEST_EVENT",
@@ -59,6 +70,7 @@ __all__ = [
     "Event",
     "FieldStore",
     "HandlerStateError",
+    "IndexedDBStore",
     "InputRequestError",
     "InvalidEventError",
     "MemoryStore",

@@ -14,8 +14,8 @@ Exports:
     patch_http: Make ``requests``/``urllib`` usable in the browser (``pyodide_http``);
         a no-op on CPython.
     TransportError, TransportTimeoutError: raised when no response arrives in time.
-
-Room is left for more platform modules (an IndexedDB store as ``_idb``) beside these.
+    IndexedDBStore: the browser's snapshot store (on CPython, creating one raises
+        StoreError).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ._types import HttpResponse, StreamingHttpResponse, TransportError, Transpo
 __all__ = [
     "IN_PYODIDE",
     "HttpResponse",
+    "IndexedDBStore",
     "StreamingHttpResponse",
     "TransportError",
     "TransportTimeoutError",
@@ -38,10 +39,12 @@ __all__ = [
 IN_PYODIDE: bool = sys.platform == "emscripten" or "pyodide" in sys.modules
 
 if IN_PYODIDE:
+    from ._idb import IndexedDBStore
     from ._pyodide import http_request, http_stream, patch_http
 
     # So that user steps can use `requests` / `urllib` in the browser, when the
     # runtime ships pyodide_http; without it this is a cheap no-op.
     patch_http()
 else:
+    from ._idb_unavailable import IndexedDBStore
     from ._native import http_request, http_stream, patch_http
