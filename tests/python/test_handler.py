@@ -423,3 +423,30 @@ async def test_snapshot_never_holds_live_session_values() -> None:
     snap = await handler.snapshot()
     assert "SECRET" not in json.dumps(snap)
     await handler.result()
+
+
+def endless_sync_chain() -> Workflow:
+    wf = Workflow("endless")
+
+    def step(event, ctx):
+        return {"type": "Next", "n": event.get("n", 0) + 1}
+
+    wf.add_step("step", [START_EVENT, "Next"], step)
+    return wf
+
+
+async def test_abort_gets_in_during_a_long_synchronous_chain() -> None:
+    handler = await endless_sync_chain().run_with_handler()
+    await asyncio.sleep(0.02)
+    handler.abort()
+    with pytest.raises(WorkflowAbortedError):
+        await handler.result()
+
+
+async def test_pause_gets_in_during_a_long_synchronous_chain() -> None:
+    handler = await endless_sync_chain().run_with_handler()
+    await asyncio.sleep(0.02)
+    snap = await handler.pause()
+    assert handler.status == "paused"
+    assert snap["queue"][0]["n"] > 1000
+    handler.abort()
