@@ -614,8 +614,26 @@ def report(results: Mapping[str, tuple[int, str, float]], setup_seconds: float) 
             verdict = "FAIL (no tests collected)"
         ok = ok and code == 0
         print(f"{tier:>8}: {verdict:<26} {summary}  [{seconds:.1f} s]")
-    print("ALL TIERS PASSED" if ok else "SOME TIERS FAILED", flush=True)
+    print("ALL TIERS PASSED" if ok else "SOME TIERS FAILED")
+    totals = count_outcomes(summary for _, summary, _ in results.values())
+    # a tier that failed without failing a test (no tests, crash) still counts as a failure
+    totals["failed"] += sum(
+        1 for code, summary, _ in results.values() if code != 0 and not count_outcomes([summary])["failed"]
+    )
+    print(
+        f"total: {totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped",
+        flush=True,
+    )
     return ok
+
+
+def count_outcomes(summaries: Iterable[str]) -> dict[str, int]:
+    """Add up passed/failed/skipped over pytest summary lines (errors count as failed)."""
+    totals = {"passed": 0, "failed": 0, "skipped": 0}
+    for summary in summaries:
+        for number, word in re.findall(r"(\d+) (passed|failed|skipped|errors?)\b", summary):
+            totals["failed" if word.startswith("error") else word] += int(number)
+    return totals
 
 
 def test(tiers: Sequence[str], extra: Sequence[str]) -> int:
