@@ -571,7 +571,7 @@ def ensure_chromium() -> str:
 
 def tier_env(chromium: str) -> dict[str, str]:
     """Environment of the pytest processes."""
-    env = {**os.environ, "BLAZEN_CHROMIUM": chromium, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "BLAZEN_CHROMIUM": chromium, "PYTHONPYCACHEPREFIX": str(CACHE / "pycache")}
     env.pop("PYTHONPATH", None)
     return env
 
