@@ -92,7 +92,7 @@ async def http_request(
     *,
     headers: Mapping[str, str] | None = None,
     body: bytes | None = None,
-    timeout: float | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109 - it also aborts the platform's request
 ) -> HttpResponse:
     """Send an HTTP request and read the whole response, without blocking the loop.
 
@@ -116,7 +116,7 @@ async def http_request(
         return await future
     try:
         return await asyncio.wait_for(future, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise TransportTimeoutError(f"{method} {url} timed out after {timeout:g} s") from None
 
 
@@ -151,7 +151,7 @@ async def http_stream(
     *,
     headers: Mapping[str, str] | None = None,
     body: bytes | None = None,
-    timeout: float | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109 - it also aborts the platform's request
 ) -> AsyncIterator[StreamingHttpResponse]:
     """Send an HTTP request and read its body as it arrives.
 
@@ -178,7 +178,7 @@ async def http_stream(
     future = loop.run_in_executor(None, _open, method, url, headers, body, timeout)
     try:
         raw = await (future if timeout is None else asyncio.wait_for(future, timeout))
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise TransportTimeoutError(f"{method} {url} timed out after {timeout:g} s") from None
     response = _NativeStreamingResponse(raw, method, url)
     try:

@@ -3,8 +3,8 @@
 This is the only module of blazen_py that imports ``js`` and ``pyodide``. Requests go
 through ``fetch`` (so they obey the page's CORS rules and its origin); a streamed body is
 read chunk by chunk through ``response.body.getReader()`` as the network delivers it.
-Timeouts abort the request with an ``AbortController``, so nothing keeps running in the
-browser after Python gave up on it.
+Timeouts are JS timers that abort the request with an ``AbortController``, so nothing
+keeps running in the browser after Python gave up on it.
 
 JS objects: the JS callables used on every request are looked up once, at import. No
 Python object is ever handed to JS as a proxy (``to_js(..., create_pyproxies=False)``),
@@ -33,6 +33,8 @@ _T = TypeVar("_T")
 _fetch: Any = js.fetch
 _object_from_entries: Any = js.Object.fromEntries
 _AbortController: Any = js.AbortController
+_set_timeout: Any = js.setTimeout
+_clear_timeout: Any = js.clearTimeout
 
 
 def _init(method: str, headers: Mapping[str, str] | None, body: bytes | None, signal: Any) -> Any:
@@ -50,32 +52,51 @@ def _headers_of(response: Any) -> dict[str, str]:
 
 
 async def _guard(
-    awaitable: Awaitable[_T], timeout: float | None, controller: Any, method: str, url: str
+    awaitable: Awaitable[_T], seconds: float | None, controller: Any, method: str, url: str
 ) -> _T:
     """Await a JS promise with a timeout, turning JS failures into the seam's errors.
 
-    On timeout or cancellation the request is aborted, so the browser stops it too.
+    The timeout is a JS timer that aborts the request (so the browser stops it too), not
+    an asyncio timer: Pyodide's event loop cannot clear its timers, and in Node a pending
+    one keeps the process alive until it fires. On cancellation the request is aborted
+    as well, and the rejection that follows is retrieved and dropped.
     """
+    timer = None if seconds is None else _set_timeout(controller.abort.bind(controller), seconds * 1000.0)
+    future = asyncio.ensure_future(awaitable)
     try:
-        if timeout is None:
-            return await awaitable
-        return await asyncio.wait_for(awaitable, timeout)
-    except asyncio.TimeoutError:
-        controller.abort()
-        raise TransportTimeoutError(f"{method} {url} timed out after {timeout:g} s") from None
+        return await future
     except asyncio.CancelledError:
-        controller.abort()
+        _abandon(future, controller)
         raise
     except JsException as exc:
+        if seconds is not None and controller.signal.aborted:
+            raise TransportTimeoutError(f"{method} {url} timed out after {seconds:g} s") from None
         # fetch rejects with a TypeError for refused connections, DNS failures and CORS
         # blocks alike; the browser does not tell them apart.
         raise TransportError(f"{method} {url} failed: {exc}") from None
+    finally:
+        if timer is not None:
+            _clear_timeout(timer)
 
 
-def _remaining(deadline: float | None) -> float | None:
-    if deadline is None:
-        return None
-    return max(deadline - asyncio.get_running_loop().time(), 0.0)
+def _abandon(future: asyncio.Future[Any], controller: Any) -> None:
+    """Abort the request behind ``future`` and swallow the rejection that follows."""
+    with contextlib.suppress(JsException):
+        controller.abort()
+    _drop(future)
+
+
+def _drop(future: asyncio.Future[Any]) -> None:
+    """Retrieve a future's outcome whenever it comes, so no rejection goes unseen."""
+    if future.done():
+        _retrieve(future)
+    else:
+        future.add_done_callback(_retrieve)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 async def http_request(
@@ -84,7 +105,7 @@ async def http_request(
     *,
     headers: Mapping[str, str] | None = None,
     body: bytes | None = None,
-    timeout: float | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109 - it also aborts the platform's request
 ) -> HttpResponse:
     """Send an HTTP request with ``fetch`` and read the whole response.
 
@@ -102,7 +123,8 @@ async def http_request(
         TransportError: No response (connection refused, DNS failure, CORS block).
         TransportTimeoutError: The request took longer than ``timeout``.
     """
-    deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
     controller = _AbortController.new()
     response = await _guard(
         _fetch(url, _init(method, headers, body, controller.signal)),
@@ -114,7 +136,8 @@ async def http_request(
     status = int(response.status)
     response_headers = _headers_of(response)
     final_url = str(response.url or url)
-    buffer = await _guard(response.arrayBuffer(), _remaining(deadline), controller, method, url)
+    remaining = None if deadline is None else max(deadline - loop.time(), 0.0)
+    buffer = await _guard(response.arrayBuffer(), remaining, controller, method, url)
     data: bytes = buffer.to_bytes()
     del buffer, response, controller
     return HttpResponse(status, response_headers, data, final_url)
@@ -152,7 +175,7 @@ class _FetchStreamingResponse(StreamingHttpResponse):
         if reader is not None:
             with contextlib.suppress(JsException):
                 if cancel:
-                    reader.cancel()  # the promise it returns needs no awaiting
+                    _drop(asyncio.ensure_future(reader.cancel()))
                 reader.releaseLock()
         if cancel and controller is not None:
             with contextlib.suppress(JsException):
@@ -169,7 +192,7 @@ async def http_stream(
     *,
     headers: Mapping[str, str] | None = None,
     body: bytes | None = None,
-    timeout: float | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109 - it also aborts the platform's request
 ) -> AsyncIterator[StreamingHttpResponse]:
     """Send an HTTP request with ``fetch`` and read its body through a ReadableStream.
 
