@@ -53,7 +53,7 @@ from .stream import ERROR, StreamEvent
 if TYPE_CHECKING:
     from .step import Step
 
-__all__ = ["YIELD_EVERY", "Run", "WorkflowResult"]
+__all__ = ["YIELD_EVERY", "Deferred", "Run", "WorkflowResult"]
 
 logger = logging.getLogger("blazen_py")
 
@@ -133,7 +133,7 @@ class _Flight:
     __slots__ = ("coro", "event", "run", "running", "step", "task", "timer")
 
     def __init__(
-        self, run: Run, step: Step, event: Mapping[str, Any], coro: Coroutine[Any, Any, Any]
+        self, run: Run, step: Step, event: Mapping[str, Any], coro: Coroutine[Any, Any, Any] | None
     ) -> None:
         self.run = run
         self.step = step
@@ -154,6 +154,40 @@ def _cancel_coroutine(coro: Coroutine[Any, Any, Any]) -> None:
     except BaseException:
         return
     coro.close()
+
+
+class Deferred:
+    """A step's result that arrives later, without a coroutine or a Task.
+
+    A handler may return a ``Deferred`` and later call :meth:`resolve` with what it would
+    have returned (an event, a list of events or None) or :meth:`reject` with an
+    exception. Bridges to callback-based code (JS promises in the browser) use it so a
+    completion costs one call, not an asyncio Task. Calls after the run ended, or after
+    the first settlement, are ignored.
+    """
+
+    __slots__ = ("_flight", "_settled")
+
+    def __init__(self) -> None:
+        self._flight: _Flight | None = None
+        self._settled = False
+
+    def resolve(self, value: Any = None) -> None:
+        """Complete the step with ``value``."""
+        self._settle(value, None)
+
+    def reject(self, error: BaseException) -> None:
+        """Fail the step with ``error``."""
+        self._settle(None, error)
+
+    def _settle(self, value: Any, error: BaseException | None) -> None:
+        if self._settled:
+            return
+        self._settled = True
+        flight = self._flight
+        if flight is not None:
+            self._flight = None
+            flight.run._land(flight, value, error)
 
 
 class _PausedForInput(BaseException):
@@ -218,6 +252,8 @@ class Run:
         self._ctxs = [Context(self, s.name) for s in steps]
         self._pumping = False
         self._scheduled = False
+        self._budget = YIELD_EVERY
+        self._interrupted: dict[int, int] = {}
         self._deadline: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._idle: asyncio.Future[None] | None = None
@@ -240,6 +276,7 @@ class Run:
 
     def _scheduled_pump(self) -> None:
         self._scheduled = False
+        self._budget = YIELD_EVERY
         self.pump()
 
     def _arm_timer(self, seconds: float) -> None:
@@ -372,7 +409,6 @@ class Run:
         queue = self.queue
         routes = self.routes
         invoke = self._invoke
-        budget = YIELD_EVERY
         try:
             if self.pending and self.status == RUNNING:
                 pending, self.pending = self.pending, []
@@ -382,8 +418,10 @@ class Run:
                         break
                     invoke(step, event)
             while queue and self.status == RUNNING:
-                budget -= 1
-                if budget < 0:
+                # The budget spans calls: steps that complete from microtasks (JS promises)
+                # re-enter pump() without the event loop ever running a macrotask.
+                self._budget -= 1
+                if self._budget < 0:
                     self._schedule()
                     return
                 event = queue.popleft()
@@ -419,6 +457,9 @@ class Run:
                 else:
                     self._take_off(step, event, out, first)
                     return
+            elif type(out) is Deferred:
+                self._defer(step, event, out)
+                return
             elif out is not None and type(out) is not dict and hasattr(out, "__await__"):
                 self._take_off(step, event, _await(out), _NOTHING)
                 return
@@ -449,6 +490,9 @@ class Run:
                 else:
                     self._take_off(step, event, out, first)
                     return
+            elif type(out) is Deferred:
+                self._defer(step, event, out)
+                return
             elif out is not None and type(out) is not dict and hasattr(out, "__await__"):
                 self._take_off(step, event, _await(out), _NOTHING)
                 return
@@ -479,11 +523,23 @@ class Run:
         else:
             self._continue(flight, first)
 
+    def _defer(self, step: Step, event: Mapping[str, Any], deferred: Deferred) -> None:
+        if deferred._flight is not None or deferred._settled:
+            error = RuntimeError("a Deferred can be returned by one step invocation only")
+            self._step_failed(step, event, error)
+            return
+        flight = _Flight(self, step, event, None)
+        deferred._flight = flight
+        self._flights[flight] = None
+        self._active[step.index] += 1
+        if step.timeout is not None:
+            flight.timer = self.loop.call_later(step.timeout, self._flight_timed_out, flight)
+
     def _continue(self, flight: _Flight, yielded: Any) -> None:
         if yielded is None:
             self.loop.call_soon(self._unpark, flight)
         else:
-            self._to_task(flight, _Resumed(flight.coro, yielded))
+            self._to_task(flight, _Resumed(flight.coro, yielded))  # type: ignore[arg-type]
 
     def _to_task(self, flight: _Flight, coro: Coroutine[Any, Any, Any]) -> None:
         task = (
@@ -502,7 +558,7 @@ class Run:
             return
         flight.running = True
         try:
-            yielded = flight.coro.send(None)
+            yielded = flight.coro.send(None)  # type: ignore[union-attr]
         except StopIteration as stop:
             flight.running = False
             self._land(flight, stop.value, None)
@@ -516,7 +572,7 @@ class Run:
             if flight in self._flights:
                 self._continue(flight, yielded)
             else:
-                _cancel_coroutine(flight.coro)  # the run ended while it ran
+                _cancel_coroutine(flight.coro)  # type: ignore[arg-type]  # the run ended while it ran
 
     def _task_done(self, flight: _Flight, task: asyncio.Task[Any]) -> None:
         if task.cancelled():
@@ -536,8 +592,11 @@ class Run:
             return
         if exc is None:
             self._deliver(step, event, value)
-        elif isinstance(exc, _PausedForInput):
+        elif isinstance(exc, _PausedForInput) or self._interrupted.get(step.index):
             # pause() interrupted it while it waited for input: run it again on resume.
+            # (A JS step sees that as its own rejection, hence the per-step count.)
+            if self._interrupted.get(step.index):
+                self._interrupted[step.index] -= 1
             self.pending.append((step, event))
         else:
             self._step_failed(step, event, exc)
@@ -645,7 +704,7 @@ class Run:
                 flight.timer.cancel()
             if flight.task is not None:
                 flight.task.cancel()
-            elif not flight.running:
+            elif not flight.running and flight.coro is not None:
                 _cancel_coroutine(flight.coro)
         for request in self.requests.values():
             if request.future is not None and not request.future.done():
@@ -684,6 +743,9 @@ class Run:
 
     def _cancel_awaiter(self, request: _Request) -> None:
         del self.requests[request.request_id]
+        step = self.steps_by_name.get(request.step or "")
+        if step is not None:
+            self._interrupted[step.index] = self._interrupted.get(step.index, 0) + 1
         if request.future is not None and not request.future.done():
             request.future.set_exception(_PausedForInput())
 

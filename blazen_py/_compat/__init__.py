@@ -46,5 +46,5 @@ if IN_PYODIDE:
     # runtime ships pyodide_http; without it this is a cheap no-op.
     patch_http()
 else:
-    from ._idb_unavailable import IndexedDBStore
+    from ._idb_unavailable import IndexedDBStore  # type: ignore[assignment]
     from ._native import http_request, http_stream, patch_http

@@ -6,8 +6,9 @@ small JS helper that wraps IndexedDB's request/event API in Promises is created 
 use (not at import: a memory snapshot of the interpreter may not hold JS objects other
 than the ``js`` globals), and ``js.indexedDB`` is looked up only then.
 
-Proxy ownership: the store owns its database handle and the helper; :meth:`close`
-destroys them. Every other JS value is a string, null or a plain array converted at once.
+Proxy ownership: no Python object is handed to JS, so no PyProxy is made. The store holds
+JsProxies of its database handle and the helper and drops them in :meth:`close`; every
+other JS value it receives is a string or null.
 """
 
 from __future__ import annotations
@@ -118,7 +119,6 @@ class IndexedDBStore:
         if text is None:
             return None
         if isinstance(text, JsProxy):  # something other than our JSON text was stored there
-            text.destroy()
             raise StoreError(f"IndexedDB {self._name!r} holds a non-text value under {key!r}")
         data = loads(text)
         return data if isinstance(data, dict) else None
@@ -136,13 +136,11 @@ class IndexedDBStore:
 
     def close(self) -> None:
         """Close the database and release the JS objects this store holds."""
+        # Dropping a JsProxy releases its JS object; there is nothing to destroy by hand.
         if self._db is not None:
             self._helper.close(self._db)
-            self._db.destroy()
             self._db = None
-        if self._helper is not None:
-            self._helper.destroy()
-            self._helper = None
+        self._helper = None
 
     def __repr__(self) -> str:
         return f"IndexedDBStore({self._name!r})"

@@ -456,3 +456,53 @@ async def test_step_that_yields_then_awaits_a_future_then_fails() -> None:
     wf.add_step("step", [START_EVENT], step)
     with pytest.raises(StepError, match="after three suspensions"):
         await wf.run()
+
+
+async def test_deferred_results_resolve_and_reject_later() -> None:
+    from blazen_py.runtime import Deferred
+
+    wf = Workflow("deferred")
+    loop = asyncio.get_running_loop()
+
+    def later(event, ctx):
+        deferred = Deferred()
+        loop.call_soon(deferred.resolve, {"type": "Then", "v": 1})
+        return deferred
+
+    def then(event, ctx):
+        deferred = Deferred()
+        loop.call_soon(deferred.reject, ValueError("rejected later"))
+        return deferred
+
+    wf.add_step("later", [START_EVENT], later)
+    wf.add_step("then", ["Then"], then)
+    with pytest.raises(StepError, match="rejected later") as info:
+        await wf.run()
+    assert info.value.step == "then"
+
+
+async def test_deferred_that_never_settles_times_out_and_late_settlement_is_ignored() -> None:
+    from blazen_py.runtime import Deferred
+
+    wf = Workflow("deferred-timeout")
+    kept = []
+
+    def never(event, ctx):
+        kept.append(Deferred())
+        return kept[-1]
+
+    wf.add_step("never", [START_EVENT], never, timeout=0.02)
+    with pytest.raises(StepTimeoutError):
+        await wf.run()
+    kept[0].resolve({"type": STOP_EVENT})  # after the run ended: ignored
+
+
+async def test_deferred_returned_twice_fails_the_step() -> None:
+    from blazen_py.runtime import Deferred
+
+    wf = Workflow("deferred-twice")
+    shared = Deferred()
+    wf.add_step("a", [START_EVENT], lambda e, c: [{"type": "X"}, {"type": "X"}])
+    wf.add_step("b", ["X"], lambda e, c: shared)
+    with pytest.raises(StepError, match="one step invocation only"):
+        await wf.run()
