@@ -260,7 +260,7 @@ class ChromiumRuntime(Runtime):
         try:
             token = self.page.evaluate("([c, a]) => window.blazenHarness.start(c, a)", [cmd, args])
             self.page.wait_for_function(
-                "t => window.blazenHarness.done(t)", arg=token, timeout=deadline * 1000, polling=50
+                "t => window.blazenHarness.done(t)", arg=token, timeout=deadline * 1000, polling=5
             )
             message = self.page.evaluate("t => window.blazenHarness.take(t)", token)
         except PlaywrightError as exc:
