@@ -68,11 +68,15 @@ class InPyodideFailure(Exception):
 class PortableItem(pytest.Item):
     """One portable test case in one runtime."""
 
-    def __init__(self, *, runtime_name: str, module: str, test_id: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, runtime_name: str, module: str, test_id: str, source: Path, lineno: int, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.runtime_name = runtime_name
         self.module = module
         self.test_id = test_id
+        self.source = source
+        self.lineno = lineno
 
     def setup(self) -> None:
         """Boot the runtime (once per session) in set-up, so its time is not a test's."""
@@ -81,8 +85,8 @@ class PortableItem(pytest.Item):
     def runtest(self) -> None:
         result = runtime(self.config, self.runtime_name).run(self.module, self.test_id, TIMEOUT)
         outcome, message = result["outcome"], result["message"]
-        if outcome == "skipped":
-            pytest.skip(message or "skipped inside Pyodide")
+        if outcome == "skipped":  # reported at the item's location, not this line
+            raise pytest.skip.Exception(message or "skipped inside Pyodide", _use_item_location=True)
         if outcome == "xfailed":
             pytest.xfail(message or "xfail inside Pyodide")
         if outcome not in ("passed", "xpassed"):
@@ -99,7 +103,8 @@ class PortableItem(pytest.Item):
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"[{self.runtime_name}] {self.module}.py::{self.test_id}"
+        """Points at the test function in its own source file."""
+        return self.source, self.lineno, f"[{self.runtime_name}] {self.module}.py::{self.test_id}"
 
 
 class PortableModule(pytest.Collector):
@@ -119,6 +124,8 @@ class PortableModule(pytest.Collector):
                 runtime_name=self.runtime_name,
                 module=self.source.stem,
                 test_id=case.test_id,
+                source=self.source,
+                lineno=case.func.__code__.co_firstlineno - 1,
             )
 
 
