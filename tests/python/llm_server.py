@@ -244,10 +244,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if index == 1:
                 self._chunk(b": keep-alive comment\n\n")
+            if index == len(events) - 1:
+                owner._stream_done(model)  # recorded before the client can see the end
             self._chunk(event.encode("utf-8"))
             if index < len(events) - 1:
                 time.sleep(delay)
-        owner._stream_done(model)
         self._end_stream()
 
 
@@ -368,6 +369,7 @@ class LLMTestServer:
             return self._counts[model]
 
     def _stream_done(self, model: str) -> None:
+        """Note when the last event of a stream is about to be sent."""
         with self._lock:
             self.stream_finished_at[model] = time.monotonic()
 
