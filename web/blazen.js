@@ -1,0 +1,672 @@
+// blazen.js: the WASM workflow SDK's API, over the blazen_py engine running in Pyodide.
+//
+//   import init, { Workflow, WorkflowBuilder, WorkflowHandler, ChatMessage, CompletionModel }
+//     from './blazen.js';
+//   await init();
+//
+// Everything loads from this module's own origin (./pyodide/ beside it) unless `indexURL`
+// says otherwise. Python objects are named by integer ids across the boundary; the only
+// PyProxies are the bridge's exported functions, made once (see blazen_py/_jsbridge.py).
+
+const MODULE_BASE = new URL("./", import.meta.url);
+
+let booting = null;
+let pyodide = null;
+let py = null; // the bridge's exported functions
+
+// -- errors -------------------------------------------------------------------------------
+
+/** Base class of every error blazen.js throws. */
+export class BlazenError extends Error {
+  constructor(message, info = {}) {
+    super(message);
+    this.name = info.name ?? new.target.name;
+    /** Name of the step involved, or null. */
+    this.step = info.step ?? null;
+    /** Type of the event being handled, or null. */
+    this.eventType = info.eventType ?? null;
+    /** Id of the run, when known. */
+    this.runId = info.runId ?? null;
+    if (info.cause !== undefined) this.cause = info.cause;
+  }
+}
+export class WorkflowError extends BlazenError {}
+export class StepError extends WorkflowError {}
+export class InvalidEventError extends WorkflowError {}
+export class WorkflowTimeoutError extends WorkflowError {}
+export class StepTimeoutError extends WorkflowTimeoutError {}
+export class WorkflowAbortedError extends WorkflowError {}
+export class WorkflowStallError extends WorkflowError {}
+export class WorkflowDefinitionError extends BlazenError {}
+export class StateError extends BlazenError {}
+export class SnapshotError extends BlazenError {}
+export class InputRequestError extends BlazenError {}
+export class HandlerStateError extends BlazenError {}
+export class StoreError extends BlazenError {}
+export class ModelError extends BlazenError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** HTTP status, or null for network failures. */
+    this.status = info.status ?? null;
+  }
+}
+export class MissingApiKeyError extends ModelError {}
+export class ModelHTTPError extends ModelError {}
+export class RateLimitError extends ModelHTTPError {}
+export class ModelConnectionError extends ModelError {}
+export class ModelTimeoutError extends ModelConnectionError {}
+
+const ERRORS = {
+  BlazenError, WorkflowError, StepError, InvalidEventError, WorkflowTimeoutError,
+  StepTimeoutError, WorkflowAbortedError, WorkflowStallError, WorkflowDefinitionError,
+  StateError, SnapshotError, InputRequestError, HandlerStateError, StoreError, ModelError,
+  MissingApiKeyError, ModelHTTPError, RateLimitError, ModelConnectionError, ModelTimeoutError,
+};
+
+function toError(info) {
+  if (info === undefined || info === null) return new BlazenError("unknown error");
+  const Kind = ERRORS[info.name] ?? (info.model ? ModelError : BlazenError);
+  let message = info.message;
+  if (info.causeMessage && !message.includes(info.causeMessage)) message += ` (${info.causeMessage})`;
+  return new Kind(message, info);
+}
+
+// -- calling Python -------------------------------------------------------------------------
+
+const waiters = new Map(); // token -> [resolve, reject]
+let nextToken = 1;
+
+function call(name, ...args) {
+  try {
+    return py[name](...args);
+  } catch (error) {
+    const info = py.take_last_error();
+    throw info ? toError(info) : error;
+  }
+}
+
+function callAsync(name, ...args) {
+  return new Promise((resolve, reject) => {
+    const token = nextToken++;
+    waiters.set(token, [resolve, reject]);
+    try {
+      py[name](token, ...args);
+    } catch (error) {
+      waiters.delete(token);
+      const info = py.take_last_error();
+      reject(info ? toError(info) : error);
+    }
+  });
+}
+
+function requireInit() {
+  if (py === null) throw new BlazenError("call `await init()` before using blazen.js");
+}
+
+// -- what Python calls ------------------------------------------------------------------------
+
+const contexts = new Map(); // ctx id -> WasmContext
+
+const helpers = {
+  // Call a JS step. A sync result is returned (undefined becomes null); a Promise (or a
+  // throw) answers later through py.settle, and undefined tells Python to wait for it.
+  callStep(fn, event, ctxId, token) {
+    let ctx = contexts.get(ctxId);
+    if (ctx === undefined) {
+      ctx = new WasmContext(ctxId);
+      contexts.set(ctxId, ctx);
+    }
+    let out;
+    try {
+      out = fn(event, ctx);
+    } catch (error) {
+      queueMicrotask(() => py.settle(token, error, false));
+      return undefined;
+    }
+    if (out !== null && typeof out === "object" && typeof out.then === "function") {
+      out.then(
+        (value) => py.settle(token, value, true),
+        (error) => py.settle(token, error, false),
+      );
+      return undefined;
+    }
+    return out === undefined ? null : out;
+  },
+  resolveCall(token, value) {
+    const waiter = waiters.get(token);
+    if (waiter !== undefined) {
+      waiters.delete(token);
+      waiter[0](value);
+    }
+  },
+  rejectCall(token, info) {
+    const waiter = waiters.get(token);
+    if (waiter !== undefined) {
+      waiters.delete(token);
+      waiter[1](toError(info));
+    }
+  },
+  releaseContexts(ids) {
+    for (const id of ids) contexts.delete(id);
+  },
+};
+
+// -- init ---------------------------------------------------------------------------------------
+
+/**
+ * Boot Pyodide from this module's origin and install blazen_py. Idempotent: later calls
+ * return the same promise (and apply a new `env`).
+ *
+ * @param {{indexURL?: string, onProgress?: (p: {stage: string, progress: number, message: string}) => void,
+ *          env?: Record<string, string>}} [options]
+ */
+export default function init(options = {}) {
+  if (booting === null) {
+    booting = boot(options).catch((error) => {
+      booting = null;
+      throw error;
+    });
+  } else if (options.env) {
+    booting = booting.then(() => call("set_env", options.env));
+  }
+  return booting;
+}
+
+async function boot(options) {
+  const report = (stage, progress, message) => {
+    if (typeof options.onProgress === "function") options.onProgress({ stage, progress, message });
+  };
+  const indexURL = options.indexURL ?? new URL("pyodide/", MODULE_BASE).href;
+  report("runtime", 0, "Loading the Python runtime");
+  const { loadPyodide } = await import(new URL("pyodide.mjs", indexURL).href);
+  pyodide = await loadPyodide({ indexURL });
+  report("package", 0.8, "Installing blazen_py");
+  const problems = [];
+  await pyodide.loadPackage("blazen-py", {
+    messageCallback: () => {},
+    errorCallback: (message) => problems.push(message),
+  });
+  if (problems.length) throw new BlazenError(`could not install blazen_py: ${problems.join("; ")}`);
+  report("bridge", 0.95, "Starting the engine");
+  const bridge = pyodide.pyimport("blazen_py._jsbridge");
+  const install = bridge.install;
+  py = install(helpers);
+  install.destroy();
+  bridge.destroy();
+  if (options.env) call("set_env", options.env);
+  report("ready", 1, "Ready");
+  return pyodide;
+}
+
+// -- values ---------------------------------------------------------------------------------------
+
+function b64ToBytes(text) {
+  const raw = atob(text);
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out;
+}
+
+// Decode the state codec's JSON ({"$bytes": b64} and {"$map": {...}} tags), top down.
+function decode(value) {
+  if (Array.isArray(value)) return value.map(decode);
+  if (value !== null && typeof value === "object") {
+    const keys = Object.keys(value);
+    if (keys.length === 1 && keys[0] === "$bytes") return b64ToBytes(value.$bytes);
+    const body = keys.length === 1 && keys[0] === "$map" ? value.$map : value;
+    const out = {};
+    for (const key of Object.keys(body)) out[key] = decode(body[key]);
+    return out;
+  }
+  return value;
+}
+
+// -- BlazenState ------------------------------------------------------------------------------
+
+const stateClasses = new Map();
+
+/**
+ * Register a BlazenState class so `ctx.get` can rebuild its instances, in particular in a
+ * fresh page that resumes a snapshot. Classes are also registered when an instance is stored.
+ */
+export function registerStateClass(cls) {
+  if (typeof cls !== "function") throw new StateError("registerStateClass takes a class");
+  stateClasses.set(cls.name, cls);
+  return cls;
+}
+
+function decompose(ctx, id, key, obj) {
+  const cls = obj.constructor && obj.constructor !== Object ? obj.constructor : null;
+  const meta = (cls && cls.meta) || {};
+  const transient = new Set(meta.transient || []);
+  const storeBy = meta.storeBy || {};
+  const fields = [];
+  for (const field of Object.keys(obj)) {
+    if (field === "__blazen_state__" || transient.has(field)) continue;
+    const fieldKey = `${key}.${field}`;
+    const store = storeBy[field];
+    if (store) store.save(fieldKey, obj[field], ctx);
+    else ctx.set(fieldKey, obj[field]);
+    fields.push(field);
+  }
+  if (cls) registerStateClass(cls);
+  const className = cls ? cls.name : "Object";
+  call("ctx_set_meta", id, key, JSON.stringify({
+    class: `js:${className}`,
+    class_name: className,
+    fields,
+    transient: [...transient],
+    store_by: Object.keys(storeBy),
+    restore: meta.restore ?? null,
+    lang: "js",
+  }));
+}
+
+function reassemble(ctx, key, meta) {
+  let obj;
+  if (meta.class_name === "Object") {
+    obj = {};
+  } else {
+    const cls = stateClasses.get(meta.class_name);
+    if (!cls) {
+      throw new StateError(
+        `cannot rebuild the BlazenState object at '${key}': class ${meta.class_name} is not ` +
+          `registered in this page; call registerStateClass(${meta.class_name}) first`,
+      );
+    }
+    try {
+      obj = new cls();
+    } catch {
+      obj = Object.create(cls.prototype);
+    }
+  }
+  const storeBy = (obj.constructor && obj.constructor.meta && obj.constructor.meta.storeBy) || {};
+  for (const field of meta.fields) {
+    const fieldKey = `${key}.${field}`;
+    obj[field] = storeBy[field] ? storeBy[field].load(fieldKey, ctx) : ctx.get(fieldKey);
+  }
+  obj.__blazen_state__ = true;
+  if (meta.restore) {
+    if (typeof obj[meta.restore] !== "function") {
+      throw new StateError(`${meta.class_name} has no method '${meta.restore}' named by meta.restore`);
+    }
+    obj[meta.restore]();
+  }
+  return obj;
+}
+
+// -- context ------------------------------------------------------------------------------------
+
+/** The `ctx` a step receives. All methods are synchronous except `requestInput`. */
+class WasmContext {
+  #id;
+  #info = null;
+  #state = null;
+  #session = null;
+
+  constructor(id) {
+    this.#id = id;
+  }
+
+  /** Store a StateValue; Uint8Array is stored as binary, BlazenState objects field by field. */
+  set(key, value) {
+    if (value !== null && typeof value === "object" && value.__blazen_state__ === true) {
+      decompose(this, this.#id, key, value);
+    } else {
+      call("ctx_set", this.#id, key, value);
+    }
+  }
+
+  /** The stored value (a copy), a rebuilt BlazenState object, or null when missing. */
+  get(key) {
+    const found = call("ctx_get", this.#id, key);
+    if (found === undefined || found === null) return null;
+    const value = decode(JSON.parse(found.slice(1)));
+    return found[0] === "M" ? reassemble(this, key, value) : value;
+  }
+
+  /** Store binary data explicitly. */
+  setBytes(key, data) {
+    call("ctx_set_bytes", this.#id, key, data);
+  }
+
+  /** The binary data stored at key (a Uint8Array), or null. */
+  getBytes(key) {
+    return call("ctx_get_bytes", this.#id, key);
+  }
+
+  /** Queue an event now, before whatever this step returns. */
+  sendEvent(event) {
+    call("ctx_send", this.#id, event);
+  }
+
+  /** Put an event on the run's stream without routing it. */
+  writeEventToStream(event) {
+    call("ctx_write", this.#id, event);
+  }
+
+  /** Ask the host for input; resolves with the value given to handler.respondToInput. */
+  requestInput(prompt, metadata = null) {
+    return callAsync("ctx_request_input", this.#id, prompt, metadata);
+  }
+
+  /** The run's id (a UUID v4). */
+  runId() {
+    return this.#describe()[0];
+  }
+
+  /** The workflow's name. */
+  get workflowName() {
+    return this.#describe()[1];
+  }
+
+  /** Persistable values: the same store as set/get. */
+  get state() {
+    if (this.#state === null) this.#state = new StateNamespace(this, this.#id);
+    return this.#state;
+  }
+
+  /** Live JS values: identity preserved, never persisted. */
+  get session() {
+    if (this.#session === null) this.#session = new SessionNamespace(this.#id);
+    return this.#session;
+  }
+
+  #describe() {
+    if (this.#info === null) this.#info = call("ctx_info", this.#id);
+    return this.#info;
+  }
+}
+
+class StateNamespace {
+  #ctx;
+  #id;
+  constructor(ctx, id) {
+    this.#ctx = ctx;
+    this.#id = id;
+  }
+  set(key, value) { this.#ctx.set(key, value); }
+  get(key) { return this.#ctx.get(key); }
+  setBytes(key, data) { this.#ctx.setBytes(key, data); }
+  getBytes(key) { return this.#ctx.getBytes(key); }
+  delete(key) { call("state_delete", this.#id, key); }
+  has(key) { return call("ctx_get", this.#id, key) != null; }
+  keys() { return call("state_keys", this.#id); }
+}
+
+class SessionNamespace {
+  #id;
+  constructor(id) {
+    this.#id = id;
+  }
+  set(key, value) { call("session_set", this.#id, key, value); }
+  get(key) { return call("session_get", this.#id, key); }
+  has(key) { return call("session_has", this.#id, key); }
+  delete(key) { call("session_delete", this.#id, key); }
+  keys() { return call("session_keys", this.#id); }
+}
+
+// -- workflows ----------------------------------------------------------------------------------
+
+const dropWorkflow = new FinalizationRegistry((id) => py && py.workflow_drop(id));
+const dropHandler = new FinalizationRegistry((id) => py && py.handler_drop(id));
+
+function isClass(value) {
+  return typeof value === "function" && /^class[\s{]/.test(Function.prototype.toString.call(value));
+}
+
+/** A named set of steps that react to events. */
+export class Workflow {
+  #id;
+  #name;
+
+  constructor(name) {
+    requireInit();
+    this.#name = name;
+    this.#id = call("workflow_new", name, null, "continue");
+    dropWorkflow.register(this, this.#id);
+  }
+
+  /** A new WorkflowBuilder. */
+  static builder(name) {
+    return new WorkflowBuilder(name);
+  }
+
+  /** A fresh Workflow from a builder (same as builder.build()). */
+  static fromBuilder(builder) {
+    return builder.build();
+  }
+
+  get name() {
+    return this.#name;
+  }
+
+  /**
+   * Add a step: `handler(event, ctx)` may be sync or async and returns an event, an array
+   * of events (fan-out) or undefined. `options`: {emits, timeout, maxConcurrency}.
+   */
+  addStep(name, eventTypes, handler, options = null) {
+    if (typeof handler !== "function") {
+      throw new WorkflowDefinitionError(`step '${name}': handler must be a function`);
+    }
+    call("workflow_add_step", this.#id, name, eventTypes, handler, options);
+    return this;
+  }
+
+  /** Limit each run to `seconds` (null: no limit). */
+  setTimeout(seconds) {
+    call("workflow_set_timeout", this.#id, seconds);
+    return this;
+  }
+
+  /** 'continue' (default: session dropped on pause) or 'pause' (kept until resume). */
+  setSessionPausePolicy(policy) {
+    call("workflow_set_policy", this.#id, policy);
+    return this;
+  }
+
+  /** Let session values matching `match` (a class or predicate) go into snapshots as bytes. */
+  registerSerializableRef(typeTag, match, serialize) {
+    const predicate = isClass(match) ? (value) => value instanceof match : match;
+    call("workflow_register_ref", this.#id, typeTag, predicate, serialize);
+    return this;
+  }
+
+  /** Static checks from declared `emits`: a list of {kind, message, step, eventType}. */
+  validate() {
+    return call("workflow_validate", this.#id);
+  }
+
+  /** Run to the end; resolves to {data, runId}. */
+  run(input = {}) {
+    return callAsync("workflow_run", this.#id, input ?? null);
+  }
+
+  /** Run, calling `callback(event)` synchronously for every stream item ({eventType, ...}). */
+  runStreaming(input, callback) {
+    if (typeof callback !== "function") throw new BlazenError("runStreaming needs a callback");
+    return callAsync("workflow_run_streaming", this.#id, input ?? null, callback);
+  }
+
+  /** Start a run in the background; resolves to its WorkflowHandler. */
+  async runWithHandler(input = {}) {
+    return new WorkflowHandler(await callAsync("workflow_run_with_handler", this.#id, input ?? null));
+  }
+
+  /** Resume a snapshot (object or JSON text) in this page; resolves to a WorkflowHandler. */
+  resume(snapshot) {
+    return this.resumeWithSerializableRefs(snapshot, null);
+  }
+
+  /** Resume a snapshot, rebuilding session refs with `{TypeTag: (bytes) => value}`. */
+  async resumeWithSerializableRefs(snapshot, deserializers) {
+    const text = typeof snapshot === "string" ? snapshot : JSON.stringify(snapshot);
+    return new WorkflowHandler(await callAsync("workflow_resume", this.#id, text, deserializers ?? null));
+  }
+}
+
+/** Collects steps and settings; every build() gives a fresh Workflow. */
+export class WorkflowBuilder {
+  #name;
+  #steps = [];
+  #timeout = null;
+  #policy = "continue";
+  #refs = [];
+
+  constructor(name) {
+    this.#name = name;
+  }
+
+  get name() {
+    return this.#name;
+  }
+
+  addStep(name, eventTypes, handler, options = null) {
+    this.#steps.push([name, eventTypes, handler, options]);
+    return this;
+  }
+
+  setTimeout(seconds) {
+    this.#timeout = seconds;
+    return this;
+  }
+
+  setSessionPausePolicy(policy) {
+    if (policy !== "continue" && policy !== "pause") {
+      throw new WorkflowDefinitionError(`session pause policy must be 'continue' or 'pause', got '${policy}'`);
+    }
+    this.#policy = policy;
+    return this;
+  }
+
+  registerSerializableRef(typeTag, match, serialize) {
+    this.#refs.push([typeTag, match, serialize]);
+    return this;
+  }
+
+  build() {
+    const wf = new Workflow(this.#name);
+    for (const step of this.#steps) wf.addStep(...step);
+    if (this.#timeout !== null) wf.setTimeout(this.#timeout);
+    wf.setSessionPausePolicy(this.#policy);
+    for (const ref of this.#refs) wf.registerSerializableRef(...ref);
+    return wf;
+  }
+}
+
+/** Control of a run in the background (from runWithHandler / resume). */
+export class WorkflowHandler {
+  #id;
+
+  /** @hideconstructor */
+  constructor(id) {
+    requireInit();
+    this.#id = id;
+    dropHandler.register(this, id);
+  }
+
+  get runId() {
+    return call("handler_info", this.#id).runId;
+  }
+
+  get workflowName() {
+    return call("handler_info", this.#id).workflowName;
+  }
+
+  /** 'running', 'paused', 'completed' or 'failed'. */
+  get status() {
+    return call("handler_info", this.#id).status;
+  }
+
+  /** Call `callback` for every stream item from the start; resolves when the run ends. */
+  streamEvents(callback) {
+    return callAsync("handler_stream", this.#id, callback);
+  }
+
+  /** Answer an input request by id. */
+  respondToInput(requestId, response) {
+    call("handler_respond", this.#id, requestId, response);
+  }
+
+  /** Capture the run (a JSON-compatible object) without stopping it. */
+  async snapshot(metadata = null) {
+    return JSON.parse(await callAsync("handler_snapshot", this.#id, metadata));
+  }
+
+  /** Stop dispatching, let running steps finish, resolve to a snapshot. */
+  async pause(metadata = null) {
+    return JSON.parse(await callAsync("handler_pause", this.#id, metadata));
+  }
+
+  /** Resume a paused run in this page. */
+  resumeInPlace() {
+    return callAsync("handler_resume_in_place", this.#id);
+  }
+
+  /** Cancel the run; result() then rejects with WorkflowAbortedError. */
+  abort() {
+    call("handler_abort", this.#id);
+  }
+
+  /** Resolves to {data, runId} when the run completes; may be awaited many times. */
+  result() {
+    return callAsync("handler_result", this.#id);
+  }
+}
+
+// -- models ---------------------------------------------------------------------------------------
+
+/** Chat messages in the OpenAI chat format. */
+export class ChatMessage {
+  constructor(role, content, extra = {}) {
+    this.role = role;
+    this.content = content;
+    Object.assign(this, extra);
+  }
+  static system(content) { return new ChatMessage("system", content); }
+  static user(content) { return new ChatMessage("user", content); }
+  static assistant(content) { return new ChatMessage("assistant", content); }
+  static tool(content, toolCallId) { return new ChatMessage("tool", content, { tool_call_id: toolCallId }); }
+}
+
+const dropModel = new FinalizationRegistry((id) => py && py.model_drop(id));
+
+/**
+ * A chat model behind an OpenAI-compatible endpoint. The API key is read from the runtime
+ * environment (`init({env})`), never passed here.
+ */
+export class CompletionModel {
+  #id;
+
+  /** @hideconstructor */
+  constructor(provider, options) {
+    requireInit();
+    this.#id = call("model_new", provider, options ?? null);
+    dropModel.register(this, this.#id);
+  }
+
+  /** OpenRouter: OPENROUTER_API_KEY; options {model, baseUrl, timeout, maxRetries, ...}. */
+  static openrouter(options = {}) {
+    return new CompletionModel("openrouter", options);
+  }
+
+  /** OpenAI: OPENAI_API_KEY. */
+  static openai(options = {}) {
+    return new CompletionModel("openai", options);
+  }
+
+  /** Any OpenAI-compatible server: {baseUrl, model, apiKeyEnv?}. */
+  static openaiCompatible(options) {
+    return new CompletionModel("openaiCompatible", options);
+  }
+
+  /** Resolves to {content, model, usage, finishReason, id}. */
+  complete(messages, options = null) {
+    return callAsync("model_complete", this.#id, messages, options);
+  }
+
+  /** Streams: onChunk({delta, index}) per piece; resolves to the whole response. */
+  stream(messages, onChunk, options = null) {
+    return callAsync("model_stream", this.#id, messages, onChunk, options);
+  }
+}
