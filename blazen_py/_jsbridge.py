@@ -152,7 +152,28 @@ def to_js_value(value: Any) -> Any:
         return value
     if cls is JsEvent:
         return value.js
-    return to_js(value, dict_converter=_from_entries, create_pyproxies=False)
+    return _data_to_js(value)
+
+
+def _nulls(value: Any) -> Any:
+    """Copy ``value`` for ``to_js``: None becomes ``null`` (``to_js`` would make it
+    ``undefined``) and events that came from JS become their JS objects again."""
+    cls = type(value)
+    if value is None:
+        return jsnull
+    if cls is JsEvent:
+        return value.js
+    if cls is dict or cls is StreamEvent:
+        return {k: _nulls(v) for k, v in value.items()}
+    if cls is list or cls is tuple:
+        return [_nulls(v) for v in value]
+    return value
+
+
+def _data_to_js(value: Any) -> Any:
+    """Python data as JS data: objects (not Maps), ``null``, ``Uint8Array``; live JS
+    values pass through. A Python object with no JS form raises ``ConversionError``."""
+    return to_js(_nulls(value), dict_converter=_from_entries, create_pyproxies=False)
 
 
 def _event_to_js(event: Mapping[str, Any]) -> Any:
@@ -165,7 +186,7 @@ def _event_to_js(event: Mapping[str, Any]) -> Any:
             "response": event["response"],
         }
     try:
-        return to_js(event, dict_converter=_from_entries, create_pyproxies=False)
+        return _data_to_js(event)
     except Exception as exc:
         raise InvalidEventError(
             f"event {event.get('type')!r} holds a value a JS step cannot receive: {exc}"
@@ -177,11 +198,7 @@ _STREAM_KEYS = {"event_type": "eventType", "request_id": "requestId", "error_typ
 
 def stream_item_to_js(item: StreamEvent) -> Any:
     """A stream item as the JS API shows it: ``eventType``, ``requestId``, ``errorType``."""
-    return to_js(
-        {_STREAM_KEYS.get(k, k): v for k, v in item.items()},
-        dict_converter=_from_entries,
-        create_pyproxies=False,
-    )
+    return _data_to_js({_STREAM_KEYS.get(k, k): v for k, v in item.items()})
 
 
 def _json_value(value: Any) -> str:
@@ -209,7 +226,7 @@ def describe_error(error: BaseException) -> Any:
         fields["cause"] = cause.js_error
     elif cause is not None:
         fields["causeMessage"] = f"{type(cause).__name__}: {cause}"
-    return to_js(fields, dict_converter=_from_entries, create_pyproxies=False)
+    return _data_to_js(fields)
 
 
 def take_last_error() -> Any:
@@ -388,7 +405,7 @@ def workflow_validate(wf_id: int) -> Any:
         {"kind": p.kind, "message": p.message, "step": p.step, "eventType": p.event_type}
         for p in _workflows[wf_id].validate()
     ]
-    return to_js(problems, dict_converter=_from_entries)
+    return _data_to_js(problems)
 
 
 def _input(input: Any) -> Any:
@@ -405,7 +422,7 @@ def _input(input: Any) -> Any:
 def _result_to_js(result: WorkflowResult) -> Any:
     event = result.event
     data = event.js.result if type(event) is JsEvent else to_js_value(result.data)
-    return to_js({"data": data, "runId": result.run_id}, dict_converter=_from_entries, create_pyproxies=False)
+    return _data_to_js({"data": data, "runId": result.run_id})
 
 
 def workflow_run(token: int, wf_id: int, input: Any) -> None:
@@ -716,7 +733,7 @@ def _response_to_js(response: Any) -> Any:
             "totalTokens": usage["total_tokens"],
         },
     }
-    return to_js(out, dict_converter=_from_entries)
+    return _data_to_js(out)
 
 
 def model_complete(token: int, model_id: int, messages: Any, options: Any) -> None:
@@ -736,7 +753,7 @@ def model_stream(token: int, model_id: int, messages: Any, on_chunk: Any, option
     msgs, opts = from_js(messages), from_js(options)
 
     def deliver(chunk: Any) -> Any:
-        out = on_chunk(to_js(chunk.to_dict(), dict_converter=_from_entries))
+        out = on_chunk(_data_to_js(chunk.to_dict()))
         return out if hasattr(out, "__await__") else None
 
     async def run() -> Any:
