@@ -491,7 +491,7 @@ def test_timeouts(js: JsPage) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "name", "fragment"),
+    "body, name, fragment",
     [
         ("return 42;", "InvalidEventError", "returned int 42"),
         ("return { no: 'type' };", "InvalidEventError", "no string 'type'"),
@@ -516,7 +516,8 @@ def test_failures_are_typed_errors(js: JsPage, body: str, name: str, fragment: s
     error = out["error"]
     assert error["name"] == name
     assert fragment in error["message"]
-    assert error["isError"] and error["blazen"]
+    assert error["isError"]
+    assert error["blazen"]
     if name != "WorkflowStallError":
         assert error["step"] == "s"
         assert error["eventType"] == "blazen::StartEvent"
