@@ -48,14 +48,32 @@ from .workflow import Workflow, WorkflowBuilder
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> object:
-    # The browser store lives behind the platform seam; import it only when asked for,
-    # so `import blazen_py` stays free of `js` and cheap.
-    if name == "IndexedDBStore":
-        from ._compat import IndexedDBStore
+_LAZY = {
+    "IndexedDBStore": "._compat",
+    "ChatMessage": ".llm",
+    "CompletionChunk": ".llm",
+    "CompletionModel": ".llm",
+    "CompletionResponse": ".llm",
+    "Usage": ".llm",
+    "MissingApiKeyError": ".llm",
+    "ModelConnectionError": ".llm",
+    "ModelHTTPError": ".llm",
+    "ModelTimeoutError": ".llm",
+    "RateLimitError": ".llm",
+}
 
-        return IndexedDBStore
-    raise AttributeError(f"module 'blazen_py' has no attribute {name!r}")
+
+def __getattr__(name: str) -> object:
+    # The model layer and the browser store sit on the platform seam (HTTP, IndexedDB);
+    # they are imported when first asked for, so `import blazen_py` stays small and fast.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'blazen_py' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [
@@ -66,6 +84,10 @@ __all__ = [
     "START_EVENT",
     "STOP_EVENT",
     "BlazenError",
+    "ChatMessage",
+    "CompletionChunk",
+    "CompletionModel",
+    "CompletionResponse",
     "Context",
     "Event",
     "FieldStore",
@@ -74,7 +96,12 @@ __all__ = [
     "InputRequestError",
     "InvalidEventError",
     "MemoryStore",
+    "MissingApiKeyError",
+    "ModelConnectionError",
     "ModelError",
+    "ModelHTTPError",
+    "ModelTimeoutError",
+    "RateLimitError",
     "SessionNamespace",
     "SnapshotError",
     "SnapshotStore",
@@ -86,6 +113,7 @@ __all__ = [
     "StepTimeoutError",
     "StoreError",
     "StreamEvent",
+    "Usage",
     "ValidationProblem",
     "Workflow",
     "WorkflowAbortedError",

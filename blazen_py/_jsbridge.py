@@ -26,7 +26,12 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import js  # type: ignore[import-not-found]
-from pyodide.ffi import JsProxy, create_proxy, jsnull, to_js  # type: ignore[import-not-found]
+from pyodide.ffi import (  # type: ignore[import-not-found,attr-defined,unused-ignore]
+    JsProxy,
+    create_proxy,
+    jsnull,
+    to_js,
+)
 
 from .blazen_state import META_SUFFIX
 from .context import Context
@@ -131,7 +136,7 @@ def _event_from_js(value: Any) -> Any:
         event.js = value
         return event
     if type(py) is list:
-        return [_twin(item, value[i]) for i, item in enumerate(py)]
+        return [_twin(item, value[i]) for i, item in enumerate(py)]  # type: ignore[index,unused-ignore]
     return py
 
 
@@ -394,7 +399,9 @@ def workflow_register_ref(wf_id: int, tag: str, match: Any, serialize: Any) -> N
 
     def to_bytes(value: Any) -> bytes:
         out = serialize(value)
-        return bytes(out.to_bytes()) if isinstance(out, JsProxy) else bytes(out)
+        if isinstance(out, JsProxy):
+            return bytes(out.to_bytes())  # type: ignore[attr-defined,unused-ignore]
+        return bytes(out)
 
     _workflows[wf_id].register_serializable_ref(tag, lambda v: bool(match(v)), to_bytes)
 
@@ -468,13 +475,19 @@ def workflow_resume(token: int, wf_id: int, snapshot_json: str, deserializers: A
     table: dict[str, Callable[[bytes], Any]] = {}
     if deserializers is not None and deserializers is not jsnull:
         for tag in js.Object.keys(deserializers):
-            fn = getattr(deserializers, tag)
-            table[str(tag)] = lambda data, fn=fn: fn(to_js(data))
+            table[str(tag)] = _deserializer(getattr(deserializers, tag))
 
     async def run() -> Any:
         return _new_handler(await wf.resume_with_serializable_refs(snapshot_json, table))
 
     _answer(token, run())
+
+
+def _deserializer(fn: Any) -> Callable[[bytes], Any]:
+    def deserialize(data: bytes) -> Any:
+        return fn(to_js(data))
+
+    return deserialize
 
 
 def handler_drop(handler_id: int) -> None:
@@ -702,11 +715,12 @@ def model_new(provider: str, options: Any) -> int:
     if unknown:
         raise TypeError(f"unknown CompletionModel option(s): {', '.join(unknown)}")
     kwargs = {_MODEL_OPTIONS[k]: v for k, v in given.items() if v is not None}
-    factory = {
+    factories: dict[str, Callable[..., Any]] = {
         "openrouter": CompletionModel.openrouter,
         "openai": CompletionModel.openai,
         "openaiCompatible": CompletionModel.openai_compatible,
-    }[provider]
+    }
+    factory = factories[provider]
     model_id = next(_ids)
     _models[model_id] = factory(**kwargs)
     return model_id
