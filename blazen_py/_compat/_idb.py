@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pyodide.code import run_js
-from pyodide.ffi import JsException, JsProxy
+from pyodide.ffi import JsException, JsProxy, jsnull
 
 from ..errors import StoreError
 from ..snapshot import dumps, loads
@@ -116,7 +116,7 @@ class IndexedDBStore:
         """Return the snapshot stored under ``key``, or ``None``."""
         _check_key(key)
         text = await self._call("get", await self._open(), key)
-        if text is None:
+        if text is None or text is jsnull:  # IndexedDB answers a missing key with null
             return None
         if isinstance(text, JsProxy):  # something other than our JSON text was stored there
             raise StoreError(f"IndexedDB {self._name!r} holds a non-text value under {key!r}")

@@ -372,7 +372,7 @@ async def test_workflow_level_policy_setter() -> None:
     assert wf.session_pause_policy == "pause"
 
 
-async def test_resume_with_serializable_refs_rebuilds_session(caplog) -> None:
+async def test_resume_with_serializable_refs_rebuilds_session() -> None:
     builder = session_builder("continue")
     handler = await builder.build().run_with_handler()
     request = await first_request(handler)
