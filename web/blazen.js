@@ -662,11 +662,16 @@ export class CompletionModel {
 
   /** Resolves to {content, model, usage, finishReason, id}. */
   complete(messages, options = null) {
-    return callAsync("model_complete", this.#id, messages, options);
+    return callAsync("model_complete", this.#id, plainMessages(messages), options);
   }
 
   /** Streams: onChunk({delta, index}) per piece; resolves to the whole response. */
   stream(messages, onChunk, options = null) {
-    return callAsync("model_stream", this.#id, messages, onChunk, options);
+    return callAsync("model_stream", this.#id, plainMessages(messages), onChunk, options);
   }
+}
+
+function plainMessages(messages) {
+  if (!Array.isArray(messages)) throw new ModelError("messages must be an array of ChatMessage");
+  return messages.map((message) => ({ ...message }));
 }
