@@ -23,9 +23,8 @@ LIMIT = 5 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
     from conftest import CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
 
     server = build.make_server(build.DIST, 0, mounts={"/_test/": PAGES})
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -38,7 +37,9 @@ def page() -> Iterator[Any]:
         page = browser.new_page()
         page.set_default_timeout(300_000)
         page.goto(build.server_url(server) + "_test/blank.html")
-        page.evaluate("async () => { const m = await import('/blazen.js'); window.blazen = m; window.py = await m.default(); }")
+        page.evaluate(
+            "async () => { const m = await import('/blazen.js'); window.blazen = m; window.py = await m.default(); }"
+        )
         yield page
         browser.close()
     server.shutdown()
