@@ -626,3 +626,15 @@ def test_js_steps_see_events_from_python_built_events(js: JsPage) -> None:
         return (await wf.run({ n: 1, nil: null, bytes: new Uint8Array([1]) })).data;
     """)
     assert out["value"] == {"n": 1, "nil": None, "bytes": True}
+
+
+def test_type_declarations_cover_every_export(js: JsPage) -> None:
+    declared = set(
+        re.findall(
+            r"^export (?:class|function) (\w+)", (build.ROOT / "web" / "blazen.d.ts").read_text(), re.M
+        )
+    )
+    declared.add("default")
+    exported = set(js.value("return Object.keys(blazen);")["value"])
+    assert exported == declared
+    assert (build.DIST / "blazen.d.ts").is_file()

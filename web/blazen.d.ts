@@ -1,0 +1,250 @@
+// Type declarations for blazen.js: the WASM workflow SDK's API over the blazen_py engine.
+
+/** A value persistable state can hold. */
+export type StateValue =
+  | string
+  | number
+  | boolean
+  | null
+  | Uint8Array
+  | StateValue[]
+  | { [key: string]: StateValue };
+
+/** An event: a plain object with a string `type`. */
+export interface WorkflowEvent {
+  type: string;
+  [field: string]: unknown;
+}
+
+/** What a step returns: an event, several events (fan-out), or nothing. */
+export type StepResult = WorkflowEvent | WorkflowEvent[] | undefined | null | void;
+
+/** A step handler, sync or async. */
+export type StepHandler = (event: any, ctx: WasmContext) => StepResult | Promise<StepResult>;
+
+export interface StepOptions {
+  /** Event types the step may produce (used by validate()). */
+  emits?: string[];
+  /** Seconds one invocation may take. */
+  timeout?: number;
+  /** At most this many invocations waiting at once. */
+  maxConcurrency?: number;
+}
+
+/** One item of a run's stream. */
+export interface StreamEvent {
+  /** The event's type, or "InputRequested", or "Error". */
+  eventType: string;
+  type?: string;
+  /** For InputRequested. */
+  requestId?: string;
+  prompt?: unknown;
+  metadata?: unknown;
+  /** For Error. */
+  error?: string;
+  errorType?: string;
+  step?: string | null;
+  [field: string]: unknown;
+}
+
+export interface WorkflowResult<T = any> {
+  /** The StopEvent's `result`. */
+  data: T;
+  /** The run's id (UUID v4). */
+  runId: string;
+}
+
+export interface ValidationProblem {
+  kind: "no-start-step" | "unreachable-step" | "unaccepted-event" | "no-stop-path";
+  message: string;
+  step: string | null;
+  eventType: string | null;
+}
+
+/** A JSON-compatible snapshot; see docs for the format. */
+export interface Snapshot {
+  format: "blazen_py/snapshot";
+  version: number;
+  workflow: string;
+  run_id: string;
+  status: "running" | "paused";
+  [field: string]: unknown;
+}
+
+export interface InitOptions {
+  /** Where the Pyodide runtime lives (default: ./pyodide/ beside blazen.js). */
+  indexURL?: string;
+  /** Boot progress, 0..1. */
+  onProgress?: (progress: { stage: string; progress: number; message: string }) => void;
+  /** Environment visible to Python as os.environ (e.g. OPENROUTER_API_KEY). */
+  env?: Record<string, string>;
+}
+
+/** Boot Pyodide and blazen_py; idempotent. Resolves to the Pyodide instance. */
+export default function init(options?: InitOptions): Promise<any>;
+
+/** A FieldStore for BlazenState `meta.storeBy`: synchronous save/load. */
+export interface FieldStore {
+  save(key: string, value: unknown, ctx: WasmContext): void;
+  load(key: string, ctx: WasmContext): unknown;
+}
+
+/** Register a BlazenState class so ctx.get can rebuild it (needed in a fresh page). */
+export function registerStateClass<T extends new (...args: any[]) => any>(cls: T): T;
+
+export interface StateNamespace {
+  set(key: string, value: StateValue): void;
+  get<T = StateValue>(key: string): T | null;
+  setBytes(key: string, data: Uint8Array): void;
+  getBytes(key: string): Uint8Array | null;
+  delete(key: string): void;
+  has(key: string): boolean;
+  keys(): string[];
+}
+
+export interface SessionNamespace {
+  set(key: string, value: unknown): void;
+  get<T = any>(key: string): T | null;
+  has(key: string): boolean;
+  delete(key: string): void;
+  keys(): string[];
+}
+
+/** The context a step receives. Methods are synchronous except requestInput. */
+export interface WasmContext {
+  set(key: string, value: StateValue | object): void;
+  get<T = any>(key: string): T | null;
+  setBytes(key: string, data: Uint8Array): void;
+  getBytes(key: string): Uint8Array | null;
+  sendEvent(event: WorkflowEvent): void;
+  writeEventToStream(event: WorkflowEvent): void;
+  requestInput<T = any>(prompt: unknown, metadata?: unknown): Promise<T>;
+  runId(): string;
+  readonly workflowName: string;
+  readonly state: StateNamespace;
+  readonly session: SessionNamespace;
+}
+
+export type SessionPausePolicy = "continue" | "pause";
+
+export class Workflow {
+  constructor(name: string);
+  static builder(name: string): WorkflowBuilder;
+  static fromBuilder(builder: WorkflowBuilder): Workflow;
+  readonly name: string;
+  addStep(name: string, eventTypes: string[], handler: StepHandler, options?: StepOptions | null): this;
+  setTimeout(seconds: number | null): this;
+  setSessionPausePolicy(policy: SessionPausePolicy): this;
+  registerSerializableRef(
+    typeTag: string,
+    match: (new (...args: any[]) => any) | ((value: unknown) => boolean),
+    serialize: (value: any) => Uint8Array,
+  ): this;
+  validate(): ValidationProblem[];
+  run<T = any>(input?: object): Promise<WorkflowResult<T>>;
+  runStreaming<T = any>(input: object | null, callback: (event: StreamEvent) => void): Promise<WorkflowResult<T>>;
+  runWithHandler(input?: object): Promise<WorkflowHandler>;
+  resume(snapshot: Snapshot | string): Promise<WorkflowHandler>;
+  resumeWithSerializableRefs(
+    snapshot: Snapshot | string,
+    deserializers: Record<string, (bytes: Uint8Array) => unknown> | null,
+  ): Promise<WorkflowHandler>;
+}
+
+export class WorkflowBuilder {
+  constructor(name: string);
+  readonly name: string;
+  addStep(name: string, eventTypes: string[], handler: StepHandler, options?: StepOptions | null): this;
+  setTimeout(seconds: number | null): this;
+  setSessionPausePolicy(policy: SessionPausePolicy): this;
+  registerSerializableRef(
+    typeTag: string,
+    match: (new (...args: any[]) => any) | ((value: unknown) => boolean),
+    serialize: (value: any) => Uint8Array,
+  ): this;
+  build(): Workflow;
+}
+
+export class WorkflowHandler {
+  private constructor();
+  readonly runId: string;
+  readonly workflowName: string;
+  readonly status: "running" | "paused" | "completed" | "failed";
+  streamEvents(callback: (event: StreamEvent) => void | Promise<void>): Promise<void>;
+  respondToInput(requestId: string, response: unknown): void;
+  snapshot(metadata?: Record<string, StateValue> | null): Promise<Snapshot>;
+  pause(metadata?: Record<string, StateValue> | null): Promise<Snapshot>;
+  resumeInPlace(): Promise<void>;
+  abort(): void;
+  result<T = any>(): Promise<WorkflowResult<T>>;
+}
+
+export class ChatMessage {
+  constructor(role: string, content: string, extra?: Record<string, unknown>);
+  role: "system" | "user" | "assistant" | "tool" | string;
+  content: string;
+  static system(content: string): ChatMessage;
+  static user(content: string): ChatMessage;
+  static assistant(content: string): ChatMessage;
+  static tool(content: string, toolCallId: string): ChatMessage;
+}
+
+export interface ModelOptions {
+  model?: string;
+  baseUrl?: string;
+  timeout?: number | null;
+  maxRetries?: number;
+  retryBackoff?: number;
+  maxRetryDelay?: number;
+  headers?: Record<string, string>;
+  options?: Record<string, unknown>;
+}
+
+export interface CompletionResponse {
+  content: string;
+  model: string;
+  finishReason: string | null;
+  id: string | null;
+  usage: { promptTokens: number | null; completionTokens: number | null; totalTokens: number | null } | null;
+}
+
+export class CompletionModel {
+  private constructor();
+  static openrouter(options?: ModelOptions): CompletionModel;
+  static openai(options?: ModelOptions): CompletionModel;
+  static openaiCompatible(options: ModelOptions & { baseUrl: string; model: string; apiKeyEnv?: string }): CompletionModel;
+  complete(messages: ChatMessage[], options?: Record<string, unknown> | null): Promise<CompletionResponse>;
+  stream(
+    messages: ChatMessage[],
+    onChunk: (chunk: { delta: string; index: number }) => void | Promise<void>,
+    options?: Record<string, unknown> | null,
+  ): Promise<CompletionResponse>;
+}
+
+/** Base class of every error blazen.js throws. */
+export class BlazenError extends Error {
+  step: string | null;
+  eventType: string | null;
+  runId: string | null;
+}
+export class WorkflowError extends BlazenError {}
+export class StepError extends WorkflowError {}
+export class InvalidEventError extends WorkflowError {}
+export class WorkflowTimeoutError extends WorkflowError {}
+export class StepTimeoutError extends WorkflowTimeoutError {}
+export class WorkflowAbortedError extends WorkflowError {}
+export class WorkflowStallError extends WorkflowError {}
+export class WorkflowDefinitionError extends BlazenError {}
+export class StateError extends BlazenError {}
+export class SnapshotError extends BlazenError {}
+export class InputRequestError extends BlazenError {}
+export class HandlerStateError extends BlazenError {}
+export class StoreError extends BlazenError {}
+export class ModelError extends BlazenError {
+  status: number | null;
+}
+export class MissingApiKeyError extends ModelError {}
+export class ModelHTTPError extends ModelError {}
+export class RateLimitError extends ModelHTTPError {}
+export class ModelConnectionError extends ModelError {}
+export class ModelTimeoutError extends ModelConnectionError {}
