@@ -254,6 +254,10 @@ class Run:
         self._scheduled = False
         self._budget = YIELD_EVERY
         self._interrupted: dict[int, int] = {}
+        self._steps_now: tuple[Step, ...] = ()
+        self._event_now: Mapping[str, Any] = {}
+        self._batch: list[tuple[Step, Mapping[str, Any]]] = []
+        self._at = 0
         self._deadline: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._idle: asyncio.Future[None] | None = None
@@ -308,6 +312,9 @@ class Run:
         after a pause; a resumed run calls them again (at-least-once).
         """
         items = [(f.step.name, f.event) for f in self._flights]
+        if self._steps_now:  # a snapshot taken while an event is handed out
+            items.extend((s.name, self._event_now) for s in self._steps_now[self._at :])
+        items.extend((s.name, e) for s, e in self._batch[self._at :])
         for index, backlog in self._backlog.items():
             items.extend((self.steps[index].name, event) for event in backlog)
         items.extend((step.name, event) for step, event in self.pending)
@@ -409,14 +416,19 @@ class Run:
         queue = self.queue
         routes = self.routes
         invoke = self._invoke
+        # While a batch is handed out, (_batch, _at) say which step inputs are not done
+        # yet, so that a snapshot taken meanwhile (even by a step) loses none of them.
         try:
             if self.pending and self.status == RUNNING:
-                pending, self.pending = self.pending, []
-                for i, (step, event) in enumerate(pending):
+                self._batch, self.pending = self.pending, []
+                for i, (step, event) in enumerate(self._batch):
+                    self._at = i
                     if self.status != RUNNING:
-                        self._hold(pending[i:])
                         break
                     invoke(step, event)
+                else:
+                    self._at = len(self._batch)
+                self._hold()
             while queue and self.status == RUNNING:
                 # The budget spans calls: steps that complete from microtasks (JS promises)
                 # re-enter pump() without the event loop ever running a macrotask.
@@ -425,23 +437,28 @@ class Run:
                     self._schedule()
                     return
                 event = queue.popleft()
-                for step in routes[event["type"]]:
+                steps = self._steps_now = routes[event["type"]]
+                self._event_now = event
+                for i, step in enumerate(steps):
+                    self._at = i
                     if self.status != RUNNING:
-                        self._hold_rest(event, step)
+                        self._batch = [(s, event) for s in steps]
+                        self._hold()
                         break
                     invoke(step, event)
+                self._steps_now = ()
         finally:
+            self._steps_now = ()
+            self._batch = []
             self._pumping = False
         self._check_idle()
 
-    def _hold(self, items: list[tuple[Step, Mapping[str, Any]]]) -> None:
+    def _hold(self) -> None:
         # A pause arrived in the middle of a batch: keep the rest for resume.
-        if self.status == PAUSED:
-            self.pending[:0] = items
-
-    def _hold_rest(self, event: Mapping[str, Any], first: Step) -> None:
-        steps = self.routes[event["type"]]
-        self._hold([(step, event) for step in steps[steps.index(first) :]])
+        rest = self._batch[self._at :]
+        self._batch = []
+        if rest and self.status == PAUSED:
+            self.pending[:0] = rest
 
     def _invoke(self, step: Step, event: Mapping[str, Any]) -> None:
         if step.guarded:

@@ -450,3 +450,37 @@ async def test_pause_gets_in_during_a_long_synchronous_chain() -> None:
     assert handler.status == "paused"
     assert snap["queue"][0]["n"] > 1000
     handler.abort()
+
+
+async def test_snapshot_taken_inside_a_step_mid_fan_out_loses_nothing() -> None:
+    builder = WorkflowBuilder("inside")
+    holder: dict = {}
+
+    def start(event, ctx):
+        return {"type": "Both"}
+
+    def first(event, ctx):
+        ctx.set("first", True)
+        if "snap" not in holder:
+            holder["snap"] = holder["handler"].snapshot()
+        return {"type": "Done", "who": "first"}
+
+    def second(event, ctx):
+        return {"type": "Done", "who": "second"}
+
+    def join(event, ctx):
+        seen = sorted((ctx.get("seen") or []) + [event["who"]])
+        ctx.set("seen", seen)
+        return stop(seen) if len(seen) == 2 else None
+
+    builder.add_step("start", [START_EVENT], start)
+    builder.add_step("first", ["Both"], first)
+    builder.add_step("second", ["Both"], second)
+    builder.add_step("join", ["Done"], join)
+    handler = await builder.build().run_with_handler()
+    holder["handler"] = handler
+    assert (await handler.result()).data == ["first", "second"]
+    snap = await holder["snap"]
+    assert [i["step"] for i in snap["step_inputs"]] == ["first", "second"]
+    resumed = await Workflow.from_builder(builder).resume(json.loads(json.dumps(snap)))
+    assert (await resumed.result()).data == ["first", "second"]
