@@ -4,10 +4,11 @@
     python build.py                 build dist/ (wheel, Pyodide runtime, lock file, web/)
     python build.py serve [--port]  build, then serve dist/ on 127.0.0.1
     python build.py test [-- ARGS]  set up .venv, npm packages and Chromium, build, run all tiers
+    python build.py lab             build dist/, then the JupyterLite site dist/lab/
 
 Standard library only: it runs with the system Python before any virtualenv exists.
-Every set-up step is cached (.venv/, node_modules/, .cache/wheels/), so a second run
-downloads nothing.
+Every set-up step is cached (.venv/, node_modules/, .cache/wheels/, .cache/lab-venv/),
+so a second run downloads nothing.
 """
 
 from __future__ import annotations
@@ -33,12 +34,16 @@ from typing import ClassVar
 ROOT = Path(__file__).resolve().parent
 DIST = ROOT / "dist"
 DIST_PYODIDE = DIST / "pyodide"
+DIST_LAB = DIST / "lab"
 WEB = ROOT / "web"
 CACHE = ROOT / ".cache"
 WHEEL_CACHE = CACHE / "wheels"
 VENV = ROOT / ".venv"
 NODE_MODULES = ROOT / "node_modules"
 PYODIDE_NPM = NODE_MODULES / "pyodide"
+LAB_NOTEBOOKS = ROOT / "lab" / "notebooks"
+LAB_DIR = CACHE / "lab"
+LAB_VENV = CACHE / "lab-venv"
 
 PYODIDE_VERSION = "314.0.7"
 PYODIDE_PYTHON = "3.14"
@@ -54,6 +59,35 @@ TEST_WHEELS: dict[str, str] = {
     "packaging": "26.3",
     "pygments": "2.21.0",
 }
+# The JupyterLite tool chain, installed into .cache/lab-venv (never into .venv).
+# (jupyter_server is needed for --contents; kernel 0.8.7 needs an unreleased core.)
+LAB_TOOLS: dict[str, str] = {
+    "jupyterlite-core": "0.8.6",
+    "jupyterlite-pyodide-kernel": "0.8.6",
+    "jupyter_server": "2.21.1",
+}
+# Pure wheels the Pyodide kernel installs when it boots (ipython, comm, jedi and their
+# dependencies), served by dist/lab/pypi/ so that the kernel never asks PyPI.
+KERNEL_WHEELS: dict[str, str] = {
+    "asttokens": "3.0.2",
+    "comm": "0.2.3",
+    "decorator": "5.3.1",
+    "executing": "2.3.0",
+    "ipython": "9.12.0",
+    "ipython-pygments-lexers": "1.1.1",
+    "jedi": "0.20.1",
+    "matplotlib-inline": "0.2.2",
+    "parso": "0.8.7",
+    "pexpect": "4.9.0",
+    "prompt-toolkit": "3.0.53",
+    "ptyprocess": "0.7.0",
+    "pure-eval": "0.2.4",
+    "pygments": "2.21.0",
+    "stack-data": "0.6.3",
+    "traitlets": "5.16.1",
+    "wcwidth": "0.9.4",
+}
+LAB_KERNEL_PLUGIN = "@jupyterlite/pyodide-kernel-extension:kernel"
 # Files of the npm package that are not part of the runtime served to pages.
 PYODIDE_SKIP = {"README.md", "package.json", "console.html", "console-v2.html", "ffi.d.ts", "pyodide.d.ts"}
 
@@ -367,9 +401,13 @@ def sync_file(src: Path, dst: Path) -> None:
     shutil.copy2(src, dst)
 
 
-def prune(root: Path, keep: set[Path]) -> None:
-    """Delete files under root that the build did not produce, then empty folders."""
+def prune(root: Path, keep: set[Path], skip: Path | None = None) -> None:
+    """Delete files under root that the build did not produce, then empty folders.
+
+    skip: a folder under root left as it is (dist/lab/, written by `build.py lab`)."""
     for path in sorted(root.rglob("*"), reverse=True):
+        if skip is not None and (path == skip or skip in path.parents):
+            continue
         if path.is_file() and path not in keep:
             path.unlink()
         elif path.is_dir() and not any(path.iterdir()):
@@ -408,7 +446,7 @@ def build(*, quiet: bool = False) -> Path:
             sync_file(src, dst)
             produced.add(dst)
     produced.add(write_build_info(wheel))
-    prune(DIST, produced)
+    prune(DIST, produced, skip=DIST_LAB)
     if not quiet:
         log(f"built {DIST.relative_to(ROOT)}/ in {time.monotonic() - started:.1f} s ({wheel.name})")
     return DIST
@@ -492,12 +530,99 @@ def serve(port: int, verbose: bool) -> None:
     build()
     server = make_server(DIST, port, quiet=not verbose)
     print(f"Serving {DIST.relative_to(ROOT)}/ at {server_url(server)}  (Ctrl+C stops)", flush=True)
+    if (DIST_LAB / "index.html").is_file():
+        print(f"JupyterLite notebooks at {server_url(server)}lab/", flush=True)
+    else:
+        print("(no JupyterLite site: `python build.py lab` writes one to dist/lab/)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+
+
+# --------------------------------------------------------------------------- JupyterLite (dist/lab)
+
+
+def ensure_lab_venv() -> Path:
+    """.cache/lab-venv with the pinned JupyterLite tools; return its Python. Redone when pins change."""
+    python = LAB_VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    stamp = LAB_VENV / ".blazen-stamp"
+    wanted = hashlib.sha256((json.dumps(LAB_TOOLS) + sys.version).encode()).hexdigest()
+    if stamp.is_file() and stamp.read_text() == wanted and python.is_file():
+        return python
+    if not python.is_file():
+        log(f"creating virtualenv {LAB_VENV.relative_to(ROOT)}/ for JupyterLite")
+        run([sys.executable, "-m", "venv", LAB_VENV])
+    pins = [f"{name}=={ver}" for name, ver in LAB_TOOLS.items()]
+    log(f"installing {' '.join(pins)} into {LAB_VENV.relative_to(ROOT)}/")
+    run([python, "-m", "pip", "install", "--disable-pip-version-check", *pins], quiet=True)
+    stamp.write_text(wanted)
+    return python
+
+
+def lab_config() -> dict[str, object]:
+    """jupyter-lite.json of the site: the kernel uses dist/pyodide/ and never PyPI.
+
+    JupyterLite resolves a URL setting against the folder of jupyter-lite.json only when
+    it starts with "./"; so "./../pyodide/" is dist/pyodide/, seen from dist/lab/. That is
+    our runtime and lock (blazen-py, micropip, pyodide-http), shared with the playground."""
+    kernel = {"pyodideUrl": "./../pyodide/pyodide.mjs", "disablePyPIFallback": True}
+    return {
+        "jupyter-lite-schema-version": 0,
+        "jupyter-config-data": {
+            "appName": "blazen_py notebooks",
+            "litePluginSettings": {LAB_KERNEL_PLUGIN: kernel},
+        },
+    }
+
+
+def lab_digest(wheels: Iterable[Path]) -> str:
+    """What dist/lab/ is built from: tool pins, settings, kernel wheels, the notebooks."""
+    digest = hashlib.sha256(json.dumps([LAB_TOOLS, lab_config()], sort_keys=True).encode())
+    sources = sorted(
+        p for p in LAB_NOTEBOOKS.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts
+    )
+    for path in [*sorted(wheels), *sources]:
+        digest.update(f"{path.name}\0{sha256_file(path)}\0".encode())
+    return digest.hexdigest()
+
+
+def lab_env() -> dict[str, str]:
+    """Environment of `jupyter lite build`: no user-level Jupyter config or extensions."""
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(LAB_DIR / "config"),
+        "JUPYTER_DATA_DIR": str(LAB_DIR / "data"),
+    }
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def build_lab() -> Path:
+    """Build dist/, then the JupyterLite site dist/lab/ (skipped when its inputs are unchanged)."""
+    build()
+    started = time.monotonic()
+    python = ensure_lab_venv()
+    wheels = list(ensure_wheels(KERNEL_WHEELS).values())
+    stamp = LAB_DIR / "stamp"
+    wanted = lab_digest(wheels)
+    if stamp.is_file() and stamp.read_text() == wanted and (DIST_LAB / "jupyter-lite.json").is_file():
+        log(f"{DIST_LAB.relative_to(ROOT)}/ is up to date")
+        return DIST_LAB
+    shutil.rmtree(DIST_LAB, ignore_errors=True)
+    shutil.rmtree(LAB_DIR, ignore_errors=True)  # the lite dir, its doit database and cache
+    write_text_if_changed(LAB_DIR / "jupyter-lite.json", json.dumps(lab_config(), indent=2) + "\n")
+    command: list[str | Path] = [python, "-m", "jupyterlite_core", "build", "--lite-dir", LAB_DIR]
+    command += ["--contents", LAB_NOTEBOOKS, "--output-dir", DIST_LAB, "--apps", "lab", "--apps", "notebooks"]
+    command += ["--no-sourcemaps", f"--LiteBuildConfig.cache_dir={LAB_DIR / 'cache'}"]
+    for wheel in sorted(wheels):
+        command += ["--piplite-wheels", wheel]
+    run(command, quiet=True, cwd=LAB_DIR, env=lab_env())
+    stamp.write_text(wanted)
+    log(f"built {DIST_LAB.relative_to(ROOT)}/ in {time.monotonic() - started:.1f} s")
+    return DIST_LAB
 
 
 # --------------------------------------------------------------------------- test set-up
@@ -642,7 +767,7 @@ def test(tiers: Sequence[str], extra: Sequence[str]) -> int:
     python = ensure_venv()
     ensure_node()
     chromium = ensure_chromium()
-    build()
+    build_lab()
     ensure_wheels(TEST_WHEELS)
     setup_seconds = time.monotonic() - started
     log(f"set-up done in {setup_seconds:.1f} s (chromium: {chromium}); running tiers: {', '.join(tiers)}")
@@ -662,6 +787,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     serve_p = sub.add_parser("serve", help="build, then serve dist/ on 127.0.0.1")
     serve_p.add_argument("--port", type=int, default=8000, help="port (0 picks a free one; default 8000)")
     serve_p.add_argument("--verbose", action="store_true", help="log every request")
+    sub.add_parser("lab", help="build dist/, then the JupyterLite site dist/lab/")
     test_p = sub.add_parser("test", help="set up, build and run the test tiers")
     test_p.add_argument(
         "--tier", action="append", choices=TIERS, help="run only this tier (repeatable; default: all)"
@@ -678,6 +804,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(args.port, args.verbose)
         elif args.command == "test":
             return test(args.tier or TIERS, args.pytest_args)
+        elif args.command == "lab":
+            build_lab()
+            log(f"serve it with `python build.py serve`: {DIST_LAB.relative_to(ROOT)}/ is at /lab/")
         else:
             build()
     except BuildError as exc:
