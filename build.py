@@ -5,6 +5,7 @@
     python build.py serve [--port]  build, then serve dist/ on 127.0.0.1
     python build.py test [-- ARGS]  set up .venv, npm packages and Chromium, build, run all tiers
     python build.py lab             build dist/, then the JupyterLite site dist/lab/
+    python build.py bench [--quick] benchmarks against the peers; rewrites bench/RESULTS.md
 
 Standard library only: it runs with the system Python before any virtualenv exists.
 Every set-up step is cached (.venv/, node_modules/, .cache/wheels/, .cache/lab-venv/),
@@ -39,6 +40,7 @@ WEB = ROOT / "web"
 CACHE = ROOT / ".cache"
 WHEEL_CACHE = CACHE / "wheels"
 VENV = ROOT / ".venv"
+BENCH_VENV = CACHE / "bench-venv"
 NODE_MODULES = ROOT / "node_modules"
 PYODIDE_NPM = NODE_MODULES / "pyodide"
 LAB_NOTEBOOKS = ROOT / "lab" / "notebooks"
@@ -88,6 +90,8 @@ KERNEL_WHEELS: dict[str, str] = {
     "wcwidth": "0.9.4",
 }
 LAB_KERNEL_PLUGIN = "@jupyterlite/pyodide-kernel-extension:kernel"
+# The Python peer of the benchmarks, installed into BENCH_VENV only (never into .venv).
+BENCH_PEERS: dict[str, str] = {"llama-index-workflows": "2.26.1"}
 # Files of the npm package that are not part of the runtime served to pages.
 PYODIDE_SKIP = {"README.md", "package.json", "console.html", "console-v2.html", "ffi.d.ts", "pyodide.d.ts"}
 
@@ -625,6 +629,39 @@ def build_lab() -> Path:
     return DIST_LAB
 
 
+# --------------------------------------------------------------------------- benchmarks
+
+
+def ensure_bench_venv() -> Path:
+    """.cache/bench-venv with the pinned benchmark peers; return its Python. Redone when pins change."""
+    python = BENCH_VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    stamp = BENCH_VENV / ".blazen-stamp"
+    wanted = hashlib.sha256((json.dumps(BENCH_PEERS) + sys.version).encode()).hexdigest()
+    if stamp.is_file() and stamp.read_text() == wanted and python.is_file():
+        return python
+    if not python.is_file():
+        log(f"creating virtualenv {BENCH_VENV.relative_to(ROOT)}/ for the benchmarks' peers")
+        run([sys.executable, "-m", "venv", BENCH_VENV])
+    pins = [f"{name}=={ver}" for name, ver in BENCH_PEERS.items()]
+    log(f"installing {' '.join(pins)} into {BENCH_VENV.relative_to(ROOT)}/")
+    run([python, "-m", "pip", "install", "--disable-pip-version-check", *pins], quiet=True)
+    stamp.write_text(wanted)
+    return python
+
+
+def bench(quick: bool) -> int:
+    """Set up .venv (Playwright), the bench virtualenv, Chromium and dist/, then run
+    bench/run.py, which measures everything and rewrites bench/RESULTS.md."""
+    python = ensure_venv()
+    peers = ensure_bench_venv()
+    ensure_node()
+    chromium = ensure_chromium()
+    build()
+    log(f"running the benchmarks{' (quick)' if quick else ''}: ~{1 if quick else 10} min")
+    command = [str(python), "-m", "bench.run", "--bench-python", str(peers), *(["--quick"] if quick else [])]
+    return subprocess.run(command, cwd=ROOT, env=tier_env(chromium), check=False).returncode
+
+
 # --------------------------------------------------------------------------- test set-up
 
 
@@ -765,6 +802,7 @@ def test(tiers: Sequence[str], extra: Sequence[str]) -> int:
     """Set up everything the tests need, build dist/, run the tiers; return the exit code."""
     started = time.monotonic()
     python = ensure_venv()
+    ensure_bench_venv()  # the benchmarks' smoke tests run the peers too
     ensure_node()
     chromium = ensure_chromium()
     build_lab()
@@ -793,6 +831,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--tier", action="append", choices=TIERS, help="run only this tier (repeatable; default: all)"
     )
     test_p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
+    bench_p = sub.add_parser("bench", help="run the benchmarks, rewrite bench/RESULTS.md")
+    bench_p.add_argument("--quick", action="store_true", help="tiny sizes, few runs (a smoke run)")
     return parser.parse_args(argv)
 
 
@@ -804,6 +844,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(args.port, args.verbose)
         elif args.command == "test":
             return test(args.tier or TIERS, args.pytest_args)
+        elif args.command == "bench":
+            return bench(args.quick)
         elif args.command == "lab":
             build_lab()
             log(f"serve it with `python build.py serve`: {DIST_LAB.relative_to(ROOT)}/ is at /lab/")

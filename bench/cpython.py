@@ -1,0 +1,76 @@
+"""CPython benchmarks: blazen_py against llama-index-workflows, in one process.
+
+    python -m bench.cpython CONFIG_JSON      (run from the repository root)
+
+Prints one JSON object: versions, one record per (workload, engine) with its samples,
+cProfile tops of blazen_py's loops, and the peer cases skipped (with why). The peer is
+imported when installed (the bench virtualenv); without it only blazen_py is measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import sys
+import time
+from typing import Any
+
+from .workloads import Workload, blazen_workloads, measure, profile_workload
+
+
+def peer_version() -> str | None:
+    """Installed version of llama-index-workflows, or None."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("llama-index-workflows")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+async def run(config: dict[str, Any]) -> dict[str, Any]:
+    """Measure every workload; peer cases over ``config['peer_max_events']`` are skipped
+    and extrapolated (the peer's fan-out and chain grow faster than linearly)."""
+    sizes = config["sizes"]
+    ours = blazen_workloads(sizes)
+    theirs: list[Workload | None] = [None] * len(ours)
+    version = peer_version()
+    if version is not None:
+        from .peer_llama import llama_workloads
+
+        theirs = list(llama_workloads(sizes))
+    limit = int(config.get("peer_max_events", 1 << 60))
+    skipped = []
+    groups: list[list[Workload]] = []
+    for mine, peer in zip(ours, theirs, strict=True):
+        group = [mine]
+        if peer is not None and peer.events <= limit:
+            group.append(peer)
+        elif peer is not None:
+            skipped.append({"name": peer.name, "engine": peer.engine, "events": peer.events})
+        groups.append(group)
+    records = await measure(groups, int(config["runs"]), int(config["warmup"]))
+    profiles = [await profile_workload(w) for w in ours if w.name in set(config.get("profile", ()))]
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "peers": {"llama-index-workflows": version},
+        "records": records,
+        "profiles": profiles,
+        "skipped": skipped,
+    }
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: one JSON argument in, one JSON line out."""
+    config = json.loads(argv[0])
+    started = time.perf_counter()
+    result = asyncio.run(run(config))
+    result["seconds"] = time.perf_counter() - started
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,856 @@
+"""Run every benchmark and write bench/RESULTS.md; ``python build.py bench`` calls this.
+
+    python -m bench.run [--quick] [--out FILE] [--bench-python PY] [--only PART ...]
+
+Parts, each measured in this one run:
+
+- ``cpython``: blazen_py against llama-index-workflows (``bench/cpython.py``, run by the
+  bench virtualenv's Python, which has the peer installed);
+- ``node``: blazen_py's Python-step workloads in Pyodide on Node (``bench/node_pyodide.mjs``);
+- ``browser``: in headless Chromium, on the bench server (dist/ at ``/``, ``bench/`` at
+  ``/bench/``, @llama-flow/core's browser build at ``/bench/vendor/``): Python-step
+  workloads, JS-step workloads on blazen.js and @llama-flow/core in the same page,
+  snapshots with IndexedDB, the memory soak, and cold starts in fresh contexts.
+
+Needs Playwright (the test virtualenv has it) and a Chromium (``BLAZEN_CHROMIUM`` or one
+on PATH). Everything is served on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import build
+
+BENCH = build.ROOT / "bench"
+RESULTS = BENCH / "RESULTS.md"
+VENDOR = build.CACHE / "bench" / "vendor"
+LLAMA_FLOW = build.NODE_MODULES / "@llama-flow" / "core"
+PARTS = ("cpython", "node", "browser")
+
+SIZES_FULL = {"loop": 1000, "fanout_small": 1000, "fanout_large": 10_000, "chain": 1000}
+SIZES_QUICK = {"loop": 50, "fanout_small": 20, "fanout_large": 200, "chain": 20}
+FULL: dict[str, Any] = {
+    "sizes": SIZES_FULL,
+    "runs": 9,
+    "warmup": 1,
+    "profile": ["loop", "loop_suspend"],
+    # llama-index-workflows' fan-out is quadratic: one run at 10,000 would take minutes.
+    "peer_max_events": 5000,
+    "snapshot_sizes": [1_000, 100_000, 1_000_000],
+    "soak": {"runs": 10_000, "warmup": 200},
+    "cold_starts": 7,
+}
+QUICK: dict[str, Any] = {
+    "sizes": SIZES_QUICK,
+    "runs": 3,
+    "warmup": 1,
+    "profile": ["loop"],
+    "peer_max_events": 5000,
+    "snapshot_sizes": [1_000, 10_000],
+    "soak": {"runs": 100, "warmup": 10},
+    "cold_starts": 1,
+}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-precise-memory-info",
+    "--js-flags=--expose-gc",
+]
+PAGE_TIMEOUT_MS = 600_000
+
+
+class BenchError(RuntimeError):
+    """A benchmark part failed; the message says which and why."""
+
+
+def log(message: str) -> None:
+    """One progress line on stderr."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- machine and versions
+
+
+def machine_info() -> dict[str, str]:
+    """CPU model, core count, memory and OS of this machine."""
+    cpu = platform.processor() or platform.machine()
+    memory = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    os_name = platform.platform()
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                os_name = line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": memory, "os": os_name}
+
+
+def llama_flow_version() -> str:
+    """Version of the installed @llama-flow/core."""
+    return str(json.loads((LLAMA_FLOW / "package.json").read_text())["version"])
+
+
+def prepare_vendor() -> Path:
+    """Copy @llama-flow/core's browser build into the bench-only folder served at
+    /bench/vendor/ (never into dist/)."""
+    source = LLAMA_FLOW / "dist" / "browser"
+    if not (source / "index.js").is_file():
+        raise BenchError(f"{source}/index.js is missing: run `npm ci` (package.json lists @llama-flow/core)")
+    target = VENDOR / "llama-flow-core"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("index.js", "index.js.map"):
+        shutil.copy2(source / name, target / name)
+    shutil.copy2(LLAMA_FLOW / "LICENSE", target / "LICENSE")
+    return VENDOR
+
+
+# --------------------------------------------------------------------------- the parts
+
+
+def last_json_line(text: str, what: str) -> Any:
+    """The JSON object on the last line of a child's stdout."""
+    lines = [line for line in text.splitlines() if line.startswith("{")]
+    if not lines:
+        raise BenchError(f"{what} printed no JSON result")
+    return json.loads(lines[-1])
+
+
+def run_child(cmd: Sequence[str], what: str, env: Mapping[str, str] | None = None) -> Any:
+    """Run a benchmark child process; return its JSON result."""
+    process = subprocess.run(
+        list(cmd), cwd=build.ROOT, capture_output=True, text=True, env=dict(env or os.environ), check=False
+    )
+    if process.returncode != 0:
+        raise BenchError(f"{what} failed (exit {process.returncode}):\n{process.stderr[-4000:]}")
+    return last_json_line(process.stdout, what)
+
+
+def run_cpython(config: Mapping[str, Any], python: str) -> dict[str, Any]:
+    """blazen_py and llama-index-workflows on CPython, in ``python`` (the bench venv's)."""
+    log(f"CPython: {python}")
+    env = {**os.environ, "PYTHONPATH": str(build.ROOT), "PYTHONPYCACHEPREFIX": str(build.CACHE / "pycache")}
+    result: dict[str, Any] = run_child(
+        [python, "-m", "bench.cpython", json.dumps(config)], "bench/cpython.py", env
+    )
+    return result
+
+
+def run_node(config: Mapping[str, Any]) -> dict[str, Any]:
+    """blazen_py's Python-step workloads in Pyodide on Node, booted from dist/."""
+    log("Pyodide on Node")
+    node = build.ensure_node()
+    script = BENCH / "node_pyodide.mjs"
+    result: dict[str, Any] = run_child(
+        [node, str(script), str(build.DIST_PYODIDE), json.dumps(config)], "bench/node_pyodide.mjs"
+    )
+    return result
+
+
+@contextmanager
+def bench_server() -> Iterator[str]:
+    """dist/ at /, bench/ at /bench/, the vendored peer at /bench/vendor/, on 127.0.0.1."""
+    mounts = {"/bench/vendor/": prepare_vendor(), "/bench/": BENCH}
+    server = build.make_server(build.DIST, 0, mounts=mounts)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield build.server_url(server)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def cold_start(browser: Any, url: str) -> dict[str, Any]:
+    """Open ``url`` in a fresh browser context; return the page's marks (ms since navigation)."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
+        page.goto(url)
+        page.wait_for_function("window.__cold !== undefined", timeout=PAGE_TIMEOUT_MS)
+        outcome: dict[str, Any] = page.evaluate("window.__cold")
+    finally:
+        context.close()
+    if not outcome.get("ok"):
+        raise BenchError(f"cold start of {url} failed: {outcome}")
+    marks: dict[str, Any] = outcome["marks"]
+    return marks
+
+
+def run_browser(config: Mapping[str, Any], chromium: str) -> dict[str, Any]:
+    """Every Chromium part: Python steps, JS steps, snapshots, soak, cold starts."""
+    from playwright.sync_api import sync_playwright
+
+    result: dict[str, Any] = {}
+    with bench_server() as origin, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            result["chromium"] = browser.version
+            context = browser.new_context()
+            page = context.new_page()
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(origin + "bench/web/bench.html")
+            page.wait_for_function("window.benchLoaded === true")
+            log("Chromium: booting blazen.js")
+            result["boot"] = page.evaluate("() => window.bench.boot()")
+            log("Chromium: Python steps")
+            result["python"] = page.evaluate("c => window.bench.pythonSuite(c)", dict(config))
+            log("Chromium: JS steps (blazen.js, @llama-flow/core)")
+            result["js"] = page.evaluate("c => window.bench.jsSuite(c)", dict(config))
+            result["js_profiles"] = page.evaluate("c => window.bench.jsProfile(c)", dict(config))
+            log("Chromium: snapshots")
+            result["snapshots"] = page.evaluate("c => window.bench.snapshotSuite(c)", dict(config))
+            log("Chromium: memory soak")
+            result["soak"] = page.evaluate("c => window.bench.soak(c)", dict(config["soak"]))
+            context.close()
+            if errors:
+                raise BenchError(f"uncaught errors in the bench page: {errors}")
+            log("Chromium: cold starts")
+            cold: dict[str, list[dict[str, Any]]] = {"pyodide": [], "blazen": []}
+            for index in range(int(config["cold_starts"])):
+                order = ("pyodide", "blazen") if index % 2 == 0 else ("blazen", "pyodide")
+                for variant in order:
+                    cold[variant].append(cold_start(browser, f"{origin}bench/web/cold_{variant}.html"))
+            result["cold"] = cold
+        finally:
+            browser.close()
+    return result
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def median(samples: Sequence[float]) -> float:
+    """Median of the samples."""
+    return float(statistics.median(samples))
+
+
+def rate(record: Mapping[str, Any] | None) -> float | None:
+    """Events per second of a record (median run), or None when there is none or no samples."""
+    samples = (record or {}).get("samples") or []
+    if not samples or record is None:
+        return None
+    return float(record["events"]) / median(samples)
+
+
+def fmt_rate(value: float | None) -> str:
+    """Events/s, rounded for reading."""
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+def fmt_ms(seconds: float | None) -> str:
+    """Milliseconds with a sensible number of digits."""
+    if seconds is None:
+        return "-"
+    ms = seconds * 1000
+    if ms >= 100:
+        return f"{ms:,.0f} ms"
+    if ms >= 10:
+        return f"{ms:.1f} ms"
+    return f"{ms:.2f} ms"
+
+
+def fmt_ratio(ours: float | None, theirs: float | None) -> str:
+    """ours / theirs as ``12.3x``."""
+    if ours is None or theirs is None or theirs == 0:
+        return "-"
+    value = ours / theirs
+    return f"{value:,.0f}x" if value >= 100 else f"{value:.2f}x"
+
+
+def fmt_bytes(count: float) -> str:
+    """Bytes as KB/MB (powers of 1,000 for state sizes, MiB for memory)."""
+    if abs(count) >= 1 << 20:
+        return f"{count / (1 << 20):.1f} MiB"
+    if abs(count) >= 1 << 10:
+        return f"{count / (1 << 10):.1f} KiB"
+    return f"{count:.0f} B"
+
+
+def ms_stats(values: Sequence[float]) -> str:
+    """``median | min | max`` of millisecond values, as table cells."""
+    return f"{median(values):,.0f} | {min(values):,.0f} | {max(values):,.0f}"
+
+
+def by_key(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """Records indexed by (name, engine)."""
+    return {(str(r["name"]), str(r["engine"])): r for r in records}
+
+
+def spread(record: Mapping[str, Any] | None) -> str:
+    """``median (min-max)`` of a record's run times."""
+    if not record or not record.get("samples"):
+        return "-"
+    samples = record["samples"]
+    return f"{fmt_ms(median(samples))} ({fmt_ms(min(samples))}-{fmt_ms(max(samples))})"
+
+
+# --------------------------------------------------------------------------- RESULTS.md
+
+WORKLOAD_TITLES = {
+    "loop": "ping-pong loop, steps not suspending",
+    "loop_suspend": "ping-pong loop, each step awaits `asyncio.sleep(0)` once",
+    "fanout_small": "fan-out then join",
+    "fanout_large": "fan-out then join",
+    "chain": "chain of distinct steps",
+}
+
+
+def workload_label(name: str, sizes: Mapping[str, int]) -> str:
+    """Human name of a workload with its size."""
+    base = name.removesuffix("_sync").removesuffix("_async")
+    size = sizes.get("loop" if base == "loop_suspend" else base, 0)
+    unit = "steps" if base == "chain" else "events"
+    return f"{WORKLOAD_TITLES[base]} ({size:,} {unit})"
+
+
+def profile_table(profile: Mapping[str, Any], limit: int = 10) -> list[str]:
+    """A cProfile top as markdown lines."""
+    per_event_us = 1e6 * float(profile["total_s"]) / max(1, int(profile["events"]))
+    lines = [
+        f"cProfile of `{profile['name']}` ({profile['events']:,} events under the profiler, "
+        f"{per_event_us:.1f} µs of profiled time per event):",
+        "",
+        "| function | calls | own time | cumulative |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for row in profile["top"][:limit]:
+        own, cumulative = fmt_ms(row["tottime"]), fmt_ms(row["cumtime"])
+        lines.append(f"| `{row['function']}` | {row['calls']:,} | {own} | {cumulative} |")
+    return lines
+
+
+class Report:
+    """Builds RESULTS.md from the parts' results and records each target's verdict."""
+
+    def __init__(self, results: Mapping[str, Any], config: Mapping[str, Any], quick: bool) -> None:
+        self.results = results
+        self.config = config
+        self.quick = quick
+        self.sizes: Mapping[str, int] = config["sizes"]
+        self.lines: list[str] = []
+        self.targets: list[tuple[str, str, bool | None, list[str]]] = []
+
+    def add(self, *lines: str) -> None:
+        """Append markdown lines."""
+        self.lines.extend(lines)
+
+    def target(self, name: str, measured: str, met: bool | None, why: Sequence[str] = ()) -> None:
+        """Record a target: None means it could not be judged in this run (or a quick run)."""
+        if self.quick:
+            met, why = None, ()
+        self.targets.append((name, measured, met, list(why)))
+
+    # -- sections -----------------------------------------------------------------------------
+
+    def header(self) -> None:
+        machine = machine_info()
+        results = self.results
+        cpython = results.get("cpython", {})
+        node = results.get("node", {})
+        browser = results.get("browser", {})
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        mode = "quick (tiny sizes: numbers are not meaningful)" if self.quick else "full"
+        self.add(
+            "# blazen_py benchmarks",
+            "",
+            f"Written by `python build.py bench{' --quick' if self.quick else ''}` on {now} ({mode}); "
+            "do not edit by hand.",
+            "",
+            "## Machine",
+            "",
+            "| cpu | cores | memory | OS |",
+            "| --- | --- | --- | --- |",
+            f"| {machine['cpu']} | {machine['cores']} | {machine['memory']} | {machine['os']} |",
+            "",
+            "## Versions",
+            "",
+            "| component | version |",
+            "| --- | --- |",
+            f"| blazen_py | {build.version()} |",
+            f"| CPython (bench virtualenv) | {cpython.get('python', '-')} |",
+            f"| Pyodide | {node.get('pyodide') or browser.get('boot', {}).get('pyodide', '-')} "
+            f"(Python {node.get('python') or browser.get('boot', {}).get('python', '-')}) |",
+            f"| Node.js | {node.get('node', '-')} |",
+            f"| Chromium (headless) | {browser.get('chromium', '-')} |",
+            f"| llama-index-workflows | {cpython.get('peers', {}).get('llama-index-workflows') or '-'} |",
+            f"| @llama-flow/core | {llama_flow_version()} |",
+            "",
+            "## Method",
+            "",
+            "- One *event* is one step invocation: a loop of N events runs N steps, a fan-out of N "
+            "runs 1 split + N workers + N joins (2N + 1), a chain of N steps runs N.",
+            f"- Each cell is the median of {self.config['runs']} timed runs after {self.config['warmup']} "
+            "warm-up run(s), with (min-max); the engines of one row run interleaved, run by run, "
+            "in the same process or page, so machine noise hits them alike. A garbage collection "
+            "precedes every timed run.",
+            "- *ratio* = blazen events/s ÷ peer events/s, from the same run.",
+            "- Steps are `async` functions that return at once (unless the row says they suspend); "
+            "joins count the answers in the run's state (blazen_py `ctx.set`, llama-index "
+            "`ctx.store`) or, for JS steps, in a closure reset per run (both JS engines alike).",
+            "- Timers: `time.perf_counter` (Python) and `performance.now` (JS; Chromium coarsens it to "
+            "0.1 ms). The machine is shared with other work, so expect noise of 10-30%.",
+            "",
+        )
+
+    def cpython(self) -> None:
+        data = self.results.get("cpython")
+        if not data:
+            return
+        peer = "llama-index-workflows"
+        records = by_key(data["records"])
+        skipped = {s["name"] for s in data.get("skipped", [])}
+        self.add(
+            "## 1. CPython, Python steps: blazen_py vs llama-index-workflows",
+            "",
+            f"| workload | blazen_py | events/s | {peer} | events/s | ratio |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        )
+        for name in ("loop", "loop_suspend", "fanout_small", "fanout_large", "chain"):
+            ours, theirs = records.get((name, "blazen_py")), records.get((name, peer))
+            if name in skipped:
+                small = records.get(("fanout_small", peer))
+                guess = ""
+                if small and small.get("samples"):
+                    factor = (self.sizes[name] / self.sizes["fanout_small"]) ** 2
+                    minutes = median(small["samples"]) * factor / 60
+                    guess = f" (~{minutes:,.0f} min per run extrapolated, quadratic)"
+                peer_cell, peer_rate = f"not run{guess}", "-"
+            else:
+                peer_cell, peer_rate = spread(theirs), fmt_rate(rate(theirs))
+            self.add(
+                f"| {workload_label(name, self.sizes)} | {spread(ours)} | {fmt_rate(rate(ours))} "
+                f"| {peer_cell} | {peer_rate} | {fmt_ratio(rate(ours), rate(theirs))} |"
+            )
+        self.add("")
+        loop, suspend = records.get(("loop", "blazen_py")), records.get(("loop_suspend", "blazen_py"))
+        profiles = {p["name"]: p for p in data.get("profiles", [])}
+        for record, floor, label in (
+            (loop, 400_000, "not suspending"),
+            (suspend, 120_000, "suspending once"),
+        ):
+            if record is None:
+                continue
+            value = rate(record) or 0.0
+            why = (
+                []
+                if value >= floor
+                else profile_table(profiles[record["name"]])
+                if record["name"] in profiles
+                else []
+            )
+            self.target(
+                f"CPython loop, {label}: >= {floor:,} events/s",
+                f"{fmt_rate(value)} events/s",
+                value >= floor,
+                why,
+            )
+            theirs = records.get((record["name"], peer))
+            if theirs is not None:
+                ratio = value / (rate(theirs) or 1.0)
+                self.target(
+                    f"CPython loop, {label}: >= 100x llama-index-workflows",
+                    f"{ratio:,.0f}x ({fmt_rate(rate(theirs))} events/s)",
+                    ratio >= 100,
+                )
+        self.linearity("CPython, Python steps", records, "blazen_py")
+
+    def linearity(
+        self, where: str, records: Mapping[tuple[str, str], Any], engine: str, suffix: str = ""
+    ) -> None:
+        """The fan-out linearity target for one runtime."""
+        small, large = (
+            records.get(("fanout_small" + suffix, engine)),
+            records.get(("fanout_large" + suffix, engine)),
+        )
+        if not small or not large or not small.get("samples") or not large.get("samples"):
+            return
+        a, b = rate(small) or 0.0, rate(large) or 0.0
+        gap = abs(a - b) / max(a, b)
+        self.target(
+            f"fan-out linear ({where}): {self.sizes['fanout_small']:,} vs {self.sizes['fanout_large']:,} "
+            "within 20%",
+            f"{fmt_rate(a)} vs {fmt_rate(b)} events/s ({gap:.0%} apart)",
+            gap <= 0.20,
+        )
+
+    def pyodide_python(self) -> None:
+        node = self.results.get("node")
+        page = self.results.get("browser", {}).get("python")
+        if not node and not page:
+            return
+        node_records = by_key(node["records"]) if node else {}
+        page_records = by_key(page["records"]) if page else {}
+        self.add(
+            "## 2a. Pyodide, Python steps: blazen_py in Node and in Chromium",
+            "",
+            "| workload | Node | events/s | Chromium | events/s |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        )
+        for name in ("loop", "loop_suspend", "fanout_small", "fanout_large", "chain"):
+            a, b = node_records.get((name, "blazen_py")), page_records.get((name, "blazen_py"))
+            self.add(
+                f"| {workload_label(name, self.sizes)} | {spread(a)} | {fmt_rate(rate(a))} "
+                f"| {spread(b)} | {fmt_rate(rate(b))} |"
+            )
+        self.add(
+            "",
+            "llama-index-workflows inside Pyodide is not measured here (it needs pydantic-core "
+            "built for Pyodide); `shared/notes/pyodide-offline.md` measured it on this kind of "
+            "machine at ~960 events/s for the 1,000-event loop on Node.",
+            "",
+        )
+        for runtime, data, records in (("Node", node, node_records), ("Chromium", page, page_records)):
+            if not data:
+                continue
+            profiles = {p["name"]: p for p in data.get("profiles", [])}
+            for name, floor, label in (
+                ("loop", 150_000, "not suspending"),
+                ("loop_suspend", 25_000, "suspending once"),
+            ):
+                record = records.get((name, "blazen_py"))
+                if record is None:
+                    continue
+                value = rate(record) or 0.0
+                why = profile_table(profiles[name]) if value < floor and name in profiles else []
+                self.target(
+                    f"Pyodide ({runtime}) loop, {label}: >= {floor:,} events/s",
+                    f"{fmt_rate(value)} events/s",
+                    value >= floor,
+                    why,
+                )
+            self.linearity(f"Pyodide {runtime}, Python steps", records, "blazen_py")
+
+    def js_steps(self) -> None:
+        data = self.results.get("browser", {}).get("js")
+        if not data:
+            return
+        records = by_key(data["records"])
+        peer = "@llama-flow/core"
+        self.add(
+            "## 2b. Chromium, JS steps: blazen.js vs @llama-flow/core in the same page",
+            "",
+            f"| workload | handlers | blazen.js | events/s | {peer} | events/s | ratio |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        )
+        for mode in ("sync", "async"):
+            for base in ("loop", "fanout_small", "fanout_large", "chain"):
+                name = f"{base}_{mode}"
+                ours, theirs = records.get((name, "blazen.js")), records.get((name, peer))
+                cells = []
+                for record in (ours, theirs):
+                    if record is None:
+                        cells += ["-", "-"]
+                    elif record.get("error"):
+                        cells += [f"failed: {record['error'].splitlines()[0][:80]}", "-"]
+                    else:
+                        cells += [spread(record), fmt_rate(rate(record))]
+                self.add(
+                    f"| {workload_label(base, self.sizes)} | {mode} | {cells[0]} | {cells[1]} | {cells[2]} "
+                    f"| {cells[3]} | {fmt_ratio(rate(ours), rate(theirs))} |"
+                )
+        self.add(
+            "",
+            "A *failed* peer cell is the peer's own error: @llama-flow/core dispatches events of sync "
+            "handlers by recursion, so long chains overflow the JS stack.",
+            "",
+        )
+        for mode in ("sync", "async"):
+            ours, theirs = records.get((f"loop_{mode}", "blazen.js")), records.get((f"loop_{mode}", peer))
+            if ours is None or theirs is None:
+                continue
+            a = rate(ours)
+            b = rate(theirs)
+            if a is None:
+                self.target(
+                    f"JS-step loop in Chromium, {mode} handlers: >= @llama-flow/core",
+                    "blazen.js failed",
+                    False,
+                )
+            elif b is None:
+                self.target(
+                    f"JS-step loop in Chromium, {mode} handlers: >= @llama-flow/core",
+                    f"{fmt_rate(a)} events/s; the peer failed ({theirs.get('error', '')[:60]})",
+                    True,
+                )
+            else:
+                self.target(
+                    f"JS-step loop in Chromium, {mode} handlers: >= @llama-flow/core",
+                    f"{fmt_rate(a)} vs {fmt_rate(b)} events/s ({a / b:.2f}x)",
+                    a >= b,
+                    self.js_profile(mode) if a < b else [],
+                )
+        for mode in ("sync", "async"):
+            self.linearity(f"Chromium, JS steps, {mode}", records, "blazen.js", f"_{mode}")
+
+    def js_profile(self, mode: str) -> list[str]:
+        """The Python side of the JS-step loop (cProfile inside the page), when measured."""
+        profiles = self.results.get("browser", {}).get("js_profiles") or {}
+        profile = profiles.get(mode)
+        return profile_table(profile) if profile else []
+
+    def cold(self) -> None:
+        data = self.results.get("browser", {}).get("cold")
+        if not data:
+            return
+        bare = [m["result"] for m in data["pyodide"]]
+        ours = [m["result"] for m in data["blazen"]]
+        self.add(
+            "## 3. Cold start in headless Chromium (fresh context each time)",
+            "",
+            "Milliseconds from navigation start, medians over fresh browser contexts, the two "
+            "pages alternating.",
+            "",
+            "| page | runs | median | min | max |",
+            "| --- | ---: | ---: | ---: | ---: |",
+            f"| bare `loadPyodide` + one Python expression | {len(bare)} | {ms_stats(bare)} |",
+            f"| blazen.js `init()` + first workflow result | {len(ours)} | {ms_stats(ours)} |",
+            "",
+            "Where the time goes (median ms of each stage):",
+            "",
+            "| stage | bare page | blazen.js page |",
+            "| --- | ---: | ---: |",
+        )
+        bare_stages = {
+            "import the module": ("", "module"),
+            "loadPyodide": ("module", "ready"),
+            "first result": ("ready", "result"),
+        }
+        our_stages = {
+            "import the module": ("", "module"),
+            "loadPyodide": ("runtime", "package"),
+            "loadPackage('blazen-py')": ("package", "bridge"),
+            "bridge set-up": ("bridge", "ready"),
+            "first result": ("ready", "result"),
+        }
+        pieces: dict[str, float] = {}
+        for stage in our_stages:
+            cells = []
+            for stages, runs in ((bare_stages, data["pyodide"]), (our_stages, data["blazen"])):
+                if stage not in stages:
+                    cells.append("-")
+                    continue
+                first, last = stages[stage]
+                value = median([m[last] - (m[first] if first else 0.0) for m in runs])
+                cells.append(f"{value:,.0f}")
+                if stages is our_stages:
+                    pieces[stage] = value
+            self.add(f"| {stage} | {cells[0]} | {cells[1]} |")
+        self.add(
+            "",
+            "Marks are `performance.now()` in the page (ms since navigation start); blazen.js's come "
+            "from its `onProgress` callback.",
+            "",
+        )
+        extra = median(ours) - median(bare)
+        why = [
+            "Stages blazen.js adds on top of `loadPyodide` (medians): "
+            + ", ".join(
+                f"{name} {pieces[name]:,.0f} ms"
+                for name in ("loadPackage('blazen-py')", "bridge set-up", "first result")
+                if name in pieces
+            )
+            + ". The rest of the difference is `loadPyodide` itself varying between fresh contexts."
+        ]
+        self.target(
+            "Cold start: blazen.js adds <= 150 ms to bare Pyodide boot",
+            f"+{extra:,.0f} ms ({median(ours):,.0f} vs {median(bare):,.0f} ms)",
+            extra <= 150,
+            why,
+        )
+
+    def snapshots(self) -> None:
+        data = self.results.get("browser", {}).get("snapshots")
+        if not data:
+            return
+        self.add(
+            "## 4. Snapshots in Chromium (Python API, IndexedDBStore)",
+            "",
+            "A run stores the state, then a step waits; `handler.snapshot()` is taken while it is "
+            "in flight. *JSON* = `snapshot.dumps`; *IDB save* = `IndexedDBStore.save` (its own "
+            "JSON text plus one readwrite transaction); *IDB load* = `load` (transaction plus "
+            "`json.loads`); *resume* = a fresh workflow's `resume(loaded)` through its result "
+            "(the step in flight runs again).",
+            "",
+            "| state | JSON text | snapshot | JSON | IDB save | IDB load | resume |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        )
+        save_100k = None
+        for record in data["records"]:
+            stages = record["stages"]
+            cells = [
+                fmt_ms(median(stages[s])) for s in ("snapshot", "json", "idb_save", "idb_load", "resume")
+            ]
+            self.add(
+                f"| {fmt_bytes(record['size'])} | {fmt_bytes(record['json_bytes'])} | {' | '.join(cells)} |"
+            )
+            if record["size"] == 100_000:
+                save_100k = (median(stages["idb_save"]), median(stages["json"]))
+        self.add("")
+        if save_100k is not None:
+            seconds, json_seconds = save_100k
+            self.target(
+                "100 KB snapshot saved to IndexedDB in <= 10 ms",
+                f"{fmt_ms(seconds)} (of which JSON text ~{fmt_ms(json_seconds)})",
+                seconds <= 0.010,
+            )
+
+    def soak(self) -> None:
+        data = self.results.get("browser", {}).get("soak")
+        if not data:
+            return
+        before, after = data["before"], data["after"]
+        self.add(
+            f"## 5. Memory soak in Chromium: {data['runs']:,} runs of a 3-step JS workflow",
+            "",
+            "Steps: a sync step that sets state, an async step, a sync step that reads it back. "
+            "Measured after warm-up runs and again after the soak, each time after `gc()` (Chromium "
+            "runs with `--js-flags=--expose-gc --enable-precise-memory-info`) and a Python "
+            f"`gc.collect()`. The soak took {data['seconds']:.1f} s "
+            f"({1000 * data['seconds'] / data['runs']:.2f} ms per run).",
+            "",
+            "| metric | before | after | growth |",
+            "| --- | ---: | ---: | ---: |",
+        )
+        rows = (
+            ("WebAssembly memory (`HEAP8.buffer.byteLength`)", "wasm_bytes", True),
+            ("JS heap (`performance.memory.usedJSHeapSize`)", "js_heap_bytes", True),
+            ("live Python objects (`len(gc.get_objects())`)", "py_objects", False),
+        )
+        for label, key, is_bytes in rows:
+            a, b = before.get(key), after.get(key)
+            if a is None or b is None:
+                self.add(f"| {label} | - | - | - |")
+                continue
+            if is_bytes:
+                self.add(f"| {label} | {fmt_bytes(a)} | {fmt_bytes(b)} | {fmt_bytes(b - a)} |")
+            else:
+                self.add(f"| {label} | {a:,} | {b:,} | {b - a:+,} |")
+        self.add("")
+        growth_wasm = after["wasm_bytes"] - before["wasm_bytes"]
+        growth_js = (after["js_heap_bytes"] or 0) - (before["js_heap_bytes"] or 0)
+        limit = 5 * 1024 * 1024
+        self.target(
+            "Soak growth under 5 MB (WebAssembly memory and JS heap)",
+            f"wasm {fmt_bytes(growth_wasm)}, JS heap {fmt_bytes(growth_js)}",
+            growth_wasm < limit and growth_js < limit,
+        )
+
+    def verdicts(self) -> None:
+        self.add("## Targets of issue 8", "", "| target | measured | met |", "| --- | --- | --- |")
+        for name, measured, met, _ in self.targets:
+            verdict = "n/a" if met is None else "**yes**" if met else "**no**"
+            self.add(f"| {name} | {measured} | {verdict} |")
+        self.add("")
+        missed = [(name, why) for name, _, met, why in self.targets if met is False]
+        if missed:
+            self.add("### Where a target is missed, and why", "")
+            for name, why in missed:
+                self.add(f"**{name}**", "")
+                self.add(*(why or ["(no profile recorded for this target)"]), "")
+        notes = self.results.get("notes") or []
+        if notes:
+            self.add("### Notes", "", *[f"- {note}" for note in notes], "")
+
+    def render(self) -> str:
+        """The whole of RESULTS.md."""
+        self.header()
+        self.cpython()
+        self.pyodide_python()
+        self.js_steps()
+        self.cold()
+        self.snapshots()
+        self.soak()
+        self.verdicts()
+        return "\n".join(self.lines).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def run_all(
+    config: Mapping[str, Any], parts: Sequence[str], bench_python: str, chromium: str | None
+) -> dict[str, Any]:
+    """Run the selected parts; return their results by part name."""
+    results: dict[str, Any] = {}
+    if "cpython" in parts:
+        results["cpython"] = run_cpython(config, bench_python)
+    if "node" in parts:
+        results["node"] = run_node(config)
+    if "browser" in parts:
+        if chromium is None:
+            raise BenchError("no Chromium: set BLAZEN_CHROMIUM or run through `python build.py bench`")
+        results["browser"] = run_browser(config, chromium)
+    return results
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Command line of bench/run.py."""
+    parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and few runs (a smoke run)")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help="markdown file to write (default bench/RESULTS.md)"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the raw results as JSON here")
+    parser.add_argument(
+        "--bench-python", default=sys.executable, help="Python with llama-index-workflows (the bench venv's)"
+    )
+    parser.add_argument("--only", action="append", choices=PARTS, help="run only this part (repeatable)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run, write RESULTS.md, print where it went."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    config = QUICK if args.quick else FULL
+    try:
+        results = run_all(config, args.only or PARTS, args.bench_python, build.find_chromium())
+    except (BenchError, build.BuildError) as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(Report(results, config, args.quick).render())
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=1))
+    log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
