@@ -1,72 +1,524 @@
-// Boots Pyodide from this origin, installs blazen_py from the local lock file and runs a
-// sample workflow. Everything comes from ./pyodide/; all text is set with textContent.
-import { loadPyodide } from "./pyodide/pyodide.mjs";
+// The playground: notebook cells in Python and JavaScript over one blazen_py engine.
+//
+// Boots Pyodide through blazen.js (same origin, progress from init's onProgress), then runs
+// cells: Python through `_playground.run_cell` (web/playground.py), JavaScript as an async
+// function body with the blazen.js API in scope. Workflow output is always written as text
+// (textContent / text nodes), never as HTML. The API key field goes to init({env}) only.
+import init, * as blazen from "./blazen.js";
+import { Timeline, markGraph, renderGraph } from "./graph.js";
 
-const SAMPLE = `from blazen_py import START_EVENT, STOP_EVENT, Workflow
+const EXAMPLES = [
+  {
+    id: "summarizer",
+    lang: "python",
+    title: "Summarize a text with a language model",
+    file: "examples/summarizer.py",
+    blurb:
+      "Two steps: fetch a text from this site, then ask the model set under Model endpoint " +
+      "for a summary (any OpenAI-compatible server that allows this page's origin).",
+  },
+  {
+    id: "approval",
+    lang: "js",
+    title: "Human in the loop: approve or reject",
+    file: "examples/approval.js",
+    blurb: "The run stops at an input request until you answer it with the buttons in the output.",
+  },
+  {
+    id: "fanout",
+    lang: "js",
+    title: "Fan-out and join",
+    file: "examples/fanout.js",
+    blurb: "One step returns an array of events; each is handled on its own, side by side.",
+  },
+  {
+    id: "snapshot",
+    lang: "python",
+    title: "Snapshot to IndexedDB, reload, resume",
+    file: "examples/snapshot.py",
+    reload: true,
+    blurb:
+      "Run it once: the run waits for input and its snapshot is saved in this browser's " +
+      "IndexedDB. Reload the page and run it again: the run resumes from the snapshot.",
+  },
+];
 
-wf = Workflow("greeter")
+const TEMPLATES = {
+  python: `# A Python cell: blazen_py is installed; print(), graph(wf), timeline, ask() and
+# settings() are in scope. The value of the last line is shown.
+from blazen_py import START_EVENT, STOP_EVENT, Workflow
 
-async def greet(event, ctx):
-    ctx.set("name", event["name"])
-    return {"type": "Greeted", "greeting": "Hello, " + event["name"] + "!"}
+wf = Workflow("hello")
+wf.add_step("greet", [START_EVENT],
+            lambda event, ctx: {"type": STOP_EVENT, "result": f"Hello, {event['name']}!"},
+            emits=[STOP_EVENT])
+graph(wf)
+(await wf.run_streaming({"name": "Ada"}, timeline)).data
+`,
+  js: `// A JavaScript cell: the blazen.js API (Workflow, ChatMessage, ...) is in scope, with
+// print(), ask() and settings(). Runs show in the timeline; return a value to show it.
+const wf = new Workflow('hello');
+wf.addStep('greet', ['blazen::StartEvent'],
+  (event) => ({ type: 'blazen::StopEvent', result: \`Hello, \${event.name}!\` }),
+  { emits: ['blazen::StopEvent'] });
+return (await wf.run({ name: 'Ada' })).data;
+`,
+};
 
-def count(event, ctx):
-    name = ctx.get("name")
-    return {"type": STOP_EVENT,
-            "result": {"greeting": event["greeting"], "letters": len(name)}}
-
-wf.add_step("greet", [START_EVENT], greet)
-wf.add_step("count", ["Greeted"], count)
-
-result = await wf.run({"name": "Ada"})
-`;
-
+const LANG_NAMES = { python: "Python", js: "JavaScript" };
+const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor;
 const $ = (id) => document.getElementById(id);
-const progress = $("progress");
 
-function step(value, text) {
-  progress.value = value;
+let pyodide = null;
+let runPythonCell = null;
+let appliedKey = "";
+let cellCount = 0;
+
+// -- small DOM helpers (text only) ------------------------------------------------------------
+
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (value === true) node.setAttribute(key, "");
+    else if (value !== false && value !== null && value !== undefined) node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+/** A value as text: strings as they are, everything else as indented JSON. */
+function format(value) {
+  if (typeof value === "string") return value;
+  if (value === undefined) return "undefined";
+  try {
+    const text = JSON.stringify(
+      value,
+      (k, v) => (v instanceof Uint8Array ? `<Uint8Array ${v.length} bytes>` : typeof v === "bigint" ? `${v}n` : v),
+      2,
+    );
+    return text === undefined ? String(value) : text;
+  } catch {
+    return String(value);
+  }
+}
+
+function describeError(error) {
+  if (error && typeof error === "object" && "message" in error) {
+    let text = `${error.name || "Error"}: ${error.message}`;
+    if (error.step) text += `\n  in step '${error.step}'`;
+    if (error.eventType) text += ` handling '${error.eventType}'`;
+    return text;
+  }
+  return String(error);
+}
+
+// -- settings ---------------------------------------------------------------------------------
+
+function settings() {
+  return { baseUrl: $("base-url").value.trim(), model: $("model").value.trim() };
+}
+
+/** Hand a changed API key to the runtime environment (os.environ), and nowhere else. */
+async function applyKey() {
+  const key = $("api-key").value;
+  if (key !== appliedKey) {
+    await init({ env: { OPENAI_API_KEY: key } });
+    appliedKey = key;
+  }
+}
+
+function restoreSettings() {
+  $("settings").addEventListener("submit", (event) => event.preventDefault());
+  for (const id of ["base-url", "model"]) {
+    const saved = localStorage.getItem(`blazen-playground:${id}`);
+    if (saved) $(id).value = saved;
+    $(id).addEventListener("change", () => localStorage.setItem(`blazen-playground:${id}`, $(id).value.trim()));
+  }
+}
+
+// -- cells --------------------------------------------------------------------------------------
+
+class Cell {
+  constructor({ id, lang, title, blurb = "", code, reload = false, removable = false }) {
+    this.id = id;
+    this.lang = lang;
+    this.original = code;
+    this.running = false;
+    this.graphDesc = null;
+    this.graphSvg = null;
+
+    const base = `cell-${id}`;
+    this.runButton = h("button", { type: "button", class: "run primary", disabled: pyodide === null, text: "Run" });
+    this.runButton.setAttribute("aria-describedby", `${base}-title`);
+    this.status = h("span", { class: "cell-status", role: "status" });
+    const actions = h("div", { class: "actions" }, this.status, this.runButton);
+    if (reload) {
+      const button = h("button", { type: "button", class: "reload", text: "Reload page" });
+      button.addEventListener("click", () => location.reload());
+      actions.append(button);
+    }
+    const reset = h("button", { type: "button", class: "reset quiet", text: removable ? "Remove" : "Reset code" });
+    actions.append(reset);
+
+    this.code = h("textarea", {
+      id: `${base}-code`,
+      class: "code",
+      spellcheck: "false",
+      autocapitalize: "off",
+      autocomplete: "off",
+      "aria-describedby": `${base}-hint`,
+    });
+    this.code.value = code;
+    this.fit();
+    this.code.addEventListener("input", () => this.fit());
+    this.code.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey || event.shiftKey)) {
+        event.preventDefault();
+        this.run();
+      }
+    });
+
+    this.output = h("pre", { class: "output", "aria-live": "polite" });
+    this.askBox = h("div", { class: "ask-box" });
+    this.graphBox = h("div", { class: "graph-box" });
+    this.timelineBox = h("div", { class: "timeline-box" });
+    this.items = h("ol", { class: "items" });
+    this.timeline = new Timeline(this.timelineBox, this.items);
+    this.panes = h(
+      "div",
+      { class: "panes", hidden: true },
+      h("section", { class: "pane graph-pane", "aria-label": "Workflow graph" }, h("h3", { text: "Workflow graph" }), this.graphBox),
+      h("section", { class: "pane out-pane", "aria-label": "Output" }, h("h3", { text: "Output" }), this.askBox, this.output),
+      h(
+        "section",
+        { class: "pane timeline-pane", "aria-label": "Timeline" },
+        h("h3", { text: "Timeline: stream items per step" }),
+        this.timelineBox,
+        h("details", {}, h("summary", { text: "Stream items as text" }), this.items),
+      ),
+    );
+
+    this.root = h(
+      "article",
+      { class: `cell ${lang}`, id: base, "data-lang": lang, "data-status": "idle", "aria-labelledby": `${base}-title` },
+      h(
+        "header",
+        {},
+        h("span", { class: `badge ${lang}`, text: LANG_NAMES[lang] }),
+        h("h2", { id: `${base}-title`, text: title }),
+        actions,
+      ),
+      blurb ? h("p", { class: "blurb", text: blurb }) : "",
+      h("label", { class: "sr-only", for: `${base}-code`, text: `${LANG_NAMES[lang]} code of “${title}”` }),
+      this.code,
+      h("p", { class: "hint", id: `${base}-hint`, text: "Ctrl+Enter runs the cell." }),
+      this.panes,
+    );
+
+    this.runButton.addEventListener("click", () => this.run());
+    reset.addEventListener("click", () => {
+      if (removable) {
+        this.root.remove();
+      } else {
+        this.code.value = this.original;
+        this.fit();
+      }
+    });
+  }
+
+  fit() {
+    this.code.rows = Math.min(Math.max(this.code.value.split("\n").length, 4), 80);
+  }
+
+  enable() {
+    this.runButton.disabled = false;
+  }
+
+  setStatus(status, text) {
+    this.root.dataset.status = status;
+    this.status.textContent = text;
+    this.status.className = `cell-status ${status}`;
+  }
+
+  print(text, kind = "") {
+    const span = document.createElement("span");
+    if (kind) span.className = kind;
+    span.textContent = text;
+    this.output.append(span);
+  }
+
+  setGraph(desc) {
+    this.graphDesc = desc;
+    this.panes.hidden = false;
+    this.graphSvg = renderGraph(this.graphBox, desc);
+    this.timeline.setWorkflow(desc);
+    for (const item of this.timeline.items) markGraph(this.graphSvg, item);
+  }
+
+  event(item) {
+    const normal = { ...item, eventType: item.eventType ?? item.event_type };
+    delete normal.event_type;
+    this.timeline.add(normal);
+    markGraph(this.graphSvg, normal);
+  }
+
+  watch(handler) {
+    handler.streamEvents((item) => this.event(item)).catch(() => {});
+  }
+
+  /** Buttons in the output; resolves to the chosen label in lower case. */
+  ask(prompt, choices) {
+    return new Promise((resolve) => {
+      const group = h("div", { class: "ask", role: "group" });
+      const question = h("p", { class: "prompt", text: String(prompt) });
+      question.id = `${this.root.id}-ask-${Math.random().toString(36).slice(2)}`;
+      group.setAttribute("aria-labelledby", question.id);
+      const buttons = h("div", { class: "choices" });
+      for (const [i, choice] of choices.entries()) {
+        const label = String(choice);
+        const button = h("button", { type: "button", class: i === 0 ? "primary" : "", text: label });
+        button.addEventListener("click", () => {
+          group.remove();
+          this.print(`${String(prompt)} → ${label}\n`, "answer");
+          resolve(label.toLowerCase());
+        });
+        buttons.append(button);
+      }
+      group.append(question, buttons);
+      this.askBox.append(group);
+      this.panes.hidden = false;
+      buttons.firstElementChild?.focus();
+    });
+  }
+
+  async run() {
+    if (this.running || pyodide === null) return;
+    this.running = true;
+    this.runButton.disabled = true;
+    this.output.replaceChildren();
+    this.askBox.replaceChildren();
+    this.timeline.reset();
+    this.graphDesc = null;
+    this.graphSvg = null;
+    this.graphBox.replaceChildren(h("p", { class: "muted", text: "No workflow drawn yet." }));
+    this.panes.hidden = false;
+    this.setStatus("running", "Running…");
+    const started = performance.now();
+    let ok = true;
+    try {
+      await applyKey();
+      if (this.lang === "python") ok = await this.runPython();
+      else ok = await this.runJs();
+    } catch (error) {
+      ok = false;
+      this.print(`${describeError(error)}\n`, "error");
+    } finally {
+      const seconds = ((performance.now() - started) / 1000).toFixed(2);
+      this.setStatus(ok ? "done" : "error", ok ? `Done in ${seconds} s` : "Failed");
+      this.running = false;
+      this.runButton.disabled = false;
+    }
+  }
+
+  async runPython() {
+    const hooks = {
+      out: (text) => this.print(String(text)),
+      event: (json) => this.event(JSON.parse(json)),
+      graph: (json) => this.setGraph(JSON.parse(json)),
+      ask: (prompt, choices) => this.ask(prompt, JSON.parse(choices)),
+      settings: () => {
+        const s = settings();
+        return JSON.stringify({ base_url: s.baseUrl, model: s.model });
+      },
+    };
+    const answer = JSON.parse(await runPythonCell(this.code.value, hooks, `<cell ${this.id}>`));
+    if (answer.graph && this.graphDesc === null) this.setGraph(answer.graph);
+    if (answer.error !== null) {
+      this.print(`${answer.error}\n`, "error");
+      return false;
+    }
+    if (answer.value !== null) this.print(`${answer.value}\n`, "value");
+    return true;
+  }
+
+  async runJs() {
+    const scope = jsScope(this);
+    const fn = new AsyncFunction(...Object.keys(scope), this.code.value);
+    const value = await fn(...Object.values(scope));
+    if (value !== undefined) this.print(`${format(value)}\n`, "value");
+    return true;
+  }
+}
+
+/** What a JS cell sees: the blazen.js API, with Workflow and WorkflowBuilder recording their
+ * steps (for the graph) and feeding their runs' stream items to the cell's timeline. */
+function jsScope(cell) {
+  const P = blazen.Workflow.prototype;
+  const drawn = new WeakMap(); // workflow -> its description
+  const instrument = (wf, steps) => {
+    const desc = { name: wf.name, steps };
+    drawn.set(wf, desc);
+    const begin = () => cell.setGraph(desc);
+    wf.addStep = (name, eventTypes, handler, options = null) => {
+      P.addStep.call(wf, name, eventTypes, handler, options);
+      steps.push({
+        name: String(name),
+        accepts: [...eventTypes].map(String),
+        emits: options && options.emits ? [...options.emits].map(String) : null,
+      });
+      begin();
+      return wf;
+    };
+    wf.run = (input = {}) => {
+      begin();
+      return P.runStreaming.call(wf, input, (item) => cell.event(item));
+    };
+    wf.runStreaming = (input, callback) => {
+      if (typeof callback !== "function") return P.runStreaming.call(wf, input, callback);
+      begin();
+      return P.runStreaming.call(wf, input, (item) => {
+        cell.event(item);
+        return callback(item);
+      });
+    };
+    wf.runWithHandler = async (input = {}) => {
+      begin();
+      const handler = await P.runWithHandler.call(wf, input);
+      cell.watch(handler);
+      return handler;
+    };
+    wf.resumeWithSerializableRefs = async (snapshot, deserializers) => {
+      begin();
+      const handler = await P.resumeWithSerializableRefs.call(wf, snapshot, deserializers);
+      cell.watch(handler);
+      return handler;
+    };
+    if (steps.length) begin();
+    return wf;
+  };
+
+  class WorkflowBuilder extends blazen.WorkflowBuilder {
+    #steps = [];
+    addStep(name, eventTypes, handler, options = null) {
+      super.addStep(name, eventTypes, handler, options);
+      this.#steps.push({
+        name: String(name),
+        accepts: [...eventTypes].map(String),
+        emits: options && options.emits ? [...options.emits].map(String) : null,
+      });
+      return this;
+    }
+    build() {
+      return instrument(super.build(), this.#steps.map((s) => ({ ...s })));
+    }
+  }
+
+  class Workflow extends blazen.Workflow {
+    constructor(name) {
+      super(name);
+      instrument(this, []);
+    }
+    static builder(name) {
+      return new WorkflowBuilder(name);
+    }
+    static fromBuilder(builder) {
+      return builder.build();
+    }
+  }
+
+  const print = (...args) => cell.print(`${args.map(format).join(" ")}\n`);
+  return {
+    blazen,
+    init,
+    pyodide,
+    Workflow,
+    WorkflowBuilder,
+    WorkflowHandler: blazen.WorkflowHandler,
+    ChatMessage: blazen.ChatMessage,
+    CompletionModel: blazen.CompletionModel,
+    registerStateClass: blazen.registerStateClass,
+    print,
+    console: { log: print, info: print, warn: print, error: print },
+    timeline: (item) => cell.event(item),
+    graph: (wf) => drawn.has(wf) && cell.setGraph(drawn.get(wf)),
+    ask: (prompt, choices = ["Approve", "Reject"]) => cell.ask(prompt, choices),
+    settings,
+  };
+}
+
+// -- boot -------------------------------------------------------------------------------------------
+
+const cells = [];
+
+function addCell(spec, focus = false) {
+  const cell = new Cell(spec);
+  cells.push(cell);
+  $("cells").append(cell.root);
+  if (focus) cell.code.focus();
+  return cell;
+}
+
+function progress(value, text) {
+  $("progress").value = Math.round(value * 100);
   $("status").textContent = text;
 }
 
 async function main() {
-  step(0, "Reading build info…");
-  const info = await (await fetch("./build-info.json")).json();
-  $("versions").textContent =
-    `${info.name} ${info.version} · Pyodide ${info.pyodide} · Python ${info.python}`;
+  document.body.dataset.state = "booting";
+  restoreSettings();
+  progress(0.02, "Reading build info…");
+  const [info, codes, helper] = await Promise.all([
+    fetch("./build-info.json").then((r) => r.json()),
+    Promise.all(EXAMPLES.map((e) => fetch(`./${e.file}`).then((r) => r.text()))),
+    fetch("./playground.py").then((r) => r.text()),
+  ]);
+  $("versions").textContent = `${info.name} ${info.version} · Pyodide ${info.pyodide} · Python ${info.python}`;
+  EXAMPLES.forEach((example, i) => addCell({ ...example, code: codes[i] }));
 
-  step(1, `Loading Pyodide ${info.pyodide}…`);
+  // The runtime stage reports once at its start; creep the bar meanwhile so it shows life.
+  let shown = 0.05;
+  let ceiling = 0.75;
+  const creep = setInterval(() => {
+    shown = Math.min(ceiling, shown + (ceiling - shown) * 0.06);
+    $("progress").value = Math.round(shown * 100);
+  }, 120);
   const started = performance.now();
-  const pyodide = await loadPyodide({ indexURL: new URL("./pyodide/", location.href).href });
-
-  step(2, `Installing ${info.name} ${info.version}…`);
-  const problems = [];
-  await pyodide.loadPackage(info.package, {
-    messageCallback: () => {},
-    errorCallback: (message) => problems.push(message),
-  });
-  if (problems.length) throw new Error(problems.join("; "));
-
-  step(3, "Running the sample workflow…");
-  $("source").textContent = SAMPLE;
-  const globals = pyodide.toPy({});
-  await pyodide.runPythonAsync(SAMPLE, { globals });
-  const json = pyodide.runPython(
-    "import json; json.dumps({'run_id': result.run_id, 'data': result.data}, indent=2)",
-    { globals },
-  );
-  globals.destroy();
+  try {
+    pyodide = await init({
+      onProgress: ({ progress: p, message }) => {
+        shown = Math.max(shown, p);
+        ceiling = p >= 0.8 ? 0.99 : 0.75;
+        progress(shown, `${message}…`);
+      },
+    });
+  } finally {
+    clearInterval(creep);
+  }
+  pyodide.FS.mkdirTree("/playground");
+  pyodide.FS.writeFile("/playground/_playground.py", helper);
+  pyodide.runPython("import sys; sys.path.insert(0, '/playground')");
+  runPythonCell = pyodide.pyimport("_playground").run_cell; // kept for the page's life
 
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  $("result").textContent = json;
-  $("output").hidden = false;
-  step(4, `Done in ${seconds} s.`);
-  document.body.dataset.state = "done";
+  progress(1, `Ready in ${seconds} s. Edit a cell and press Run.`);
+  $("boot").classList.add("ready");
+  for (const cell of cells) cell.enable();
+  for (const button of document.querySelectorAll("#add-cells button")) button.disabled = false;
+  document.body.dataset.state = "ready";
 }
+
+$("add-python").addEventListener("click", () =>
+  addCell({ id: `new-${++cellCount}`, lang: "python", title: `Python cell ${cellCount}`, code: TEMPLATES.python, removable: true }, true),
+);
+$("add-js").addEventListener("click", () =>
+  addCell({ id: `new-${++cellCount}`, lang: "js", title: `JavaScript cell ${cellCount}`, code: TEMPLATES.js, removable: true }, true),
+);
 
 main().catch((error) => {
   const status = $("status");
-  status.textContent = `Failed: ${error && error.message ? error.message : error}`;
+  status.textContent = `Failed to start: ${error && error.message ? error.message : error}`;
   status.classList.add("error");
   document.body.dataset.state = "error";
   console.error(error);

@@ -1,0 +1,319 @@
+"""The playground (dist/index.html) clicked through in headless Chromium.
+
+One page is opened once for the module and booted once; the tests then run every example
+cell in order (the summarizer against the local OpenAI-compatible test server, approval
+with its buttons, fan-out, snapshot to IndexedDB then reload then resume), add cells of
+their own (a script-injection payload, failing runs), and check what the page requested
+and logged over the whole visit. Screenshots of the main views go to the artifacts folder.
+No assertion depends on timing.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
+from llm_server import ARTICLE, LLMTestServer
+
+BOOT_TIMEOUT_MS = 120_000
+RUN_TIMEOUT_MS = 60_000
+FAKE_KEY = "sk-playground-0123456789abcdef0123456789abcdef"
+PAYLOAD = '<img src=x onerror="window.__pwned = 1"><script>window.__pwned = 2</script>'
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+@dataclass
+class Visit:
+    """The page, and everything it requested and logged."""
+
+    page: Any
+    shots: Path
+    requests: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+    def wait_ready(self) -> None:
+        self.page.wait_for_function(
+            "() => ['ready', 'error'].includes(document.body.dataset.state)", timeout=BOOT_TIMEOUT_MS
+        )
+        assert self.page.evaluate("document.body.dataset.state") == "ready", self.page.inner_text("#status")
+
+    def cell(self, cell_id: str) -> Any:
+        return self.page.locator(f"#cell-{cell_id}")
+
+    def wait_cell(self, cell_id: str) -> str:
+        """Wait for a cell's run to end; its status ('done' or 'error')."""
+        self.page.wait_for_function(
+            "(id) => document.getElementById(id).dataset.status !== 'running'",
+            arg=f"cell-{cell_id}",
+            timeout=RUN_TIMEOUT_MS,
+        )
+        return str(self.cell(cell_id).get_attribute("data-status"))
+
+    def run_cell(self, cell_id: str) -> str:
+        self.cell(cell_id).locator("button.run").click()
+        return self.wait_cell(cell_id)
+
+    def output(self, cell_id: str) -> str:
+        return str(self.cell(cell_id).locator("pre.output").text_content())
+
+    def items(self, cell_id: str) -> list[str]:
+        """Event types of the cell's timeline items, in order."""
+        return [str(t) for t in self.cell(cell_id).locator("ol.items .type").all_text_contents()]
+
+    def graph_steps(self, cell_id: str) -> list[str]:
+        return [
+            str(s)
+            for s in self.cell(cell_id)
+            .locator("svg.graph g.node.step")
+            .evaluate_all("nodes => nodes.map(n => n.dataset.step)")
+        ]
+
+    def shot(self, name: str, cell_id: str | None = None) -> None:
+        target = self.cell(cell_id) if cell_id else self.page
+        target.screenshot(path=str(self.shots / f"playground-{name}.png"))
+
+    def add_cell(self, lang: str, code: str) -> str:
+        """Add a cell with the + button, type `code` into it; returns its id."""
+        self.page.click("#add-python" if lang == "python" else "#add-js")
+        cell_id = str(self.page.locator("article.cell").last.get_attribute("id"))[len("cell-") :]
+        self.cell(cell_id).locator("textarea").fill(code)
+        return cell_id
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[LLMTestServer]:
+    with LLMTestServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def visit(browser: Any, base_url: str, artifacts: Path) -> Iterator[Visit]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    v = Visit(page, artifacts)
+    page.on("request", lambda request: v.requests.append(request.url))
+    page.on("console", lambda msg: v.console.append(msg.text))
+    page.on("console", lambda msg: msg.type == "error" and v.console_errors.append(msg.text))
+    page.on("pageerror", lambda error: v.console_errors.append(f"uncaught: {error}"))
+    page.on("dialog", lambda dialog: v.console_errors.append(f"dialog: {dialog.message}"))
+    page.goto(base_url, wait_until="domcontentloaded")
+    yield v
+    context.close()
+
+
+def test_boot_shows_progress_then_enables_every_cell(visit: Visit) -> None:
+    page = visit.page
+    assert page.locator("#progress").is_visible()
+    visit.shot("boot")
+    visit.wait_ready()
+    assert page.inner_text("#status").startswith("Ready in")
+    ids = page.locator("article.cell").evaluate_all("cells => cells.map(c => c.id)")
+    assert ids == ["cell-summarizer", "cell-approval", "cell-fanout", "cell-snapshot"]
+    langs = page.locator("article.cell").evaluate_all("cells => cells.map(c => c.dataset.lang)")
+    assert langs == ["python", "js", "js", "python"]
+    assert page.locator("article.cell button.run:disabled").count() == 0
+    # Every cell's code area has a label.
+    for cell_id in ("summarizer", "approval", "fanout", "snapshot"):
+        label = page.locator(f"label[for='cell-{cell_id}-code']")
+        assert label.count() == 1
+        assert label.text_content()
+    visit.shot("ready")
+
+
+def test_summarizer_calls_the_configured_endpoint_with_the_key_from_env(
+    visit: Visit, llm: LLMTestServer
+) -> None:
+    page = visit.page
+    page.fill("#base-url", llm.base_url)
+    page.fill("#model", "echo-model")
+    page.fill("#api-key", FAKE_KEY)
+    assert visit.run_cell("summarizer") == "done", visit.output("summarizer")
+    output = visit.output("summarizer")
+    assert f"Echo: {ARTICLE}" in output
+    assert visit.graph_steps("summarizer") == ["fetch_text", "summarize"]
+    assert visit.items("summarizer") == ["StartEvent", "SummarizeEvent", "StopEvent"]
+    chats = [r for r in llm.requests if r.method == "POST"]
+    assert chats, "the model server got no request"
+    assert chats[-1].json["model"] == "echo-model"
+    assert chats[-1].headers.get("authorization") == f"Bearer {FAKE_KEY}"
+    # The key went to the engine only: not on the page, not stored, not logged.
+    assert FAKE_KEY not in page.inner_text("body")
+    assert FAKE_KEY not in page.evaluate(
+        "JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})"
+    )
+    assert not [line for line in visit.console if FAKE_KEY in line]
+    visit.shot("summarizer", "summarizer")
+
+
+def test_approval_waits_for_the_buttons(visit: Visit) -> None:
+    page = visit.page
+    cell = visit.cell("approval")
+    cell.locator("button.run").click()
+    ask = cell.locator(".ask")
+    ask.wait_for(timeout=RUN_TIMEOUT_MS)
+    assert ask.locator(".prompt").text_content() == "Refund 42 EUR to Ada Lovelace?"
+    assert cell.get_attribute("data-status") == "running"  # the run waits for the answer
+    assert visit.graph_steps("approval") == ["draft", "decide"]
+    assert cell.locator("svg.graph g.edges path.edge.human").count() == 1
+    visit.shot("approval-asking", "approval")
+    ask.get_by_role("button", name="Approve").click()
+    assert visit.wait_cell("approval") == "done"
+    assert "Approved." in visit.output("approval")
+    assert '"approved": true' in visit.output("approval")
+    assert visit.items("approval")[-1] == "StopEvent"
+    assert "InputRequested" in visit.items("approval")
+
+    # Again, with the keyboard only: the first button has focus; Tab moves to Reject.
+    cell.locator("button.run").click()
+    ask.wait_for(timeout=RUN_TIMEOUT_MS)
+    assert page.evaluate("document.activeElement.textContent") == "Approve"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    assert visit.wait_cell("approval") == "done"
+    assert "Rejected." in visit.output("approval")
+    assert '"approved": false' in visit.output("approval")
+
+
+def test_fan_out_runs_every_branch_and_joins(visit: Visit) -> None:
+    cell = visit.cell("fanout")
+    cell.locator("textarea").press("Control+Enter")  # the keyboard shortcut runs the cell
+    assert visit.wait_cell("fanout") == "done", visit.output("fanout")
+    output = visit.output("fanout")
+    assert "longest word: workflow" in output
+    assert output.count('"word":') == 6
+    items = visit.items("fanout")
+    assert items.count("Measure") == 6
+    assert items.count("Measured") == 6
+    assert items[0] == "StartEvent"
+    assert items[-1] == "StopEvent"
+    assert visit.graph_steps("fanout") == ["split", "measure", "collect"]
+    lanes = cell.locator("svg.timeline .lane-label").all_text_contents()
+    assert lanes == ["split", "measure", "collect"]
+    assert cell.locator("svg.timeline circle.dot").count() == len(items)
+    assert cell.locator("svg.graph g.node.seen").count() == 3 + 4  # every step, every event type
+    visit.shot("fanout", "fanout")
+
+
+def test_snapshot_to_indexeddb_reload_and_resume(visit: Visit) -> None:
+    page = visit.page
+    assert visit.run_cell("snapshot") == "done", visit.output("snapshot")
+    saved = re.search(rf"Saved run ({UUID}) to IndexedDB", visit.output("snapshot"))
+    assert saved, visit.output("snapshot")
+    assert "reload the page" in visit.output("snapshot")
+    assert visit.items("snapshot") == ["StartEvent", "Drafted", "InputRequestEvent", "InputRequested"]
+
+    page.reload(wait_until="domcontentloaded")
+    visit.wait_ready()
+    cell = visit.cell("snapshot")
+    cell.locator("button.run").click()
+    ask = cell.locator(".ask")
+    ask.wait_for(timeout=RUN_TIMEOUT_MS)
+    assert ask.locator(".prompt").text_content() == "Publish 'Notes on Pyodide' (5 words)?"
+    ask.get_by_role("button", name="Publish").click()
+    assert visit.wait_cell("snapshot") == "done", visit.output("snapshot")
+    assert f"Resumed run {saved.group(1)}: 'Notes on Pyodide' was published." in visit.output("snapshot")
+    visit.shot("snapshot-resumed", "snapshot")
+
+    # The resumed run deleted its snapshot: the next run starts afresh.
+    assert visit.run_cell("snapshot") == "done"
+    again = re.search(rf"Saved run ({UUID})", visit.output("snapshot"))
+    assert again
+    assert again.group(1) != saved.group(1)
+
+
+def test_workflow_output_is_text_never_html(visit: Visit) -> None:
+    page = visit.page
+    js = visit.add_cell(
+        "js",
+        f"""
+        const payload = {PAYLOAD!r};
+        const wf = new Workflow('inject');
+        wf.addStep(payload, ['blazen::StartEvent'], (event, ctx) => {{
+          ctx.sendEvent({{ type: payload, html: payload }});
+          return {{ type: 'blazen::StopEvent', result: {{ html: event.html }} }};
+        }}, {{ emits: [payload, 'blazen::StopEvent'] }});
+        const result = await wf.run({{ html: payload }});
+        print(result.data.html);
+        await ask(payload, [payload]);
+        return result.data;
+        """,
+    )
+    cell = visit.cell(js)
+    cell.locator("button.run").click()
+    cell.locator(".ask").wait_for(timeout=RUN_TIMEOUT_MS)
+    assert cell.locator(".ask .prompt").text_content() == PAYLOAD
+    cell.locator(".ask button").click()
+    assert visit.wait_cell(js) == "done", visit.output(js)
+    assert PAYLOAD in visit.output(js)
+    assert PAYLOAD in cell.locator("ol.items").text_content()
+    assert PAYLOAD in visit.graph_steps(js)
+
+    py = visit.add_cell(
+        "python",
+        f"""
+from blazen_py import START_EVENT, STOP_EVENT, Workflow
+payload = {PAYLOAD!r}
+wf = Workflow("inject")
+wf.add_step(payload, [START_EVENT], lambda e, ctx: {{"type": STOP_EVENT, "result": e["html"]}})
+result = await wf.run_streaming({{"html": payload}}, timeline)
+print(result.data)
+result.data
+""",
+    )
+    assert visit.run_cell(py) == "done", visit.output(py)
+    assert visit.output(py).count(PAYLOAD) == 2  # printed, and the last line's value
+    assert PAYLOAD in visit.graph_steps(py)  # drawn from the workflow found in the cell
+    visit.shot("injection", js)
+
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#cells img, #cells script, #cells iframe").count() == 0
+
+
+def test_failures_are_shown_in_the_cell(visit: Visit) -> None:
+    js = visit.add_cell(
+        "js",
+        """
+        const wf = new Workflow('broken');
+        wf.addStep('explode', ['blazen::StartEvent'], () => { throw new Error('boom'); });
+        await wf.run({});
+        """,
+    )
+    assert visit.run_cell(js) == "error"
+    assert "StepError" in visit.output(js)
+    assert "boom" in visit.output(js)
+    assert "in step 'explode'" in visit.output(js)
+    assert visit.items(js)[-1] == "Error"
+
+    py = visit.add_cell("python", "x = 1\nraise ValueError('not a workflow')\n")
+    assert visit.run_cell(py) == "error"
+    assert "ValueError: not a workflow" in visit.output(py)
+
+    syntax = visit.add_cell("js", "this is not javascript")
+    assert visit.run_cell(syntax) == "error"
+    assert "SyntaxError" in visit.output(syntax)
+    # The page stays usable: an example still runs afterwards.
+    assert visit.run_cell("fanout") == "done"
+
+
+def test_nothing_is_requested_from_another_origin(visit: Visit, base_url: str, llm: LLMTestServer) -> None:
+    origin = urlsplit(base_url)[:2]
+    model_origin = urlsplit(llm.base_url)[:2]
+    fetched = [url for url in visit.requests if not url.startswith(("data:", "blob:"))]
+    foreign = [url for url in fetched if urlsplit(url)[:2] not in (origin, model_origin)]
+    assert foreign == []
+    assert [url for url in fetched if urlsplit(url)[:2] == model_origin], "the model server was not called"
+    assert any(url.endswith(".wasm") for url in fetched)
+    assert any(url.endswith(".whl") for url in fetched)
+
+
+def test_no_console_error(visit: Visit) -> None:
+    assert visit.console_errors == []
