@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from .workloads import Workload, blazen_workloads, measure, profile_workload
+from .workloads import Workload, blazen_workloads, floor_workloads, measure, profile_workload
 
 
 def peer_version() -> str | None:
@@ -50,6 +50,7 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
         elif peer is not None:
             skipped.append({"name": peer.name, "engine": peer.engine, "events": peer.events})
         groups.append(group)
+    groups += [[w] for w in floor_workloads(sizes)]
     records = await measure(groups, int(config["runs"]), int(config["warmup"]))
     profiles = [await profile_workload(w) for w in ours if w.name in set(config.get("profile", ()))]
     return {

@@ -22,6 +22,7 @@ from typing import Any
 from blazen_py import START_EVENT, STOP_EVENT, Workflow
 
 RunOnce = Callable[[], Awaitable[Any]]
+FLOOR_ENGINE = "asyncio alone"
 
 
 @dataclass
@@ -128,6 +129,19 @@ def blazen_workloads(sizes: Mapping[str, int]) -> list[Workload]:
     ]
 
 
+def floor_workloads(sizes: Mapping[str, int]) -> list[Workload]:
+    """The floor of the suspending loop: ``loop`` bare ``await asyncio.sleep(0)`` with no
+    engine at all (each is one trip through the event loop; in Pyodide, one JS task)."""
+    n = sizes["loop"]
+
+    async def hops() -> int:
+        for _ in range(n):
+            await asyncio.sleep(0)
+        return n
+
+    return [Workload("sleep_floor", FLOOR_ENGINE, n, hops, n)]
+
+
 # --------------------------------------------------------------------------- measuring
 
 
@@ -225,7 +239,7 @@ async def profile_workload(workload: Workload, repeat: int = 5) -> dict[str, Any
 async def run_suite(config: Mapping[str, Any]) -> dict[str, Any]:
     """Measure blazen_py's Python-step workloads; ``config``: sizes, runs, warmup,
     profile (names of workloads to profile)."""
-    workloads = blazen_workloads(config["sizes"])
+    workloads = blazen_workloads(config["sizes"]) + floor_workloads(config["sizes"])
     records = await measure([[w] for w in workloads], int(config["runs"]), int(config["warmup"]))
     wanted = set(config.get("profile", ()))
     profiles = [await profile_workload(w) for w in workloads if w.name in wanted]

@@ -1,0 +1,57 @@
+"""Smoke run of the Chromium benchmarks (bench/) with tiny sizes, in the tier's browser.
+
+Python steps, JS steps on blazen.js and @llama-flow/core, the JS-step profile,
+snapshots with IndexedDB, the memory soak and one cold start of each page: they run and
+give sane numbers. No timing thresholds. (The tier's Chromium has no `gc()`, so the soak
+here measures without forcing a collection.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import run
+
+QUICK = run.QUICK
+
+
+def test_browser_benchmarks_run(browser: Any) -> None:
+    result = run.browser_suite(browser, QUICK)
+
+    assert result["boot"]["pyodide"]
+    python = result["python"]["records"]
+    names = {"loop", "loop_suspend", "fanout_small", "fanout_large", "chain", "sleep_floor"}
+    assert {r["name"] for r in python} == names
+    assert all((run.rate(r) or 0) > 0 for r in python)
+
+    js = result["js"]["records"]
+    assert {r["engine"] for r in js} == {"blazen.js", "@llama-flow/core"}
+    for record in js:
+        if record["engine"] == "blazen.js" or not record.get("error"):
+            assert not record.get("error"), record
+            assert len(record["samples"]) == QUICK["runs"]
+            assert (run.rate(record) or 0) > 0, record
+    assert set(result["js_profiles"]) == {"sync", "async"}
+    assert all(p["top"] for p in result["js_profiles"].values())
+
+    snapshots = result["snapshots"]["records"]
+    assert [r["size"] for r in snapshots] == QUICK["snapshot_sizes"]
+    for record in snapshots:
+        assert record["json_bytes"] >= record["size"]
+        for stage, samples in record["stages"].items():
+            assert len(samples) == QUICK["runs"], stage
+            assert all(s >= 0 for s in samples), stage
+
+    soak = result["soak"]
+    assert soak["runs"] == QUICK["soak"]["runs"]
+    assert soak["seconds"] > 0
+    assert soak["before"]["wasm_bytes"] > 0
+    assert soak["after"]["wasm_bytes"] >= soak["before"]["wasm_bytes"]
+
+    cold = result["cold"]
+    assert len(cold["pyodide"]) == len(cold["blazen"]) == QUICK["cold_starts"]
+    assert all(m["result"] > 0 for m in cold["pyodide"] + cold["blazen"])
+
+    markdown = run.Report({"browser": result}, QUICK, quick=True).render()
+    for heading in ("## 2b. Chromium, JS steps", "## 3. Cold start", "## 4. Snapshots", "## 5. Memory soak"):
+        assert heading in markdown

@@ -1,0 +1,62 @@
+"""Smoke runs of the benchmarks (bench/) with tiny sizes: they run and give sane numbers.
+
+No timing thresholds: only that every workload ran, checked its result, and produced
+positive times. The full suite is `python build.py bench`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import build
+from bench import run
+from bench.workloads import FLOOR_ENGINE, run_suite
+
+QUICK = run.QUICK
+
+
+def assert_sane(records: list[dict[str, object]], engines: set[str]) -> None:
+    """Every record has QUICK['runs'] positive samples; every engine and workload is there
+    (and the no-engine floor of the suspending loop)."""
+    assert {r["engine"] for r in records} == engines | {FLOOR_ENGINE}
+    names = {"loop", "loop_suspend", "fanout_small", "fanout_large", "chain", "sleep_floor"}
+    assert {r["name"] for r in records} == names
+    for record in records:
+        samples = record["samples"]
+        assert isinstance(samples, list)
+        assert len(samples) == QUICK["runs"], record
+        assert all(s > 0 for s in samples), record
+        assert (run.rate(record) or 0) > 0
+
+
+async def test_blazen_workloads_in_process() -> None:
+    result = await run_suite(QUICK)
+    assert_sane(result["records"], {"blazen_py"})
+    (profile,) = result["profiles"]
+    assert profile["name"] == "loop"
+    assert profile["top"]
+    assert profile["total_s"] > 0
+
+
+def test_cpython_against_llama_index() -> None:
+    python = build.BENCH_VENV / "bin" / "python"
+    if not python.is_file():
+        pytest.skip("no bench virtualenv: `python build.py test` (or `bench`) creates .cache/bench-venv")
+    result = run.run_cpython(QUICK, str(python))
+    assert result["peers"]["llama-index-workflows"] == build.BENCH_PEERS["llama-index-workflows"]
+    assert_sane(result["records"], {"blazen_py", "llama-index-workflows"})
+    assert result["skipped"] == []
+    markdown = run.Report({"cpython": result}, QUICK, quick=True).render()
+    assert "## 1. CPython" in markdown
+    assert "llama-index-workflows | 2.26.1" in markdown
+
+
+def test_pyodide_on_node() -> None:
+    if not (build.DIST_PYODIDE / "pyodide.mjs").is_file():
+        pytest.fail("dist/ is not built: run `python build.py` (or `python build.py test`)")
+    result = run.run_node(QUICK)
+    assert result["pyodide"] == build.PYODIDE_VERSION
+    assert result["boot_ms"] > 0
+    assert_sane(result["records"], {"blazen_py"})
+    markdown = run.Report({"node": result}, QUICK, quick=True).render()
+    assert "## 2a. Pyodide" in markdown
