@@ -19,6 +19,7 @@ from .blazen_state import FieldStore, register_state_class
 from .context import Context, SessionNamespace, StateNamespace
 from .errors import (
     BlazenError,
+    CheckpointError,
     HandlerStateError,
     InputRequestError,
     InvalidEventError,
@@ -85,6 +86,7 @@ __all__ = [
     "STOP_EVENT",
     "BlazenError",
     "ChatMessage",
+    "CheckpointError",
     "CompletionChunk",
     "CompletionModel",
     "CompletionResponse",

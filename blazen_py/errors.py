@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "BlazenError",
+    "CheckpointError",
     "HandlerStateError",
     "InputRequestError",
     "InvalidEventError",
@@ -100,6 +101,10 @@ class WorkflowStallError(WorkflowError):
     ) -> None:
         super().__init__(message, run_id=run_id)
         self.unrouted = unrouted or {}
+
+
+class CheckpointError(WorkflowError):
+    """Saving a durable run's checkpoint failed; the :class:`StoreError` is the cause."""
 
 
 class StateError(BlazenError, TypeError):

@@ -12,12 +12,14 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .checkpoint import Checkpointer
 from .errors import HandlerStateError
 from .runtime import COMPLETED, PAUSED, STATUS_NAMES, Run, WorkflowResult
 from .snapshot import capture
 from .stream import StreamEvent
 
 if TYPE_CHECKING:
+    from .stores import SnapshotStore
     from .workflow import Workflow
 
 __all__ = ["WorkflowHandler"]
@@ -33,13 +35,14 @@ class WorkflowHandler:
     ``result``.
     """
 
-    __slots__ = ("_items", "_run", "_wake", "_workflow")
+    __slots__ = ("_checkpointer", "_items", "_run", "_wake", "_workflow")
 
     def __init__(self, run: Run, workflow: Workflow) -> None:
         self._run = run
         self._workflow = workflow
         self._items: list[StreamEvent] = []
         self._wake: asyncio.Future[None] | None = None
+        self._checkpointer: Checkpointer | None = None
         run.listener = self._record
         run.done.add_done_callback(self._on_done)
 
@@ -96,7 +99,15 @@ class WorkflowHandler:
             WorkflowError: the run failed (a subclass says how: step error, timeout, abort,
                 stall, invalid event).
         """
-        return await asyncio.shield(self._run.done)
+        done = self._run.done
+        if not done.done():
+            await asyncio.wait([done])  # not `await done`: a cancelled waiter must not cancel it
+        if self._checkpointer is not None:  # a durable run: its checkpoint is gone too
+            await self._checkpointer.closed()
+        return done.result()
+
+    def _keep_checkpoints(self, store: SnapshotStore) -> None:
+        self._checkpointer = Checkpointer(self, store)
 
     async def stream_events(self, callback: StreamCallback) -> None:
         """Call ``callback`` with every stream item, from the run's start until it ends.
@@ -210,9 +221,11 @@ class WorkflowHandler:
         return f"<WorkflowHandler workflow={self.workflow_name!r} run={self.run_id} status={self.status}>"
 
 
-async def _await_result(run: Run) -> WorkflowResult:
+async def _await_result(run: Run, handler: WorkflowHandler | None = None) -> WorkflowResult:
     """Wait for ``run`` to end; cancelling the waiter aborts the run."""
     try:
+        if handler is not None:
+            return await handler.result()
         return await asyncio.shield(run.done)
     except asyncio.CancelledError:
         if not run.done.done():

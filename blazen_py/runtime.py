@@ -238,6 +238,7 @@ class Run:
         self.timeout = timeout
         self.status = RUNNING
         self.listener: Listener | None = None
+        self.on_step_done: Callable[[], None] | None = None
         self.requests: dict[str, _Request] = {}
         self.answered: set[str] = set()
         self.unrouted: dict[str, list[str]] = {}
@@ -487,6 +488,8 @@ class Run:
             return
         if out is not None:
             self._deliver(step, event, out)
+        if self.on_step_done is not None:
+            self.on_step_done()
 
     def _invoke_guarded(self, step: Step, event: Mapping[str, Any]) -> None:
         limit = step.max_concurrency
@@ -522,6 +525,8 @@ class Run:
             self._step_timed_out(step, event)
             return
         self._deliver(step, event, out)
+        if self.on_step_done is not None:
+            self.on_step_done()
 
     # A step that suspends becomes a _Flight until it lands (returns or raises). A bare
     # yield (``await asyncio.sleep(0)``) only parks it until the next loop iteration, where
@@ -609,6 +614,8 @@ class Run:
             return
         if exc is None:
             self._deliver(step, event, value)
+            if self.on_step_done is not None:
+                self.on_step_done()
         elif isinstance(exc, _PausedForInput) or self._interrupted.get(step.index):
             # pause() interrupted it while it waited for input: run it again on resume.
             # (A JS step sees that as its own rejection, hence the per-step count.)

@@ -8,12 +8,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from .blazen_state import META_SUFFIX
+from .checkpoint import checkpoint_summary
 from .errors import InvalidEventError, SnapshotError, WorkflowDefinitionError, WorkflowError
 from .events import START_EVENT, describe
 from .handler import WorkflowHandler, _await_result
 from .runtime import Run, WorkflowResult
 from .snapshot import parse
 from .step import Handler, Step
+from .stores import SnapshotStore
 from .stream import StreamEvent
 from .validation import ValidationProblem, validate_steps
 
@@ -263,11 +265,15 @@ class Workflow:
         event["type"] = START_EVENT
         return event
 
-    async def run(self, input: Mapping[str, Any] | None = None) -> WorkflowResult:
+    async def run(
+        self, input: Mapping[str, Any] | None = None, *, checkpoint: SnapshotStore | None = None
+    ) -> WorkflowResult:
         """Run the workflow to its end.
 
         Args:
             input: Fields merged onto the ``blazen::StartEvent``.
+            checkpoint: A snapshot store: makes the run durable (see
+                :meth:`run_with_handler`).
 
         Returns:
             The result: ``.data`` is the StopEvent's ``result``, ``.run_id`` the run's id.
@@ -275,6 +281,9 @@ class Workflow:
         Raises:
             WorkflowError: the run failed; the subclass says how.
         """
+        if checkpoint is not None:
+            handler = await self.run_with_handler(input, checkpoint=checkpoint)
+            return await _await_result(handler._run, handler)
         start = self._start_event(input)
         run = self._new_run()
         run.start(start)
@@ -310,15 +319,31 @@ class Workflow:
         run.start(start)
         return await _await_result(run)
 
-    async def run_with_handler(self, input: Mapping[str, Any] | None = None) -> WorkflowHandler:
-        """Start a run in the background and return its :class:`WorkflowHandler`."""
+    async def run_with_handler(
+        self, input: Mapping[str, Any] | None = None, *, checkpoint: SnapshotStore | None = None
+    ) -> WorkflowHandler:
+        """Start a run in the background and return its :class:`WorkflowHandler`.
+
+        Args:
+            input: Fields merged onto the ``blazen::StartEvent``.
+            checkpoint: A snapshot store (``IndexedDBStore(name)`` in the browser,
+                ``MemoryStore()`` or your own): the run saves a snapshot under its run id
+                after steps complete and deletes it when it ends. After a reload, list
+                unfinished runs with :meth:`checkpoints` and continue one with
+                :meth:`resume_checkpoint`; steps that were running (or whose completion
+                was not saved yet) run again: at-least-once.
+        """
         start = self._start_event(input)
         run = self._new_run()
         handler = WorkflowHandler(run, self)
+        if checkpoint is not None:
+            handler._keep_checkpoints(checkpoint)
         run.start(start)
         return handler
 
-    async def resume(self, snapshot: Mapping[str, Any] | str | bytes) -> WorkflowHandler:
+    async def resume(
+        self, snapshot: Mapping[str, Any] | str | bytes, *, checkpoint: SnapshotStore | None = None
+    ) -> WorkflowHandler:
         """Resume a run from a snapshot (a dict or its JSON text) in this process.
 
         Session refs in the snapshot are skipped (with a logged warning); use
@@ -328,10 +353,14 @@ class Workflow:
             SnapshotError: the snapshot is corrupt, truncated, newer than this version, or
                 does not fit this workflow.
         """
-        return await self.resume_with_serializable_refs(snapshot, {})
+        return await self.resume_with_serializable_refs(snapshot, {}, checkpoint=checkpoint)
 
     async def resume_with_serializable_refs(
-        self, snapshot: Mapping[str, Any] | str | bytes, deserializers: Mapping[str, Deserializer]
+        self,
+        snapshot: Mapping[str, Any] | str | bytes,
+        deserializers: Mapping[str, Deserializer],
+        *,
+        checkpoint: SnapshotStore | None = None,
     ) -> WorkflowHandler:
         """Resume a run from a snapshot, rebuilding session refs with ``deserializers``.
 
@@ -339,6 +368,8 @@ class Workflow:
             snapshot: From :meth:`WorkflowHandler.snapshot` / ``pause`` (dict or JSON text).
             deserializers: Maps each session-ref type tag to a function from the captured
                 bytes to the live value. Unknown tags are skipped with a logged warning.
+            checkpoint: Keep the resumed run durable in this store (see
+                :meth:`run_with_handler`).
 
         Raises:
             SnapshotError: see :meth:`resume`.
@@ -380,8 +411,39 @@ class Workflow:
                 ) from exc
         for request_id, prompt, metadata, step in parsed.input_requests:
             run.restore_request(request_id, prompt, metadata, step)
+        if checkpoint is not None:
+            handler._keep_checkpoints(checkpoint)
         run.start(None)
         return handler
+
+    async def checkpoints(self, store: SnapshotStore) -> list[dict[str, Any]]:
+        """List this workflow's unfinished durable runs saved in ``store``.
+
+        Returns:
+            One ``{"run_id", "workflow", "created_at", "status"}`` per checkpoint,
+            oldest first. Entries that are not snapshots are skipped with a warning.
+        """
+        found = []
+        for key in await store.list():
+            try:
+                snapshot = await store.load(key)
+            except Exception as exc:
+                logger.warning("skipping checkpoint %r: %s", key, exc)
+                continue
+            if isinstance(snapshot, dict) and snapshot.get("workflow") == self._name:
+                found.append(checkpoint_summary(snapshot))
+        return sorted(found, key=lambda c: c.get("created_at") or 0)
+
+    async def resume_checkpoint(self, store: SnapshotStore, run_id: str) -> WorkflowHandler:
+        """Continue the durable run ``run_id`` from its checkpoint in ``store``.
+
+        Raises:
+            SnapshotError: there is no such checkpoint, or it is not a valid snapshot.
+        """
+        snapshot = await store.load(run_id)
+        if snapshot is None:
+            raise SnapshotError(f"no checkpoint of run {run_id!r} in the store")
+        return await self.resume(snapshot, checkpoint=store)
 
     def _serialize_session(self, session: Mapping[str, Any]) -> list[dict[str, Any]]:
         if not self._ref_types or not session:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pyodide.code import run_js
-from pyodide.ffi import JsException, JsProxy, jsnull
+from pyodide.ffi import JsException, JsProxy, jsnull  # type: ignore[attr-defined,unused-ignore]
 
 from ..errors import StoreError
 from ..snapshot import dumps, loads
