@@ -300,7 +300,7 @@ export class Timeline {
     for (const name of steps) lanes.push(name);
     const placed = this.items.map((item) => ({ item, lanes: this.lanesFor(item) }));
     for (const p of placed) for (const lane of p.lanes) if (!lanes.includes(lane)) lanes.push(lane);
-    const labelW = Math.min(160, Math.max(...lanes.map((l) => textWidth(l, 12))) + 12);
+    const labelW = Math.min(160, Math.max(...lanes.map((l) => textWidth(l.slice(0, 22), 11))) + 12);
     const width = Math.max(320, Math.floor(this.svgBox.clientWidth || 560));
     const laneH = 26;
     const top = 8;
@@ -313,10 +313,13 @@ export class Timeline {
     svg.append(el("title", {}, `Timeline: ${this.items.length} stream items over ${span.toFixed(0)} ms`));
     lanes.forEach((lane, i) => {
       const y = top + i * laneH;
-      svg.append(
-        el("rect", { x: 0, y, width, height: laneH, class: i % 2 ? "lane odd" : "lane" }),
-        el("text", { x: labelW - 4, y: y + laneH / 2 + 4, "text-anchor": "end", class: "lane-label" }, lane),
+      const short = lane.length > 22 ? `${lane.slice(0, 21)}…` : lane;
+      const label = el(
+        "text",
+        { x: labelW - 4, y: y + laneH / 2 + 4, "text-anchor": "end", class: "lane-label", "data-lane": lane },
+        short,
       );
+      svg.append(el("rect", { x: 0, y, width, height: laneH, class: i % 2 ? "lane odd" : "lane" }), label);
     });
     for (const { item, lanes: its } of placed) {
       for (const lane of its) {
