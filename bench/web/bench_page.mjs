@@ -149,8 +149,10 @@ const ENGINES = { "blazen.js": blazen, "@llama-flow/core": llamaFlow };
  */
 export async function jsSuite(config) {
   const { sizes, runs, warmup } = config;
+  // loop_short: a loop short enough for the peer's recursive sync dispatch not to overflow.
   const cases = [
     ["loop", "loop", sizes.loop],
+    ["loop_short", "loop", Math.max(10, Math.floor(sizes.loop / 4))],
     ["fanout_small", "fanout", sizes.fanout_small],
     ["fanout_large", "fanout", sizes.fanout_large],
     ["chain", "chain", sizes.chain],
