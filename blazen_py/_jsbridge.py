@@ -23,6 +23,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import Callable, Coroutine, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import js  # type: ignore[import-not-found]
@@ -50,7 +51,6 @@ _helpers: Any = None
 _call_step: Any = None
 _resolve_call: Any = None
 _reject_call: Any = None
-_release_contexts: Any = None
 
 _ids = itertools.count(1)
 _workflows: dict[int, Workflow] = {}
@@ -333,14 +333,12 @@ def _register_context(ctx: Context) -> int:
 
 
 def _release_run(run: Run) -> None:
-    """Forget a finished run's contexts (JS drops its ctx objects) and pending promises."""
+    """Forget a finished run's contexts and pending promises."""
     ids = _run_contexts.pop(run.run_id, [])
     for ctx_id in ids:
         ctx = _contexts.pop(ctx_id, None)
         if ctx is not None:
             _context_ids.pop(ctx, None)
-    if ids:
-        _release_contexts(to_js(ids))
     stale = [t for t, d in _pending.items() if d._flight is None or d._flight.run is run]
     for token in stale:
         del _pending[token]
@@ -432,12 +430,37 @@ def _result_to_js(result: WorkflowResult) -> Any:
     return _data_to_js({"data": data, "runId": result.run_id})
 
 
-def workflow_run(token: int, wf_id: int, input: Any) -> None:
-    """``await wf.run(input)``."""
+DEFAULT_CHECKPOINT_STORE = "blazen_py-checkpoints"
+_stores: dict[str, Any] = {}
+
+
+def _checkpoint_store(options: Any) -> Any:
+    """The store named by a JS ``{checkpoint: 'indexeddb' | {store: name}}`` option."""
+    given = from_js(options) or {}
+    choice = given.get("checkpoint") if isinstance(given, dict) else None
+    if choice is None or choice is False:
+        return None
+    if choice in (True, "indexeddb"):
+        name = DEFAULT_CHECKPOINT_STORE
+    elif isinstance(choice, dict) and isinstance(choice.get("store"), str):
+        name = choice["store"]
+    else:
+        raise TypeError(f"checkpoint must be 'indexeddb' or {{store: name}}, got {choice!r}")
+    store = _stores.get(name)
+    if store is None:
+        from ._compat import IndexedDBStore
+
+        store = _stores[name] = IndexedDBStore(name)
+    return store
+
+
+def workflow_run(token: int, wf_id: int, input: Any, options: Any = None) -> None:
+    """``await wf.run(input, {checkpoint})``."""
     wf = _workflows[wf_id]
+    store = _checkpoint_store(options)
 
     async def run() -> Any:
-        return _result_to_js(await wf.run(_input(input)))
+        return _result_to_js(await wf.run(_input(input), checkpoint=store))
 
     _answer(token, run())
 
@@ -459,12 +482,38 @@ def _new_handler(handler: WorkflowHandler) -> int:
     return handler_id
 
 
-def workflow_run_with_handler(token: int, wf_id: int, input: Any) -> None:
-    """``await wf.runWithHandler(input)``: answers with a handler id."""
+def workflow_run_with_handler(token: int, wf_id: int, input: Any, options: Any = None) -> None:
+    """``await wf.runWithHandler(input, {checkpoint})``: answers with a handler id."""
     wf = _workflows[wf_id]
+    store = _checkpoint_store(options)
 
     async def run() -> Any:
-        return _new_handler(await wf.run_with_handler(_input(input)))
+        return _new_handler(await wf.run_with_handler(_input(input), checkpoint=store))
+
+    _answer(token, run())
+
+
+def workflow_checkpoints(token: int, wf_id: int, options: Any) -> None:
+    """``await wf.unfinishedRuns({checkpoint})``: this workflow's saved durable runs."""
+    wf = _workflows[wf_id]
+    store = _checkpoint_store(options) or _checkpoint_store({"checkpoint": "indexeddb"})
+
+    async def run() -> Any:
+        found = await wf.checkpoints(store)
+        return _data_to_js(
+            [{"runId": c["run_id"], "createdAt": c["created_at"], "status": c["status"]} for c in found]
+        )
+
+    _answer(token, run())
+
+
+def workflow_resume_checkpoint(token: int, wf_id: int, run_id: str, options: Any) -> None:
+    """``await wf.resumeCheckpoint(runId, {checkpoint})``: answers with a handler id."""
+    wf = _workflows[wf_id]
+    store = _checkpoint_store(options) or _checkpoint_store({"checkpoint": "indexeddb"})
+
+    async def run() -> Any:
+        return _new_handler(await wf.resume_checkpoint(store, run_id))
 
     _answer(token, run())
 
@@ -570,7 +619,16 @@ def ctx_info(ctx_id: int) -> Any:
     return to_js([ctx.run_id(), ctx.workflow_name, ctx.step_name])
 
 
-def ctx_set(ctx_id: int, key: str, value: Any) -> None:
+def _acting(token: int) -> AbstractContextManager[None]:
+    """Attribute state writes to the invocation ``token`` while its Promise is pending.
+
+    (While a JS step runs synchronously, the engine already knows which one it is.)
+    """
+    deferred = _pending.get(token)
+    return deferred.running() if deferred is not None else nullcontext()
+
+
+def ctx_set(ctx_id: int, token: int, key: str, value: Any) -> None:
     """``ctx.set(key, value)`` for plain values (``Uint8Array`` stored as bytes)."""
     data = from_js(value)
     if isinstance(data, JsProxy):
@@ -578,7 +636,9 @@ def ctx_set(ctx_id: int, key: str, value: Any) -> None:
             f"state value at {key!r} is a JS {data.typeof}, which cannot be persisted; "
             "store plain data in ctx.state, or keep live objects in ctx.session"
         )
-    _ctx(ctx_id).set(key, _reject_live(data, key))
+    ctx = _ctx(ctx_id)
+    with _acting(token):
+        ctx.set(key, _reject_live(data, key))
 
 
 def _reject_live(data: Any, path: str) -> Any:
@@ -598,11 +658,14 @@ def _reject_live(data: Any, path: str) -> Any:
     return data
 
 
-def ctx_set_meta(ctx_id: int, key: str, meta_json: str) -> None:
+def ctx_set_meta(ctx_id: int, token: int, key: str, meta_json: str) -> None:
     """Store the metadata entry of a BlazenState object decomposed by blazen.js."""
     ctx = _ctx(ctx_id)
-    ctx._run.state.pop(key, None)
-    ctx._set_meta(key + META_SUFFIX, json.loads(meta_json))
+    with _acting(token):
+        if key in ctx._run.state:
+            ctx._run.record(key)
+            del ctx._run.state[key]
+        ctx._set_meta(key + META_SUFFIX, json.loads(meta_json))
 
 
 def ctx_get(ctx_id: int, key: str) -> Any:
@@ -617,11 +680,13 @@ def ctx_get(ctx_id: int, key: str) -> Any:
     return "V" + _json_value(state[key])
 
 
-def ctx_set_bytes(ctx_id: int, key: str, data: Any) -> None:
+def ctx_set_bytes(ctx_id: int, token: int, key: str, data: Any) -> None:
     """``ctx.setBytes(key, data)``."""
     if not isinstance(data, JsProxy) or not hasattr(data, "to_bytes"):
         raise StateError(f"setBytes({key!r}) takes a Uint8Array, got {_js_kind(data)}")
-    _ctx(ctx_id).set_bytes(key, data.to_bytes())
+    ctx = _ctx(ctx_id)
+    with _acting(token):
+        ctx.set_bytes(key, data.to_bytes())
 
 
 def ctx_get_bytes(ctx_id: int, key: str) -> Any:
@@ -682,9 +747,11 @@ def session_keys(ctx_id: int) -> Any:
     return to_js(_ctx(ctx_id).session.keys())
 
 
-def state_delete(ctx_id: int, key: str) -> None:
+def state_delete(ctx_id: int, token: int, key: str) -> None:
     """``ctx.state.delete(key)``."""
-    _ctx(ctx_id).state.delete(key)
+    ctx = _ctx(ctx_id)
+    with _acting(token):
+        ctx.state.delete(key)
 
 
 def state_keys(ctx_id: int) -> Any:
@@ -820,6 +887,8 @@ _ASYNC = (
     workflow_run_streaming,
     workflow_run_with_handler,
     workflow_resume,
+    workflow_checkpoints,
+    workflow_resume_checkpoint,
     handler_result,
     handler_stream,
     handler_snapshot,
@@ -845,12 +914,11 @@ def install(helpers: Any) -> Any:
 
     Idempotent. The proxies made here are owned by this module for the life of the page.
     """
-    global _helpers, _call_step, _resolve_call, _reject_call, _release_contexts, _exported
+    global _helpers, _call_step, _resolve_call, _reject_call, _exported
     _helpers = helpers
     _call_step = helpers.callStep
     _resolve_call = helpers.resolveCall
     _reject_call = helpers.rejectCall
-    _release_contexts = helpers.releaseContexts
     if _exported is None:
         table = {name: create_proxy(fn) for name, fn in EXPORTS.items()}
         table["settle"] = create_proxy(_settle)

@@ -44,10 +44,15 @@ class Context:
         Raises:
             StateError: ``value`` cannot be persisted (keep live objects in ``session``).
         """
-        state = self._run.state
+        run = self._run
+        state = run.state
         if type(key) is not str:
             raise StateError(f"state keys are strings, got {key!r}")
-        if self._run.has_meta:
+        if run.current:  # inside a step: journal the old values (see Run.committed_state)
+            run.record(key)
+            if run.has_meta:
+                run.record(key + META_SUFFIX)
+        if run.has_meta:
             state.pop(key + META_SUFFIX, None)
         cls = type(value)
         if cls in _SCALARS:
@@ -95,8 +100,10 @@ class Context:
         raise StateError(f"state key {key!r} holds a {type(value).__name__}, not bytes")
 
     def _set_meta(self, key: str, meta: dict[str, Any]) -> None:
-        self._run.has_meta = True
-        self._run.state[key] = copy_state_value(meta, key=key)
+        run = self._run
+        run.record(key)
+        run.has_meta = True
+        run.state[key] = copy_state_value(meta, key=key)
 
     @property
     def state(self) -> StateNamespace:
@@ -185,12 +192,16 @@ class StateNamespace:
 
     def delete(self, key: str) -> None:
         """Remove ``key`` (and a decomposed object's fields); missing keys are ignored."""
-        state = self._ctx._run.state
-        meta = state.pop(key + META_SUFFIX, None)
+        run = self._ctx._run
+        state = run.state
+        meta = state.get(key + META_SUFFIX)
+        doomed = [key, key + META_SUFFIX]
         if isinstance(meta, dict):
-            for field in meta.get("fields") or ():
-                state.pop(f"{key}.{field}", None)
-        state.pop(key, None)
+            doomed += [f"{key}.{field}" for field in meta.get("fields") or ()]
+        for name in doomed:
+            if name in state:
+                run.record(name)
+                del state[name]
 
     def has(self, key: str) -> bool:
         """Return whether ``key`` holds a value."""

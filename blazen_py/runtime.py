@@ -24,7 +24,8 @@ import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator, Mapping
+from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping
+from contextlib import contextmanager
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
@@ -93,24 +94,36 @@ class _Resumed(Coroutine[Any, Any, Any]):
     the Task waits on the same future; everything after goes to the coroutine itself.
     """
 
-    __slots__ = ("_coro", "_first")
+    __slots__ = ("_coro", "_first", "_inv", "_run")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any, run: Run, inv: int) -> None:
         self._coro = coro
         self._first: Any = first
+        self._run = run
+        self._inv = inv
 
     def send(self, value: Any) -> Any:
         first = self._first
         if first is not _NOTHING:
             self._first = _NOTHING
             return first
-        return self._coro.send(value)
+        run = self._run
+        run.current = self._inv  # state writes from here on belong to this invocation
+        try:
+            return self._coro.send(value)
+        finally:
+            run.current = 0
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
         self._first = _NOTHING
-        if val is None and tb is None:
-            return self._coro.throw(typ)
-        return self._coro.throw(typ, val, tb)  # pragma: no cover - legacy signature
+        run = self._run
+        run.current = self._inv
+        try:
+            if val is None and tb is None:
+                return self._coro.throw(typ)
+            return self._coro.throw(typ, val, tb)  # pragma: no cover - legacy signature
+        finally:
+            run.current = 0
 
     def close(self) -> None:
         self._coro.close()
@@ -120,6 +133,7 @@ class _Resumed(Coroutine[Any, Any, Any]):
 
 
 _NOTHING = object()
+_MISSING = object()
 
 
 # Python 3.12+ can start a Task eagerly: the continuation then waits on the step's future
@@ -130,12 +144,13 @@ _EAGER = sys.version_info >= (3, 12)
 class _Flight:
     """A step invocation that suspended, until it lands."""
 
-    __slots__ = ("coro", "event", "run", "running", "step", "task", "timer")
+    __slots__ = ("coro", "event", "inv", "run", "running", "step", "task", "timer")
 
     def __init__(
-        self, run: Run, step: Step, event: Mapping[str, Any], coro: Coroutine[Any, Any, Any] | None
+        self, run: Run, step: Step, event: Mapping[str, Any], coro: Coroutine[Any, Any, Any] | None, inv: int
     ) -> None:
         self.run = run
+        self.inv = inv
         self.step = step
         self.event = event
         self.coro = coro
@@ -171,6 +186,24 @@ class Deferred:
     def __init__(self) -> None:
         self._flight: _Flight | None = None
         self._settled = False
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Attribute the state writes made inside the block to this step invocation.
+
+        A bridge wraps the callbacks of a step that runs outside Python (JS) with it, so
+        that snapshots taken while the step is unfinished leave its writes out.
+        """
+        flight = self._flight
+        if flight is None:
+            yield
+            return
+        run = flight.run
+        previous, run.current = run.current, flight.inv
+        try:
+            yield
+        finally:
+            run.current = previous
 
     def resolve(self, value: Any = None) -> None:
         """Complete the step with ``value``."""
@@ -255,6 +288,12 @@ class Run:
         self._scheduled = False
         self._budget = YIELD_EVERY
         self._interrupted: dict[int, int] = {}
+        # The journal: for each unfinished step invocation, the old values of the state
+        # keys it changed, so a snapshot can leave out what unfinished steps wrote.
+        self.current = 0
+        self.journal: dict[int, list[tuple[int, str, Any]]] = {}
+        self._inv = 0
+        self._seq = 0
         self._steps_now: tuple[Step, ...] = ()
         self._event_now: Mapping[str, Any] = {}
         self._batch: list[tuple[Step, Mapping[str, Any]]] = []
@@ -305,6 +344,40 @@ class Run:
     def in_flight(self) -> int:
         """How many step invocations are suspended right now."""
         return len(self._flights)
+
+    def record(self, key: str) -> None:
+        """Note ``key``'s value before the running step invocation changes it."""
+        inv = self.current
+        if inv:
+            self._seq += 1
+            entries = self.journal.get(inv)
+            if entries is None:
+                entries = self.journal[inv] = []
+            entries.append((self._seq, key, self.state.get(key, _MISSING)))
+
+    def committed_state(self) -> dict[str, Any]:
+        """The state without the writes of step invocations that have not finished.
+
+        A snapshot holds this state plus the inputs of those invocations; resuming runs
+        them again from the state they started from, so their writes are not doubled.
+        """
+        if not self.journal:
+            return self.state
+        state = dict(self.state)
+        entries = sorted((e for es in self.journal.values() for e in es), reverse=True)
+        for _, key, old in entries:
+            if old is _MISSING:
+                state.pop(key, None)
+            else:
+                state[key] = old
+        return state
+
+    def _rollback(self, inv: int) -> None:
+        for _, key, old in reversed(self.journal.pop(inv, ())):
+            if old is _MISSING:
+                self.state.pop(key, None)
+            else:
+                self.state[key] = old
 
     def step_inputs(self) -> list[tuple[str, Mapping[str, Any]]]:
         """The events that steps are handling or will handle next, as ``(step, event)``.
@@ -465,6 +538,8 @@ class Run:
         if step.guarded:
             self._invoke_guarded(step, event)
             return
+        self._inv = inv = self._inv + 1
+        previous, self.current = self.current, inv
         try:
             out = step.handler(event, self._ctxs[step.index])
             if type(out) is CoroutineType:
@@ -473,19 +548,23 @@ class Run:
                 except StopIteration as stop:
                     out = stop.value
                 else:
-                    self._take_off(step, event, out, first)
+                    self._take_off(step, event, out, first, inv)
                     return
             elif type(out) is Deferred:
-                self._defer(step, event, out)
+                self._defer(step, event, out, inv)
                 return
             elif out is not None and type(out) is not dict and hasattr(out, "__await__"):
-                self._take_off(step, event, _await(out), _NOTHING)
+                self._take_off(step, event, _await(out), _NOTHING, inv)
                 return
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
             self._step_failed(step, event, exc)
             return
+        finally:
+            self.current = previous
+        if self.journal:
+            self.journal.pop(inv, None)  # finished: its writes are committed
         if out is not None:
             self._deliver(step, event, out)
         if self.on_step_done is not None:
@@ -497,30 +576,36 @@ class Run:
             self._backlog.setdefault(step.index, deque()).append(event)
             return
         started = time.perf_counter()
+        self._inv = inv = self._inv + 1
+        previous, self.current = self.current, inv
         try:
             out = step.handler(event, self._ctxs[step.index])
             if type(out) is CoroutineType:
                 if not step.inline:
-                    self._take_off(step, event, out, _NOTHING)
+                    self._take_off(step, event, out, _NOTHING, inv)
                     return
                 try:
                     first = out.send(None)
                 except StopIteration as stop:
                     out = stop.value
                 else:
-                    self._take_off(step, event, out, first)
+                    self._take_off(step, event, out, first, inv)
                     return
             elif type(out) is Deferred:
-                self._defer(step, event, out)
+                self._defer(step, event, out, inv)
                 return
             elif out is not None and type(out) is not dict and hasattr(out, "__await__"):
-                self._take_off(step, event, _await(out), _NOTHING)
+                self._take_off(step, event, _await(out), _NOTHING, inv)
                 return
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
             self._step_failed(step, event, exc)
             return
+        finally:
+            self.current = previous
+        if self.journal:
+            self.journal.pop(inv, None)
         if step.timeout is not None and time.perf_counter() - started > step.timeout:
             self._step_timed_out(step, event)
             return
@@ -533,24 +618,21 @@ class Run:
     # it continues inline; the first real future it awaits moves it into an asyncio Task.
 
     def _take_off(
-        self, step: Step, event: Mapping[str, Any], coro: Coroutine[Any, Any, Any], first: Any
+        self, step: Step, event: Mapping[str, Any], coro: Coroutine[Any, Any, Any], first: Any, inv: int
     ) -> None:
-        flight = _Flight(self, step, event, coro)
+        flight = _Flight(self, step, event, coro, inv)
         self._flights[flight] = None
         self._active[step.index] += 1
         if step.timeout is not None:
             flight.timer = self.loop.call_later(step.timeout, self._flight_timed_out, flight)
-        if first is _NOTHING:
-            self._to_task(flight, coro)
-        else:
-            self._continue(flight, first)
+        self._continue(flight, first)
 
-    def _defer(self, step: Step, event: Mapping[str, Any], deferred: Deferred) -> None:
+    def _defer(self, step: Step, event: Mapping[str, Any], deferred: Deferred, inv: int) -> None:
         if deferred._flight is not None or deferred._settled:
             error = RuntimeError("a Deferred can be returned by one step invocation only")
             self._step_failed(step, event, error)
             return
-        flight = _Flight(self, step, event, None)
+        flight = _Flight(self, step, event, None, inv)
         deferred._flight = flight
         self._flights[flight] = None
         self._active[step.index] += 1
@@ -560,8 +642,8 @@ class Run:
     def _continue(self, flight: _Flight, yielded: Any) -> None:
         if yielded is None:
             self.loop.call_soon(self._unpark, flight)
-        else:
-            self._to_task(flight, _Resumed(flight.coro, yielded))  # type: ignore[arg-type]
+        else:  # a future (or _NOTHING: not started yet, for inline=False steps)
+            self._to_task(flight, _Resumed(flight.coro, yielded, self, flight.inv))  # type: ignore[arg-type]
 
     def _to_task(self, flight: _Flight, coro: Coroutine[Any, Any, Any]) -> None:
         task = (
@@ -579,18 +661,22 @@ class Run:
         if flight not in self._flights:
             return
         flight.running = True
+        self.current = flight.inv
         try:
             yielded = flight.coro.send(None)  # type: ignore[union-attr]
         except StopIteration as stop:
             flight.running = False
+            self.current = 0
             self._land(flight, stop.value, None)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
             flight.running = False
+            self.current = 0
             self._land(flight, None, exc)
         else:
             flight.running = False
+            self.current = 0
             if flight in self._flights:
                 self._continue(flight, yielded)
             else:
@@ -613,14 +699,18 @@ class Run:
         if self.status >= COMPLETED:
             return
         if exc is None:
+            if self.journal:
+                self.journal.pop(flight.inv, None)
             self._deliver(step, event, value)
             if self.on_step_done is not None:
                 self.on_step_done()
         elif isinstance(exc, _PausedForInput) or self._interrupted.get(step.index):
-            # pause() interrupted it while it waited for input: run it again on resume.
-            # (A JS step sees that as its own rejection, hence the per-step count.)
+            # pause() interrupted it while it waited for input: run it again on resume,
+            # from the state it started from. (A JS step sees the interruption as its own
+            # rejection, hence the per-step count.)
             if self._interrupted.get(step.index):
                 self._interrupted[step.index] -= 1
+            self._rollback(flight.inv)
             self.pending.append((step, event))
         else:
             self._step_failed(step, event, exc)

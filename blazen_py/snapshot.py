@@ -61,7 +61,7 @@ def capture(
             "run_id": run.run_id,
             "status": "paused" if run.status == 1 else "running",
             "created_at": time.time(),
-            "state": {k: encode_state_value(v) for k, v in run.state.items()},
+            "state": {k: encode_state_value(v) for k, v in run.committed_state().items()},
             "queue": [_encode_event(e) for e in run.queue],
             "step_inputs": [{"step": name, "event": _encode_event(e)} for name, e in run.step_inputs()],
             "input_requests": [

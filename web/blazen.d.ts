@@ -127,6 +127,11 @@ export interface WasmContext {
 
 export type SessionPausePolicy = "continue" | "pause";
 
+export interface RunOptions {
+  /** Make the run durable: checkpoints in IndexedDB (default store, or a named one). */
+  checkpoint?: "indexeddb" | { store: string } | null;
+}
+
 export class Workflow {
   constructor(name: string);
   static builder(name: string): WorkflowBuilder;
@@ -141,9 +146,11 @@ export class Workflow {
     serialize: (value: any) => Uint8Array,
   ): this;
   validate(): ValidationProblem[];
-  run<T = any>(input?: object): Promise<WorkflowResult<T>>;
+  run<T = any>(input?: object, options?: RunOptions | null): Promise<WorkflowResult<T>>;
   runStreaming<T = any>(input: object | null, callback: (event: StreamEvent) => void): Promise<WorkflowResult<T>>;
-  runWithHandler(input?: object): Promise<WorkflowHandler>;
+  runWithHandler(input?: object, options?: RunOptions | null): Promise<WorkflowHandler>;
+  unfinishedRuns(options?: RunOptions | null): Promise<{ runId: string; createdAt: number; status: string }[]>;
+  resumeCheckpoint(runId: string, options?: RunOptions | null): Promise<WorkflowHandler>;
   resume(snapshot: Snapshot | string): Promise<WorkflowHandler>;
   resumeWithSerializableRefs(
     snapshot: Snapshot | string,

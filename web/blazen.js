@@ -105,17 +105,13 @@ function requireInit() {
 
 // -- what Python calls ------------------------------------------------------------------------
 
-const contexts = new Map(); // ctx id -> WasmContext
-
 const helpers = {
   // Call a JS step. A sync result is returned (undefined becomes null); a Promise (or a
   // throw) answers later through py.settle, and undefined tells Python to wait for it.
   callStep(fn, event, ctxId, token) {
-    let ctx = contexts.get(ctxId);
-    if (ctx === undefined) {
-      ctx = new WasmContext(ctxId);
-      contexts.set(ctxId, ctx);
-    }
+    // One ctx per invocation: what it writes while its Promise is pending is known to
+    // be this invocation's (a snapshot leaves out unfinished steps' writes).
+    const ctx = new WasmContext(ctxId, token);
     let out;
     try {
       out = fn(event, ctx);
@@ -145,9 +141,6 @@ const helpers = {
       waiters.delete(token);
       waiter[1](toError(info));
     }
-  },
-  releaseContexts(ids) {
-    for (const id of ids) contexts.delete(id);
   },
 };
 
@@ -235,7 +228,7 @@ export function registerStateClass(cls) {
   return cls;
 }
 
-function decompose(ctx, id, key, obj) {
+function decompose(ctx, id, token, key, obj) {
   const cls = obj.constructor && obj.constructor !== Object ? obj.constructor : null;
   const meta = (cls && cls.meta) || {};
   const transient = new Set(meta.transient || []);
@@ -251,7 +244,7 @@ function decompose(ctx, id, key, obj) {
   }
   if (cls) registerStateClass(cls);
   const className = cls ? cls.name : "Object";
-  call("ctx_set_meta", id, key, JSON.stringify({
+  call("ctx_set_meta", id, token, key, JSON.stringify({
     class: `js:${className}`,
     class_name: className,
     fields,
@@ -300,20 +293,22 @@ function reassemble(ctx, key, meta) {
 /** The `ctx` a step receives. All methods are synchronous except `requestInput`. */
 class WasmContext {
   #id;
+  #token;
   #info = null;
   #state = null;
   #session = null;
 
-  constructor(id) {
+  constructor(id, token) {
     this.#id = id;
+    this.#token = token;
   }
 
   /** Store a StateValue; Uint8Array is stored as binary, BlazenState objects field by field. */
   set(key, value) {
     if (value !== null && typeof value === "object" && value.__blazen_state__ === true) {
-      decompose(this, this.#id, key, value);
+      decompose(this, this.#id, this.#token, key, value);
     } else {
-      call("ctx_set", this.#id, key, value);
+      call("ctx_set", this.#id, this.#token, key, value);
     }
   }
 
@@ -327,7 +322,7 @@ class WasmContext {
 
   /** Store binary data explicitly. */
   setBytes(key, data) {
-    call("ctx_set_bytes", this.#id, key, data);
+    call("ctx_set_bytes", this.#id, this.#token, key, data);
   }
 
   /** The binary data stored at key (a Uint8Array), or null. */
@@ -362,7 +357,7 @@ class WasmContext {
 
   /** Persistable values: the same store as set/get. */
   get state() {
-    if (this.#state === null) this.#state = new StateNamespace(this, this.#id);
+    if (this.#state === null) this.#state = new StateNamespace(this, this.#id, this.#token);
     return this.#state;
   }
 
@@ -381,15 +376,17 @@ class WasmContext {
 class StateNamespace {
   #ctx;
   #id;
-  constructor(ctx, id) {
+  #token;
+  constructor(ctx, id, token) {
     this.#ctx = ctx;
     this.#id = id;
+    this.#token = token;
   }
   set(key, value) { this.#ctx.set(key, value); }
   get(key) { return this.#ctx.get(key); }
   setBytes(key, data) { this.#ctx.setBytes(key, data); }
   getBytes(key) { return this.#ctx.getBytes(key); }
-  delete(key) { call("state_delete", this.#id, key); }
+  delete(key) { call("state_delete", this.#id, this.#token, key); }
   has(key) { return call("ctx_get", this.#id, key) != null; }
   keys() { return call("state_keys", this.#id); }
 }
@@ -477,9 +474,12 @@ export class Workflow {
     return call("workflow_validate", this.#id);
   }
 
-  /** Run to the end; resolves to {data, runId}. */
-  run(input = {}) {
-    return callAsync("workflow_run", this.#id, input ?? null);
+  /**
+   * Run to the end; resolves to {data, runId}. `options.checkpoint`: 'indexeddb' (or
+   * {store: name}) makes the run durable, as with runWithHandler.
+   */
+  run(input = {}, options = null) {
+    return callAsync("workflow_run", this.#id, input ?? null, options);
   }
 
   /** Run, calling `callback(event)` synchronously for every stream item ({eventType, ...}). */
@@ -488,9 +488,25 @@ export class Workflow {
     return callAsync("workflow_run_streaming", this.#id, input ?? null, callback);
   }
 
-  /** Start a run in the background; resolves to its WorkflowHandler. */
-  async runWithHandler(input = {}) {
-    return new WorkflowHandler(await callAsync("workflow_run_with_handler", this.#id, input ?? null));
+  /**
+   * Start a run in the background; resolves to its WorkflowHandler.
+   * `options.checkpoint: 'indexeddb'` (or {store: name}) makes it durable: a snapshot is
+   * saved to IndexedDB after steps complete and deleted when the run ends. After a
+   * reload, `unfinishedRuns()` lists such runs and `resumeCheckpoint(runId)` continues
+   * one; steps that were running run again (at-least-once).
+   */
+  async runWithHandler(input = {}, options = null) {
+    return new WorkflowHandler(await callAsync("workflow_run_with_handler", this.#id, input ?? null, options));
+  }
+
+  /** This workflow's unfinished durable runs: [{runId, createdAt, status}], oldest first. */
+  unfinishedRuns(options = null) {
+    return callAsync("workflow_checkpoints", this.#id, options);
+  }
+
+  /** Continue a durable run from its checkpoint; resolves to its WorkflowHandler. */
+  async resumeCheckpoint(runId, options = null) {
+    return new WorkflowHandler(await callAsync("workflow_resume_checkpoint", this.#id, runId, options));
   }
 
   /** Resume a snapshot (object or JSON text) in this page; resolves to a WorkflowHandler. */

@@ -42,17 +42,29 @@ def base_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """A headless Chromium, launched once per session."""
+def playwright() -> Iterator[Any]:
+    """The one Playwright instance of the session (its sync API allows only one)."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """The Chromium the tests drive (never a browser Playwright downloads)."""
     chromium = build.find_chromium()
     if chromium is None:
         pytest.fail("no Chromium: set BLAZEN_CHROMIUM or run `python build.py test`")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    return chromium
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Any, chromium_path: str) -> Iterator[Any]:
+    """A headless Chromium, launched once per session."""
+    browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture(scope="session")

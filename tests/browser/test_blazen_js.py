@@ -364,7 +364,8 @@ def test_snapshot_pause_and_resume_in_place(js: JsPage) -> None:
         return (await handler.result()).data;
     """)
     assert out["value"] == "one"
-    assert out["logs"] == [[1, {"phase": "one"}, ["first"], "running"], ["paused", ["Second"]]]
+    # The unfinished step's write is not in the snapshot: it runs again on resume.
+    assert out["logs"] == [[1, {}, ["first"], "running"], ["paused", ["Second"]]]
 
 
 def test_abort(js: JsPage) -> None:

@@ -22,26 +22,21 @@ LIMIT = 5 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def page() -> Iterator[Any]:
+def page(playwright: Any, chromium_path: str) -> Iterator[Any]:
     from conftest import CHROMIUM_ARGS
-    from playwright.sync_api import sync_playwright
 
     server = build.make_server(build.DIST, 0, mounts={"/_test/": PAGES})
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    chromium = build.find_chromium()
-    if chromium is None:
-        pytest.fail("no Chromium: set BLAZEN_CHROMIUM or run `python build.py test`")
     args = [*CHROMIUM_ARGS, "--enable-precise-memory-info", "--js-flags=--expose-gc"]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=args)
-        page = browser.new_page()
-        page.set_default_timeout(300_000)
-        page.goto(build.server_url(server) + "_test/blank.html")
-        page.evaluate(
-            "async () => { const m = await import('/blazen.js'); window.blazen = m; window.py = await m.default(); }"
-        )
-        yield page
-        browser.close()
+    browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=args)
+    page = browser.new_page()
+    page.set_default_timeout(300_000)
+    page.goto(build.server_url(server) + "_test/blank.html")
+    page.evaluate(
+        "async () => { const m = await import('/blazen.js'); window.blazen = m; window.py = await m.default(); }"
+    )
+    yield page
+    browser.close()
     server.shutdown()
     server.server_close()
 

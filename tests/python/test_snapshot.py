@@ -152,3 +152,70 @@ async def test_loading_runs_nothing_from_the_snapshot() -> None:
     snap["state"]["x"] = "__import__('os').system('false')"
     handler = await Workflow.from_builder(builder()).resume(snap)
     assert (await handler.result()).data == EXPECTED
+
+
+async def test_unfinished_steps_writes_are_left_out_until_they_finish() -> None:
+    from blazen_py.runtime import Deferred
+
+    wf = Workflow("journal")
+    gate = asyncio.Event()
+    later: list = []
+
+    async def parked(event, ctx):  # suspends on bare yields only
+        ctx.set("parked", 1)
+        while not gate.is_set():  # noqa: ASYNC110 - stays parked, no Task
+            await asyncio.sleep(0)
+        return {"type": "Done"}
+
+    async def tasked(event, ctx):  # suspends on a future: continues in a Task
+        ctx.set("tasked", 1)
+        await gate.wait()
+        ctx.set("tasked", 2)
+        return {"type": "Done"}
+
+    def deferred(event, ctx):  # completes from a callback, like a JS promise
+        d = Deferred()
+        later.append((d, ctx))
+        return d
+
+    def join(event, ctx):
+        n = (ctx.get("n") or 0) + 1
+        ctx.set("n", n)
+        return {"type": STOP_EVENT, "result": n} if n == 3 else None
+
+    wf.add_step("parked", [START_EVENT], parked)
+    wf.add_step("tasked", [START_EVENT], tasked)
+    wf.add_step("deferred", [START_EVENT], deferred)
+    wf.add_step("join", ["Done"], join)
+    handler = await wf.run_with_handler()
+    await asyncio.sleep(0.01)
+    d, ctx = later[0]
+    with d.running():
+        ctx.set("deferred", 1)
+    snap = await handler.snapshot()
+    assert snap["state"] == {}
+    assert sorted(i["step"] for i in snap["step_inputs"]) == ["deferred", "parked", "tasked"]
+    gate.set()
+    d.resolve({"type": "Done"})
+    assert (await handler.result()).data == 3
+    assert handler._run.state == {"parked": 1, "tasked": 2, "deferred": 1, "n": 3}
+
+
+async def test_a_step_stopped_by_pause_is_rerun_from_its_starting_state() -> None:
+    wf = Workflow("rollback")
+
+    async def ask(event, ctx):
+        ctx.set("asked", (ctx.get("asked") or 0) + 1)
+        answer = await ctx.request_input("ok?")
+        return {"type": STOP_EVENT, "result": [answer, ctx.get("asked")]}
+
+    wf.add_step("ask", [START_EVENT], ask)
+    handler = await wf.run_with_handler()
+    await asyncio.sleep(0)
+    snap = await handler.pause()
+    assert snap["state"] == {}
+    await handler.resume_in_place()
+    async for item in handler.events():
+        if item.event_type == "InputRequested" and item["request_id"] in handler._run.requests:
+            handler.respond_to_input(item["request_id"], "yes")
+    assert (await handler.result()).data == ["yes", 1]

@@ -1,0 +1,58 @@
+// A durable run that a test reloads at random moments. Each step appends its number to
+// a trace in workflow state and to an execution log in localStorage (outside the
+// workflow, so re-runs show there). On load: resume an unfinished run, or start one.
+// With ?reset the page only clears localStorage and the checkpoints, and boots nothing.
+import init, { Workflow } from "/blazen.js";
+
+const STEPS = 20;
+const status = (text, state) => {
+  document.getElementById("status").textContent = text;
+  document.body.dataset.state = state;
+};
+const append = (key, text) => localStorage.setItem(key, (localStorage.getItem(key) ?? "") + text);
+
+async function reset() {
+  localStorage.clear();
+  await new Promise((resolve, reject) => {
+    const request = indexedDB.deleteDatabase("blazen_py-checkpoints");
+    request.onsuccess = resolve;
+    request.onerror = () => reject(request.error);
+    request.onblocked = resolve;
+  });
+  status("reset", "reset");
+}
+
+async function main() {
+  await init();
+  const wf = new Workflow("durable-page");
+  wf.addStep("step", ["blazen::StartEvent", "Next"], async (event, ctx) => {
+    const n = event.n ?? 0;
+    append("exec", `${n},`);
+    ctx.set("trace", [...(ctx.get("trace") ?? []), n]);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    if (n === STEPS) return { type: "blazen::StopEvent", result: ctx.get("trace") };
+    return { type: "Next", n: n + 1 };
+  });
+
+  const runs = await wf.unfinishedRuns();
+  let handler;
+  if (runs.length > 0) {
+    append("loads", `resume:${runs[0].runId},`);
+    handler = await wf.resumeCheckpoint(runs[0].runId);
+  } else if (localStorage.getItem("result") === null) {
+    handler = await wf.runWithHandler({}, { checkpoint: "indexeddb" });
+    append("loads", `start:${handler.runId},`);
+  }
+  if (handler) {
+    status("running", "running");
+    const result = await handler.result();
+    localStorage.setItem("result", JSON.stringify(result.data));
+    localStorage.setItem("left", JSON.stringify(await wf.unfinishedRuns()));
+  }
+  status("done", "done");
+}
+
+(new URLSearchParams(location.search).has("reset") ? reset() : main()).catch((error) => {
+  status(`failed: ${error.message}`, "error");
+  throw error;
+});

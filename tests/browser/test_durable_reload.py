@@ -1,0 +1,77 @@
+"""Durable runs survive reloads: the page is reloaded at random moments while a run goes
+on; after each trial the run has resumed and ended with the uninterrupted result, no
+step completed in a saved checkpoint ran again, and no checkpoint is left behind.
+
+``BLAZEN_RELOAD_TRIALS`` sets the number of trials (default 30).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import build
+
+PAGES = Path(__file__).parent / "pages"
+STEPS = 20
+TRIALS = int(os.environ.get("BLAZEN_RELOAD_TRIALS", "30"))
+EXPECTED = list(range(STEPS + 1))
+
+
+@pytest.fixture(scope="module")
+def origin() -> Iterator[str]:
+    server = build.make_server(build.DIST, 0, mounts={"/_test/": PAGES})
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield build.server_url(server)
+    server.shutdown()
+    server.server_close()
+
+
+def storage(page: Any) -> dict[str, Any]:
+    return page.evaluate("() => Object.fromEntries(Object.entries(localStorage))")
+
+
+def test_durable_runs_resume_after_reloads_at_random_moments(browser: Any, origin: str) -> None:
+    rng = random.Random(20261125)
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    url = origin + "_test/durable.html"
+    resumed = 0
+    try:
+        for trial in range(TRIALS):
+            page.goto(url + "?reset")
+            page.wait_for_function("document.body.dataset.state === 'reset'")
+            page.goto(url)
+            for _ in range(rng.choice([1, 1, 2])):
+                page.wait_for_function("document.body.dataset.state === 'running'")
+                page.wait_for_timeout(rng.uniform(0, 260))
+                page.reload()
+            page.wait_for_function("document.body.dataset.state === 'done'")
+            store = storage(page)
+            loads = [x for x in store.get("loads", "").split(",") if x]
+            executions = [int(x) for x in store.get("exec", "").split(",") if x]
+            where = f"trial {trial}: loads {loads}, executions {executions}"
+            assert json.loads(store["result"]) == EXPECTED, where
+            assert json.loads(store["left"]) == [], where
+            reloads = sum(1 for x in loads if x.startswith("resume"))
+            resumed += reloads
+            # Only a step that was running (or had completed after the last saved
+            # checkpoint) may run again: at most two per reload.
+            assert sorted(set(executions)) == EXPECTED, where
+            assert len(executions) <= len(EXPECTED) + 2 * reloads, where
+            starts = [x for x in loads if x.startswith("start")]
+            assert len(starts) <= 1 + reloads, where
+    finally:
+        context.close()
+    assert errors == []
+    assert resumed >= TRIALS // 2, f"only {resumed} resumes in {TRIALS} trials: reloads came too late?"
