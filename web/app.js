@@ -465,9 +465,17 @@ function progress(value, text) {
   $("status").textContent = text;
 }
 
+// The JupyterLite site exists once `python build.py lab` (or `test`) has built it.
+function showLabLink() {
+  fetch("./lab/jupyter-lite.json", { method: "HEAD" })
+    .then((response) => { $("lab-link").hidden = !response.ok; })
+    .catch(() => {});
+}
+
 async function main() {
   document.body.dataset.state = "booting";
   restoreSettings();
+  showLabLink();
   progress(0.02, "Reading build info…");
   const [info, codes, helper] = await Promise.all([
     fetch("./build-info.json").then((r) => r.json()),

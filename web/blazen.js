@@ -160,7 +160,10 @@ export default function init(options = {}) {
       throw error;
     });
   } else if (options.env) {
-    booting = booting.then(() => call("set_env", options.env));
+    booting = booting.then((instance) => {
+      call("set_env", options.env);
+      return instance;
+    });
   }
   return booting;
 }
