@@ -582,8 +582,8 @@ class Report:
             verdict = (
                 f" The larger run is the cheaper one per event: fitting time = fixed + N x per-event "
                 f"to the two medians gives {fmt_ms(fixed)} fixed per run and {1e6 * per_event:.1f} µs "
-                "per event, so the fixed cost (starting the run, its crossings between JS and Python) "
-                "weighs more on the smaller run. Nothing grows with N."
+                "per event: a cost that does not grow with N weighs more on the smaller run. Nothing "
+                "here grows faster than N."
             )
         elif best_gap <= 0.20:
             verdict = (
