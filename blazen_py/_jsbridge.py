@@ -137,7 +137,22 @@ def _event_from_js(value: Any) -> Any:
         return event
     if type(py) is list:
         return [_twin(item, value[i]) for i, item in enumerate(py)]  # type: ignore[index,unused-ignore]
-    return py
+    return JsValue(py) if isinstance(py, JsProxy) else py
+
+
+class JsValue:
+    """A JS value that is no event (a function, a symbol, a Date...), as a step returned it.
+
+    Wrapped so the engine reports it plainly (probing a JsProxy of a symbol throws).
+    """
+
+    __slots__ = ("_text",)
+
+    def __init__(self, value: Any) -> None:
+        self._text = f"{value.typeof} {js.String(value)}"
+
+    def __repr__(self) -> str:
+        return f"<JS {self._text}>"
 
 
 def _twin(item: Any, js_item: Any) -> Any:
@@ -145,7 +160,7 @@ def _twin(item: Any, js_item: Any) -> Any:
         event = JsEvent(_clean(item))
         event.js = js_item
         return event
-    return _clean(item)
+    return JsValue(item) if isinstance(item, JsProxy) else _clean(item)
 
 
 def to_js_value(value: Any) -> Any:

@@ -442,7 +442,12 @@ class Run:
             etype = out.get("type")
             if type(etype) is str and etype:
                 self.produce(out, step.name)
-                return
+            else:
+                try:
+                    event_type_of(out, step=step.name)
+                except InvalidEventError as exc:
+                    self._bad_output(step, event, str(exc))
+            return
         elif out is None:
             return
         elif type(out) is list or type(out) is tuple:

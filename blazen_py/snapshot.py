@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -195,10 +196,33 @@ def loads(text: str | bytes | bytearray) -> Any:
     """
     if len(text) > _MAX_TEXT:
         raise SnapshotError(f"snapshot text is {len(text)} bytes, over the {_MAX_TEXT} byte limit")
+    _check_depth(text)
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise SnapshotError(f"snapshot is not valid JSON (truncated or corrupt?): {exc}") from None
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_MAX_DEPTH = 256
+
+
+def _check_depth(text: str | bytes | bytearray) -> None:
+    # json.loads recurses once per level; in Pyodide a deep enough document overflows the
+    # WebAssembly stack (a crash, not a RecursionError), so refuse it before parsing.
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", errors="replace")
+    if text.count("[") + text.count("{") <= _MAX_DEPTH:
+        return
+    depth = 0
+    for char in _NOT_BRACKETS.sub("", _STRINGS.sub("", text)):
+        if char == "[" or char == "{":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                raise SnapshotError(f"snapshot is nested more than {_MAX_DEPTH} levels deep")
+        else:
+            depth -= 1
 
 
 def dumps(snapshot: Mapping[str, Any]) -> str:

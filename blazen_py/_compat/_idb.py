@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pyodide.code import run_js
-from pyodide.ffi import JsException, JsProxy, jsnull  # type: ignore[attr-defined,unused-ignore]
+from pyodide.ffi import JsProxy, jsnull  # type: ignore[attr-defined,unused-ignore]
 
 from ..errors import StoreError
 from ..snapshot import dumps, loads
@@ -27,42 +27,44 @@ __all__ = ["IndexedDBStore"]
 _STORE = "snapshots"
 
 _HELPER_SOURCE = """
-({
-  open(name) {
-    return new Promise((resolve, reject) => {
-      if (typeof indexedDB === 'undefined' || indexedDB === null) {
-        reject(Object.assign(new Error('IndexedDB is not available in this context'), {name: 'Unavailable'}));
-        return;
-      }
-      let request;
-      try { request = indexedDB.open(name, 1); } catch (e) { reject(e); return; }
-      request.onupgradeneeded = () => request.result.createObjectStore('snapshots');
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-      request.onblocked = () =>
-        reject(Object.assign(new Error('database upgrade blocked by another tab'), {name: 'Blocked'}));
-    });
-  },
-  run(db, mode, action) {
-    return new Promise((resolve, reject) => {
-      let tx, result;
-      try {
-        tx = db.transaction('snapshots', mode);
-        const request = action(tx.objectStore('snapshots'));
-        if (request) request.onsuccess = () => { result = request.result; };
-      } catch (e) { reject(e); return; }
-      tx.oncomplete = () => resolve(result === undefined ? null : result);
-      tx.onerror = () => reject(tx.error);
-      tx.onabort = () =>
-        reject(tx.error || Object.assign(new Error('transaction aborted'), {name: 'AbortError'}));
-    });
-  },
-  put(db, key, text) { return this.run(db, 'readwrite', (s) => s.put(text, key)); },
-  get(db, key) { return this.run(db, 'readonly', (s) => s.get(key)); },
-  keys(db) { return this.run(db, 'readonly', (s) => s.getAllKeys()).then((k) => JSON.stringify(k || [])); },
-  del(db, key) { return this.run(db, 'readwrite', (s) => s.delete(key)); },
-  close(db) { db.close(); },
-})
+(() => {
+  // Every method resolves to [null, value] or [errorName, message]; it never rejects.
+  // (Awaiting, from Python, a promise that IndexedDB rejected with its own DOMException
+  // was seen to hang in Chromium when the origin is over quota.)
+  const settle = (promise) => promise.then(
+    (value) => [null, value === undefined ? null : value],
+    (error) => [String((error && error.name) || 'Error'), String((error && error.message) || error)],
+  );
+  const open = (name) => new Promise((resolve, reject) => {
+    if (typeof indexedDB === 'undefined' || indexedDB === null) {
+      reject({ name: 'Unavailable', message: 'IndexedDB is not available in this context' });
+      return;
+    }
+    const request = indexedDB.open(name, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore('snapshots');
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error || new Error('indexedDB.open failed'));
+    request.onblocked = () => reject({ name: 'Blocked', message: 'database upgrade blocked by another tab' });
+  });
+  const run = (db, mode, action) => new Promise((resolve, reject) => {
+    const tx = db.transaction('snapshots', mode);
+    let result = null;
+    const request = action(tx.objectStore('snapshots'));
+    request.onsuccess = () => { result = request.result; };
+    tx.oncomplete = () => resolve(result);
+    // A failed request aborts the transaction: report once, on abort, with tx.error.
+    tx.onabort = () => reject(tx.error || { name: 'AbortError', message: 'transaction aborted' });
+  });
+  const guarded = (fn) => (...args) => settle(new Promise((resolve) => resolve(fn(...args))));
+  return {
+    open: guarded(open),
+    put: guarded((db, key, text) => run(db, 'readwrite', (s) => s.put(text, key))),
+    get: guarded((db, key) => run(db, 'readonly', (s) => s.get(key))),
+    keys: guarded((db) => run(db, 'readonly', (s) => s.getAllKeys()).then((k) => JSON.stringify(k || []))),
+    del: guarded((db, key) => run(db, 'readwrite', (s) => s.delete(key))),
+    close: (db) => db.close(),
+  };
+})()
 """
 
 
@@ -98,10 +100,11 @@ class IndexedDBStore:
         return self._db
 
     async def _call(self, method: str, *args: Any) -> Any:
-        try:
-            return await getattr(self._helper, method)(*args)
-        except JsException as exc:
-            raise StoreError(_describe(exc, method, self._name)) from None
+        outcome = await getattr(self._helper, method)(*args)
+        error, value = outcome[0], outcome[1]
+        if error is not None and error is not jsnull:
+            raise StoreError(_describe(str(error), str(value), method, self._name))
+        return value
 
     async def save(self, key: str, snapshot: Mapping[str, Any]) -> None:
         """Store ``snapshot`` under ``key`` in one transaction, replacing any previous one."""
@@ -149,14 +152,13 @@ class IndexedDBStore:
 _ACTIONS = {"open": "open", "put": "save to", "get": "load from", "keys": "list", "del": "delete from"}
 
 
-def _describe(exc: JsException, method: str, name: str) -> str:
-    kind = getattr(exc, "name", "") or type(exc).__name__
+def _describe(kind: str, message: str, method: str, name: str) -> str:
     action = _ACTIONS[method]
     if kind == "QuotaExceededError":
         return f"IndexedDB {name!r} is over its storage quota; could not {action} it"
     if kind == "Unavailable":
         return "IndexedDB is not available here (not a browser page, or storage is disabled)"
-    return f"could not {action} IndexedDB {name!r}: {kind}: {getattr(exc, 'message', exc)}"
+    return f"could not {action} IndexedDB {name!r}: {kind}: {message}"
 
 
 def _check_key(key: object) -> None:
