@@ -695,6 +695,18 @@ def ensure_venv() -> Path:
     return python
 
 
+# Flags that keep Chromium quiet on a closed network (every launch of the tests and benches).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
 def find_chromium() -> str | None:
     """A Chromium: $BLAZEN_CHROMIUM, else one of the usual names on PATH."""
     configured = os.environ.get("BLAZEN_CHROMIUM")

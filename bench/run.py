@@ -66,17 +66,8 @@ QUICK: dict[str, Any] = {
     "soak": {"runs": 100, "warmup": 10},
     "cold_starts": 1,
 }
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--enable-precise-memory-info",
-    "--js-flags=--expose-gc",
-]
+# The soak needs gc() and exact JS heap sizes on top of the usual quiet flags.
+CHROMIUM_ARGS = [*build.CHROMIUM_ARGS, "--enable-precise-memory-info", "--js-flags=--expose-gc"]
 PAGE_TIMEOUT_MS = 600_000
 
 

@@ -17,15 +17,7 @@ import pytest
 import build
 
 ARTIFACTS = build.ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = build.CHROMIUM_ARGS
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +26,17 @@ def base_url() -> Iterator[str]:
     if not (build.DIST / "index.html").is_file():
         pytest.fail("dist/ is not built: run `python build.py` (or `python build.py test`)")
     server = build.make_server(build.DIST, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield build.server_url(server)
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def origin() -> Iterator[str]:
+    """dist/ plus the test pages of tests/browser/pages (at /_test/), on one origin."""
+    server = build.make_server(build.DIST, 0, mounts={"/_test/": Path(__file__).parent / "pages"})
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield build.server_url(server)

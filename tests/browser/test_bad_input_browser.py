@@ -4,33 +4,23 @@ quota, and 1,000 concurrent runs in one page."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-import build
-
-PAGES = Path(__file__).parent / "pages"
-
 
 @pytest.fixture(scope="module")
-def page(browser: Any) -> Iterator[Any]:
-    server = build.make_server(build.DIST, 0, mounts={"/_test/": PAGES})
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def page(browser: Any, origin: str) -> Iterator[Any]:
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(120_000)
-    page.goto(build.server_url(server) + "_test/blank.html")
+    page.goto(origin + "_test/blank.html")
     page.evaluate(
         "async () => { const m = await import('/blazen.js'); window.blazen = m; window.py = await m.default(); }"
     )
     yield page
     context.close()
-    server.shutdown()
-    server.server_close()
 
 
 def outcome(page: Any, handler_js: str, timeout: float | None = None) -> dict[str, Any]:

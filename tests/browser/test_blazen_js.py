@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import build
 
-PAGES = Path(__file__).parent / "pages"
 BOOT_TIMEOUT_MS = 120_000
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -71,17 +68,6 @@ class JsPage:
         if "error" in out:
             pytest.fail(f"JS threw: {out['error']}")
         return out
-
-
-@pytest.fixture(scope="module")
-def origin() -> Iterator[str]:
-    """dist/ plus the test pages (at /_test/) on one origin."""
-    server = build.make_server(build.DIST, 0, mounts={"/_test/": PAGES})
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield build.server_url(server)
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture(scope="module")

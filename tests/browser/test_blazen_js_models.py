@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import build
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
 from llm_server import ARTICLE, LLMTestServer
 
-PAGES = Path(__file__).parent / "pages"
 FAKE_KEY = "sk-or-v1-js-0123456789abcdef0123456789abcdef"
 
 
@@ -31,19 +27,15 @@ def llm() -> Iterator[LLMTestServer]:
 
 
 @pytest.fixture(scope="module")
-def page(browser: Any, llm: LLMTestServer) -> Iterator[Any]:
-    server = build.make_server(build.DIST, 0, mounts={"/_test/": PAGES})
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def page(browser: Any, origin: str, llm: LLMTestServer) -> Iterator[Any]:
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(120_000)
     page.console_lines = []  # type: ignore[attr-defined]
     page.on("console", lambda msg: page.console_lines.append(msg.text))  # type: ignore[attr-defined]
-    page.goto(build.server_url(server) + "_test/blank.html")
+    page.goto(origin + "_test/blank.html")
     yield page
     context.close()
-    server.shutdown()
-    server.server_close()
 
 
 def run(page: Any, body: str, env: dict[str, str]) -> Any:

@@ -7,38 +7,29 @@ the shared browser does not have, so this module launches its own.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import build
 
-PAGES = Path(__file__).parent / "pages"
 RUNS = 10_000
 LIMIT = 5 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def page(playwright: Any, chromium_path: str) -> Iterator[Any]:
-    from conftest import CHROMIUM_ARGS
-
-    server = build.make_server(build.DIST, 0, mounts={"/_test/": PAGES})
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    args = [*CHROMIUM_ARGS, "--enable-precise-memory-info", "--js-flags=--expose-gc"]
+def page(playwright: Any, chromium_path: str, origin: str) -> Iterator[Any]:
+    args = [*build.CHROMIUM_ARGS, "--enable-precise-memory-info", "--js-flags=--expose-gc"]
     browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=args)
     page = browser.new_page()
     page.set_default_timeout(300_000)
-    page.goto(build.server_url(server) + "_test/blank.html")
+    page.goto(origin + "_test/blank.html")
     page.evaluate(
         "async () => { const m = await import('/blazen.js'); window.blazen = m; window.py = await m.default(); }"
     )
     yield page
     browser.close()
-    server.shutdown()
-    server.server_close()
 
 
 MEASURE = """

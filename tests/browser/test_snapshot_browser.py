@@ -11,14 +11,9 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-import build
-
-PAGES = Path(__file__).parent / "pages"
 
 # One workflow, defined once, run by CPython (here) and by Pyodide (in the page).
 WORKFLOW = """
@@ -107,15 +102,6 @@ def test_uninterrupted_result_on_cpython() -> None:
         return await ns["answer_all"](await ns["make_builder"]().build().run_with_handler({"n": 5}))
 
     assert on_cpython(run()) == EXPECTED
-
-
-@pytest.fixture(scope="module")
-def origin() -> Iterator[str]:
-    server = build.make_server(build.DIST, 0, mounts={"/_test/": PAGES})
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield build.server_url(server)
-    server.shutdown()
-    server.server_close()
 
 
 def in_page(page: Any, code: str, **values: str) -> Any:

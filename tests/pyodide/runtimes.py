@@ -25,15 +25,7 @@ TESTS = HERE.parent
 REPLY_PREFIX = "@@blazen-harness@@"
 BOOT_TIMEOUT = 180.0
 GRACE = 15.0
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = build.CHROMIUM_ARGS
 
 
 RUNTIMES = ("node", "chromium")

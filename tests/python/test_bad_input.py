@@ -200,12 +200,16 @@ SNAPSHOTS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("state list", lambda s: {**s, "state": [1]}, "must be a dict"),
     ("unknown tag", lambda s: {**s, "state": {"x": {"$eval": "1+1"}}}, "unknown tag"),
     ("bad base64", lambda s: {**s, "state": {"x": {"$bytes": "***"}}}, "invalid \\$bytes"),
-    ("nan text", lambda s: json.dumps(s).replace('"queue": []', '"queue": [NaN]'), "is not JSON data|not an event|invalid number"),
+    (
+        "nan text",
+        lambda s: json.dumps(s).replace('"queue": []', '"queue": [NaN]'),
+        "not an event|invalid number",
+    ),
     ("other workflow", lambda s: {**s, "workflow": "someone-else"}, "not 'snap-corpus'"),
-    ("unknown step", lambda s: {**s, "step_inputs": [{"step": "ghost", "event": {"type": "X"}}]}, "step 'ghost'"),
+    ("unknown step", lambda s: {**s, "step_inputs": [{"step": "ghost", "event": {"type": "X"}}]}, "'ghost'"),
     ("event without type", lambda s: {**s, "queue": [{"no": "type"}]}, "not an event"),
     ("unrouted queued", lambda s: {**s, "queue": [{"type": "Nobody"}]}, "no step of 'snap-corpus' accepts"),
-    ("deeply nested", lambda s: '{"format": "blazen_py/snapshot", "version": 1, "state": ' + "[" * 100000 + "]" * 100000 + "}", "nested|not valid JSON|must be"),
+    ("deeply nested", lambda s: '{"state": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested more than 256"),
 ]
 
 
@@ -230,11 +234,15 @@ async def test_huge_snapshot_state_round_trips() -> None:
 # -- input requests and stores --------------------------------------------------------------
 
 
+def answer(event: Any, ctx: Any) -> Any:
+    return {"type": STOP_EVENT, "result": event["response"]}
+
+
 @pytest.mark.parametrize("request_id", ["unknown", "", 42, None])
 async def test_unknown_request_ids(request_id: Any) -> None:
     wf = Workflow("ask")
     wf.add_step("ask", [START_EVENT], lambda e, c: {"type": "blazen::InputRequestEvent", "prompt": "?"})
-    wf.add_step("answer", ["blazen::InputResponseEvent"], lambda e, c: {"type": STOP_EVENT, "result": e["response"]})
+    wf.add_step("answer", ["blazen::InputResponseEvent"], answer)
     handler = await wf.run_with_handler()
     await asyncio.sleep(0)
     with pytest.raises(InputRequestError, match="is unknown"):
@@ -247,7 +255,7 @@ async def test_unknown_request_ids(request_id: Any) -> None:
 async def test_durable_response_must_be_data() -> None:
     wf = Workflow("ask-data")
     wf.add_step("ask", [START_EVENT], lambda e, c: {"type": "blazen::InputRequestEvent", "prompt": "?"})
-    wf.add_step("answer", ["blazen::InputResponseEvent"], lambda e, c: {"type": STOP_EVENT, "result": e["response"]})
+    wf.add_step("answer", ["blazen::InputResponseEvent"], answer)
     handler = await wf.run_with_handler()
     await asyncio.sleep(0)
     (request_id,) = handler._run.requests

@@ -47,6 +47,9 @@ async function main() {
     status("running", "running");
     const result = await handler.result();
     localStorage.setItem("result", JSON.stringify(result.data));
+  }
+  // Written on a later load too, if a reload came between the result and this line.
+  if (localStorage.getItem("left") === null) {
     localStorage.setItem("left", JSON.stringify(await wf.unfinishedRuns()));
   }
   status("done", "done");
