@@ -21,11 +21,12 @@ CHROMIUM_ARGS = build.CHROMIUM_ARGS
 
 
 @pytest.fixture(scope="session")
-def base_url() -> Iterator[str]:
-    """URL of dist/ served by build.py's server on a free port."""
+def origin() -> Iterator[str]:
+    """dist/ served by build.py's server on a free port, with the test pages of
+    tests/browser/pages mounted at /_test/ (dist's own paths are unaffected)."""
     if not (build.DIST / "index.html").is_file():
         pytest.fail("dist/ is not built: run `python build.py` (or `python build.py test`)")
-    server = build.make_server(build.DIST, 0)
+    server = build.make_server(build.DIST, 0, mounts={"/_test/": Path(__file__).parent / "pages"})
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield build.server_url(server)
@@ -34,14 +35,9 @@ def base_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def origin() -> Iterator[str]:
-    """dist/ plus the test pages of tests/browser/pages (at /_test/), on one origin."""
-    server = build.make_server(build.DIST, 0, mounts={"/_test/": Path(__file__).parent / "pages"})
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield build.server_url(server)
-    server.shutdown()
-    server.server_close()
+def base_url(origin: str) -> str:
+    """URL of dist/ (the same server as ``origin``)."""
+    return origin
 
 
 @pytest.fixture(scope="session")
