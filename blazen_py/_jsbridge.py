@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import sys
 from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -924,12 +925,22 @@ EXPORTS: dict[str, Callable[..., Any]] = {
 _exported: Any = None
 
 
+def _fresh_random_state() -> None:
+    """Reseed :mod:`random` from the OS. After a boot from a memory snapshot its state is
+    the one frozen into the snapshot: every page would otherwise draw the same numbers."""
+    module = sys.modules.get("random")
+    if module is not None:
+        module.seed()
+
+
 def install(helpers: Any) -> Any:
     """Connect to blazen.js: keep its helpers, return the exported functions as a JS object.
 
     Idempotent. The proxies made here are owned by this module for the life of the page.
     """
     global _helpers, _call_step, _resolve_call, _reject_call, _exported
+    if _exported is None:
+        _fresh_random_state()
     _helpers = helpers
     _call_step = helpers.callStep
     _resolve_call = helpers.resolveCall

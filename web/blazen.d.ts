@@ -78,6 +78,11 @@ export interface InitOptions {
   onProgress?: (progress: { stage: string; progress: number; message: string }) => void;
   /** Environment visible to Python as os.environ (e.g. OPENROUTER_API_KEY). */
   env?: Record<string, string>;
+  /**
+   * Boot from the build's memory snapshot when there is one (default true). Any mismatch or
+   * load error falls back to a normal boot, reported through onProgress (stage "fallback").
+   */
+  snapshot?: boolean;
 }
 
 /** Boot Pyodide and blazen_py; idempotent. Resolves to the Pyodide instance. */

@@ -150,10 +150,18 @@ const helpers = {
  * Boot Pyodide from this module's origin and install blazen_py. Idempotent: later calls
  * return the same promise (and apply a new `env`).
  *
+ * When the build left a memory snapshot of an interpreter that has already imported
+ * blazen_py beside the runtime (`blazen-snapshot.json`), boot from it: much faster than
+ * starting Python. Any mismatch or load error falls back to a normal boot, and `onProgress`
+ * says why (stage "fallback"). `snapshot: false` always boots normally.
+ *
  * @param {{indexURL?: string, onProgress?: (p: {stage: string, progress: number, message: string}) => void,
- *          env?: Record<string, string>}} [options]
+ *          env?: Record<string, string>, snapshot?: boolean}} [options]
  */
 export default function init(options = {}) {
+  if (options.snapshot !== undefined && typeof options.snapshot !== "boolean") {
+    return Promise.reject(new BlazenError(`init: snapshot must be true or false, got ${typeof options.snapshot}`));
+  }
   if (booting === null) {
     booting = boot(options).catch((error) => {
       booting = null;
@@ -174,15 +182,21 @@ async function boot(options) {
   };
   const indexURL = options.indexURL ?? new URL("pyodide/", MODULE_BASE).href;
   report("runtime", 0, "Loading the Python runtime");
-  const { loadPyodide } = await import(new URL("pyodide.mjs", indexURL).href);
-  pyodide = await loadPyodide({ indexURL });
-  report("package", 0.8, "Installing blazen_py");
-  const problems = [];
-  await pyodide.loadPackage("blazen-py", {
-    messageCallback: () => {},
-    errorCallback: (message) => problems.push(message),
-  });
-  if (problems.length) throw new BlazenError(`could not install blazen_py: ${problems.join("; ")}`);
+  const manifest = options.snapshot === false ? null : fetchSnapshotManifest(indexURL);
+  const { loadPyodide, version } = await import(new URL("pyodide.mjs", indexURL).href);
+  pyodide = null;
+  const snapshot = await openSnapshot(indexURL, await manifest, version, report);
+  if (snapshot !== null) pyodide = await bootFromSnapshot(loadPyodide, indexURL, snapshot, report);
+  if (pyodide === null) {
+    pyodide = await loadPyodide({ indexURL });
+    report("package", 0.8, "Installing blazen_py");
+    const problems = [];
+    await pyodide.loadPackage("blazen-py", {
+      messageCallback: () => {},
+      errorCallback: (message) => problems.push(message),
+    });
+    if (problems.length) throw new BlazenError(`could not install blazen_py: ${problems.join("; ")}`);
+  }
   report("bridge", 0.95, "Starting the engine");
   const bridge = pyodide.pyimport("blazen_py._jsbridge");
   const install = bridge.install;
@@ -192,6 +206,122 @@ async function boot(options) {
   if (options.env) call("set_env", options.env);
   report("ready", 1, "Ready");
   return pyodide;
+}
+
+// -- boot from a memory snapshot -------------------------------------------------------------
+//
+// `python build.py` makes the snapshot in headless Chromium: Pyodide with blazen_py imported,
+// gzipped, named after a key of everything it depends on (Pyodide build, wheel). The
+// decoded bytes are kept in the Cache API under that key, so a new build never meets a
+// stale copy, and old copies are deleted.
+
+const SNAPSHOT_MANIFEST = "blazen-snapshot.json";
+const SNAPSHOT_FORMAT = 1;
+const SNAPSHOT_CACHE = "blazen-py-snapshot";
+
+async function fetchSnapshotManifest(indexURL) {
+  try {
+    const response = await fetch(new URL(SNAPSHOT_MANIFEST, indexURL));
+    return response.ok ? { manifest: await response.json() } : { reason: `no ${SNAPSHOT_MANIFEST} (HTTP ${response.status})` };
+  } catch (error) {
+    return { reason: `${SNAPSHOT_MANIFEST} unreadable: ${error.message}` };
+  }
+}
+
+// The snapshot's bytes and the wheel's (to restore the package files), or null (reported).
+async function openSnapshot(indexURL, found, version, report) {
+  if (found === null) return null;
+  const fallback = (reason) => {
+    report("fallback", 0.05, `Booting without the memory snapshot: ${reason}`);
+    return null;
+  };
+  if (found.manifest === undefined) return fallback(found.reason);
+  const manifest = found.manifest;
+  if (manifest.format !== SNAPSHOT_FORMAT) return fallback(`snapshot format ${manifest.format}, expected ${SNAPSHOT_FORMAT}`);
+  if (manifest.pyodide !== version) return fallback(`made for Pyodide ${manifest.pyodide}, this is ${version}`);
+  if (typeof DecompressionStream !== "function") return fallback("this browser has no DecompressionStream");
+  report("snapshot", 0.1, "Loading the memory snapshot");
+  const url = new URL(manifest.file, indexURL);
+  const wheel = fetch(new URL(manifest.wheel, indexURL)).then(async (response) => {
+    if (!response.ok) throw new Error(`${manifest.wheel}: HTTP ${response.status}`);
+    return new Uint8Array(await response.arrayBuffer());
+  });
+  wheel.catch(() => {}); // awaited later; a failure there is reported as a fallback
+  try {
+    return { url, manifest, wheel, bytes: await snapshotBytes(url, manifest) };
+  } catch (error) {
+    return fallback(error.message);
+  }
+}
+
+// The decoded snapshot: from the Cache API when this build's copy is there, else fetched,
+// gunzipped (the gzip trailer's CRC catches a damaged file) and checked against its size.
+async function snapshotBytes(url, manifest) {
+  const cache = await openCache();
+  const key = cacheKey(url);
+  const cached = cache && (await cache.match(key).catch(() => undefined));
+  if (cached) {
+    const bytes = new Uint8Array(await cached.arrayBuffer());
+    if (bytes.length === manifest.size) return { bytes, cache: null };
+    await cache.delete(key).catch(() => {});
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${manifest.file}: HTTP ${response.status}`);
+  let bytes;
+  try {
+    const decoded = response.body.pipeThrough(new DecompressionStream("gzip"));
+    bytes = new Uint8Array(await new Response(decoded).arrayBuffer());
+  } catch (error) {
+    throw new Error(`${manifest.file} is damaged (${error.message})`);
+  }
+  if (bytes.length !== manifest.size) {
+    throw new Error(`${manifest.file} holds ${bytes.length} bytes, its manifest says ${manifest.size}`);
+  }
+  return { bytes, cache };
+}
+
+function cacheKey(url) {
+  return `${url.href}?decoded`;
+}
+
+async function openCache() {
+  // The Cache API exists only in secure contexts (https, localhost, 127.0.0.1).
+  if (typeof caches === "undefined") return null;
+  return caches.open(SNAPSHOT_CACHE).catch(() => null);
+}
+
+// Keep this build's decoded copy, drop every other one; after boot, off the critical path.
+async function rememberSnapshot(cache, url, bytes) {
+  const key = cacheKey(url);
+  try {
+    for (const request of await cache.keys()) if (request.url !== key) await cache.delete(request);
+    await cache.put(key, new Response(bytes, { headers: { "Content-Type": "application/octet-stream" } }));
+  } catch {
+    // Quota or a storage error: the next visit fetches the file again.
+  }
+}
+
+async function forgetSnapshot(url) {
+  const cache = await openCache();
+  if (cache) await cache.delete(cacheKey(url)).catch(() => {});
+}
+
+async function bootFromSnapshot(loadPyodide, indexURL, snapshot, report) {
+  const { bytes, cache } = snapshot.bytes;
+  let instance;
+  try {
+    instance = await loadPyodide({ indexURL, _loadSnapshot: bytes });
+    // The file system is not in the snapshot: put the package's files back before any
+    // import can need them (lazily imported submodules, package metadata).
+    instance.unpackArchive(await snapshot.wheel, "wheel");
+  } catch (error) {
+    report("fallback", 0.1, `Booting without the memory snapshot: it did not load (${error.message})`);
+    await forgetSnapshot(snapshot.url);
+    return null;
+  }
+  if (cache) rememberSnapshot(cache, snapshot.url, bytes);
+  report("package", 0.8, "Booted from the memory snapshot");
+  return instance;
 }
 
 // -- values ---------------------------------------------------------------------------------------

@@ -70,14 +70,26 @@ class JsPage:
         return out
 
 
-@pytest.fixture(scope="module")
-def js(browser: Any, origin: str) -> Iterator[JsPage]:
+@pytest.fixture(scope="module", params=[True, False], ids=["snapshot", "no-snapshot"])
+def js(request: pytest.FixtureRequest, browser: Any, origin: str) -> Iterator[JsPage]:
+    """A page booted from the build's memory snapshot, or booted normally: every test of
+    this module runs both ways."""
     context = browser.new_context()
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.set_default_timeout(BOOT_TIMEOUT_MS)
     page.goto(origin + "_test/blank.html")
+    stages = page.evaluate(
+        """async (snapshot) => {
+            const stages = [];
+            await (await import('/blazen.js')).default({ snapshot, onProgress: (p) => stages.push(p.stage) });
+            return stages;
+        }""",
+        request.param,
+    )
+    assert "fallback" not in stages
+    assert ("snapshot" in stages) is request.param, stages
     yield JsPage(page)
     context.close()
     assert errors == [], f"uncaught errors in the page: {errors}"
@@ -604,6 +616,12 @@ def test_init_is_idempotent_and_reports_progress(js: JsPage) -> None:
         return [a === b, stages];
     """)
     assert out["value"] == [True, []]  # already booted: nothing more to report
+
+
+def test_init_refuses_a_snapshot_option_that_is_not_a_boolean(js: JsPage) -> None:
+    out = js.run("await init({ snapshot: 'no' });")
+    assert out["error"]["name"] == "BlazenError"
+    assert "snapshot must be true or false, got string" in out["error"]["message"]
 
 
 def test_js_steps_see_events_from_python_built_events(js: JsPage) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import pytest
 
 import build
 
@@ -80,3 +83,38 @@ def test_build_info_names_the_wheel_and_versions() -> None:
     assert info["version"] == build.version()
     assert info["pyodide"] == build.PYODIDE_VERSION
     assert (build.DIST / info["wheel"]).is_file()
+
+
+# -- the memory snapshot (booting from it is tested in tests/browser/test_fast_boot.py) -------
+
+
+def test_a_current_snapshot_is_kept_without_starting_chromium(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_browser() -> None:
+        raise AssertionError("a current snapshot must not be made again")
+
+    monkeypatch.setattr(build, "find_chromium", no_browser)
+    manifest = json.loads(build.SNAPSHOT_MANIFEST.read_text())
+    files = build.ensure_memory_snapshot(build.DIST_PYODIDE / build.wheel_name())
+    assert files == {build.SNAPSHOT_MANIFEST, build.DIST_PYODIDE / manifest["file"]}
+
+
+def test_without_a_chromium_the_build_says_so_and_makes_no_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(build, "SNAPSHOT_MANIFEST", tmp_path / "blazen-snapshot.json")
+    monkeypatch.setattr(build, "find_chromium", lambda: None)
+    assert build.ensure_memory_snapshot(build.DIST_PYODIDE / build.wheel_name()) == set()
+    assert "no Chromium found: dist/ gets no memory snapshot" in capsys.readouterr().out
+
+
+def test_a_browser_that_exits_early_leaves_no_snapshot_and_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(build, "SNAPSHOT_MANIFEST", tmp_path / "blazen-snapshot.json")
+    monkeypatch.setattr(build, "find_chromium", lambda: shutil.which("false"))
+    before = set(build.DIST_PYODIDE.iterdir())
+    assert build.ensure_memory_snapshot(build.DIST_PYODIDE / build.wheel_name()) == set()
+    out = capsys.readouterr().out
+    assert "Chromium exited (code 1) before the page answered" in out
+    assert "dist/ gets no memory snapshot" in out
+    assert set(build.DIST_PYODIDE.iterdir()) == before

@@ -1,0 +1,321 @@
+"""Fast boot from the build's memory snapshot, in headless Chromium.
+
+The snapshot is Pyodide with blazen_py imported, made by ``python build.py`` in Chromium.
+These tests boot tests/browser/pages/boot.html (init, then one workflow) against a copy of
+dist/ served on 127.0.0.1, damage that copy in the ways a deployment can (a broken or
+truncated file, another Pyodide build, a stale manifest), and check that every boot still
+runs the workflow, and says through ``onProgress`` why it did not use the snapshot.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import build
+
+BOOT_TIMEOUT_MS = 120_000
+PAGES = Path(__file__).parent / "pages"
+CACHE_NAME = "blazen-py-snapshot"
+
+
+class Site:
+    """A served copy of dist/ that a test may damage."""
+
+    def __init__(self, root: Path, url: str) -> None:
+        self.root = root
+        self.url = url
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "pyodide" / "blazen-snapshot.json"
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.manifest_path.read_text())
+        return data
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        self.manifest_path.write_text(json.dumps(manifest))
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.root / "pyodide" / self.manifest["file"]
+
+    def snapshot_url(self) -> str:
+        return f"{self.url}pyodide/{self.manifest['file']}"
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    if not (build.SNAPSHOT_MANIFEST).is_file():
+        pytest.fail("dist/ has no memory snapshot: `python build.py` makes one when it finds a Chromium")
+    root = tmp_path / "site"
+    shutil.copytree(build.DIST, root, ignore=shutil.ignore_patterns("lab"))
+    server = build.make_server(root, 0, mounts={"/_test/": PAGES})
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield Site(root, build.server_url(server))
+    server.shutdown()
+    server.server_close()
+
+
+class Visitor:
+    """One browser context (one profile: its own Cache API) visiting the boot page."""
+
+    def __init__(self, browser: Any) -> None:
+        self.context = browser.new_context()
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(BOOT_TIMEOUT_MS)
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("request", lambda request: self.requests.append(request.url))
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def boot(self, site: Site, query: str = "") -> dict[str, Any]:
+        """Open the boot page; return what it reports (stages, result or error)."""
+        self.requests.clear()
+        self.page.goto(f"{site.url}_test/boot.html{query}")
+        self.page.wait_for_function("window.__boot !== undefined")
+        outcome: dict[str, Any] = self.page.evaluate("window.__boot")
+        assert self.errors == [], f"uncaught errors in the page: {self.errors}"
+        return outcome
+
+    def cached(self) -> list[str]:
+        """URLs of the Cache API entries of the snapshot cache."""
+        urls: list[str] = self.page.evaluate(
+            f"async () => (await (await caches.open('{CACHE_NAME}')).keys()).map((r) => r.url)"
+        )
+        return urls
+
+    def wait_cached(self, wanted: list[str], timeout: float = 20.0) -> None:
+        """The decoded copy is stored after boot, off the critical path: wait for it."""
+        deadline = time.monotonic() + timeout
+        while self.cached() != wanted:
+            if time.monotonic() > deadline:
+                pytest.fail(f"cache holds {self.cached()}, expected {wanted}")
+            time.sleep(0.1)
+
+    def put_in_cache(self, url: str, size: int) -> None:
+        """Store `size` zero bytes as the decoded copy of `url` (a damaged cached copy)."""
+        self.page.evaluate(
+            """async ([name, key, size]) => {
+                const cache = await caches.open(name);
+                await cache.put(key, new Response(new Uint8Array(size)));
+            }""",
+            [CACHE_NAME, url + "?decoded", size],
+        )
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def visitor(browser: Any) -> Iterator[Visitor]:
+    visitor = Visitor(browser)
+    yield visitor
+    visitor.close()
+
+
+def stages(outcome: dict[str, Any]) -> list[str]:
+    return [report["stage"] for report in outcome["stages"]]
+
+
+def fallback_message(outcome: dict[str, Any]) -> str:
+    messages = [report["message"] for report in outcome["stages"] if report["stage"] == "fallback"]
+    assert len(messages) == 1, outcome["stages"]
+    return messages[0]
+
+
+def booted_from_snapshot(outcome: dict[str, Any]) -> bool:
+    return "snapshot" in stages(outcome) and "fallback" not in stages(outcome)
+
+
+# -- the build ------------------------------------------------------------------------------
+
+
+def test_build_made_a_snapshot_for_this_runtime_and_wheel() -> None:
+    manifest = json.loads(build.SNAPSHOT_MANIFEST.read_text())
+    wheel = build.DIST_PYODIDE / build.wheel_name()
+    assert manifest["key"] == build.snapshot_key(wheel)
+    assert manifest["wheel"] == wheel.name
+    assert manifest["pyodide"] == build.PYODIDE_VERSION
+    raw = gzip.decompress((build.DIST_PYODIDE / manifest["file"]).read_bytes())
+    assert len(raw) == manifest["size"]
+    # Pyodide's header: a magic number, then the build id the runtime checks on load.
+    build_id = re.search(r'BUILD_ID:"([0-9a-f]{64})"', (build.DIST_PYODIDE / "pyodide.mjs").read_text())
+    assert build_id is not None
+    words = [int.from_bytes(raw[i : i + 4], "little") for i in range(16, 48, 4)]
+    assert "".join(f"{w:08x}" for w in words) == build_id.group(1)
+    stale = [p.name for p in build.DIST_PYODIDE.glob("blazen-snapshot-*") if p.name != manifest["file"]]
+    assert stale == []
+
+
+# -- booting from it ------------------------------------------------------------------------
+
+
+def test_boots_from_the_snapshot_then_reuses_the_cached_copy(visitor: Visitor, site: Site) -> None:
+    first = visitor.boot(site)
+    assert first["result"] == 42
+    assert stages(first) == ["runtime", "snapshot", "package", "bridge", "ready"]
+    assert site.snapshot_url() in visitor.requests
+    visitor.wait_cached([site.snapshot_url() + "?decoded"])
+
+    again = visitor.boot(site)
+    assert again["result"] == 42
+    assert booted_from_snapshot(again)
+    assert site.snapshot_url() not in visitor.requests  # read from the Cache API
+    # the package's files are back: a module the snapshot did not import loads from them
+    assert (
+        visitor.page.evaluate(
+            """async () => {
+            const pyodide = await (await import('/blazen.js')).default();
+            return pyodide.runPython(
+                "import blazen_py._compat._idb_unavailable, importlib.metadata as m; m.version('blazen_py')");
+        }"""
+        )
+        == build.version()
+    )
+
+
+def test_snapshot_false_boots_normally_and_never_fetches_it(visitor: Visitor, site: Site) -> None:
+    outcome = visitor.boot(site, "?snapshot=0")
+    assert outcome["result"] == 42
+    assert stages(outcome) == ["runtime", "package", "bridge", "ready"]
+    assert not [url for url in visitor.requests if "blazen-snapshot" in url]
+
+
+def test_a_new_build_replaces_the_cached_copy(visitor: Visitor, site: Site) -> None:
+    visitor.boot(site)
+    old = site.snapshot_url()
+    visitor.wait_cached([old + "?decoded"])
+    # What a rebuild leaves: the same kind of file under a new key.
+    manifest = site.manifest
+    new_name = "blazen-snapshot-0123456789abcdef.bin.gz"
+    site.snapshot_path.rename(site.root / "pyodide" / new_name)
+    site.write_manifest({**manifest, "file": new_name, "key": "0123456789abcdef" * 4})
+
+    outcome = visitor.boot(site)
+    assert booted_from_snapshot(outcome)
+    assert outcome["result"] == 42
+    assert site.snapshot_url() in visitor.requests
+    visitor.wait_cached([site.snapshot_url() + "?decoded"])  # the old copy is gone
+
+
+def test_a_cached_copy_of_the_wrong_size_is_dropped_and_fetched_again(visitor: Visitor, site: Site) -> None:
+    visitor.page.goto(site.url + "_test/blank.html")
+    visitor.put_in_cache(site.snapshot_url(), 1024)
+    outcome = visitor.boot(site)
+    assert booted_from_snapshot(outcome)
+    assert site.snapshot_url() in visitor.requests
+    visitor.wait_cached([site.snapshot_url() + "?decoded"])
+    size = visitor.page.evaluate(
+        f"async () => (await (await (await caches.open('{CACHE_NAME}')).match('{site.snapshot_url()}?decoded')).arrayBuffer()).byteLength"
+    )
+    assert size == site.manifest["size"]
+
+
+def test_a_cached_copy_that_does_not_load_is_forgotten(visitor: Visitor, site: Site) -> None:
+    visitor.page.goto(site.url + "_test/blank.html")
+    visitor.put_in_cache(site.snapshot_url(), site.manifest["size"])  # right size, all zeros
+    outcome = visitor.boot(site)
+    assert outcome["result"] == 42
+    assert re.search(r"it did not load \(.*invalid magic number", fallback_message(outcome))
+    assert visitor.cached() == []
+    # the next visit fetches the real file and boots from it
+    again = visitor.boot(site)
+    assert booted_from_snapshot(again)
+    assert again["result"] == 42
+
+
+def test_every_page_boots_with_fresh_random_state(browser: Any, site: Site) -> None:
+    """A snapshot freezes the state of `random`: each boot must reseed it."""
+    draws = []
+    for _ in range(2):
+        visitor = Visitor(browser)
+        try:
+            assert booted_from_snapshot(visitor.boot(site))
+            draws.append(
+                visitor.page.evaluate(
+                    """async () => (await (await import('/blazen.js')).default())
+                        .runPython('import random; [random.random() for _ in range(3)]').toJs()"""
+                )
+            )
+        finally:
+            visitor.close()
+    assert draws[0] != draws[1]
+
+
+# -- falling back -----------------------------------------------------------------------------
+
+
+def damage_bytes(site: Site) -> None:
+    data = bytearray(site.snapshot_path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
+    site.snapshot_path.write_bytes(bytes(data))
+
+
+def truncate(site: Site) -> None:
+    data = site.snapshot_path.read_bytes()
+    site.snapshot_path.write_bytes(data[: len(data) // 2])
+
+
+def other_build_id(site: Site) -> None:
+    """A well-formed snapshot of another Pyodide build: only its build id differs."""
+    raw = bytearray(gzip.decompress(site.snapshot_path.read_bytes()))
+    raw[16:48] = bytes(32)
+    site.snapshot_path.write_bytes(gzip.compress(bytes(raw), compresslevel=1))
+
+
+def other_pyodide(site: Site) -> None:
+    site.write_manifest({**site.manifest, "pyodide": "0.0.0"})
+
+
+def wrong_size(site: Site) -> None:
+    site.write_manifest({**site.manifest, "size": site.manifest["size"] + 16})
+
+
+def no_file(site: Site) -> None:
+    site.snapshot_path.unlink()
+
+
+def no_manifest(site: Site) -> None:
+    site.manifest_path.unlink()
+
+
+def bad_manifest(site: Site) -> None:
+    site.manifest_path.write_text("{not json")
+
+
+FALLBACKS: list[tuple[Callable[[Site], None], str]] = [
+    (damage_bytes, r"blazen-snapshot-\w+\.bin\.gz is damaged"),
+    (truncate, r"blazen-snapshot-\w+\.bin\.gz is damaged"),
+    (other_build_id, r"it did not load \(Snapshot build id mismatch"),
+    (other_pyodide, r"made for Pyodide 0\.0\.0, this is 314\.0\.7"),
+    (wrong_size, r"holds \d+ bytes, its manifest says \d+"),
+    (no_file, r"blazen-snapshot-\w+\.bin\.gz: HTTP 404"),
+    (no_manifest, r"no blazen-snapshot\.json \(HTTP 404\)"),
+    (bad_manifest, r"blazen-snapshot\.json unreadable"),
+]
+
+
+@pytest.mark.parametrize("damage, reason", FALLBACKS, ids=[f.__name__ for f, _ in FALLBACKS])
+def test_a_bad_snapshot_falls_back_to_a_normal_boot_and_says_why(
+    visitor: Visitor, site: Site, damage: Callable[[Site], None], reason: str
+) -> None:
+    damage(site)
+    outcome = visitor.boot(site)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["result"] == 42
+    assert re.search(reason, fallback_message(outcome)), fallback_message(outcome)
+    assert stages(outcome)[-3:] == ["package", "bridge", "ready"]
+    assert visitor.cached() == []
