@@ -228,7 +228,8 @@ async function fetchSnapshotManifest(indexURL) {
   }
 }
 
-// The snapshot's bytes and the wheel's (to restore the package files), or null (reported).
+// Where the snapshot is, and promises of its bytes and of the wheel's (to restore the
+// package files); or null when there is none to use (reported).
 async function openSnapshot(indexURL, found, version, report) {
   if (found === null) return null;
   const fallback = (reason) => {
@@ -247,11 +248,7 @@ async function openSnapshot(indexURL, found, version, report) {
     return new Uint8Array(await response.arrayBuffer());
   });
   wheel.catch(() => {}); // awaited later; a failure there is reported as a fallback
-  try {
-    return { url, manifest, wheel, bytes: await snapshotBytes(url, manifest) };
-  } catch (error) {
-    return fallback(error.message);
-  }
+  return { url, manifest, wheel, bytes: snapshotBytes(url, manifest) };
 }
 
 // The decoded snapshot: from the Cache API when this build's copy is there, else fetched,
@@ -269,8 +266,7 @@ async function snapshotBytes(url, manifest) {
   if (!response.ok) throw new Error(`${manifest.file}: HTTP ${response.status}`);
   let bytes;
   try {
-    const decoded = response.body.pipeThrough(new DecompressionStream("gzip"));
-    bytes = new Uint8Array(await new Response(decoded).arrayBuffer());
+    bytes = new Uint8Array(await new Response(await gunzipped(response.body)).arrayBuffer());
   } catch (error) {
     throw new Error(`${manifest.file} is damaged (${error.message})`);
   }
@@ -278,6 +274,29 @@ async function snapshotBytes(url, manifest) {
     throw new Error(`${manifest.file} holds ${bytes.length} bytes, its manifest says ${manifest.size}`);
   }
   return { bytes, cache };
+}
+
+// A host that serves .gz files with `Content-Encoding: gzip` has the browser gunzip them
+// already: only a body that starts with gzip's magic bytes is gunzipped here (streaming).
+async function gunzipped(body) {
+  const reader = body.getReader();
+  const first = await reader.read();
+  const head = first.done ? new Uint8Array(0) : first.value;
+  const whole = new ReadableStream({
+    start(controller) {
+      if (head.length) controller.enqueue(head);
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  const isGzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+  return isGzip ? whole.pipeThrough(new DecompressionStream("gzip")) : whole;
 }
 
 function cacheKey(url) {
@@ -301,25 +320,60 @@ async function rememberSnapshot(cache, url, bytes) {
   }
 }
 
+// Pyodide keeps its loadPyodide options for the life of the page: give it the bytes through a
+// thenable that lets go of them once taken, not a promise that would hold 30 MB forever.
+function handOver(promise) {
+  let source = promise;
+  return {
+    then(resolve, reject) {
+      const taken = source;
+      source = null;
+      return taken === null ? resolve(undefined) : taken.then(resolve, reject);
+    },
+  };
+}
+
+function whenIdle(fn) {
+  if (typeof requestIdleCallback === "function") requestIdleCallback(fn, { timeout: 5000 });
+  else setTimeout(fn, 1000);
+}
+
 async function forgetSnapshot(url) {
   const cache = await openCache();
   if (cache) await cache.delete(cacheKey(url)).catch(() => {});
 }
 
+// Pyodide from the snapshot, or null (reported). loadPyodide gets the bytes as a promise:
+// it fetches and compiles the runtime while they arrive.
 async function bootFromSnapshot(loadPyodide, indexURL, snapshot, report) {
-  const { bytes, cache } = snapshot.bytes;
+  let problem = null; // the snapshot's own failure (HTTP, damage) is reported as it is
+  const decoded = snapshot.bytes.then(
+    (found) => {
+      report("restore", 0.5, "Restoring Python from the memory snapshot");
+      return found;
+    },
+    (error) => {
+      problem = error.message;
+      throw error;
+    },
+  );
+  const bytes = decoded.then((found) => found.bytes);
+  bytes.catch(() => {}); // loadPyodide awaits it only later: not an unhandled rejection
   let instance;
   try {
-    instance = await loadPyodide({ indexURL, _loadSnapshot: bytes });
+    instance = await loadPyodide({ indexURL, _loadSnapshot: handOver(bytes) });
     // The file system is not in the snapshot: put the package's files back before any
     // import can need them (lazily imported submodules, package metadata).
     instance.unpackArchive(await snapshot.wheel, "wheel");
   } catch (error) {
-    report("fallback", 0.1, `Booting without the memory snapshot: it did not load (${error.message})`);
+    const reason = problem ?? `it did not load (${error.message})`;
+    report("fallback", 0.1, `Booting without the memory snapshot: ${reason}`);
     await forgetSnapshot(snapshot.url);
     return null;
   }
-  if (cache) rememberSnapshot(cache, snapshot.url, bytes);
+  const { cache } = await decoded;
+  // Storing 30 MB blocks the page for tens of ms: wait until it is idle (after the first run).
+  if (cache) whenIdle(async () => rememberSnapshot(cache, snapshot.url, await bytes));
   report("package", 0.8, "Booted from the memory snapshot");
   return instance;
 }

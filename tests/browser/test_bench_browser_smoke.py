@@ -1,7 +1,8 @@
 """Smoke run of the Chromium benchmarks (bench/) with tiny sizes, in the tier's browser.
 
 Python steps, JS steps on blazen.js and @llama-flow/core, the JS-step profile,
-snapshots with IndexedDB, the memory soak and one cold start of each page: they run and
+snapshots with IndexedDB, the memory soak and one cold start (first visit and reload)
+of each page, with and without the memory snapshot: they run and
 give sane numbers. No timing thresholds. (The tier's Chromium has no `gc()`, so the soak
 here measures without forcing a collection.)
 """
@@ -49,8 +50,12 @@ def test_browser_benchmarks_run(browser: Any) -> None:
     assert soak["after"]["wasm_bytes"] >= soak["before"]["wasm_bytes"]
 
     cold = result["cold"]
-    assert len(cold["pyodide"]) == len(cold["blazen"]) == QUICK["cold_starts"]
-    assert all(m["result"] > 0 for m in cold["pyodide"] + cold["blazen"])
+    assert set(cold) == {"pyodide", "blazen", "snapshot"}
+    for runs in cold.values():
+        assert len(runs) == QUICK["cold_starts"]
+        assert all(run[visit]["result"] > 0 for run in runs for visit in ("first", "reload"))
+    assert "snapshot" in cold["snapshot"][0]["first"]  # booted from the memory snapshot
+    assert "snapshot" not in cold["blazen"][0]["first"]
 
     markdown = run.Report({"browser": result}, QUICK, quick=True).render()
     for heading in ("## 2b. Chromium, JS steps", "## 3. Cold start", "## 4. Snapshots", "## 5. Memory soak"):

@@ -165,7 +165,7 @@ def test_build_made_a_snapshot_for_this_runtime_and_wheel() -> None:
 def test_boots_from_the_snapshot_then_reuses_the_cached_copy(visitor: Visitor, site: Site) -> None:
     first = visitor.boot(site)
     assert first["result"] == 42
-    assert stages(first) == ["runtime", "snapshot", "package", "bridge", "ready"]
+    assert stages(first) == ["runtime", "snapshot", "restore", "package", "bridge", "ready"]
     assert site.snapshot_url() in visitor.requests
     visitor.wait_cached([site.snapshot_url() + "?decoded"])
 
@@ -184,6 +184,29 @@ def test_boots_from_the_snapshot_then_reuses_the_cached_copy(visitor: Visitor, s
         )
         == build.version()
     )
+
+
+def test_a_file_the_host_already_gunzipped_is_used_as_it_is(visitor: Visitor, site: Site) -> None:
+    """A host that sends .gz files with `Content-Encoding: gzip` has the browser decode them:
+    the page then receives the raw snapshot."""
+    site.snapshot_path.write_bytes(gzip.decompress(site.snapshot_path.read_bytes()))
+    outcome = visitor.boot(site)
+    assert booted_from_snapshot(outcome), outcome["stages"]
+    assert outcome["result"] == 42
+
+
+def test_the_page_does_not_keep_the_snapshot_bytes(visitor: Visitor, site: Site) -> None:
+    """Pyodide keeps its loadPyodide options for the life of the page (a private `_api`
+    detail): what blazen.js gave it as `_loadSnapshot` must not hold on to 30 MB."""
+    assert booted_from_snapshot(visitor.boot(site))
+    held = visitor.page.evaluate(
+        """async () => {
+            const pyodide = await (await import('/blazen.js')).default();
+            const given = pyodide._api.config._loadSnapshot;
+            return given === undefined ? 'absent' : String(await given);
+        }"""
+    )
+    assert held in ("absent", "undefined")
 
 
 def test_snapshot_false_boots_normally_and_never_fetches_it(visitor: Visitor, site: Site) -> None:

@@ -1,6 +1,7 @@
 // A durable run that a test reloads at random moments. Each step appends its number to
 // a trace in workflow state and to an execution log in localStorage (outside the
-// workflow, so re-runs show there). On load: resume an unfinished run, or start one.
+// workflow, so re-runs show there); the last step records the result. On load: resume an
+// unfinished run, or start one unless a result is recorded.
 // With ?reset the page only clears localStorage and the checkpoints, and boots nothing.
 import init, { Workflow } from "/blazen.js";
 
@@ -30,7 +31,12 @@ async function main() {
     append("exec", `${n},`);
     ctx.set("trace", [...(ctx.get("trace") ?? []), n]);
     await new Promise((resolve) => setTimeout(resolve, 10));
-    if (n === STEPS) return { type: "blazen::StopEvent", result: ctx.get("trace") };
+    if (n === STEPS) {
+      // Recorded by the step, before the run ends and its checkpoint is deleted: a reload
+      // between the end of the run and code after `handler.result()` would lose it.
+      localStorage.setItem("result", JSON.stringify(ctx.get("trace")));
+      return { type: "blazen::StopEvent", result: ctx.get("trace") };
+    }
     return { type: "Next", n: n + 1 };
   });
 
@@ -45,8 +51,7 @@ async function main() {
   }
   if (handler) {
     status("running", "running");
-    const result = await handler.result();
-    localStorage.setItem("result", JSON.stringify(result.data));
+    await handler.result();
   }
   // Written on a later load too, if a reload came between the result and this line.
   if (localStorage.getItem("left") === null) {
