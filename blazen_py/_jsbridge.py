@@ -289,6 +289,24 @@ def _answer(token: int, work: Coroutine[Any, Any, Any]) -> None:
     task.add_done_callback(_running.discard)
 
 
+def _answer_when_done(token: int, run: Run) -> None:
+    """Settle JS promise ``token`` with the result of ``run`` the moment it ends.
+
+    What :func:`_answer` does for ``await run.done``, without its Task: each of the Task's
+    steps and done-callbacks is a JS task in Pyodide (a dozen per run), this is none.
+    """
+
+    def settle(run: Run) -> None:
+        try:
+            value = _result_to_js(run.done.result())
+        except Exception as exc:
+            _reject_call(token, describe_error(exc))
+        else:
+            _resolve_call(token, value)
+
+    run.when_done(settle)
+
+
 # -- JS steps ------------------------------------------------------------------------------
 
 
@@ -343,7 +361,7 @@ def _register_context(ctx: Context) -> int:
     ids = _run_contexts.get(run.run_id)
     if ids is None:
         ids = _run_contexts[run.run_id] = []
-        run.done.add_done_callback(lambda _: _release_run(run))
+        run.when_done(_release_run)
     ids.append(ctx_id)
     return ctx_id
 
@@ -474,6 +492,9 @@ def workflow_run(token: int, wf_id: int, input: Any, options: Any = None) -> Non
     """``await wf.run(input, {checkpoint})``."""
     wf = _workflows[wf_id]
     store = _checkpoint_store(options)
+    if store is None:
+        _answer_when_done(token, wf._launch(_input(input)))
+        return
 
     async def run() -> Any:
         return _result_to_js(await wf.run(_input(input), checkpoint=store))
@@ -571,6 +592,9 @@ def handler_info(handler_id: int) -> Any:
 def handler_result(token: int, handler_id: int) -> None:
     """``await handler.result()``."""
     h = _handlers[handler_id]
+    if h._checkpointer is None:  # a durable run's result waits for its checkpoint's deletion
+        _answer_when_done(token, h._run)
+        return
 
     async def run() -> Any:
         return _result_to_js(await h.result())

@@ -44,7 +44,7 @@ class WorkflowHandler:
         self._wake: asyncio.Future[None] | None = None
         self._checkpointer: Checkpointer | None = None
         run.listener = self._record
-        run.done.add_done_callback(self._on_done)
+        run.when_done(self._on_done)
 
     def _record(self, item: StreamEvent) -> None:
         self._items.append(item)

@@ -279,7 +279,7 @@ class Run:
         self.pending: list[tuple[Step, Mapping[str, Any]]] = []
         self.loop = asyncio.get_running_loop()
         self.done: asyncio.Future[WorkflowResult] = self.loop.create_future()
-        self.done.add_done_callback(_consume_exception)
+        self._when_done: list[Callable[[Run], None]] = []
         self._flights: dict[_Flight, None] = {}
         self._active = [0] * len(steps)
         self._backlog: dict[int, deque[Mapping[str, Any]]] = {}
@@ -786,6 +786,7 @@ class Run:
         self._teardown()
         if not self.done.done():
             self.done.set_result(WorkflowResult(stop_event.get("result"), self.run_id, stop_event))
+        self._ended()
 
     def fail(self, error: WorkflowError) -> None:
         """End the run with ``error``; later failures are ignored."""
@@ -807,6 +808,30 @@ class Run:
         self._teardown()
         if not self.done.done():
             self.done.set_exception(error)
+            # A failed run whose result nobody awaits must not log "exception never retrieved".
+            self.done.exception()
+        self._ended()
+
+    def when_done(self, fn: Callable[[Run], None]) -> None:
+        """Call ``fn(run)`` as soon as the run ends (now if it has ended).
+
+        Unlike a done-callback of :attr:`done`, no event-loop turn comes in between: in
+        Pyodide every turn is a JS task.
+        """
+        if self.status >= COMPLETED:
+            fn(self)
+        else:
+            self._when_done.append(fn)
+
+    def _ended(self) -> None:
+        hooks, self._when_done = self._when_done, []
+        for fn in hooks:
+            try:
+                fn(self)
+            except Exception as exc:  # a hook must not break the dispatcher that ended the run
+                self.loop.call_exception_handler(
+                    {"message": f"error in a when_done hook of run {self.run_id}", "exception": exc}
+                )
 
     def abort(self) -> None:
         """Cancel the run: it ends with :class:`WorkflowAbortedError`."""
@@ -931,9 +956,3 @@ class Run:
         self.produce({"type": INPUT_RESPONSE_EVENT, "request_id": request_id, "response": response}, None)
         if self.status == RUNNING:
             self._schedule()
-
-
-def _consume_exception(future: asyncio.Future[Any]) -> None:
-    # A failed run whose result nobody awaited must not log "exception never retrieved".
-    if not future.cancelled():
-        future.exception()

@@ -284,10 +284,14 @@ class Workflow:
         if checkpoint is not None:
             handler = await self.run_with_handler(input, checkpoint=checkpoint)
             return await _await_result(handler._run, handler)
+        return await _await_result(self._launch(input))
+
+    def _launch(self, input: Mapping[str, Any] | None) -> Run:
+        """Start a run (its first steps run on the next loop turn) and return it."""
         start = self._start_event(input)
         run = self._new_run()
         run.start(start)
-        return await _await_result(run)
+        return run
 
     async def run_streaming(
         self, input: Mapping[str, Any] | None, callback: Callable[[StreamEvent], Any]

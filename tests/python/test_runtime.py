@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import pytest
@@ -506,3 +507,63 @@ async def test_deferred_returned_twice_fails_the_step() -> None:
     wf.add_step("b", ["X"], lambda e, c: shared)
     with pytest.raises(StepError, match="one step invocation only"):
         await wf.run()
+
+
+# -- when_done: what runs the moment a run ends ---------------------------------------------
+
+
+async def test_when_done_hooks_run_as_the_run_ends_without_a_loop_turn() -> None:
+    wf = Workflow("hooks")
+    wf.add_step("s", [START_EVENT], lambda e, c: stop(7))
+    run = wf._launch(None)
+    seen = []
+    run.when_done(lambda r: seen.append(("first", r.done.result().data)))
+    run.when_done(lambda r: seen.append(("second", r.done.result().data)))
+    await asyncio.wait([run.done])
+    # Future done-callbacks would need one more loop turn: these have already run.
+    assert seen == [("first", 7), ("second", 7)]
+    run.when_done(lambda r: seen.append(("late", r.status)))  # already ended: called now
+    assert seen[-1][0] == "late"
+
+
+async def test_a_failing_when_done_hook_is_reported_and_spares_the_others() -> None:
+    wf = Workflow("bad-hook")
+    wf.add_step("s", [START_EVENT], lambda e, c: stop(1))
+    loop = asyncio.get_running_loop()
+    reported = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        run = wf._launch(None)
+        seen = []
+        run.when_done(lambda r: 1 / 0)
+        run.when_done(lambda r: seen.append(r.done.result().data))
+        await asyncio.wait([run.done])
+    finally:
+        loop.set_exception_handler(previous)
+    assert seen == [1]
+    assert len(reported) == 1
+    assert isinstance(reported[0]["exception"], ZeroDivisionError)
+    assert "when_done hook" in reported[0]["message"]
+
+
+async def test_a_failed_run_nobody_awaits_logs_no_unretrieved_exception() -> None:
+    wf = Workflow("unawaited")
+
+    def boom(event, ctx):
+        raise ValueError("boom")
+
+    wf.add_step("s", [START_EVENT], boom)
+    loop = asyncio.get_running_loop()
+    reported = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        run = wf._launch(None)
+        await asyncio.wait([run.done])
+        del run
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert reported == []
