@@ -83,6 +83,25 @@ class JsStepError(Exception):
 
 # -- conversions ---------------------------------------------------------------------------
 
+# isinstance(x, JsProxy) goes through Pyodide's __subclasscheck__ (a Python function); the
+# answer depends only on the concrete type, so the hot paths remember it per type.
+_PROXY_TYPES: set[type] = set()
+_PLAIN_TYPES: set[type] = {str, int, float, bool, dict, list, tuple, bytes, memoryview, type(None)}
+
+
+def _is_proxy(value: Any) -> bool:
+    """``isinstance(value, JsProxy)``, cached by type."""
+    cls = type(value)
+    if cls in _PROXY_TYPES:
+        return True
+    if cls in _PLAIN_TYPES:
+        return False
+    if isinstance(value, JsProxy):
+        _PROXY_TYPES.add(cls)
+        return True
+    _PLAIN_TYPES.add(cls)
+    return False
+
 
 def _js_kind(value: Any) -> str:
     """What a value is called in JS, for error messages."""
@@ -118,7 +137,7 @@ _FIX = (dict, list, memoryview)
 
 def from_js(value: Any) -> Any:
     """Convert a JS value to Python data (live JS objects stay JsProxies)."""
-    if isinstance(value, JsProxy):
+    if _is_proxy(value):
         if value.typeof != "object":
             return value  # a function or symbol: kept as is
         return _clean(value.to_py())
@@ -129,7 +148,7 @@ def _event_from_js(value: Any) -> Any:
     """Convert what a JS step returned into events, keeping each JS object as a twin."""
     if value is None or value is jsnull:
         return None
-    if not isinstance(value, JsProxy):
+    if not _is_proxy(value):
         return value  # a primitive: the engine reports it as not an event
     py = value.to_py()
     if type(py) is dict:
@@ -138,7 +157,7 @@ def _event_from_js(value: Any) -> Any:
         return event
     if type(py) is list:
         return [_twin(item, value[i]) for i, item in enumerate(py)]  # type: ignore[index,unused-ignore]
-    return JsValue(py) if isinstance(py, JsProxy) else py
+    return JsValue(py) if _is_proxy(py) else py
 
 
 class JsValue:
@@ -161,7 +180,7 @@ def _twin(item: Any, js_item: Any) -> Any:
         event = JsEvent(_clean(item))
         event.js = js_item
         return event
-    return JsValue(item) if isinstance(item, JsProxy) else _clean(item)
+    return JsValue(item) if _is_proxy(item) else _clean(item)
 
 
 def to_js_value(value: Any) -> Any:
@@ -169,7 +188,7 @@ def to_js_value(value: Any) -> Any:
     if value is None:
         return jsnull
     cls = type(value)
-    if cls is str or cls is int or cls is float or cls is bool or isinstance(value, JsProxy):
+    if cls is str or cls is int or cls is float or cls is bool or _is_proxy(value):
         return value
     if cls is JsEvent:
         return value.js
