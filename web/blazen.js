@@ -185,7 +185,7 @@ async function boot(options) {
   const manifest = options.snapshot === false ? null : fetchSnapshotManifest(indexURL);
   const { loadPyodide, version } = await import(new URL("pyodide.mjs", indexURL).href);
   pyodide = null;
-  const snapshot = await openSnapshot(indexURL, await manifest, version, report);
+  const snapshot = openSnapshot(indexURL, await manifest, version, report);
   if (snapshot !== null) pyodide = await bootFromSnapshot(loadPyodide, indexURL, snapshot, report);
   if (pyodide === null) {
     pyodide = await loadPyodide({ indexURL });
@@ -230,7 +230,7 @@ async function fetchSnapshotManifest(indexURL) {
 
 // Where the snapshot is, and promises of its bytes and of the wheel's (to restore the
 // package files); or null when there is none to use (reported).
-async function openSnapshot(indexURL, found, version, report) {
+function openSnapshot(indexURL, found, version, report) {
   if (found === null) return null;
   const fallback = (reason) => {
     report("fallback", 0.05, `Booting without the memory snapshot: ${reason}`);
