@@ -48,6 +48,9 @@ SIZES_QUICK = {"loop": 50, "fanout_small": 20, "fanout_large": 200, "chain": 20}
 FULL: dict[str, Any] = {
     "sizes": SIZES_FULL,
     "runs": 9,
+    # Chromium's timings of a few ms are the noisiest (timer at 0.1 ms, the browser's own
+    # processes on 2 cores): more runs there, where they cost little.
+    "browser_runs": 15,
     "warmup": 1,
     "profile": ["loop", "loop_suspend"],
     # llama-index-workflows' fan-out is quadratic: one run at 10,000 would take minutes.
@@ -245,6 +248,7 @@ def browser_suite(browser: Any, config: Mapping[str, Any]) -> dict[str, Any]:
     """Every Chromium part in ``browser`` (a Playwright Browser): Python steps, JS steps,
     the JS-step profile, snapshots, soak, then cold starts in fresh contexts."""
     result: dict[str, Any] = {"chromium": browser.version}
+    config = {**config, "runs": config.get("browser_runs", config["runs"])}
     with bench_server() as origin:
         context = browser.new_context()
         try:
@@ -489,7 +493,8 @@ class Report:
             "",
             "- One *event* is one step invocation: a loop of N events runs N steps, a fan-out of N "
             "runs 1 split + N workers + N joins (2N + 1), a chain of N steps runs N.",
-            f"- Each cell is the median of {self.config['runs']} timed runs after {self.config['warmup']} "
+            f"- Each cell is the median of {self.config['runs']} timed runs (in Chromium "
+            f"{self.config.get('browser_runs', self.config['runs'])}) after {self.config['warmup']} "
             "warm-up run(s), with (min-max); the engines of one row run interleaved, run by run, "
             "in the same process or page, so machine noise hits them alike. A garbage collection "
             "precedes every timed run.",
