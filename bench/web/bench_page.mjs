@@ -29,8 +29,12 @@ export async function boot() {
   pyodide = await init({ onProgress: ({ stage }) => stages.push(stage) });
   const bootMs = performance.now() - started;
   // Booted from the memory snapshot, blazen.js stores its 30 MB in the Cache API once the
-  // page is idle: let that happen now, not in the middle of a timed run.
-  if (stages.includes("snapshot")) await snapshotCached();
+  // page is idle: let that happen now, and the browser write it to disk, not in the middle
+  // of a timed run.
+  if (stages.includes("snapshot")) {
+    await snapshotCached();
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+  }
   const source = await (await fetch("/bench/workloads.py")).text();
   pyodide.FS.mkdirTree("/home/pyodide/bench");
   pyodide.FS.writeFile("/home/pyodide/bench/bench_workloads.py", source);
