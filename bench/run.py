@@ -496,8 +496,9 @@ class Report:
             f"- Each cell is the median of {self.config['runs']} timed runs (in Chromium "
             f"{self.config.get('browser_runs', self.config['runs'])}) after {self.config['warmup']} "
             "warm-up run(s), with (min-max); the engines of one row run interleaved, run by run, "
-            "in the same process or page, so machine noise hits them alike. A garbage collection "
-            "precedes every timed run.",
+            "in the same process or page, so machine noise hits them alike, and the rows of a table "
+            "take turns, run by run, so a burst of noise spreads over all of them. A garbage "
+            "collection precedes every timed run.",
             "- *ratio* = blazen events/s ÷ peer events/s, from the same run.",
             "- Steps are `async` functions that return at once (unless the row says they suspend); "
             "joins count the answers in the run's state (blazen_py `ctx.set`, llama-index "

@@ -163,27 +163,22 @@ async def measure(groups: list[list[Workload]], runs: int, warmup: int) -> list[
     """Time every workload of every group ``runs`` times after ``warmup`` runs.
 
     Workloads of one group (the same case on different engines) are interleaved run by
-    run, so machine noise hits each engine alike. Returns one record per workload:
-    ``{name, engine, events, samples}`` with the samples in seconds."""
-    records: list[dict[str, Any]] = []
-    for group in groups:
-        samples: list[list[float]] = [[] for _ in group]
-        for workload in group:
-            for _ in range(warmup):
-                await time_once(workload)
-        for _ in range(runs):
-            for index, workload in enumerate(group):
-                samples[index].append(await time_once(workload))
-        for workload, taken in zip(group, samples, strict=True):
-            records.append(
-                {
-                    "name": workload.name,
-                    "engine": workload.engine,
-                    "events": workload.events,
-                    "samples": taken,
-                }
-            )
-    return records
+    run, so machine noise hits each engine alike; and the groups take turns, run by run,
+    so a burst of noise spreads over every workload instead of filling the few
+    milliseconds in which a short one would take all its samples. Returns one record per
+    workload: ``{name, engine, events, samples}`` with the samples in seconds."""
+    workloads = [workload for group in groups for workload in group]
+    for workload in workloads:
+        for _ in range(warmup):
+            await time_once(workload)
+    samples: list[list[float]] = [[] for _ in workloads]
+    for _ in range(runs):
+        for index, workload in enumerate(workloads):
+            samples[index].append(await time_once(workload))
+    return [
+        {"name": workload.name, "engine": workload.engine, "events": workload.events, "samples": taken}
+        for workload, taken in zip(workloads, samples, strict=True)
+    ]
 
 
 def profile_top(stats_source: Any, limit: int = 12) -> list[dict[str, Any]]:
