@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -512,6 +513,19 @@ async def test_deferred_returned_twice_fails_the_step() -> None:
 # -- when_done: what runs the moment a run ends ---------------------------------------------
 
 
+@contextmanager
+def loop_exceptions():
+    """Collect what reaches the running loop's exception handler meanwhile."""
+    loop = asyncio.get_running_loop()
+    reported = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        yield reported
+    finally:
+        loop.set_exception_handler(previous)
+
+
 async def test_when_done_hooks_run_as_the_run_ends_without_a_loop_turn() -> None:
     wf = Workflow("hooks")
     wf.add_step("s", [START_EVENT], lambda e, c: stop(7))
@@ -529,18 +543,12 @@ async def test_when_done_hooks_run_as_the_run_ends_without_a_loop_turn() -> None
 async def test_a_failing_when_done_hook_is_reported_and_spares_the_others() -> None:
     wf = Workflow("bad-hook")
     wf.add_step("s", [START_EVENT], lambda e, c: stop(1))
-    loop = asyncio.get_running_loop()
-    reported = []
-    previous = loop.get_exception_handler()
-    loop.set_exception_handler(lambda _, context: reported.append(context))
-    try:
+    with loop_exceptions() as reported:
         run = wf._launch(None)
         seen = []
         run.when_done(lambda r: 1 / 0)
         run.when_done(lambda r: seen.append(r.done.result().data))
         await asyncio.wait([run.done])
-    finally:
-        loop.set_exception_handler(previous)
     assert seen == [1]
     assert len(reported) == 1
     assert isinstance(reported[0]["exception"], ZeroDivisionError)
@@ -554,16 +562,10 @@ async def test_a_failed_run_nobody_awaits_logs_no_unretrieved_exception() -> Non
         raise ValueError("boom")
 
     wf.add_step("s", [START_EVENT], boom)
-    loop = asyncio.get_running_loop()
-    reported = []
-    previous = loop.get_exception_handler()
-    loop.set_exception_handler(lambda _, context: reported.append(context))
-    try:
+    with loop_exceptions() as reported:
         run = wf._launch(None)
         await asyncio.wait([run.done])
         del run
         gc.collect()
         await asyncio.sleep(0)
-    finally:
-        loop.set_exception_handler(previous)
     assert reported == []
