@@ -515,15 +515,21 @@ class StaticHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def make_server(
-    directory: Path = DIST, port: int = 0, mounts: Mapping[str, Path] | None = None, quiet: bool = True
+    directory: Path = DIST,
+    port: int = 0,
+    mounts: Mapping[str, Path] | None = None,
+    quiet: bool = True,
+    handler: type[StaticHandler] | None = None,
+    **attrs: object,
 ) -> http.server.ThreadingHTTPServer:
     """A ThreadingHTTPServer for `directory` on 127.0.0.1 (port 0 picks a free port).
 
-    `mounts` maps URL prefixes ending in "/" to other folders (the tests use it)."""
-    attrs = {"mounts": {p: Path(f).resolve() for p, f in (mounts or {}).items()}, "quiet": quiet}
-    handler = type("Handler", (StaticHandler,), attrs)
+    `mounts` maps URL prefixes ending in "/" to other folders (the tests use it);
+    `handler`, a StaticHandler subclass, and `attrs`, class attributes of it, extend it."""
+    attrs |= {"mounts": {p: Path(f).resolve() for p, f in (mounts or {}).items()}, "quiet": quiet}
+    served = type("Handler", (handler or StaticHandler,), attrs)
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", port), functools.partial(handler, directory=str(directory))
+        ("127.0.0.1", port), functools.partial(served, directory=str(directory))
     )
     server.daemon_threads = True
     return server
@@ -672,13 +678,7 @@ def make_memory_snapshot(chromium: str, wheel: Path) -> bytes:
     page = SNAPSHOT_PAGE % {"prefix": SNAPSHOT_PREFIX, "wheel": wheel.name, "imports": SNAPSHOT_IMPORTS}
     outcome: dict[str, bytes] = {}
     arrived = threading.Event()
-    handler = type(
-        "Handler", (_SnapshotHandler,), {"page": page.encode(), "outcome": outcome, "arrived": arrived}
-    )
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(DIST))
-    )
-    server.daemon_threads = True
+    server = make_server(DIST, handler=_SnapshotHandler, page=page.encode(), outcome=outcome, arrived=arrived)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     with tempfile.TemporaryDirectory(prefix="blazen-snapshot-") as profile:
         command = [chromium, "--headless", *CHROMIUM_ARGS, f"--user-data-dir={profile}"]
@@ -727,21 +727,27 @@ def stop_process_group(process: subprocess.Popen[bytes]) -> None:
 # --------------------------------------------------------------------------- JupyterLite (dist/lab)
 
 
-def ensure_lab_venv() -> Path:
-    """.cache/lab-venv with the pinned JupyterLite tools; return its Python. Redone when pins change."""
-    python = LAB_VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    stamp = LAB_VENV / ".blazen-stamp"
-    wanted = hashlib.sha256((json.dumps(LAB_TOOLS) + sys.version).encode()).hexdigest()
+def ensure_tool_venv(folder: Path, pins: Mapping[str, str], purpose: str) -> Path:
+    """A virtualenv in ``folder`` with exactly ``pins`` installed; return its Python.
+    Redone when the pins (or this Python) change."""
+    python = folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    stamp = folder / ".blazen-stamp"
+    wanted = hashlib.sha256((json.dumps(pins) + sys.version).encode()).hexdigest()
     if stamp.is_file() and stamp.read_text() == wanted and python.is_file():
         return python
     if not python.is_file():
-        log(f"creating virtualenv {LAB_VENV.relative_to(ROOT)}/ for JupyterLite")
-        run([sys.executable, "-m", "venv", LAB_VENV])
-    pins = [f"{name}=={ver}" for name, ver in LAB_TOOLS.items()]
-    log(f"installing {' '.join(pins)} into {LAB_VENV.relative_to(ROOT)}/")
-    run([python, "-m", "pip", "install", "--disable-pip-version-check", *pins], quiet=True)
+        log(f"creating virtualenv {folder.relative_to(ROOT)}/ for {purpose}")
+        run([sys.executable, "-m", "venv", folder])
+    requirements = [f"{name}=={ver}" for name, ver in pins.items()]
+    log(f"installing {' '.join(requirements)} into {folder.relative_to(ROOT)}/")
+    run([python, "-m", "pip", "install", "--disable-pip-version-check", *requirements], quiet=True)
     stamp.write_text(wanted)
     return python
+
+
+def ensure_lab_venv() -> Path:
+    """.cache/lab-venv with the pinned JupyterLite tools; return its Python."""
+    return ensure_tool_venv(LAB_VENV, LAB_TOOLS, "JupyterLite")
 
 
 def lab_config() -> dict[str, object]:
@@ -811,20 +817,8 @@ def build_lab() -> Path:
 
 
 def ensure_bench_venv() -> Path:
-    """.cache/bench-venv with the pinned benchmark peers; return its Python. Redone when pins change."""
-    python = BENCH_VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    stamp = BENCH_VENV / ".blazen-stamp"
-    wanted = hashlib.sha256((json.dumps(BENCH_PEERS) + sys.version).encode()).hexdigest()
-    if stamp.is_file() and stamp.read_text() == wanted and python.is_file():
-        return python
-    if not python.is_file():
-        log(f"creating virtualenv {BENCH_VENV.relative_to(ROOT)}/ for the benchmarks' peers")
-        run([sys.executable, "-m", "venv", BENCH_VENV])
-    pins = [f"{name}=={ver}" for name, ver in BENCH_PEERS.items()]
-    log(f"installing {' '.join(pins)} into {BENCH_VENV.relative_to(ROOT)}/")
-    run([python, "-m", "pip", "install", "--disable-pip-version-check", *pins], quiet=True)
-    stamp.write_text(wanted)
-    return python
+    """.cache/bench-venv with the pinned benchmark peers; return its Python."""
+    return ensure_tool_venv(BENCH_VENV, BENCH_PEERS, "the benchmarks' peers")
 
 
 def bench(quick: bool) -> int:

@@ -228,14 +228,16 @@ async function fetchSnapshotManifest(indexURL) {
   }
 }
 
+function reportFallback(report, reason) {
+  report("fallback", 0.1, `Booting without the memory snapshot: ${reason}`);
+  return null;
+}
+
 // Where the snapshot is, and promises of its bytes and of the wheel's (to restore the
 // package files); or null when there is none to use (reported).
 function openSnapshot(indexURL, found, version, report) {
   if (found === null) return null;
-  const fallback = (reason) => {
-    report("fallback", 0.05, `Booting without the memory snapshot: ${reason}`);
-    return null;
-  };
+  const fallback = (reason) => reportFallback(report, reason);
   if (found.manifest === undefined) return fallback(found.reason);
   const manifest = found.manifest;
   if (manifest.format !== SNAPSHOT_FORMAT) return fallback(`snapshot format ${manifest.format}, expected ${SNAPSHOT_FORMAT}`);
@@ -366,10 +368,8 @@ async function bootFromSnapshot(loadPyodide, indexURL, snapshot, report) {
     // import can need them (lazily imported submodules, package metadata).
     instance.unpackArchive(await snapshot.wheel, "wheel");
   } catch (error) {
-    const reason = problem ?? `it did not load (${error.message})`;
-    report("fallback", 0.1, `Booting without the memory snapshot: ${reason}`);
     await forgetSnapshot(snapshot.url);
-    return null;
+    return reportFallback(report, problem ?? `it did not load (${error.message})`);
   }
   const { cache } = await decoded;
   // Storing 30 MB blocks the page for tens of ms: wait until it is idle (after the first run).
