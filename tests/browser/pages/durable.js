@@ -1,6 +1,7 @@
 // A durable run that a test reloads at random moments. Each step appends its number to
 // a trace in workflow state and to an execution log in localStorage (outside the
-// workflow, so re-runs show there); the last step records the result. On load: resume an
+// workflow, so re-runs show there, with `R<count>` where a resumed run began); the last
+// step records the result. On load: resume an
 // unfinished run, or start one unless a result is recorded.
 // With ?reset the page only clears localStorage and the checkpoints, and boots nothing.
 import init, { Workflow } from "/blazen.js";
@@ -26,8 +27,15 @@ async function reset() {
 async function main() {
   await init();
   const wf = new Workflow("durable-page");
+  let resuming = false; // until the first step of a resumed run has run
   wf.addStep("step", ["blazen::StartEvent", "Next"], async (event, ctx) => {
     const n = event.n ?? 0;
+    if (resuming) {
+      // The state a resumed run starts from is its saved checkpoint's: log how many
+      // steps that checkpoint holds as completed (`R<count>`); none of them may run again.
+      resuming = false;
+      append("exec", `R${(ctx.get("trace") ?? []).length},`);
+    }
     append("exec", `${n},`);
     ctx.set("trace", [...(ctx.get("trace") ?? []), n]);
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -44,6 +52,7 @@ async function main() {
   let handler;
   if (runs.length > 0) {
     append("loads", `resume:${runs[0].runId},`);
+    resuming = true;
     handler = await wf.resumeCheckpoint(runs[0].runId);
   } else if (localStorage.getItem("result") === null) {
     handler = await wf.runWithHandler({}, { checkpoint: "indexeddb" });
