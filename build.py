@@ -422,6 +422,17 @@ def prune(root: Path, keep: set[Path], skip: Path | None = None) -> None:
             path.rmdir()
 
 
+def render_boundary() -> None:
+    """Write what JS mirrors of the Python side (web/errors.js, ...) from its declaration."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from blazen_py import _boundary
+    finally:
+        sys.path.remove(str(ROOT))
+    for path in _boundary.render(ROOT):
+        log(f"regenerated {path} from blazen_py/_boundary.py")
+
+
 def build(*, quiet: bool = False) -> Path:
     """Build dist/: the blazen_py wheel, the Pyodide runtime, the lock file, web/."""
     started = time.monotonic()
@@ -448,6 +459,7 @@ def build(*, quiet: bool = False) -> Path:
     write_lock(entries)
     produced.add(DIST_PYODIDE / "pyodide-lock.json")
 
+    render_boundary()
     for src in sorted(WEB.rglob("*")):
         if src.is_file():
             dst = DIST / src.relative_to(WEB)

@@ -23,9 +23,9 @@ import asyncio
 import itertools
 import json
 import sys
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, cast
 
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import (  # type: ignore[import-not-found,attr-defined,unused-ignore]
@@ -35,42 +35,46 @@ from pyodide.ffi import (  # type: ignore[import-not-found,attr-defined,unused-i
     to_js,
 )
 
-from .blazen_state import META_SUFFIX
+from ._boundary import EXPORTS, error_fields, export, export_async
+from ._jsvalues import (
+    JsEvent,
+    data_to_js,
+    event_from_js,
+    event_to_js,
+    from_js,
+    js_kind,
+    json_value,
+    reject_live,
+    stream_item_to_js,
+    to_js_value,
+)
 from .context import Context
-from .errors import BlazenError, InvalidEventError, ModelError, StateError, WorkflowError
-from .events import INPUT_RESPONSE_EVENT
+from .errors import InvalidEventError, StateError, WorkflowError
 from .handler import WorkflowHandler
 from .runtime import Deferred, Run, WorkflowResult
-from .state import encode_state_value
 from .stream import StreamEvent
 from .workflow import Workflow
 
-__all__ = ["EXPORTS", "JsEvent", "JsStepError", "install"]
+__all__ = ["JsStepError", "install"]
 
 _from_entries: Any = js.Object.fromEntries
-_helpers: Any = None
 _call_step: Any = None
 _resolve_call: Any = None
 _reject_call: Any = None
 
+# Ids across the boundary. Object ids name workflows, handlers, contexts and models (one
+# counter); a call id names one pending async call from JS (chosen by blazen.js); an
+# invocation id names one call of a JS step, whose Promise may settle later.
 _ids = itertools.count(1)
 _workflows: dict[int, Workflow] = {}
 _handlers: dict[int, WorkflowHandler] = {}
 _contexts: dict[int, Context] = {}
 _context_ids: dict[Context, int] = {}
 _run_contexts: dict[str, list[int]] = {}
+_invocations = itertools.count(1)
 _pending: dict[int, Deferred] = {}
-_tokens = itertools.count(1)
 _last_error: BaseException | None = None
 _running: set[asyncio.Future[None]] = set()
-
-
-class JsEvent(dict[str, Any]):
-    """An event that came from JS: the Python mapping plus the JS object it was made from."""
-
-    __slots__ = ("js",)
-
-    js: Any
 
 
 class JsStepError(Exception):
@@ -81,192 +85,19 @@ class JsStepError(Exception):
         self.js_error = js_error
 
 
-# -- conversions ---------------------------------------------------------------------------
-
-# isinstance(x, JsProxy) goes through Pyodide's __subclasscheck__ (a Python function); the
-# answer depends only on the concrete type, so the hot paths remember it per type.
-_PROXY_TYPES: set[type] = set()
-_PLAIN_TYPES: set[type] = {str, int, float, bool, dict, list, tuple, bytes, memoryview, type(None)}
-
-
-def _is_proxy(value: Any) -> bool:
-    """``isinstance(value, JsProxy)``, cached by type."""
-    cls = type(value)
-    if cls in _PROXY_TYPES:
-        return True
-    if cls in _PLAIN_TYPES:
-        return False
-    if isinstance(value, JsProxy):
-        _PROXY_TYPES.add(cls)
-        return True
-    _PLAIN_TYPES.add(cls)
-    return False
-
-
-def _js_kind(value: Any) -> str:
-    """What a value is called in JS, for error messages."""
-    if isinstance(value, JsProxy):
-        name = getattr(getattr(value, "constructor", None), "name", None)
-        return f"a {name}" if isinstance(name, str) else f"a {value.typeof}"
-    names = {str: "a string", bool: "a boolean", int: "a number", float: "a number", type(None): "undefined"}
-    return names.get(type(value), type(value).__name__)
-
-
-def _clean(value: Any) -> Any:
-    """Finish ``to_py``: ``null`` becomes None and typed arrays become ``bytes``."""
-    cls = type(value)
-    if cls is dict:
-        for key, item in value.items():
-            if item is jsnull or type(item) in _FIX:
-                value[key] = _clean(item)
-        return value
-    if cls is list:
-        for index, item in enumerate(value):
-            if item is jsnull or type(item) in _FIX:
-                value[index] = _clean(item)
-        return value
-    if value is jsnull:
-        return None
-    if cls is memoryview:
-        return value.tobytes()
-    return value
-
-
-_FIX = (dict, list, memoryview)
-
-
-def from_js(value: Any) -> Any:
-    """Convert a JS value to Python data (live JS objects stay JsProxies)."""
-    if _is_proxy(value):
-        if value.typeof != "object":
-            return value  # a function or symbol: kept as is
-        return _clean(value.to_py())
-    return None if value is jsnull else value
-
-
-def _event_from_js(value: Any) -> Any:
-    """Convert what a JS step returned into events, keeping each JS object as a twin."""
-    if value is None or value is jsnull:
-        return None
-    if not _is_proxy(value):
-        return value  # a primitive: the engine reports it as not an event
-    py = value.to_py()
-    if type(py) is dict:
-        event = JsEvent(_clean(py))
-        event.js = value
-        return event
-    if type(py) is list:
-        return [_twin(item, value[i]) for i, item in enumerate(py)]  # type: ignore[index,unused-ignore]
-    return JsValue(py) if _is_proxy(py) else py
-
-
-class JsValue:
-    """A JS value that is no event (a function, a symbol, a Date...), as a step returned it.
-
-    Wrapped so the engine reports it plainly (probing a JsProxy of a symbol throws).
-    """
-
-    __slots__ = ("_text",)
-
-    def __init__(self, value: Any) -> None:
-        self._text = f"{value.typeof} {js.String(value)}"
-
-    def __repr__(self) -> str:
-        return f"<JS {self._text}>"
-
-
-def _twin(item: Any, js_item: Any) -> Any:
-    if type(item) is dict:
-        event = JsEvent(_clean(item))
-        event.js = js_item
-        return event
-    return JsValue(item) if _is_proxy(item) else _clean(item)
-
-
-def to_js_value(value: Any) -> Any:
-    """Convert Python data to a JS value; None becomes ``null``, bytes a ``Uint8Array``."""
-    if value is None:
-        return jsnull
-    cls = type(value)
-    if cls is str or cls is int or cls is float or cls is bool or _is_proxy(value):
-        return value
-    if cls is JsEvent:
-        return value.js
-    return _data_to_js(value)
-
-
-def _nulls(value: Any) -> Any:
-    """Copy ``value`` for ``to_js``: None becomes ``null`` (``to_js`` would make it
-    ``undefined``) and events that came from JS become their JS objects again."""
-    cls = type(value)
-    if value is None:
-        return jsnull
-    if cls is JsEvent:
-        return value.js
-    if cls is dict or cls is StreamEvent:
-        return {k: _nulls(v) for k, v in value.items()}
-    if cls is list or cls is tuple:
-        return [_nulls(v) for v in value]
-    return value
-
-
-def _data_to_js(value: Any) -> Any:
-    """Python data as JS data: objects (not Maps), ``null``, ``Uint8Array``; live JS
-    values pass through. A Python object with no JS form raises ``ConversionError``."""
-    return to_js(_nulls(value), dict_converter=_from_entries, create_pyproxies=False)
-
-
-def _event_to_js(event: Mapping[str, Any]) -> Any:
-    if type(event) is JsEvent:
-        return event.js
-    if event.get("type") == INPUT_RESPONSE_EVENT:
-        event = {
-            "type": INPUT_RESPONSE_EVENT,
-            "requestId": event["request_id"],
-            "response": event["response"],
-        }
-    try:
-        return _data_to_js(event)
-    except Exception as exc:
-        raise InvalidEventError(
-            f"event {event.get('type')!r} holds a value a JS step cannot receive: {exc}"
-        ) from exc
-
-
-_STREAM_KEYS = {"event_type": "eventType", "request_id": "requestId", "error_type": "errorType"}
-
-
-def stream_item_to_js(item: StreamEvent) -> Any:
-    """A stream item as the JS API shows it: ``eventType``, ``requestId``, ``errorType``."""
-    return _data_to_js({_STREAM_KEYS.get(k, k): v for k, v in item.items()})
-
-
-def _json_value(value: Any) -> str:
-    """StateValue as JSON text (bytes tagged), parsed by blazen.js's reviver."""
-    return json.dumps(encode_state_value(value), separators=(",", ":"))
-
-
 # -- errors --------------------------------------------------------------------------------
 
 
 def describe_error(error: BaseException) -> Any:
-    """A plain JS object describing ``error`` for blazen.js to rethrow as a typed Error."""
-    fields: dict[str, Any] = {"name": type(error).__name__, "message": str(error)}
-    if isinstance(error, BlazenError):
-        fields["blazen"] = True
-    if isinstance(error, ModelError):
-        fields["model"] = True
-        fields["status"] = error.status
-    if isinstance(error, WorkflowError):
-        fields["step"] = error.step
-        fields["eventType"] = error.event_type
-        fields["runId"] = error.run_id
+    """A plain JS object describing ``error`` for blazen.js to rethrow as a typed Error
+    (the fields declared in ``_boundary``, and what caused it)."""
+    fields = error_fields(error)
     cause = error.__cause__
     if isinstance(cause, JsStepError):
         fields["cause"] = cause.js_error
     elif cause is not None:
         fields["causeMessage"] = f"{type(cause).__name__}: {cause}"
-    return _data_to_js(fields)
+    return data_to_js(fields)
 
 
 def take_last_error() -> Any:
@@ -290,26 +121,26 @@ def _remember(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _answer(token: int, work: Coroutine[Any, Any, Any]) -> None:
-    """Run ``work`` and settle JS promise ``token`` with its JS result or its error."""
+def _answer(call_id: int, work: Coroutine[Any, Any, Any]) -> None:
+    """Run ``work`` and settle the JS call ``call_id`` with its JS result or its error."""
 
     async def complete() -> None:
         try:
             value = await work
         except BaseException as exc:
-            _reject_call(token, describe_error(exc))
+            _reject_call(call_id, describe_error(exc))
             if not isinstance(exc, Exception):
                 raise
         else:
-            _resolve_call(token, value)
+            _resolve_call(call_id, value)
 
     task = asyncio.ensure_future(complete())
     _running.add(task)  # a Task nobody references may be collected mid-flight
     task.add_done_callback(_running.discard)
 
 
-def _answer_when_done(token: int, run: Run) -> None:
-    """Settle JS promise ``token`` with the result of ``run`` the moment it ends.
+def _answer_when_done(call_id: int, run: Run) -> None:
+    """Settle the JS call ``call_id`` with the result of ``run`` the moment it ends.
 
     What :func:`_answer` does for ``await run.done``, without its Task: each of the Task's
     steps and done-callbacks is a JS task in Pyodide (a dozen per run), this is none.
@@ -319,9 +150,9 @@ def _answer_when_done(token: int, run: Run) -> None:
         try:
             value = _result_to_js(run.done.result())
         except Exception as exc:
-            _reject_call(token, describe_error(exc))
+            _reject_call(call_id, describe_error(exc))
         else:
-            _resolve_call(token, value)
+            _resolve_call(call_id, value)
 
     run.when_done(settle)
 
@@ -336,24 +167,24 @@ def _js_step(fn: Any) -> Callable[[Any, Context], Any]:
         ctx_id = _context_ids.get(ctx)
         if ctx_id is None:
             ctx_id = _register_context(ctx)
-        token = next(_tokens)
-        out = _call_step(fn, _event_to_js(event), ctx_id, token)
+        invocation = next(_invocations)
+        out = _call_step(fn, event_to_js(event), ctx_id, invocation)
         if out is None:  # the trampoline's sign for "a Promise; settled later"
             deferred = Deferred()
-            _pending[token] = deferred
+            _pending[invocation] = deferred
             return deferred
-        return _event_from_js(out)
+        return event_from_js(out)
 
     return handler
 
 
-def _settle(token: int, value: Any, ok: bool) -> None:
-    deferred = _pending.pop(token, None)
+def _settle(invocation: int, value: Any, ok: bool) -> None:
+    deferred = _pending.pop(invocation, None)
     if deferred is None:
         return
     if ok:
         try:
-            deferred.resolve(_event_from_js(value))
+            deferred.resolve(event_from_js(value))
         except Exception as exc:
             deferred.reject(exc)
         return
@@ -376,7 +207,7 @@ def _register_context(ctx: Context) -> int:
     ctx_id = next(_ids)
     _contexts[ctx_id] = ctx
     _context_ids[ctx] = ctx_id
-    run = ctx._run
+    run = cast(Run, ctx.run)  # a context's run is the dispatcher that made it
     ids = _run_contexts.get(run.run_id)
     if ids is None:
         ids = _run_contexts[run.run_id] = []
@@ -392,9 +223,9 @@ def _release_run(run: Run) -> None:
         ctx = _contexts.pop(ctx_id, None)
         if ctx is not None:
             _context_ids.pop(ctx, None)
-    stale = [t for t, d in _pending.items() if d._flight is None or d._flight.run is run]
-    for token in stale:
-        del _pending[token]
+    stale = [i for i, d in _pending.items() if d.run is None or d.run is run]
+    for invocation in stale:
+        del _pending[invocation]
 
 
 def _ctx(ctx_id: int) -> Context:
@@ -407,6 +238,7 @@ def _ctx(ctx_id: int) -> Context:
 # -- exported to blazen.js -----------------------------------------------------------------
 
 
+@export
 def workflow_new(name: str, timeout: Any, policy: str) -> int:
     """Create a Python Workflow for a JS one; returns its id."""
     seconds = from_js(timeout)
@@ -416,11 +248,13 @@ def workflow_new(name: str, timeout: Any, policy: str) -> int:
     return wf_id
 
 
+@export
 def workflow_drop(wf_id: int) -> None:
     """Forget a workflow (its JS object was garbage-collected)."""
     _workflows.pop(wf_id, None)
 
 
+@export
 def workflow_add_step(wf_id: int, name: str, accepts: Any, fn: Any, options: Any) -> None:
     """Add a JS step."""
     opts = from_js(options) or {}
@@ -434,17 +268,20 @@ def workflow_add_step(wf_id: int, name: str, accepts: Any, fn: Any, options: Any
     )
 
 
+@export
 def workflow_set_timeout(wf_id: int, seconds: Any) -> None:
     """``wf.setTimeout``."""
     value = from_js(seconds)
     _workflows[wf_id].set_timeout(None if value is None else value)
 
 
+@export
 def workflow_set_policy(wf_id: int, policy: str) -> None:
     """``wf.setSessionPausePolicy``."""
     _workflows[wf_id].set_session_pause_policy(policy)
 
 
+@export
 def workflow_register_ref(wf_id: int, tag: str, match: Any, serialize: Any) -> None:
     """``wf.registerSerializableRef``: ``match`` and ``serialize`` are JS functions."""
 
@@ -457,13 +294,14 @@ def workflow_register_ref(wf_id: int, tag: str, match: Any, serialize: Any) -> N
     _workflows[wf_id].register_serializable_ref(tag, lambda v: bool(match(v)), to_bytes)
 
 
+@export
 def workflow_validate(wf_id: int) -> Any:
     """``wf.validate()``: a list of problem descriptions."""
     problems = [
         {"kind": p.kind, "message": p.message, "step": p.step, "eventType": p.event_type}
         for p in _workflows[wf_id].validate()
     ]
-    return _data_to_js(problems)
+    return data_to_js(problems)
 
 
 def _input(input: Any) -> Any:
@@ -480,7 +318,7 @@ def _input(input: Any) -> Any:
 def _result_to_js(result: WorkflowResult) -> Any:
     event = result.event
     data = event.js.result if type(event) is JsEvent else to_js_value(result.data)
-    return _data_to_js({"data": data, "runId": result.run_id})
+    return data_to_js({"data": data, "runId": result.run_id})
 
 
 DEFAULT_CHECKPOINT_STORE = "blazen_py-checkpoints"
@@ -507,21 +345,23 @@ def _checkpoint_store(options: Any) -> Any:
     return store
 
 
-def workflow_run(token: int, wf_id: int, input: Any, options: Any = None) -> None:
+@export_async
+def workflow_run(call_id: int, wf_id: int, input: Any, options: Any = None) -> None:
     """``await wf.run(input, {checkpoint})``."""
     wf = _workflows[wf_id]
     store = _checkpoint_store(options)
     if store is None:
-        _answer_when_done(token, wf._launch(_input(input)))
+        _answer_when_done(call_id, wf.start(_input(input)))
         return
 
     async def run() -> Any:
         return _result_to_js(await wf.run(_input(input), checkpoint=store))
 
-    _answer(token, run())
+    _answer(call_id, run())
 
 
-def workflow_run_streaming(token: int, wf_id: int, input: Any, callback: Any) -> None:
+@export_async
+def workflow_run_streaming(call_id: int, wf_id: int, input: Any, callback: Any) -> None:
     """``await wf.runStreaming(input, callback)``: ``callback`` gets JS stream items."""
     wf = _workflows[wf_id]
 
@@ -529,7 +369,7 @@ def workflow_run_streaming(token: int, wf_id: int, input: Any, callback: Any) ->
         result = await wf.run_streaming(_input(input), lambda item: callback(stream_item_to_js(item)))
         return _result_to_js(result)
 
-    _answer(token, run())
+    _answer(call_id, run())
 
 
 def _new_handler(handler: WorkflowHandler) -> int:
@@ -538,7 +378,8 @@ def _new_handler(handler: WorkflowHandler) -> int:
     return handler_id
 
 
-def workflow_run_with_handler(token: int, wf_id: int, input: Any, options: Any = None) -> None:
+@export_async
+def workflow_run_with_handler(call_id: int, wf_id: int, input: Any, options: Any = None) -> None:
     """``await wf.runWithHandler(input, {checkpoint})``: answers with a handler id."""
     wf = _workflows[wf_id]
     store = _checkpoint_store(options)
@@ -546,24 +387,26 @@ def workflow_run_with_handler(token: int, wf_id: int, input: Any, options: Any =
     async def run() -> Any:
         return _new_handler(await wf.run_with_handler(_input(input), checkpoint=store))
 
-    _answer(token, run())
+    _answer(call_id, run())
 
 
-def workflow_checkpoints(token: int, wf_id: int, options: Any) -> None:
+@export_async
+def workflow_checkpoints(call_id: int, wf_id: int, options: Any) -> None:
     """``await wf.unfinishedRuns({checkpoint})``: this workflow's saved durable runs."""
     wf = _workflows[wf_id]
     store = _checkpoint_store(options) or _checkpoint_store({"checkpoint": "indexeddb"})
 
     async def run() -> Any:
         found = await wf.checkpoints(store)
-        return _data_to_js(
+        return data_to_js(
             [{"runId": c["run_id"], "createdAt": c["created_at"], "status": c["status"]} for c in found]
         )
 
-    _answer(token, run())
+    _answer(call_id, run())
 
 
-def workflow_resume_checkpoint(token: int, wf_id: int, run_id: str, options: Any) -> None:
+@export_async
+def workflow_resume_checkpoint(call_id: int, wf_id: int, run_id: str, options: Any) -> None:
     """``await wf.resumeCheckpoint(runId, {checkpoint})``: answers with a handler id."""
     wf = _workflows[wf_id]
     store = _checkpoint_store(options) or _checkpoint_store({"checkpoint": "indexeddb"})
@@ -571,10 +414,11 @@ def workflow_resume_checkpoint(token: int, wf_id: int, run_id: str, options: Any
     async def run() -> Any:
         return _new_handler(await wf.resume_checkpoint(store, run_id))
 
-    _answer(token, run())
+    _answer(call_id, run())
 
 
-def workflow_resume(token: int, wf_id: int, snapshot_json: str, deserializers: Any) -> None:
+@export_async
+def workflow_resume(call_id: int, wf_id: int, snapshot_json: str, deserializers: Any) -> None:
     """``wf.resume(snap)`` / ``resumeWithSerializableRefs(snap, {Tag: bytes => value})``."""
     wf = _workflows[wf_id]
     table: dict[str, Callable[[bytes], Any]] = {}
@@ -585,7 +429,7 @@ def workflow_resume(token: int, wf_id: int, snapshot_json: str, deserializers: A
     async def run() -> Any:
         return _new_handler(await wf.resume_with_serializable_refs(snapshot_json, table))
 
-    _answer(token, run())
+    _answer(call_id, run())
 
 
 def _deserializer(fn: Any) -> Callable[[bytes], Any]:
@@ -595,11 +439,13 @@ def _deserializer(fn: Any) -> Callable[[bytes], Any]:
     return deserialize
 
 
+@export
 def handler_drop(handler_id: int) -> None:
     """Forget a handler (its JS object was garbage-collected)."""
     _handlers.pop(handler_id, None)
 
 
+@export
 def handler_info(handler_id: int) -> Any:
     """Run id, workflow name and status of a handler."""
     h = _handlers[handler_id]
@@ -608,20 +454,22 @@ def handler_info(handler_id: int) -> Any:
     )
 
 
-def handler_result(token: int, handler_id: int) -> None:
+@export_async
+def handler_result(call_id: int, handler_id: int) -> None:
     """``await handler.result()``."""
     h = _handlers[handler_id]
-    if h._checkpointer is None:  # a durable run's result waits for its checkpoint's deletion
-        _answer_when_done(token, h._run)
+    if not h.durable:  # a durable run's result waits for its checkpoint's deletion
+        _answer_when_done(call_id, h.run)
         return
 
     async def run() -> Any:
         return _result_to_js(await h.result())
 
-    _answer(token, run())
+    _answer(call_id, run())
 
 
-def handler_stream(token: int, handler_id: int, callback: Any) -> None:
+@export_async
+def handler_stream(call_id: int, handler_id: int, callback: Any) -> None:
     """``await handler.streamEvents(cb)``; an async ``cb`` is awaited item by item."""
     h = _handlers[handler_id]
 
@@ -633,15 +481,17 @@ def handler_stream(token: int, handler_id: int, callback: Any) -> None:
         await h.stream_events(deliver)
         return None
 
-    _answer(token, run())
+    _answer(call_id, run())
 
 
+@export
 def handler_respond(handler_id: int, request_id: str, response: Any) -> None:
     """``handler.respondToInput(requestId, response)``."""
     _handlers[handler_id].respond_to_input(request_id, from_js(response))
 
 
-def handler_snapshot(token: int, handler_id: int, metadata: Any) -> None:
+@export_async
+def handler_snapshot(call_id: int, handler_id: int, metadata: Any) -> None:
     """``await handler.snapshot()``: answers with the snapshot's JSON text."""
     h = _handlers[handler_id]
     snap = h.snapshot(from_js(metadata))
@@ -649,45 +499,50 @@ def handler_snapshot(token: int, handler_id: int, metadata: Any) -> None:
     async def run() -> Any:
         return json.dumps(await snap)
 
-    _answer(token, run())
+    _answer(call_id, run())
 
 
-def handler_pause(token: int, handler_id: int, metadata: Any) -> None:
+@export_async
+def handler_pause(call_id: int, handler_id: int, metadata: Any) -> None:
     """``await handler.pause()``: answers with the snapshot's JSON text."""
     paused = _handlers[handler_id].pause(from_js(metadata))
 
     async def run() -> Any:
         return json.dumps(await paused)
 
-    _answer(token, run())
+    _answer(call_id, run())
 
 
-def handler_resume_in_place(token: int, handler_id: int) -> None:
+@export_async
+def handler_resume_in_place(call_id: int, handler_id: int) -> None:
     """``await handler.resumeInPlace()``."""
-    _answer(token, _handlers[handler_id].resume_in_place())
+    _answer(call_id, _handlers[handler_id].resume_in_place())
 
 
+@export
 def handler_abort(handler_id: int) -> None:
     """``handler.abort()``."""
     _handlers[handler_id].abort()
 
 
+@export
 def ctx_info(ctx_id: int) -> Any:
     """Run id and workflow name of a context, read once per JS ctx object."""
     ctx = _ctx(ctx_id)
     return to_js([ctx.run_id(), ctx.workflow_name, ctx.step_name])
 
 
-def _acting(token: int) -> AbstractContextManager[None]:
-    """Attribute state writes to the invocation ``token`` while its Promise is pending.
+def _acting(invocation: int) -> AbstractContextManager[None]:
+    """Attribute state writes to JS step invocation ``invocation`` while its Promise is pending.
 
     (While a JS step runs synchronously, the engine already knows which one it is.)
     """
-    deferred = _pending.get(token)
+    deferred = _pending.get(invocation)
     return deferred.running() if deferred is not None else nullcontext()
 
 
-def ctx_set(ctx_id: int, token: int, key: str, value: Any) -> None:
+@export
+def ctx_set(ctx_id: int, invocation: int, key: str, value: Any) -> None:
     """``ctx.set(key, value)`` for plain values (``Uint8Array`` stored as bytes)."""
     data = from_js(value)
     if isinstance(data, JsProxy):
@@ -696,123 +551,115 @@ def ctx_set(ctx_id: int, token: int, key: str, value: Any) -> None:
             "store plain data in ctx.state, or keep live objects in ctx.session"
         )
     ctx = _ctx(ctx_id)
-    with _acting(token):
-        ctx.set(key, _reject_live(data, key))
+    with _acting(invocation):
+        ctx.set(key, reject_live(data, key))
 
 
-def _reject_live(data: Any, path: str) -> Any:
-    cls = type(data)
-    if cls is dict:
-        for k, v in data.items():
-            _reject_live(v, f"{path}.{k}")
-    elif cls is list:
-        for i, v in enumerate(data):
-            _reject_live(v, f"{path}[{i}]")
-    elif isinstance(data, JsProxy):
-        kind = getattr(getattr(data, "constructor", None), "name", None) or data.typeof
-        raise StateError(
-            f"state value at {path!r} is a JS {kind}, which cannot be persisted; "
-            "store plain data (objects, arrays, strings, numbers, booleans, null, Uint8Array)"
-        )
-    return data
-
-
-def ctx_set_meta(ctx_id: int, token: int, key: str, meta_json: str) -> None:
+@export
+def ctx_set_meta(ctx_id: int, invocation: int, key: str, meta_json: str) -> None:
     """Store the metadata entry of a BlazenState object decomposed by blazen.js."""
     ctx = _ctx(ctx_id)
-    with _acting(token):
-        if key in ctx._run.state:
-            ctx._run.record(key)
-            del ctx._run.state[key]
-        ctx._set_meta(key + META_SUFFIX, json.loads(meta_json))
+    with _acting(invocation):
+        ctx.set_object_meta(key, json.loads(meta_json))
 
 
+@export
 def ctx_get(ctx_id: int, key: str) -> Any:
     """``ctx.get(key)``: ``'V'`` + JSON of the value, ``'M'`` + JSON of a BlazenState
     metadata entry, or ``None`` when missing."""
-    state = _ctx(ctx_id)._run.state
-    meta = state.get(key + META_SUFFIX)
-    if meta is not None:
-        return "M" + _json_value(meta)
-    if key not in state:
+    found = _ctx(ctx_id).lookup(key)
+    if found is None:
         return None
-    return "V" + _json_value(state[key])
+    is_object, value = found
+    return ("M" if is_object else "V") + json_value(value)
 
 
-def ctx_set_bytes(ctx_id: int, token: int, key: str, data: Any) -> None:
+@export
+def ctx_set_bytes(ctx_id: int, invocation: int, key: str, data: Any) -> None:
     """``ctx.setBytes(key, data)``."""
     if not isinstance(data, JsProxy) or not hasattr(data, "to_bytes"):
-        raise StateError(f"setBytes({key!r}) takes a Uint8Array, got {_js_kind(data)}")
+        raise StateError(f"setBytes({key!r}) takes a Uint8Array, got {js_kind(data)}")
     ctx = _ctx(ctx_id)
-    with _acting(token):
+    with _acting(invocation):
         ctx.set_bytes(key, data.to_bytes())
 
 
+@export
 def ctx_get_bytes(ctx_id: int, key: str) -> Any:
     """``ctx.getBytes(key)``: a ``Uint8Array`` or ``null``."""
     data = _ctx(ctx_id).get_bytes(key)
     return jsnull if data is None else to_js(data)
 
 
+@export
 def ctx_send(ctx_id: int, event: Any) -> None:
     """``ctx.sendEvent(event)``."""
     _ctx(ctx_id).send_event(_require_event(event))
 
 
+@export
 def ctx_write(ctx_id: int, event: Any) -> None:
     """``ctx.writeEventToStream(event)``."""
     _ctx(ctx_id).write_event_to_stream(_require_event(event))
 
 
 def _require_event(event: Any) -> Any:
-    converted = _event_from_js(event)
+    converted = event_from_js(event)
     if isinstance(converted, list):
         raise InvalidEventError("sendEvent takes one event, not an array")
     return converted if converted is not None else event
 
 
-def ctx_request_input(token: int, ctx_id: int, prompt: Any, metadata: Any) -> None:
+@export_async
+def ctx_request_input(call_id: int, ctx_id: int, prompt: Any, metadata: Any) -> None:
     """``await ctx.requestInput(prompt, metadata)``."""
     ctx = _ctx(ctx_id)
 
     async def run() -> Any:
         return to_js_value(await ctx.request_input(from_js(prompt), from_js(metadata)))
 
-    _answer(token, run())
+    _answer(call_id, run())
 
 
+@export
 def session_set(ctx_id: int, key: str, value: Any) -> None:
     """``ctx.session.set(key, value)``: the JS value itself is kept (identity preserved)."""
     _ctx(ctx_id).session.set(key, value)
 
 
+@export
 def session_get(ctx_id: int, key: str) -> Any:
     """``ctx.session.get(key)``: the very JS value stored, or ``null``."""
     return to_js_value(_ctx(ctx_id).session.get(key))
 
 
+@export
 def session_has(ctx_id: int, key: str) -> bool:
     """``ctx.session.has(key)``."""
     return _ctx(ctx_id).session.has(key)
 
 
+@export
 def session_delete(ctx_id: int, key: str) -> None:
     """``ctx.session.delete(key)``."""
     _ctx(ctx_id).session.delete(key)
 
 
+@export
 def session_keys(ctx_id: int) -> Any:
     """``ctx.session.keys()``."""
     return to_js(_ctx(ctx_id).session.keys())
 
 
-def state_delete(ctx_id: int, token: int, key: str) -> None:
+@export
+def state_delete(ctx_id: int, invocation: int, key: str) -> None:
     """``ctx.state.delete(key)``."""
     ctx = _ctx(ctx_id)
-    with _acting(token):
+    with _acting(invocation):
         ctx.state.delete(key)
 
 
+@export
 def state_keys(ctx_id: int) -> Any:
     """``ctx.state.keys()``."""
     return to_js(_ctx(ctx_id).state.keys())
@@ -832,6 +679,7 @@ _MODEL_OPTIONS = {
 _models: dict[int, Any] = {}
 
 
+@export
 def model_new(provider: str, options: Any) -> int:
     """``CompletionModel.openrouter/openai/openaiCompatible(options)``; returns a model id."""
     from .llm import CompletionModel
@@ -852,6 +700,7 @@ def model_new(provider: str, options: Any) -> int:
     return model_id
 
 
+@export
 def model_drop(model_id: int) -> None:
     """Forget a model (its JS object was garbage-collected)."""
     _models.pop(model_id, None)
@@ -873,10 +722,11 @@ def _response_to_js(response: Any) -> Any:
             "totalTokens": usage["total_tokens"],
         },
     }
-    return _data_to_js(out)
+    return data_to_js(out)
 
 
-def model_complete(token: int, model_id: int, messages: Any, options: Any) -> None:
+@export_async
+def model_complete(call_id: int, model_id: int, messages: Any, options: Any) -> None:
     """``await model.complete(messages, options)``."""
     model = _models[model_id]
     msgs, opts = from_js(messages), from_js(options)
@@ -884,24 +734,26 @@ def model_complete(token: int, model_id: int, messages: Any, options: Any) -> No
     async def run() -> Any:
         return _response_to_js(await model.complete(msgs, opts))
 
-    _answer(token, run())
+    _answer(call_id, run())
 
 
-def model_stream(token: int, model_id: int, messages: Any, on_chunk: Any, options: Any) -> None:
+@export_async
+def model_stream(call_id: int, model_id: int, messages: Any, on_chunk: Any, options: Any) -> None:
     """``await model.stream(messages, onChunk, options)``: ``onChunk({delta, index})``."""
     model = _models[model_id]
     msgs, opts = from_js(messages), from_js(options)
 
     def deliver(chunk: Any) -> Any:
-        out = on_chunk(_data_to_js(chunk.to_dict()))
+        out = on_chunk(data_to_js(chunk.to_dict()))
         return out if hasattr(out, "__await__") else None
 
     async def run() -> Any:
         return _response_to_js(await model.stream(msgs, deliver, opts))
 
-    _answer(token, run())
+    _answer(call_id, run())
 
 
+@export
 def set_env(env: Any) -> None:
     """``init({env})``: make the values visible to Python as ``os.environ``."""
     import os
@@ -909,61 +761,6 @@ def set_env(env: Any) -> None:
     for key, value in (from_js(env) or {}).items():
         os.environ[str(key)] = str(value)
 
-
-_SYNC = (
-    workflow_new,
-    workflow_drop,
-    workflow_add_step,
-    workflow_set_timeout,
-    workflow_set_policy,
-    workflow_register_ref,
-    workflow_validate,
-    handler_drop,
-    handler_info,
-    handler_respond,
-    handler_abort,
-    ctx_info,
-    ctx_set,
-    ctx_set_meta,
-    ctx_get,
-    ctx_set_bytes,
-    ctx_get_bytes,
-    ctx_send,
-    ctx_write,
-    session_set,
-    session_get,
-    session_has,
-    session_delete,
-    session_keys,
-    state_delete,
-    state_keys,
-    set_env,
-    model_new,
-    model_drop,
-)
-_ASYNC = (
-    workflow_run,
-    workflow_run_streaming,
-    workflow_run_with_handler,
-    workflow_resume,
-    workflow_checkpoints,
-    workflow_resume_checkpoint,
-    handler_result,
-    handler_stream,
-    handler_snapshot,
-    handler_pause,
-    handler_resume_in_place,
-    ctx_request_input,
-    model_complete,
-    model_stream,
-)
-
-EXPORTS: dict[str, Callable[..., Any]] = {
-    **{fn.__name__: _remember(fn) for fn in _SYNC},
-    **{fn.__name__: _remember(fn) for fn in _ASYNC},
-    "take_last_error": take_last_error,
-}
-"""The functions blazen.js calls, by name."""
 
 _exported: Any = None
 
@@ -981,15 +778,15 @@ def install(helpers: Any) -> Any:
 
     Idempotent. The proxies made here are owned by this module for the life of the page.
     """
-    global _helpers, _call_step, _resolve_call, _reject_call, _exported
+    global _call_step, _resolve_call, _reject_call, _exported
     if _exported is None:
         _fresh_random_state()
-    _helpers = helpers
     _call_step = helpers.callStep
     _resolve_call = helpers.resolveCall
     _reject_call = helpers.rejectCall
     if _exported is None:
-        table = {name: create_proxy(fn) for name, fn in EXPORTS.items()}
+        table = {name: create_proxy(_remember(fn)) for name, (_, fn) in EXPORTS.items()}
+        table["take_last_error"] = create_proxy(take_last_error)
         table["settle"] = create_proxy(_settle)
         _exported = to_js(table, dict_converter=_from_entries)
     return _exported

@@ -19,15 +19,12 @@ snapshot) by :func:`register_state_class`. Nothing named in a snapshot is ever i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from .errors import StateError
 
-if TYPE_CHECKING:
-    from .context import Context
-
-__all__ = ["META_SUFFIX", "FieldStore", "is_blazen_state", "register_state_class"]
+__all__ = ["META_SUFFIX", "FieldStore", "decompose", "is_blazen_state", "reassemble", "register_state_class"]
 
 META_SUFFIX = ".__blazen_meta__"
 """Suffix of the state key holding a decomposed object's metadata."""
@@ -40,13 +37,14 @@ T = TypeVar("T", bound=type)
 class FieldStore(Protocol):
     """Custom persistence for one field of a BlazenState object (``meta["store_by"]``).
 
-    Both methods are synchronous; ``key`` is the field's state key (``{key}.{field}``).
+    Both methods are synchronous; ``key`` is the field's state key (``{key}.{field}``) and
+    ``ctx`` the step's :class:`~blazen_py.context.Context`.
     """
 
-    def save(self, key: str, value: Any, ctx: Context) -> None:
+    def save(self, key: str, value: Any, ctx: Any) -> None:
         """Persist ``value`` under ``key``."""
 
-    def load(self, key: str, ctx: Context) -> Any:
+    def load(self, key: str, ctx: Any) -> Any:
         """Return the value persisted under ``key``."""
 
 
@@ -84,8 +82,14 @@ def _meta_of(cls: type) -> tuple[list[str], dict[str, Any], str | None]:
     return transient, store_by, restore
 
 
-def decompose(ctx: Context, key: str, obj: object) -> None:
-    """Store ``obj`` field by field under ``key`` (see the module docstring)."""
+def decompose(key: str, obj: object) -> tuple[list[tuple[str, Any, FieldStore | None]], dict[str, Any]]:
+    """Split ``obj`` into its fields, to be stored under ``key`` (see the module docstring).
+
+    Returns:
+        ``(fields, meta)``: each field's state key, value and custom store (or ``None``),
+        and the metadata entry to store at ``key + META_SUFFIX``. Nothing is stored here:
+        the context stores them (this module knows no context).
+    """
     cls = type(obj)
     transient, store_by, restore = _meta_of(cls)
     try:
@@ -94,33 +98,36 @@ def decompose(ctx: Context, key: str, obj: object) -> None:
         raise StateError(
             f"BlazenState object at {key!r} ({cls.__qualname__}) has no __dict__ of fields"
         ) from None
+    parts: list[tuple[str, Any, FieldStore | None]] = []
     stored: list[str] = []
     for field, value in fields.items():
         if field == _MARKER or field in transient:
             continue
-        field_key = f"{key}.{field}"
-        store = store_by.get(field)
-        if store is not None:
-            store.save(field_key, value, ctx)
-        else:
-            ctx.set(field_key, value)
+        parts.append((f"{key}.{field}", value, store_by.get(field)))
         stored.append(field)
     register_state_class(cls)
-    ctx._set_meta(
-        key + META_SUFFIX,
-        {
-            "class": _class_id(cls),
-            "class_name": cls.__qualname__,
-            "fields": stored,
-            "transient": transient,
-            "store_by": sorted(store_by),
-            "restore": restore,
-        },
-    )
+    meta = {
+        "class": _class_id(cls),
+        "class_name": cls.__qualname__,
+        "fields": stored,
+        "transient": transient,
+        "store_by": sorted(store_by),
+        "restore": restore,
+    }
+    return parts, meta
 
 
-def reassemble(ctx: Context, key: str, meta: Mapping[str, Any]) -> object:
-    """Rebuild the object stored under ``key`` from its metadata entry."""
+def reassemble(
+    key: str, meta: Mapping[str, Any], load: Callable[[str], Any], load_with: Callable[[FieldStore, str], Any]
+) -> object:
+    """Rebuild the object stored under ``key`` from its metadata entry.
+
+    Args:
+        key: The object's state key.
+        meta: Its metadata entry.
+        load: Reads a field's value by its state key.
+        load_with: Reads a field's value from its custom store.
+    """
     class_id = meta.get("class")
     cls = _registry.get(class_id) if isinstance(class_id, str) else None
     if cls is None:
@@ -136,7 +143,7 @@ def reassemble(ctx: Context, key: str, meta: Mapping[str, Any]) -> object:
     for field in meta.get("fields") or ():
         field_key = f"{key}.{field}"
         store = store_by.get(field)
-        setattr(obj, field, store.load(field_key, ctx) if store is not None else ctx.get(field_key))
+        setattr(obj, field, load_with(store, field_key) if store is not None else load(field_key))
     setattr(obj, _MARKER, True)
     restore = meta.get("restore")
     if restore:

@@ -19,27 +19,27 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .errors import CheckpointError
+from .snapshot import capture
 
 if TYPE_CHECKING:
-    from .handler import WorkflowHandler
+    from .runtime import Run
     from .stores import SnapshotStore
 
-__all__ = ["Checkpointer"]
+__all__ = ["Checkpointer", "list_checkpoints"]
 
 logger = logging.getLogger("blazen_py")
 
 
 class Checkpointer:
-    """Keeps a run's latest snapshot in ``store`` under its run id; created by the workflow."""
+    """Keeps ``run``'s latest snapshot in ``store`` under its run id until the run ends."""
 
-    __slots__ = ("_closed", "_dirty", "_handler", "_store", "_writer")
+    __slots__ = ("_closed", "_dirty", "_run", "_store", "_writer")
 
-    def __init__(self, handler: WorkflowHandler, store: SnapshotStore) -> None:
-        self._handler = handler
+    def __init__(self, run: Run, store: SnapshotStore) -> None:
+        self._run = run
         self._store = store
         self._dirty = False
         self._writer: asyncio.Task[None] | None = None
-        run = handler._run
         self._closed: asyncio.Task[None] | None = None
         run.on_step_done = self.mark
         run.done.add_done_callback(self._on_done)
@@ -47,7 +47,7 @@ class Checkpointer:
     @property
     def key(self) -> str:
         """The store key: the run id."""
-        return self._handler.run_id
+        return self._run.run_id
 
     def mark(self) -> None:
         """Note that a step completed: a save follows (coalesced with others)."""
@@ -57,11 +57,11 @@ class Checkpointer:
                 self._writer = asyncio.ensure_future(self._write())
 
     async def _write(self) -> None:
-        run = self._handler._run
+        run = self._run
         try:
             while self._dirty and not run.finished:
                 self._dirty = False
-                await self._store.save(self.key, self._handler._capture({"checkpoint": True}))
+                await self._store.save(self.key, capture(run, {"checkpoint": True}))
         except Exception as exc:
             error = CheckpointError(
                 f"could not save the checkpoint of run {run.run_id}: {exc}", run_id=run.run_id
@@ -85,7 +85,7 @@ class Checkpointer:
 
     async def closed(self) -> None:
         """Wait until the run has ended and its checkpoint is deleted."""
-        done = self._handler._run.done
+        done = self._run.done
         if not done.done():
             await asyncio.wait([done])
         while self._closed is None:  # noqa: ASYNC110 - _on_done runs one iteration after `done`
@@ -93,8 +93,25 @@ class Checkpointer:
         await asyncio.shield(self._closed)
 
 
-def checkpoint_summary(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """What a list of unfinished runs shows of one checkpoint."""
+async def list_checkpoints(store: SnapshotStore, workflow: str) -> list[dict[str, Any]]:
+    """The unfinished durable runs of ``workflow`` saved in ``store``, oldest first.
+
+    Each is ``{"run_id", "workflow", "created_at", "status"}``. Entries that cannot be
+    read are skipped with a logged warning.
+    """
+    found = []
+    for key in await store.list():
+        try:
+            snapshot = await store.load(key)
+        except Exception as exc:
+            logger.warning("skipping checkpoint %r: %s", key, exc)
+            continue
+        if isinstance(snapshot, dict) and snapshot.get("workflow") == workflow:
+            found.append(_summary(snapshot))
+    return sorted(found, key=lambda c: c.get("created_at") or 0)
+
+
+def _summary(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {
         "run_id": snapshot.get("run_id"),
         "workflow": snapshot.get("workflow"),

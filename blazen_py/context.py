@@ -9,20 +9,41 @@ keeps their identity, and never goes into a snapshot.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .blazen_state import META_SUFFIX, decompose, is_blazen_state, reassemble
+from .blazen_state import META_SUFFIX, FieldStore, decompose, is_blazen_state, reassemble
 from .errors import StateError
 from .events import event_type_of
 from .state import StateValue, copy_state_value
 
-if TYPE_CHECKING:
-    from .runtime import Run
-
-__all__ = ["Context", "SessionNamespace", "StateNamespace"]
+__all__ = ["Context", "RunAccess", "SessionNamespace", "StateNamespace"]
 
 _SCALARS = (str, int, bool, type(None))
 _BINARY = (bytes, bytearray, memoryview)
+
+
+class RunAccess(Protocol):
+    """What a context uses of its run (:class:`blazen_py.runtime.Run` provides it).
+
+    Declared here so that this module sits below the dispatcher, which creates contexts.
+    """
+
+    run_id: str
+    workflow_name: str
+    state: dict[str, Any]
+    session: dict[str, Any]
+    has_meta: bool
+    current: int
+
+    def record(self, key: str) -> None: ...
+
+    def produce(self, event: Mapping[str, Any], producer: str | None) -> None: ...
+
+    def publish(self, etype: str, event: Mapping[str, Any]) -> None: ...
+
+    async def request_input(
+        self, prompt: Any, metadata: Mapping[str, Any] | None, step: str | None
+    ) -> Any: ...
 
 
 class Context:
@@ -30,7 +51,7 @@ class Context:
 
     __slots__ = ("_run", "_session_ns", "_state_ns", "_step")
 
-    def __init__(self, run: Run, step: str | None) -> None:
+    def __init__(self, run: RunAccess, step: str | None) -> None:
         self._run = run
         self._step = step
         self._state_ns: StateNamespace | None = None
@@ -58,8 +79,7 @@ class Context:
         if cls in _SCALARS:
             state[key] = value
         elif is_blazen_state(value):
-            decompose(self, key, value)
-            state.pop(key, None)
+            self._store_object(key, value)
         else:
             state[key] = copy_state_value(value, key=key)
 
@@ -72,7 +92,7 @@ class Context:
         if self._run.has_meta:
             meta = state.get(key + META_SUFFIX)
             if meta is not None:
-                return reassemble(self, key, meta)
+                return reassemble(key, meta, self.get, self._load_field)
         value = state.get(key)
         if type(value) is list or type(value) is dict:
             return copy_state_value(value, key=key)
@@ -99,11 +119,49 @@ class Context:
             return value
         raise StateError(f"state key {key!r} holds a {type(value).__name__}, not bytes")
 
-    def _set_meta(self, key: str, meta: dict[str, Any]) -> None:
+    def _store_object(self, key: str, obj: object) -> None:
+        fields, meta = decompose(key, obj)
+        for field_key, value, store in fields:
+            if store is not None:
+                store.save(field_key, value, self)
+            else:
+                self.set(field_key, value)
+        self.set_object_meta(key, meta)
+
+    def _load_field(self, store: FieldStore, field_key: str) -> Any:
+        return store.load(field_key, self)
+
+    def set_object_meta(self, key: str, meta: Mapping[str, Any]) -> None:
+        """Record ``key`` as a decomposed object with metadata ``meta`` (its fields are
+        already stored). A documented internal: the JS bridge decomposes JS objects itself.
+        """
         run = self._run
-        run.record(key)
+        state = run.state
+        if key in state:
+            run.record(key)
+            del state[key]
+        meta_key = key + META_SUFFIX
+        run.record(meta_key)
         run.has_meta = True
-        run.state[key] = copy_state_value(meta, key=key)
+        state[meta_key] = copy_state_value(dict(meta), key=meta_key)
+
+    def lookup(self, key: str) -> tuple[bool, Any] | None:
+        """What is stored at ``key`` as the store holds it: ``(False, value)``, ``(True,
+        metadata)`` for a decomposed object, or ``None`` when missing. No copy is made.
+        A documented internal, for bridges that rebuild values on their side.
+        """
+        state = self._run.state
+        meta = state.get(key + META_SUFFIX)
+        if meta is not None:
+            return True, meta
+        if key not in state:
+            return None
+        return False, state[key]
+
+    @property
+    def run(self) -> RunAccess:
+        """The run this context belongs to (a documented internal, for bridges)."""
+        return self._run
 
     @property
     def state(self) -> StateNamespace:

@@ -8,6 +8,8 @@ involved (``None`` when no single step is to blame).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 __all__ = [
     "BlazenError",
     "CheckpointError",
@@ -29,7 +31,27 @@ __all__ = [
 
 
 class BlazenError(Exception):
-    """Base class of every error raised by blazen_py."""
+    """Base class of every error raised by blazen_py.
+
+    Every error class is mirrored in ``blazen.js`` under the same name, with the fields
+    its ``js_fields`` declare (camelCase there); see ``blazen_py/_boundary.py``.
+
+    Attributes:
+        step: Name of the step involved, or ``None``.
+        event_type: Type of the event being handled, or ``None``.
+        run_id: Id of the run involved, once known, or ``None``.
+    """
+
+    js_fields: ClassVar[dict[str, str]] = {
+        "step": "string | null",
+        "event_type": "string | null",
+        "run_id": "string | null",
+    }
+    """Attributes mirrored as fields of the JS error: name -> TypeScript type."""
+
+    step: str | None = None
+    event_type: str | None = None
+    run_id: str | None = None
 
 
 class WorkflowDefinitionError(BlazenError, ValueError):
@@ -92,6 +114,8 @@ class WorkflowStallError(WorkflowError):
             that produced them.
     """
 
+    js_fields: ClassVar[dict[str, str]] = {"unrouted": "Record<string, string[]>"}
+
     def __init__(
         self,
         message: str,
@@ -133,6 +157,8 @@ class ModelError(BlazenError):
     Attributes:
         status: HTTP status code, or ``None`` for network failures.
     """
+
+    js_fields: ClassVar[dict[str, str]] = {"status": "number | null"}
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)

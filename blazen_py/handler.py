@@ -12,17 +12,15 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .checkpoint import Checkpointer
 from .errors import HandlerStateError
 from .runtime import COMPLETED, PAUSED, STATUS_NAMES, Run, WorkflowResult
 from .snapshot import capture
 from .stream import StreamEvent
 
 if TYPE_CHECKING:
-    from .stores import SnapshotStore
-    from .workflow import Workflow
+    from .checkpoint import Checkpointer
 
-__all__ = ["WorkflowHandler"]
+__all__ = ["WorkflowHandler", "await_result"]
 
 StreamCallback = Callable[[StreamEvent], Any]
 
@@ -35,14 +33,13 @@ class WorkflowHandler:
     ``result``.
     """
 
-    __slots__ = ("_checkpointer", "_items", "_run", "_wake", "_workflow")
+    __slots__ = ("_checkpointer", "_items", "_run", "_wake")
 
-    def __init__(self, run: Run, workflow: Workflow) -> None:
+    def __init__(self, run: Run, checkpointer: Checkpointer | None = None) -> None:
         self._run = run
-        self._workflow = workflow
         self._items: list[StreamEvent] = []
         self._wake: asyncio.Future[None] | None = None
-        self._checkpointer: Checkpointer | None = None
+        self._checkpointer = checkpointer
         run.listener = self._record
         run.when_done(self._on_done)
 
@@ -92,6 +89,16 @@ class WorkflowHandler:
         """Whether the run has ended."""
         return self._run.status >= COMPLETED
 
+    @property
+    def durable(self) -> bool:
+        """Whether the run keeps a checkpoint in a snapshot store (``checkpoint=``)."""
+        return self._checkpointer is not None
+
+    @property
+    def run(self) -> Run:
+        """The run's dispatcher (a documented internal, for bridges and runtimes)."""
+        return self._run
+
     async def result(self) -> WorkflowResult:
         """Wait for the run to end and return its result; may be awaited many times.
 
@@ -105,9 +112,6 @@ class WorkflowHandler:
         if self._checkpointer is not None:  # a durable run: its checkpoint is gone too
             await self._checkpointer.closed()
         return done.result()
-
-    def _keep_checkpoints(self, store: SnapshotStore) -> None:
-        self._checkpointer = Checkpointer(self, store)
 
     async def stream_events(self, callback: StreamCallback) -> None:
         """Call ``callback`` with every stream item, from the run's start until it ends.
@@ -159,14 +163,10 @@ class WorkflowHandler:
         """
         future: asyncio.Future[dict[str, Any]] = self._run.loop.create_future()
         try:
-            future.set_result(self._capture(metadata))
+            future.set_result(capture(self._run, metadata))
         except Exception as exc:
             future.set_exception(exc)
         return future
-
-    def _capture(self, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-        refs = self._workflow._serialize_session(self._run.session)
-        return capture(self._run, session_refs=refs, metadata=metadata)
 
     def pause(self, metadata: Mapping[str, Any] | None = None) -> Awaitable[dict[str, Any]]:
         """Stop dispatching at once; await the result for the snapshot, taken once the
@@ -195,7 +195,7 @@ class WorkflowHandler:
             raise HandlerStateError(
                 f"run {run.run_id} {STATUS_NAMES[run.status]} while pausing; see result()"
             )
-        snap = self._capture(metadata)
+        snap = capture(run, metadata)
         if run.session_pause_policy == "continue":
             run.session.clear()
         return snap
@@ -221,8 +221,9 @@ class WorkflowHandler:
         return f"<WorkflowHandler workflow={self.workflow_name!r} run={self.run_id} status={self.status}>"
 
 
-async def _await_result(run: Run, handler: WorkflowHandler | None = None) -> WorkflowResult:
-    """Wait for ``run`` to end; cancelling the waiter aborts the run."""
+async def await_result(run: Run, handler: WorkflowHandler | None = None) -> WorkflowResult:
+    """Wait for ``run`` to end (through ``handler`` when given, for a durable run's
+    checkpoint to be deleted too); cancelling the waiter aborts the run."""
     try:
         if handler is not None:
             return await handler.result()

@@ -30,8 +30,8 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from .context import Context
+from .deadline import Deadline
 from .errors import (
-    InputRequestError,
     InvalidEventError,
     StepError,
     StepTimeoutError,
@@ -40,18 +40,14 @@ from .errors import (
     WorkflowStallError,
     WorkflowTimeoutError,
 )
-from .events import (
-    INPUT_REQUEST_EVENT,
-    INPUT_REQUESTED,
-    INPUT_RESPONSE_EVENT,
-    STOP_EVENT,
-    describe,
-    event_type_of,
-)
+from .events import INPUT_REQUEST_EVENT, INPUT_RESPONSE_EVENT, STOP_EVENT, describe, event_type_of
+from .journal import Journal
+from .requests import InputRequests, PausedForInput, ended_error
 from .state import copy_state_value
 from .stream import ERROR, StreamEvent
 
 if TYPE_CHECKING:
+    from .definition import Definition
     from .step import Step
 
 __all__ = ["YIELD_EVERY", "Deferred", "Run", "WorkflowResult"]
@@ -205,6 +201,12 @@ class Deferred:
         finally:
             run.current = previous
 
+    @property
+    def run(self) -> Run | None:
+        """The run whose step waits for this result, or ``None`` once it is settled."""
+        flight = self._flight
+        return None if flight is None else flight.run
+
     def resolve(self, value: Any = None) -> None:
         """Complete the step with ``value``."""
         self._settle(value, None)
@@ -223,61 +225,39 @@ class Deferred:
             flight.run._land(flight, value, error)
 
 
-class _PausedForInput(BaseException):
-    """Thrown into a step waiting in ``request_input`` when the run pauses."""
-
-
 async def _await(awaitable: Any) -> Any:
     return await awaitable
-
-
-class _Request:
-    __slots__ = ("future", "metadata", "prompt", "request_id", "step")
-
-    def __init__(self, request_id: str, prompt: Any, metadata: Any, step: str | None, future: Any) -> None:
-        self.request_id = request_id
-        self.prompt = prompt
-        self.metadata = metadata
-        self.step = step
-        self.future: asyncio.Future[Any] | None = future
 
 
 class Run:
     """The state of one run and the dispatcher that drives it.
 
-    Created by :class:`~blazen_py.workflow.Workflow`; users see it through
-    :class:`~blazen_py.handler.WorkflowHandler`.
+    Created by :class:`~blazen_py.workflow.Workflow` (or rebuilt from a snapshot by
+    :mod:`blazen_py.snapshot`); users see it through
+    :class:`~blazen_py.handler.WorkflowHandler`. A documented internal: bridges and
+    runtimes built on blazen_py may use its public attributes and methods.
     """
 
-    def __init__(
-        self,
-        *,
-        workflow_name: str,
-        steps: tuple[Step, ...],
-        routes: dict[str, tuple[Step, ...]],
-        run_id: str | None = None,
-        timeout: float | None = None,
-        session_pause_policy: str = "continue",
-    ) -> None:
-        self.workflow_name = workflow_name
+    def __init__(self, definition: Definition, *, run_id: str | None = None) -> None:
+        self.definition = definition
+        self.workflow_name = definition.name
         self.run_id = run_id or str(uuid.uuid4())
-        self.steps = steps
-        self.steps_by_name = {s.name: s for s in steps}
-        self.routes = routes
+        steps = self.steps = definition.steps
+        self.steps_by_name = definition.steps_by_name
+        self.routes = definition.routes
+        self.session_pause_policy = definition.session_pause_policy
+        self.timeout = definition.timeout
         self.state: dict[str, Any] = {}
         self.session: dict[str, Any] = {}
         self.has_meta = False
-        self.session_pause_policy = session_pause_policy
-        self.timeout = timeout
         self.status = RUNNING
         self.listener: Listener | None = None
         self.on_step_done: Callable[[], None] | None = None
-        self.requests: dict[str, _Request] = {}
-        self.answered: set[str] = set()
+        self.loop = asyncio.get_running_loop()
+        self.requests = InputRequests(self.run_id, self.loop, self._announce)
         self.unrouted: dict[str, list[str]] = {}
         self.queue: deque[Mapping[str, Any]] = deque()
         self.pending: list[tuple[Step, Mapping[str, Any]]] = []
-        self.loop = asyncio.get_running_loop()
         self.done: asyncio.Future[WorkflowResult] = self.loop.create_future()
         self._when_done: list[Callable[[Run], None]] = []
         self._flights: dict[_Flight, None] = {}
@@ -288,27 +268,26 @@ class Run:
         self._scheduled = False
         self._budget = YIELD_EVERY
         self._interrupted: dict[int, int] = {}
-        # The journal: for each unfinished step invocation, the old values of the state
-        # keys it changed, so a snapshot can leave out what unfinished steps wrote.
+        # The invocation whose code runs right now (0: none), and what unfinished
+        # invocations wrote (see journal.py).
         self.current = 0
-        self.journal: dict[int, list[tuple[int, str, Any]]] = {}
+        self.journal = Journal()
         self._inv = 0
-        self._seq = 0
         self._steps_now: tuple[Step, ...] = ()
         self._event_now: Mapping[str, Any] = {}
         self._batch: list[tuple[Step, Mapping[str, Any]]] = []
         self._at = 0
-        self._deadline: float | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = None if self.timeout is None else Deadline(self.loop, self.timeout, self._timed_out)
         self._idle: asyncio.Future[None] | None = None
-        self._remaining: float | None = None
 
     # -- life cycle ----------------------------------------------------------------------
 
     def start(self, start_event: Mapping[str, Any] | None) -> None:
         """Begin (or continue, after a restore) dispatching; schedules, never runs steps now."""
-        if self.timeout is not None:
-            self._arm_timer(self.timeout)
+        if self._deadline is not None:
+            self._deadline.start()
+        if self.requests:  # restored from a snapshot: its durable requests are open again
+            self.requests.announce_open()
         if start_event is not None:
             self.produce(start_event, None)
         self._schedule()
@@ -323,12 +302,7 @@ class Run:
         self._budget = YIELD_EVERY
         self.pump()
 
-    def _arm_timer(self, seconds: float) -> None:
-        self._deadline = self.loop.time() + seconds
-        self._timer = self.loop.call_later(seconds, self._timed_out)
-
     def _timed_out(self) -> None:
-        self._timer = None
         self.fail(
             WorkflowTimeoutError(
                 f"workflow {self.workflow_name!r} timed out after {self.timeout:g} s", run_id=self.run_id
@@ -345,15 +319,14 @@ class Run:
         """How many step invocations are suspended right now."""
         return len(self._flights)
 
+    def context(self, step: str) -> Context:
+        """The context of step ``step`` in this run."""
+        return self._ctxs[self.steps_by_name[step].index]
+
     def record(self, key: str) -> None:
         """Note ``key``'s value before the running step invocation changes it."""
-        inv = self.current
-        if inv:
-            self._seq += 1
-            entries = self.journal.get(inv)
-            if entries is None:
-                entries = self.journal[inv] = []
-            entries.append((self._seq, key, self.state.get(key, _MISSING)))
+        if self.current:
+            self.journal.record(self.current, key, self.state)
 
     def committed_state(self) -> dict[str, Any]:
         """The state without the writes of step invocations that have not finished.
@@ -361,23 +334,7 @@ class Run:
         A snapshot holds this state plus the inputs of those invocations; resuming runs
         them again from the state they started from, so their writes are not doubled.
         """
-        if not self.journal:
-            return self.state
-        state = dict(self.state)
-        entries = sorted((e for es in self.journal.values() for e in es), reverse=True)
-        for _, key, old in entries:
-            if old is _MISSING:
-                state.pop(key, None)
-            else:
-                state[key] = old
-        return state
-
-    def _rollback(self, inv: int) -> None:
-        for _, key, old in reversed(self.journal.pop(inv, ())):
-            if old is _MISSING:
-                self.state.pop(key, None)
-            else:
-                self.state[key] = old
+        return self.journal.committed(self.state)
 
     def step_inputs(self) -> list[tuple[str, Mapping[str, Any]]]:
         """The events that steps are handling or will handle next, as ``(step, event)``.
@@ -394,17 +351,10 @@ class Run:
         items.extend((step.name, event) for step, event in self.pending)
         return items
 
-    def open_requests(self) -> list[dict[str, Any]]:
-        """The open durable input requests (``blazen::InputRequestEvent``)."""
-        return [
-            {"request_id": r.request_id, "prompt": r.prompt, "metadata": r.metadata, "step": r.step}
-            for r in self.requests.values()
-            if r.future is None
-        ]
-
-    def restore_request(self, request_id: str, prompt: Any, metadata: Any, step: str | None) -> None:
-        """Re-open a durable input request read from a snapshot, announcing it again."""
-        self._open_request(prompt, metadata, step, None, request_id)
+    def _announce(self, item: StreamEvent) -> None:
+        listener = self.listener
+        if listener is not None:
+            listener(item)
 
     # -- producing -----------------------------------------------------------------------
 
@@ -423,7 +373,7 @@ class Run:
         elif etype == STOP_EVENT:
             self.complete(event)
         elif etype == INPUT_REQUEST_EVENT:
-            self._open_request(event.get("prompt"), event.get("metadata"), producer, None)
+            self.requests.open(event.get("prompt"), event.get("metadata"), producer)
         else:
             producers = self.unrouted.setdefault(etype, [])
             if producer is not None and producer not in producers:
@@ -709,13 +659,13 @@ class Run:
             self._deliver(step, event, value)
             if self.on_step_done is not None:
                 self.on_step_done()
-        elif isinstance(exc, _PausedForInput) or self._interrupted.get(step.index):
+        elif isinstance(exc, PausedForInput) or self._interrupted.get(step.index):
             # pause() interrupted it while it waited for input: run it again on resume,
             # from the state it started from. (A JS step sees the interruption as its own
             # rejection, hence the per-step count.)
             if self._interrupted.get(step.index):
                 self._interrupted[step.index] -= 1
-            self._rollback(flight.inv)
+            self.journal.rollback(flight.inv, self.state)
             self.pending.append((step, event))
         else:
             self._step_failed(step, event, exc)
@@ -838,9 +788,8 @@ class Run:
         self.fail(WorkflowAbortedError(f"run {self.run_id} of workflow {self.workflow_name!r} was aborted"))
 
     def _teardown(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._deadline is not None:
+            self._deadline.cancel()
         flights = list(self._flights)
         self._flights.clear()
         for flight in flights:
@@ -850,10 +799,7 @@ class Run:
                 flight.task.cancel()
             elif not flight.running and flight.coro is not None:
                 _cancel_coroutine(flight.coro)
-        for request in self.requests.values():
-            if request.future is not None and not request.future.done():
-                request.future.cancel()
-        self.requests.clear()
+        self.requests.cancel_all()
         self.queue.clear()
         self.pending.clear()
         self._backlog.clear()
@@ -870,13 +816,12 @@ class Run:
         """
         if self.status == RUNNING:
             self.status = PAUSED
-            if self._timer is not None and self._deadline is not None:
-                self._timer.cancel()
-                self._timer = None
-                self._remaining = max(self._deadline - self.loop.time(), 0.0)
-        for request in list(self.requests.values()):
-            if request.future is not None:
-                self._cancel_awaiter(request)
+            if self._deadline is not None:
+                self._deadline.pause()
+        for name in self.requests.interrupt_waiters():
+            step = self.steps_by_name.get(name or "")
+            if step is not None:
+                self._interrupted[step.index] = self._interrupted.get(step.index, 0) + 1
 
     async def settle(self) -> None:
         """Wait, after :meth:`begin_pause`, until no step is running."""
@@ -885,74 +830,37 @@ class Run:
             await self._idle
             self._idle = None
 
-    def _cancel_awaiter(self, request: _Request) -> None:
-        del self.requests[request.request_id]
-        step = self.steps_by_name.get(request.step or "")
-        if step is not None:
-            self._interrupted[step.index] = self._interrupted.get(step.index, 0) + 1
-        if request.future is not None and not request.future.done():
-            request.future.set_exception(_PausedForInput())
-
     def resume(self) -> None:
         """Start dispatching again after :meth:`pause`."""
         if self.status != PAUSED:
             return
         self.status = RUNNING
-        if self._remaining is not None:
-            self._arm_timer(self._remaining)
-            self._remaining = None
+        if self._deadline is not None:
+            self._deadline.start()
         self._schedule()
 
     # -- input ---------------------------------------------------------------------------
 
-    def _open_request(
-        self, prompt: Any, metadata: Any, step: str | None, future: Any, request_id: str | None = None
-    ) -> str:
-        request_id = request_id or str(uuid.uuid4())
-        self.requests[request_id] = _Request(request_id, prompt, metadata, step, future)
-        listener = self.listener
-        if listener is not None:
-            listener(
-                StreamEvent(
-                    event_type=INPUT_REQUESTED,
-                    request_id=request_id,
-                    prompt=prompt,
-                    metadata=metadata,
-                    step=step,
-                )
-            )
-        return request_id
-
     async def request_input(self, prompt: Any, metadata: Mapping[str, Any] | None, step: str | None) -> Any:
         """The awaiter form of human input (see :meth:`Context.request_input`)."""
         if self.status >= COMPLETED:
-            raise WorkflowError(f"run {self.run_id} has ended", step=step, run_id=self.run_id)
-        future: asyncio.Future[Any] = self.loop.create_future()
-        self._open_request(prompt, dict(metadata) if metadata is not None else None, step, future)
-        return await future
+            raise ended_error(self.run_id, step)
+        return await self.requests.wait(prompt, metadata, step)
 
     def respond(self, request_id: str, value: Any) -> None:
         """Answer an open input request.
 
         Raises:
-            InputRequestError: the id is unknown or was already answered.
+            InputRequestError: the id is unknown or was already answered, or the run ended.
+            StateError: the answer to a durable request is not a StateValue.
         """
-        request = self.requests.get(request_id) if isinstance(request_id, str) else None
-        if request is None:
-            state = "was already answered" if request_id in self.answered else "is unknown"
-            raise InputRequestError(f"input request {request_id!r} {state} in run {self.run_id}")
-        if self.status >= COMPLETED:
-            raise InputRequestError(
-                f"run {self.run_id} has ended; input request {request_id!r} can no longer be answered"
-            )
+        request = self.requests.lookup(request_id, ended=self.status >= COMPLETED)
         if request.future is not None:
-            del self.requests[request_id]
-            self.answered.add(request_id)
+            self.requests.close(request)
             request.future.set_result(value)
             return
-        response = copy_state_value(value, key="response")
-        del self.requests[request_id]
-        self.answered.add(request_id)
+        response = copy_state_value(value, key="response")  # before anything changes
+        self.requests.close(request)
         self.produce({"type": INPUT_RESPONSE_EVENT, "request_id": request_id, "response": response}, None)
         if self.status == RUNNING:
             self._schedule()

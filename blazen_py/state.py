@@ -22,7 +22,19 @@ from typing import Any
 
 from .errors import SnapshotError, StateError
 
-__all__ = ["StateValue", "copy_state_value", "decode_state_value", "encode_state_value"]
+__all__ = [
+    "BYTES_TAG",
+    "MAP_TAG",
+    "StateValue",
+    "copy_state_value",
+    "decode_state_value",
+    "encode_state_value",
+]
+
+BYTES_TAG = "$bytes"
+"""Tag of encoded ``bytes``: ``{"$bytes": "<base64>"}``."""
+MAP_TAG = "$map"
+"""Tag of an encoded dict that has a key starting with ``$``: ``{"$map": {...}}``."""
 
 StateValue = Any
 """A value that persistable state can hold (see the module docstring)."""
@@ -94,13 +106,13 @@ def encode_state_value(value: StateValue) -> Any:
     if cls in _SCALARS or cls is float:
         return value
     if cls is bytes:
-        return {"$bytes": base64.b64encode(value).decode("ascii")}
+        return {BYTES_TAG: base64.b64encode(value).decode("ascii")}
     if cls is list:
         return [encode_state_value(v) for v in value]
     if cls is dict:
         body = {k: encode_state_value(v) for k, v in value.items()}
         if any(k.startswith("$") for k in body):
-            return {"$map": body}
+            return {MAP_TAG: body}
         return body
     # Not checked yet (e.g. an event payload): check and copy, then encode.
     return encode_state_value(copy_state_value(value))
@@ -140,14 +152,14 @@ def _decode(data: Any, path: str, depth: int) -> StateValue:
     if len(data) != 1:
         raise SnapshotError(f"invalid tagged value at {path}: keys {sorted(map(str, data))}")
     tag, body = next(iter(data.items()))
-    if tag == "$bytes":
+    if tag == BYTES_TAG:
         if type(body) is not str:
             raise SnapshotError(f"invalid $bytes at {path}: expected base64 text")
         try:
             return base64.b64decode(body.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError) as exc:
             raise SnapshotError(f"invalid $bytes at {path}: {exc}") from None
-    if tag == "$map":
+    if tag == MAP_TAG:
         if type(body) is not dict:
             raise SnapshotError(f"invalid $map at {path}: expected an object")
         out = {}

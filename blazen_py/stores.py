@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import StoreError
-from .snapshot import dumps, loads
+from .snapshot.format import dumps, loads
 
 __all__ = ["MemoryStore", "SnapshotStore"]
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from .blazen_state import META_SUFFIX
-from .checkpoint import checkpoint_summary
+from .checkpoint import Checkpointer, list_checkpoints
+from .definition import Definition, RefType, Serializer
 from .errors import InvalidEventError, SnapshotError, WorkflowDefinitionError, WorkflowError
 from .events import START_EVENT, describe
-from .handler import WorkflowHandler, _await_result
+from .handler import WorkflowHandler, await_result
 from .runtime import Run, WorkflowResult
-from .snapshot import parse
+from .snapshot import Deserializer, restore
 from .step import Handler, Step
 from .stores import SnapshotStore
 from .stream import StreamEvent
@@ -28,17 +27,6 @@ SessionPausePolicy = str
 _POLICIES = ("continue", "pause")
 
 F = TypeVar("F", bound=Handler)
-Serializer = Callable[[Any], bytes]
-Deserializer = Callable[[bytes], Any]
-
-
-class _RefType:
-    __slots__ = ("match", "serialize", "tag")
-
-    def __init__(self, tag: str, match: Callable[[Any], bool], serialize: Serializer) -> None:
-        self.tag = tag
-        self.match = match
-        self.serialize = serialize
 
 
 def _check_timeout(seconds: float | None) -> float | None:
@@ -81,8 +69,8 @@ class Workflow:
         self._steps: list[Step] = []
         self._timeout = _check_timeout(timeout)
         self._policy = _check_policy(session_pause_policy)
-        self._ref_types: list[_RefType] = []
-        self._compiled: tuple[tuple[Step, ...], dict[str, tuple[Step, ...]]] | None = None
+        self._ref_types: list[RefType] = []
+        self._definition: Definition | None = None
 
     # -- construction --------------------------------------------------------------------
 
@@ -159,7 +147,7 @@ class Workflow:
             index=len(self._steps),
         )
         self._steps.append(step)
-        self._compiled = None
+        self._definition = None
         return step
 
     def step(
@@ -192,11 +180,13 @@ class Workflow:
         """Limit each run to ``seconds`` (``None``: no limit). Exceeding it fails the run with
         :class:`WorkflowTimeoutError`. Time spent paused does not count."""
         self._timeout = _check_timeout(seconds)
+        self._definition = None
 
     def set_session_pause_policy(self, policy: str) -> None:
         """Set what happens to ``ctx.session`` on pause: ``'continue'`` (default, dropped)
         or ``'pause'`` (kept until the run resumes in this process)."""
         self._policy = _check_policy(policy)
+        self._definition = None
 
     def register_serializable_ref(
         self, type_tag: str, match: type | Callable[[Any], bool], serialize: Serializer
@@ -217,9 +207,10 @@ class Workflow:
             def is_instance(value: Any) -> bool:
                 return isinstance(value, cls)
 
-            self._ref_types.append(_RefType(type_tag, is_instance, serialize))
+            self._ref_types.append(RefType(type_tag, is_instance, serialize))
         else:
-            self._ref_types.append(_RefType(type_tag, match, serialize))
+            self._ref_types.append(RefType(type_tag, match, serialize))
+        self._definition = None
 
     def validate(self) -> list[ValidationProblem]:
         """Check the step graph using the declared ``emits``; return the problems found.
@@ -232,27 +223,18 @@ class Workflow:
 
     # -- running -------------------------------------------------------------------------
 
-    def _compile(self) -> tuple[tuple[Step, ...], dict[str, tuple[Step, ...]]]:
-        compiled = self._compiled
-        if compiled is None:
-            steps = tuple(self._steps)
-            routes: dict[str, list[Step]] = {}
-            for step in steps:
-                for etype in step.accepts:
-                    routes.setdefault(etype, []).append(step)
-            compiled = self._compiled = (steps, {k: tuple(v) for k, v in routes.items()})
-        return compiled
-
-    def _new_run(self, run_id: str | None = None) -> Run:
-        steps, routes = self._compile()
-        return Run(
-            workflow_name=self._name,
-            steps=steps,
-            routes=routes,
-            run_id=run_id,
-            timeout=self._timeout,
-            session_pause_policy=self._policy,
-        )
+    def definition(self) -> Definition:
+        """The workflow as runs see it, frozen: a step added later changes only later runs."""
+        definition = self._definition
+        if definition is None:
+            definition = self._definition = Definition(
+                self._name,
+                tuple(self._steps),
+                timeout=self._timeout,
+                session_pause_policy=self._policy,
+                ref_types=tuple(self._ref_types),
+            )
+        return definition
 
     def _start_event(self, input: Mapping[str, Any] | None) -> dict[str, Any]:
         if input is None:
@@ -283,13 +265,20 @@ class Workflow:
         """
         if checkpoint is not None:
             handler = await self.run_with_handler(input, checkpoint=checkpoint)
-            return await _await_result(handler._run, handler)
-        return await _await_result(self._launch(input))
+            return await await_result(handler.run, handler)
+        return await await_result(self.start(input))
 
-    def _launch(self, input: Mapping[str, Any] | None) -> Run:
-        """Start a run (its first steps run on the next loop turn) and return it."""
+    def start(self, input: Mapping[str, Any] | None = None) -> Run:
+        """Start a run and return its dispatcher; its first steps run on the next loop turn.
+
+        A documented internal, for bridges and runtimes that settle results from
+        :meth:`Run.when_done` (most code wants :meth:`run` or :meth:`run_with_handler`).
+
+        Raises:
+            InvalidEventError: ``input`` is not a mapping.
+        """
         start = self._start_event(input)
-        run = self._new_run()
+        run = Run(self.definition())
         run.start(start)
         return run
 
@@ -306,7 +295,7 @@ class Workflow:
             The same result as :meth:`run`.
         """
         start = self._start_event(input)
-        run = self._new_run()
+        run = Run(self.definition())
 
         def listener(item: StreamEvent) -> None:
             try:
@@ -321,7 +310,7 @@ class Workflow:
 
         run.listener = listener
         run.start(start)
-        return await _await_result(run)
+        return await await_result(run)
 
     async def run_with_handler(
         self, input: Mapping[str, Any] | None = None, *, checkpoint: SnapshotStore | None = None
@@ -338,10 +327,8 @@ class Workflow:
                 was not saved yet) run again: at-least-once.
         """
         start = self._start_event(input)
-        run = self._new_run()
-        handler = WorkflowHandler(run, self)
-        if checkpoint is not None:
-            handler._keep_checkpoints(checkpoint)
+        run = Run(self.definition())
+        handler = _handler(run, checkpoint)
         run.start(start)
         return handler
 
@@ -378,45 +365,8 @@ class Workflow:
         Raises:
             SnapshotError: see :meth:`resume`.
         """
-        parsed = parse(snapshot)
-        if parsed.workflow != self._name:
-            raise SnapshotError(f"snapshot is of workflow {parsed.workflow!r}, not {self._name!r}")
-        steps, routes = self._compile()
-        by_name = {s.name: s for s in steps}
-        for name, _ in parsed.step_inputs:
-            if name not in by_name:
-                raise SnapshotError(
-                    f"snapshot names step {name!r}, which workflow {self._name!r} does not have"
-                )
-        for event in parsed.queue:
-            if event["type"] not in routes:
-                raise SnapshotError(
-                    f"snapshot queues a {event['type']!r} event, which no step of {self._name!r} accepts"
-                )
-        run = self._new_run(parsed.run_id)
-        handler = WorkflowHandler(run, self)
-        run.state.update(parsed.state)
-        run.has_meta = any(k.endswith(META_SUFFIX) for k in parsed.state)
-        run.unrouted.update(parsed.unrouted)
-        run.queue.extend(parsed.queue)
-        run.pending.extend((by_name[name], event) for name, event in parsed.step_inputs)
-        for key, tag, payload in parsed.session_refs:
-            deserialize = deserializers.get(tag)
-            if deserialize is None:
-                logger.warning(
-                    "resuming run %s: skipping session ref %r of unknown type tag %r", run.run_id, key, tag
-                )
-                continue
-            try:
-                run.session[key] = deserialize(payload)
-            except Exception as exc:
-                raise SnapshotError(
-                    f"deserializer for type tag {tag!r} failed on session ref {key!r}: {exc}"
-                ) from exc
-        for request_id, prompt, metadata, step in parsed.input_requests:
-            run.restore_request(request_id, prompt, metadata, step)
-        if checkpoint is not None:
-            handler._keep_checkpoints(checkpoint)
+        run = restore(self.definition(), snapshot, deserializers)
+        handler = _handler(run, checkpoint)
         run.start(None)
         return handler
 
@@ -427,16 +377,7 @@ class Workflow:
             One ``{"run_id", "workflow", "created_at", "status"}`` per checkpoint,
             oldest first. Entries that are not snapshots are skipped with a warning.
         """
-        found = []
-        for key in await store.list():
-            try:
-                snapshot = await store.load(key)
-            except Exception as exc:
-                logger.warning("skipping checkpoint %r: %s", key, exc)
-                continue
-            if isinstance(snapshot, dict) and snapshot.get("workflow") == self._name:
-                found.append(checkpoint_summary(snapshot))
-        return sorted(found, key=lambda c: c.get("created_at") or 0)
+        return await list_checkpoints(store, self._name)
 
     async def resume_checkpoint(self, store: SnapshotStore, run_id: str) -> WorkflowHandler:
         """Continue the durable run ``run_id`` from its checkpoint in ``store``.
@@ -449,31 +390,12 @@ class Workflow:
             raise SnapshotError(f"no checkpoint of run {run_id!r} in the store")
         return await self.resume(snapshot, checkpoint=store)
 
-    def _serialize_session(self, session: Mapping[str, Any]) -> list[dict[str, Any]]:
-        if not self._ref_types or not session:
-            return []
-        refs = []
-        for key, value in session.items():
-            for ref_type in self._ref_types:
-                if ref_type.match(value):
-                    try:
-                        payload = bytes(ref_type.serialize(value))
-                    except Exception as exc:
-                        raise SnapshotError(
-                            f"serializer for type tag {ref_type.tag!r} failed on session key {key!r}: {exc}"
-                        ) from exc
-                    refs.append(
-                        {
-                            "key": key,
-                            "type_tag": ref_type.tag,
-                            "bytes": base64.b64encode(payload).decode("ascii"),
-                        }
-                    )
-                    break
-        return refs
-
     def __repr__(self) -> str:
         return f"<Workflow {self._name!r} steps={[s.name for s in self._steps]!r}>"
+
+
+def _handler(run: Run, checkpoint: SnapshotStore | None) -> WorkflowHandler:
+    return WorkflowHandler(run, None if checkpoint is None else Checkpointer(run, checkpoint))
 
 
 def _callback_error(exc: Exception, run_id: str) -> WorkflowError:

@@ -233,30 +233,5 @@ export class CompletionModel {
   ): Promise<CompletionResponse>;
 }
 
-/** Base class of every error blazen.js throws. */
-export class BlazenError extends Error {
-  step: string | null;
-  eventType: string | null;
-  runId: string | null;
-}
-export class WorkflowError extends BlazenError {}
-export class StepError extends WorkflowError {}
-export class InvalidEventError extends WorkflowError {}
-export class WorkflowTimeoutError extends WorkflowError {}
-export class StepTimeoutError extends WorkflowTimeoutError {}
-export class WorkflowAbortedError extends WorkflowError {}
-export class WorkflowStallError extends WorkflowError {}
-export class WorkflowDefinitionError extends BlazenError {}
-export class StateError extends BlazenError {}
-export class SnapshotError extends BlazenError {}
-export class InputRequestError extends BlazenError {}
-export class HandlerStateError extends BlazenError {}
-export class StoreError extends BlazenError {}
-export class ModelError extends BlazenError {
-  status: number | null;
-}
-export class MissingApiKeyError extends ModelError {}
-export class ModelHTTPError extends ModelError {}
-export class RateLimitError extends ModelHTTPError {}
-export class ModelConnectionError extends ModelError {}
-export class ModelTimeoutError extends ModelConnectionError {}
+// The error classes, generated from the Python side's declaration (blazen_py/_boundary.py).
+export * from "./errors.js";

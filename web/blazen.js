@@ -15,57 +15,19 @@ let pyodide = null;
 let py = null; // the bridge's exported functions
 
 // -- errors -------------------------------------------------------------------------------
+//
+// The error classes are generated from the Python side's declaration (web/errors.js, from
+// blazen_py/_boundary.py): the same names, the same hierarchy, the declared fields.
 
-/** Base class of every error blazen.js throws. */
-export class BlazenError extends Error {
-  constructor(message, info = {}) {
-    super(message);
-    this.name = info.name ?? new.target.name;
-    /** Name of the step involved, or null. */
-    this.step = info.step ?? null;
-    /** Type of the event being handled, or null. */
-    this.eventType = info.eventType ?? null;
-    /** Id of the run, when known. */
-    this.runId = info.runId ?? null;
-    if (info.cause !== undefined) this.cause = info.cause;
-  }
-}
-export class WorkflowError extends BlazenError {}
-export class StepError extends WorkflowError {}
-export class InvalidEventError extends WorkflowError {}
-export class WorkflowTimeoutError extends WorkflowError {}
-export class StepTimeoutError extends WorkflowTimeoutError {}
-export class WorkflowAbortedError extends WorkflowError {}
-export class WorkflowStallError extends WorkflowError {}
-export class WorkflowDefinitionError extends BlazenError {}
-export class StateError extends BlazenError {}
-export class SnapshotError extends BlazenError {}
-export class InputRequestError extends BlazenError {}
-export class HandlerStateError extends BlazenError {}
-export class StoreError extends BlazenError {}
-export class ModelError extends BlazenError {
-  constructor(message, info = {}) {
-    super(message, info);
-    /** HTTP status, or null for network failures. */
-    this.status = info.status ?? null;
-  }
-}
-export class MissingApiKeyError extends ModelError {}
-export class ModelHTTPError extends ModelError {}
-export class RateLimitError extends ModelHTTPError {}
-export class ModelConnectionError extends ModelError {}
-export class ModelTimeoutError extends ModelConnectionError {}
+export * from "./errors.js";
+import * as errors from "./errors.js";
+import { BYTES_TAG, MAP_TAG } from "./codec.js";
 
-const ERRORS = {
-  BlazenError, WorkflowError, StepError, InvalidEventError, WorkflowTimeoutError,
-  StepTimeoutError, WorkflowAbortedError, WorkflowStallError, WorkflowDefinitionError,
-  StateError, SnapshotError, InputRequestError, HandlerStateError, StoreError, ModelError,
-  MissingApiKeyError, ModelHTTPError, RateLimitError, ModelConnectionError, ModelTimeoutError,
-};
+const { BlazenError, ModelError, StateError, WorkflowDefinitionError } = errors;
 
 function toError(info) {
   if (info === undefined || info === null) return new BlazenError("unknown error");
-  const Kind = ERRORS[info.name] ?? (info.model ? ModelError : BlazenError);
+  const Kind = errors[info.name] ?? (info.model ? ModelError : BlazenError);
   let message = info.message;
   if (info.causeMessage && !message.includes(info.causeMessage)) message += ` (${info.causeMessage})`;
   return new Kind(message, info);
@@ -73,8 +35,10 @@ function toError(info) {
 
 // -- calling Python -------------------------------------------------------------------------
 
-const waiters = new Map(); // token -> [resolve, reject]
-let nextToken = 1;
+// A sync export returns its value; an async one gets a fresh call id first and settles it
+// later through helpers.resolveCall / helpers.rejectCall (see blazen_py/_boundary.py).
+const waiters = new Map(); // call id -> [resolve, reject]
+let nextCallId = 1;
 
 function call(name, ...args) {
   try {
@@ -87,12 +51,12 @@ function call(name, ...args) {
 
 function callAsync(name, ...args) {
   return new Promise((resolve, reject) => {
-    const token = nextToken++;
-    waiters.set(token, [resolve, reject]);
+    const callId = nextCallId++;
+    waiters.set(callId, [resolve, reject]);
     try {
-      py[name](token, ...args);
+      py[name](callId, ...args);
     } catch (error) {
-      waiters.delete(token);
+      waiters.delete(callId);
       const info = py.take_last_error();
       reject(info ? toError(info) : error);
     }
@@ -108,37 +72,37 @@ function requireInit() {
 const helpers = {
   // Call a JS step. A sync result is returned (undefined becomes null); a Promise (or a
   // throw) answers later through py.settle, and undefined tells Python to wait for it.
-  callStep(fn, event, ctxId, token) {
+  callStep(fn, event, ctxId, invocation) {
     // One ctx per invocation: what it writes while its Promise is pending is known to
     // be this invocation's (a snapshot leaves out unfinished steps' writes).
-    const ctx = new WasmContext(ctxId, token);
+    const ctx = new WasmContext(ctxId, invocation);
     let out;
     try {
       out = fn(event, ctx);
     } catch (error) {
-      queueMicrotask(() => py.settle(token, error, false));
+      queueMicrotask(() => py.settle(invocation, error, false));
       return undefined;
     }
     if (out !== null && typeof out === "object" && typeof out.then === "function") {
       out.then(
-        (value) => py.settle(token, value, true),
-        (error) => py.settle(token, error, false),
+        (value) => py.settle(invocation, value, true),
+        (error) => py.settle(invocation, error, false),
       );
       return undefined;
     }
     return out === undefined ? null : out;
   },
-  resolveCall(token, value) {
-    const waiter = waiters.get(token);
+  resolveCall(callId, value) {
+    const waiter = waiters.get(callId);
     if (waiter !== undefined) {
-      waiters.delete(token);
+      waiters.delete(callId);
       waiter[0](value);
     }
   },
-  rejectCall(token, info) {
-    const waiter = waiters.get(token);
+  rejectCall(callId, info) {
+    const waiter = waiters.get(callId);
     if (waiter !== undefined) {
-      waiters.delete(token);
+      waiters.delete(callId);
       waiter[1](toError(info));
     }
   },
@@ -387,13 +351,13 @@ function b64ToBytes(text) {
   return out;
 }
 
-// Decode the state codec's JSON ({"$bytes": b64} and {"$map": {...}} tags), top down.
+// Decode the state codec's JSON (its BYTES_TAG and MAP_TAG forms), top down.
 function decode(value) {
   if (Array.isArray(value)) return value.map(decode);
   if (value !== null && typeof value === "object") {
     const keys = Object.keys(value);
-    if (keys.length === 1 && keys[0] === "$bytes") return b64ToBytes(value.$bytes);
-    const body = keys.length === 1 && keys[0] === "$map" ? value.$map : value;
+    if (keys.length === 1 && keys[0] === BYTES_TAG) return b64ToBytes(value[BYTES_TAG]);
+    const body = keys.length === 1 && keys[0] === MAP_TAG ? value[MAP_TAG] : value;
     const out = {};
     for (const key of Object.keys(body)) out[key] = decode(body[key]);
     return out;
@@ -415,7 +379,7 @@ export function registerStateClass(cls) {
   return cls;
 }
 
-function decompose(ctx, id, token, key, obj) {
+function decompose(ctx, id, invocation, key, obj) {
   const cls = obj.constructor && obj.constructor !== Object ? obj.constructor : null;
   const meta = (cls && cls.meta) || {};
   const transient = new Set(meta.transient || []);
@@ -431,7 +395,7 @@ function decompose(ctx, id, token, key, obj) {
   }
   if (cls) registerStateClass(cls);
   const className = cls ? cls.name : "Object";
-  call("ctx_set_meta", id, token, key, JSON.stringify({
+  call("ctx_set_meta", id, invocation, key, JSON.stringify({
     class: `js:${className}`,
     class_name: className,
     fields,
@@ -480,22 +444,22 @@ function reassemble(ctx, key, meta) {
 /** The `ctx` a step receives. All methods are synchronous except `requestInput`. */
 class WasmContext {
   #id;
-  #token;
+  #invocation;
   #info = null;
   #state = null;
   #session = null;
 
-  constructor(id, token) {
+  constructor(id, invocation) {
     this.#id = id;
-    this.#token = token;
+    this.#invocation = invocation;
   }
 
   /** Store a StateValue; Uint8Array is stored as binary, BlazenState objects field by field. */
   set(key, value) {
     if (value !== null && typeof value === "object" && value.__blazen_state__ === true) {
-      decompose(this, this.#id, this.#token, key, value);
+      decompose(this, this.#id, this.#invocation, key, value);
     } else {
-      call("ctx_set", this.#id, this.#token, key, value);
+      call("ctx_set", this.#id, this.#invocation, key, value);
     }
   }
 
@@ -509,7 +473,7 @@ class WasmContext {
 
   /** Store binary data explicitly. */
   setBytes(key, data) {
-    call("ctx_set_bytes", this.#id, this.#token, key, data);
+    call("ctx_set_bytes", this.#id, this.#invocation, key, data);
   }
 
   /** The binary data stored at key (a Uint8Array), or null. */
@@ -544,7 +508,7 @@ class WasmContext {
 
   /** Persistable values: the same store as set/get. */
   get state() {
-    if (this.#state === null) this.#state = new StateNamespace(this, this.#id, this.#token);
+    if (this.#state === null) this.#state = new StateNamespace(this, this.#id, this.#invocation);
     return this.#state;
   }
 
@@ -563,17 +527,17 @@ class WasmContext {
 class StateNamespace {
   #ctx;
   #id;
-  #token;
-  constructor(ctx, id, token) {
+  #invocation;
+  constructor(ctx, id, invocation) {
     this.#ctx = ctx;
     this.#id = id;
-    this.#token = token;
+    this.#invocation = invocation;
   }
   set(key, value) { this.#ctx.set(key, value); }
   get(key) { return this.#ctx.get(key); }
   setBytes(key, data) { this.#ctx.setBytes(key, data); }
   getBytes(key) { return this.#ctx.getBytes(key); }
-  delete(key) { call("state_delete", this.#id, this.#token, key); }
+  delete(key) { call("state_delete", this.#id, this.#invocation, key); }
   has(key) { return call("ctx_get", this.#id, key) != null; }
   keys() { return call("state_keys", this.#id); }
 }

@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pyodide.code import run_js
-from pyodide.ffi import JsProxy, jsnull  # type: ignore[attr-defined,unused-ignore]
+from pyodide.code import run_js  # type: ignore[import-not-found]
+from pyodide.ffi import JsProxy, jsnull  # type: ignore[import-not-found,attr-defined,unused-ignore]
 
 from ..errors import StoreError
-from ..snapshot import dumps, loads
+from ..snapshot.format import dumps, loads
 
 __all__ = ["IndexedDBStore"]
 

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any, TypeVar
 
 import js  # type: ignore[import-not-found]
-from pyodide.ffi import JsException, to_js
+from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
 
 from ._types import HttpResponse, StreamingHttpResponse, TransportError, TransportTimeoutError
 

@@ -7,6 +7,8 @@ provider's own messages are redacted before they are stored.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..errors import ModelError
 
 __all__ = [
@@ -24,6 +26,8 @@ class MissingApiKeyError(ModelError):
     Attributes:
         env_var: Name of the variable, e.g. ``"OPENROUTER_API_KEY"``.
     """
+
+    js_fields: ClassVar[dict[str, str]] = {"env_var": "string"}
 
     def __init__(self, env_var: str) -> None:
         """Create the error.
@@ -48,6 +52,8 @@ class ModelHTTPError(ModelError):
         attempts: How many requests were made, retries included.
     """
 
+    js_fields: ClassVar[dict[str, str]] = {"provider_message": "string", "attempts": "number"}
+
     def __init__(self, message: str, *, status: int, provider_message: str, attempts: int = 1) -> None:
         """Create the error.
 
@@ -68,6 +74,8 @@ class RateLimitError(ModelHTTPError):
     Attributes:
         retry_after: Seconds the provider asked to wait (``Retry-After``), if it said.
     """
+
+    js_fields: ClassVar[dict[str, str]] = {"retry_after": "number | null"}
 
     def __init__(
         self,

@@ -529,7 +529,7 @@ def loop_exceptions():
 async def test_when_done_hooks_run_as_the_run_ends_without_a_loop_turn() -> None:
     wf = Workflow("hooks")
     wf.add_step("s", [START_EVENT], lambda e, c: stop(7))
-    run = wf._launch(None)
+    run = wf.start(None)
     seen = []
     run.when_done(lambda r: seen.append(("first", r.done.result().data)))
     run.when_done(lambda r: seen.append(("second", r.done.result().data)))
@@ -544,7 +544,7 @@ async def test_a_failing_when_done_hook_is_reported_and_spares_the_others() -> N
     wf = Workflow("bad-hook")
     wf.add_step("s", [START_EVENT], lambda e, c: stop(1))
     with loop_exceptions() as reported:
-        run = wf._launch(None)
+        run = wf.start(None)
         seen = []
         run.when_done(lambda r: 1 / 0)
         run.when_done(lambda r: seen.append(r.done.result().data))
@@ -563,7 +563,7 @@ async def test_a_failed_run_nobody_awaits_logs_no_unretrieved_exception() -> Non
 
     wf.add_step("s", [START_EVENT], boom)
     with loop_exceptions() as reported:
-        run = wf._launch(None)
+        run = wf.start(None)
         await asyncio.wait([run.done])
         del run
         gc.collect()

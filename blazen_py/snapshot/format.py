@@ -29,59 +29,29 @@ import base64
 import binascii
 import json
 import re
-import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import SnapshotError, StateError
-from .state import decode_state_value, encode_state_value
+from ..errors import SnapshotError
+from ..state import decode_state_value, encode_state_value
 
-if TYPE_CHECKING:
-    from .runtime import Run
-
-__all__ = ["SNAPSHOT_FORMAT", "SNAPSHOT_VERSION", "ParsedSnapshot", "capture", "dumps", "loads", "parse"]
+__all__ = [
+    "SNAPSHOT_FORMAT",
+    "SNAPSHOT_VERSION",
+    "ParsedSnapshot",
+    "dumps",
+    "encode_event",
+    "loads",
+    "parse",
+]
 
 SNAPSHOT_FORMAT = "blazen_py/snapshot"
 SNAPSHOT_VERSION = 1
 _MAX_TEXT = 256 * 1024 * 1024
 
 
-def capture(
-    run: Run, *, session_refs: list[dict[str, Any]], metadata: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """Describe ``run`` as it is at this moment.
-
-    Raises:
-        SnapshotError: an event holds a value that is not a StateValue.
-    """
-    try:
-        return {
-            "format": SNAPSHOT_FORMAT,
-            "version": SNAPSHOT_VERSION,
-            "workflow": run.workflow_name,
-            "run_id": run.run_id,
-            "status": "paused" if run.status == 1 else "running",
-            "created_at": time.time(),
-            "state": {k: encode_state_value(v) for k, v in run.committed_state().items()},
-            "queue": [_encode_event(e) for e in run.queue],
-            "step_inputs": [{"step": name, "event": _encode_event(e)} for name, e in run.step_inputs()],
-            "input_requests": [
-                {
-                    **r,
-                    "prompt": encode_state_value(r["prompt"]),
-                    "metadata": encode_state_value(r["metadata"]),
-                }
-                for r in run.open_requests()
-            ],
-            "session_refs": session_refs,
-            "unrouted": {k: list(v) for k, v in run.unrouted.items()},
-            "metadata": encode_state_value(dict(metadata or {})),
-        }
-    except StateError as exc:
-        raise SnapshotError(f"cannot snapshot run {run.run_id}: {exc}") from exc
-
-
-def _encode_event(event: Mapping[str, Any]) -> Any:
+def encode_event(event: Mapping[str, Any]) -> Any:
+    """Encode an event as JSON-compatible data."""
     return encode_state_value(dict(event))
 
 

@@ -1,0 +1,232 @@
+"""Values across the JS boundary: JS values as Python data, Python data as JS values.
+
+Pyodide's ``to_py``/``to_js`` do most of the work; this module fixes what they leave for
+the engine: ``null`` (``jsnull``) becomes None and None becomes ``null`` (``to_js`` would
+make it ``undefined``, which vanishes from JSON), typed arrays become ``bytes``, dicts
+become plain objects (not ``Map``s), and an event that came from JS keeps its JS object as
+a twin (:class:`JsEvent`), so a JS step downstream receives the very object.
+Used by the bridge only (Pyodide only).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import (  # type: ignore[import-not-found,attr-defined,unused-ignore]
+    JsProxy,
+    jsnull,
+    to_js,
+)
+
+from .errors import InvalidEventError, StateError
+from .events import INPUT_RESPONSE_EVENT
+from .state import encode_state_value
+from .stream import StreamEvent
+
+__all__ = [
+    "JsEvent",
+    "JsValue",
+    "data_to_js",
+    "event_from_js",
+    "event_to_js",
+    "from_js",
+    "is_proxy",
+    "js_kind",
+    "json_value",
+    "reject_live",
+    "stream_item_to_js",
+    "to_js_value",
+]
+
+_from_entries: Any = js.Object.fromEntries
+
+
+class JsEvent(dict[str, Any]):
+    """An event that came from JS: the Python mapping plus the JS object it was made from."""
+
+    __slots__ = ("js",)
+
+    js: Any
+
+
+# isinstance(x, JsProxy) goes through Pyodide's __subclasscheck__ (a Python function); the
+# answer depends only on the concrete type, so the hot paths remember it per type.
+_PROXY_TYPES: set[type] = set()
+_PLAIN_TYPES: set[type] = {str, int, float, bool, dict, list, tuple, bytes, memoryview, type(None)}
+
+
+def is_proxy(value: Any) -> bool:
+    """``isinstance(value, JsProxy)``, cached by type."""
+    cls = type(value)
+    if cls in _PROXY_TYPES:
+        return True
+    if cls in _PLAIN_TYPES:
+        return False
+    if isinstance(value, JsProxy):
+        _PROXY_TYPES.add(cls)
+        return True
+    _PLAIN_TYPES.add(cls)
+    return False
+
+
+def js_kind(value: Any) -> str:
+    """What a value is called in JS, for error messages."""
+    if isinstance(value, JsProxy):
+        name = getattr(getattr(value, "constructor", None), "name", None)
+        return f"a {name}" if isinstance(name, str) else f"a {value.typeof}"
+    names = {str: "a string", bool: "a boolean", int: "a number", float: "a number", type(None): "undefined"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _clean(value: Any) -> Any:
+    """Finish ``to_py``: ``null`` becomes None and typed arrays become ``bytes``."""
+    cls = type(value)
+    if cls is dict:
+        for key, item in value.items():
+            if item is jsnull or type(item) in _FIX:
+                value[key] = _clean(item)
+        return value
+    if cls is list:
+        for index, item in enumerate(value):
+            if item is jsnull or type(item) in _FIX:
+                value[index] = _clean(item)
+        return value
+    if value is jsnull:
+        return None
+    if cls is memoryview:
+        return value.tobytes()
+    return value
+
+
+_FIX = (dict, list, memoryview)
+
+
+def from_js(value: Any) -> Any:
+    """Convert a JS value to Python data (live JS objects stay JsProxies)."""
+    if is_proxy(value):
+        if value.typeof != "object":
+            return value  # a function or symbol: kept as is
+        return _clean(value.to_py())
+    return None if value is jsnull else value
+
+
+def event_from_js(value: Any) -> Any:
+    """Convert what a JS step returned into events, keeping each JS object as a twin."""
+    if value is None or value is jsnull:
+        return None
+    if not is_proxy(value):
+        return value  # a primitive: the engine reports it as not an event
+    py = value.to_py()
+    if type(py) is dict:
+        event = JsEvent(_clean(py))
+        event.js = value
+        return event
+    if type(py) is list:
+        return [_twin(item, value[i]) for i, item in enumerate(py)]  # type: ignore[index,unused-ignore]
+    return JsValue(py) if is_proxy(py) else py
+
+
+class JsValue:
+    """A JS value that is no event (a function, a symbol, a Date...), as a step returned it.
+
+    Wrapped so the engine reports it plainly (probing a JsProxy of a symbol throws).
+    """
+
+    __slots__ = ("_text",)
+
+    def __init__(self, value: Any) -> None:
+        self._text = f"{value.typeof} {js.String(value)}"
+
+    def __repr__(self) -> str:
+        return f"<JS {self._text}>"
+
+
+def _twin(item: Any, js_item: Any) -> Any:
+    if type(item) is dict:
+        event = JsEvent(_clean(item))
+        event.js = js_item
+        return event
+    return JsValue(item) if is_proxy(item) else _clean(item)
+
+
+def to_js_value(value: Any) -> Any:
+    """Convert Python data to a JS value; None becomes ``null``, bytes a ``Uint8Array``."""
+    if value is None:
+        return jsnull
+    cls = type(value)
+    if cls is str or cls is int or cls is float or cls is bool or is_proxy(value):
+        return value
+    if cls is JsEvent:
+        return value.js
+    return data_to_js(value)
+
+
+def _nulls(value: Any) -> Any:
+    """Copy ``value`` for ``to_js``: None becomes ``null`` (``to_js`` would make it
+    ``undefined``) and events that came from JS become their JS objects again."""
+    cls = type(value)
+    if value is None:
+        return jsnull
+    if cls is JsEvent:
+        return value.js
+    if cls is dict or cls is StreamEvent:
+        return {k: _nulls(v) for k, v in value.items()}
+    if cls is list or cls is tuple:
+        return [_nulls(v) for v in value]
+    return value
+
+
+def data_to_js(value: Any) -> Any:
+    """Python data as JS data: objects (not Maps), ``null``, ``Uint8Array``; live JS
+    values pass through. A Python object with no JS form raises ``ConversionError``."""
+    return to_js(_nulls(value), dict_converter=_from_entries, create_pyproxies=False)
+
+
+def event_to_js(event: Mapping[str, Any]) -> Any:
+    if type(event) is JsEvent:
+        return event.js
+    if event.get("type") == INPUT_RESPONSE_EVENT:
+        event = {
+            "type": INPUT_RESPONSE_EVENT,
+            "requestId": event["request_id"],
+            "response": event["response"],
+        }
+    try:
+        return data_to_js(event)
+    except Exception as exc:
+        raise InvalidEventError(
+            f"event {event.get('type')!r} holds a value a JS step cannot receive: {exc}"
+        ) from exc
+
+
+_STREAM_KEYS = {"event_type": "eventType", "request_id": "requestId", "error_type": "errorType"}
+
+
+def stream_item_to_js(item: StreamEvent) -> Any:
+    """A stream item as the JS API shows it: ``eventType``, ``requestId``, ``errorType``."""
+    return data_to_js({_STREAM_KEYS.get(k, k): v for k, v in item.items()})
+
+
+def json_value(value: Any) -> str:
+    """StateValue as JSON text (bytes tagged), parsed by blazen.js's reviver."""
+    return json.dumps(encode_state_value(value), separators=(",", ":"))
+
+
+def reject_live(data: Any, path: str) -> Any:
+    cls = type(data)
+    if cls is dict:
+        for k, v in data.items():
+            reject_live(v, f"{path}.{k}")
+    elif cls is list:
+        for i, v in enumerate(data):
+            reject_live(v, f"{path}[{i}]")
+    elif isinstance(data, JsProxy):
+        kind = getattr(getattr(data, "constructor", None), "name", None) or data.typeof
+        raise StateError(
+            f"state value at {path!r} is a JS {kind}, which cannot be persisted; "
+            "store plain data (objects, arrays, strings, numbers, booleans, null, Uint8Array)"
+        )
+    return data

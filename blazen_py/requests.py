@@ -1,0 +1,171 @@
+"""A run's open input requests (human in the loop).
+
+Two forms share one table of open requests, keyed by request id:
+
+* the awaiter form, ``await ctx.request_input(prompt)``: the request holds the future the
+  step waits on; in-process only (a pause interrupts the step, which asks again after
+  resume);
+* the durable form, a step returning a ``blazen::InputRequestEvent``: no future; the
+  request is part of the run's snapshot, and the answer is routed as a
+  ``blazen::InputResponseEvent``.
+
+Both announce themselves on the run's stream with an ``InputRequested`` item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from .errors import InputRequestError, WorkflowError
+from .events import INPUT_REQUESTED
+from .stream import StreamEvent
+
+__all__ = ["InputRequests", "PausedForInput", "Request"]
+
+
+class PausedForInput(BaseException):
+    """Thrown into a step waiting in ``request_input`` when its run pauses."""
+
+
+class Request:
+    """One open input request; ``future`` is set for the awaiter form only."""
+
+    __slots__ = ("future", "metadata", "prompt", "request_id", "step")
+
+    def __init__(
+        self,
+        request_id: str,
+        prompt: Any,
+        metadata: Any,
+        step: str | None,
+        future: asyncio.Future[Any] | None,
+    ) -> None:
+        self.request_id = request_id
+        self.prompt = prompt
+        self.metadata = metadata
+        self.step = step
+        self.future = future
+
+
+class InputRequests:
+    """The open requests of one run, and the ids already answered.
+
+    ``announce`` puts a stream item on the run's stream (the run decides whether anyone
+    listens). Truthy while any request is open; iterating gives the open request ids.
+    """
+
+    __slots__ = ("_announce", "_loop", "_open", "answered", "run_id")
+
+    def __init__(
+        self, run_id: str, loop: asyncio.AbstractEventLoop, announce: Callable[[StreamEvent], None]
+    ) -> None:
+        self.run_id = run_id
+        self._loop = loop
+        self._announce = announce
+        self._open: dict[str, Request] = {}
+        self.answered: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self._open)
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._open))
+
+    def open(
+        self,
+        prompt: Any,
+        metadata: Any,
+        step: str | None,
+        future: asyncio.Future[Any] | None = None,
+        request_id: str | None = None,
+    ) -> str:
+        """Open a request (a new id unless ``request_id`` is given) and announce it."""
+        request_id = request_id or str(uuid.uuid4())
+        request = self._open[request_id] = Request(request_id, prompt, metadata, step, future)
+        self._announce(_announcement(request))
+        return request_id
+
+    async def wait(self, prompt: Any, metadata: Mapping[str, Any] | None, step: str | None) -> Any:
+        """The awaiter form: open a request and wait for its answer."""
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self.open(prompt, dict(metadata) if metadata is not None else None, step, future)
+        return await future
+
+    def lookup(self, request_id: object, *, ended: bool) -> Request:
+        """The open request ``request_id``, to be answered.
+
+        Raises:
+            InputRequestError: the id is unknown, was already answered, or the run ended.
+        """
+        request = self._open.get(request_id) if isinstance(request_id, str) else None
+        if request is None:
+            state = "was already answered" if request_id in self.answered else "is unknown"
+            raise InputRequestError(f"input request {request_id!r} {state} in run {self.run_id}")
+        if ended:
+            raise InputRequestError(
+                f"run {self.run_id} has ended; input request {request_id!r} can no longer be answered"
+            )
+        return request
+
+    def close(self, request: Request) -> None:
+        """Mark ``request`` answered."""
+        del self._open[request.request_id]
+        self.answered.add(request.request_id)
+
+    def restore(self, request_id: str, prompt: Any, metadata: Any, step: str | None) -> None:
+        """Re-open a durable request read from a snapshot; :meth:`announce_open` announces it."""
+        self._open[request_id] = Request(request_id, prompt, metadata, step, None)
+
+    def announce_open(self) -> None:
+        """Announce every open request again (a restored run starting)."""
+        for request in list(self._open.values()):
+            self._announce(_announcement(request))
+
+    def durable(self) -> list[dict[str, Any]]:
+        """The open requests of the durable form, as snapshots hold them."""
+        return [
+            {"request_id": r.request_id, "prompt": r.prompt, "metadata": r.metadata, "step": r.step}
+            for r in self._open.values()
+            if r.future is None
+        ]
+
+    def interrupt_waiters(self) -> list[str | None]:
+        """Stop every step waiting in the awaiter form (a pause); return their step names.
+
+        Each waiting step sees :class:`PausedForInput` and runs again after resume.
+        """
+        steps = []
+        for request in [r for r in self._open.values() if r.future is not None]:
+            del self._open[request.request_id]
+            steps.append(request.step)
+            if request.future is not None and not request.future.done():
+                request.future.set_exception(PausedForInput())
+        return steps
+
+    def cancel_all(self) -> None:
+        """The run ended: cancel every waiting step's future and forget every request."""
+        for request in self._open.values():
+            if request.future is not None and not request.future.done():
+                request.future.cancel()
+        self._open.clear()
+
+
+def _announcement(request: Request) -> StreamEvent:
+    return StreamEvent(
+        event_type=INPUT_REQUESTED,
+        request_id=request.request_id,
+        prompt=request.prompt,
+        metadata=request.metadata,
+        step=request.step,
+    )
+
+
+def ended_error(run_id: str, step: str | None) -> WorkflowError:
+    """The error of asking for input in a run that has ended."""
+    return WorkflowError(f"run {run_id} has ended", step=step, run_id=run_id)

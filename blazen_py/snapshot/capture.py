@@ -1,0 +1,84 @@
+"""Capture: a run as it is at this moment, as snapshot data (see :mod:`.format`)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import SnapshotError, StateError
+from ..runtime import PAUSED, Run
+from ..state import encode_state_value
+from .format import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, encode_event
+
+__all__ = ["capture", "serialize_session"]
+
+
+def capture(run: Run, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Describe ``run`` as it is at this moment, as JSON-compatible data.
+
+    Taken between event-loop callbacks, it is consistent: every event is queued, the input
+    of a step still to finish, or fully handled. What unfinished steps wrote is left out.
+
+    Args:
+        run: The run.
+        metadata: The caller's own JSON-compatible data, kept as is.
+
+    Raises:
+        SnapshotError: an event or value cannot be encoded, or a session-ref serializer
+            failed.
+    """
+    try:
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "version": SNAPSHOT_VERSION,
+            "workflow": run.workflow_name,
+            "run_id": run.run_id,
+            "status": "paused" if run.status == PAUSED else "running",
+            "created_at": time.time(),
+            "state": {k: encode_state_value(v) for k, v in run.committed_state().items()},
+            "queue": [encode_event(e) for e in run.queue],
+            "step_inputs": [{"step": name, "event": encode_event(e)} for name, e in run.step_inputs()],
+            "input_requests": [
+                {
+                    **r,
+                    "prompt": encode_state_value(r["prompt"]),
+                    "metadata": encode_state_value(r["metadata"]),
+                }
+                for r in run.requests.durable()
+            ],
+            "session_refs": serialize_session(run),
+            "unrouted": {k: list(v) for k, v in run.unrouted.items()},
+            "metadata": encode_state_value(dict(metadata or {})),
+        }
+    except StateError as exc:
+        raise SnapshotError(f"cannot snapshot run {run.run_id}: {exc}") from exc
+
+
+def serialize_session(run: Run) -> list[dict[str, Any]]:
+    """The session values that a registered ref type claims, as ``{key, type_tag, bytes}``.
+
+    Every other session value is left out: live objects never go into a snapshot.
+
+    Raises:
+        SnapshotError: a serializer failed.
+    """
+    ref_types = run.definition.ref_types
+    if not ref_types or not run.session:
+        return []
+    refs = []
+    for key, value in run.session.items():
+        for ref_type in ref_types:
+            if ref_type.match(value):
+                try:
+                    payload = bytes(ref_type.serialize(value))
+                except Exception as exc:
+                    raise SnapshotError(
+                        f"serializer for type tag {ref_type.tag!r} failed on session key {key!r}: {exc}"
+                    ) from exc
+                refs.append(
+                    {"key": key, "type_tag": ref_type.tag, "bytes": base64.b64encode(payload).decode("ascii")}
+                )
+                break
+    return refs
