@@ -124,6 +124,60 @@ json.dumps(out)
         assert cause == "StoreError"
 
 
+def test_a_failing_durable_store_rejects_with_a_checkpoint_error_in_js(page: Any) -> None:
+    cdp = page.context.new_cdp_session(page)
+    origin = page.evaluate("location.origin")
+    cdp.send("Storage.overrideQuotaForOrigin", {"origin": origin, "quotaSize": 64 * 1024})
+    try:
+        out = page.evaluate("""async () => {
+            const { Workflow, CheckpointError, WorkflowError, BlazenError, StoreError } = window.blazen;
+            const wf = new Workflow('js-durable-over-quota');
+            wf.addStep('big', ['blazen::StartEvent'], (e, ctx) => { ctx.set('blob', 'y'.repeat(2000000)); return { type: 'Next' }; });
+            // Still running when the save after 'big' fails: the failure ends the run.
+            wf.addStep('wait', ['Next'], async () => { await new Promise((r) => setTimeout(r, 2000)); return { type: 'blazen::StopEvent', result: 1 }; });
+            try {
+                await wf.run({}, { checkpoint: { store: 'quota-js' } });
+                return { outcome: 'completed' };
+            } catch (err) {
+                return {
+                    name: err.name, message: err.message, runId: err.runId,
+                    checkpoint: err instanceof CheckpointError, workflow: err instanceof WorkflowError,
+                    blazen: err instanceof BlazenError, error: err instanceof Error, store: err instanceof StoreError,
+                };
+            }
+        }""")
+    finally:
+        cdp.send("Storage.overrideQuotaForOrigin", {"origin": origin})
+    assert out["name"] == "CheckpointError", out
+    assert out["checkpoint"] is True
+    assert out["workflow"] is True
+    assert out["blazen"] is True
+    assert out["error"] is True
+    assert out["store"] is False
+    assert "over its storage quota" in out["message"]
+    assert isinstance(out["runId"], str)
+
+
+def test_every_js_error_class_extends_its_python_parent(page: Any) -> None:
+    import blazen_py._boundary as boundary
+
+    expected = {cls.__name__: boundary.js_parent(cls) for cls in boundary.error_classes()}
+    found = page.evaluate("""(names) => {
+        const m = window.blazen;
+        const out = {};
+        for (const name of Object.keys(names)) {
+            const Kind = m[name];
+            if (typeof Kind !== 'function') { out[name] = null; continue; }
+            const err = new Kind('x', {});
+            const parent = names[name] === 'Error' ? Error : m[names[name]];
+            out[name] = [err instanceof Kind, err instanceof parent, err instanceof m.BlazenError, err.name, Object.getPrototypeOf(Kind).name];
+        }
+        return out;
+    }""", expected)
+    for name, parent in expected.items():
+        assert found[name] == [True, True, True, name, parent], name
+
+
 def test_1000_concurrent_runs_in_one_page(page: Any) -> None:
     out = page.evaluate("""async () => {
         const { Workflow } = window.blazen;
