@@ -116,9 +116,10 @@ def error_classes() -> list[type[BlazenError]]:
     _import_all()
 
     def walk(cls: type[BlazenError]) -> Iterator[type[BlazenError]]:
-        yield cls
+        if _public(cls):
+            yield cls  # a private base is transparent: its children extend its parent
         for sub in sorted(cls.__subclasses__(), key=lambda c: c.__name__):
-            if sub.__module__.startswith("blazen_py.") and not sub.__name__.startswith("_"):
+            if sub.__module__.startswith("blazen_py."):
                 yield from walk(sub)
 
     seen: dict[str, type[BlazenError]] = {}
@@ -127,18 +128,41 @@ def error_classes() -> list[type[BlazenError]]:
     return list(seen.values())
 
 
-def js_parent(cls: type[BlazenError]) -> str:
-    """The JS class ``cls`` extends: its first base that is a BlazenError, else ``Error``."""
+def _public(cls: type) -> bool:
+    return not cls.__name__.startswith("_")
+
+
+def _js_base(cls: type[BlazenError]) -> type[BlazenError] | None:
+    """The nearest public BlazenError ``cls`` derives from (private bases are skipped)."""
     for base in cls.__bases__:
         if issubclass(base, BlazenError):
-            return base.__name__
-    return "Error"
+            return base if _public(base) else _js_base(base)
+    return None
+
+
+def js_parent(cls: type[BlazenError]) -> str:
+    """The JS class ``cls`` extends: its nearest public BlazenError base, else ``Error``."""
+    base = _js_base(cls)
+    return "Error" if base is None else base.__name__
 
 
 def own_fields(cls: type[BlazenError]) -> dict[str, str]:
-    """The fields ``cls`` itself declares (not inherited): Python name -> TS type."""
-    declared = cls.__dict__.get("js_fields")
-    return dict(declared) if isinstance(declared, Mapping) else {}
+    """The fields ``cls`` declares beyond its JS parent's (its own, and those of private
+    bases in between): Python name -> TS type."""
+    fields: dict[str, str] = {}
+    base = _js_base(cls)
+    for klass in reversed(cls.__mro__):
+        if klass is cls or (
+            isinstance(klass, type)
+            and issubclass(klass, BlazenError)
+            and not _public(klass)
+            and issubclass(cls, klass)
+            and (base is None or not issubclass(base, klass))
+        ):
+            declared = klass.__dict__.get("js_fields")
+            if isinstance(declared, Mapping):
+                fields.update(declared)
+    return fields
 
 
 def camel(name: str) -> str:
@@ -160,12 +184,22 @@ def error_fields(error: BaseException) -> dict[str, Any]:
         for cls in type(error).__mro__:
             if isinstance(cls, type) and issubclass(cls, BlazenError):
                 for name in own_fields(cls):
-                    fields.setdefault(camel(name), getattr(error, name, None))
+                    fields.setdefault(camel(name), _js_data(getattr(error, name, None)))
         from .errors import ModelError
 
         if isinstance(error, ModelError):
             fields["model"] = True
     return fields
+
+
+def _js_data(value: Any) -> Any:
+    """A field's value for JS: named tuples (the engine's records) become objects with
+    camelCase keys; everything else (user data included) is left as it is."""
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return {camel(k): _js_data(v) for k, v in zip(value._fields, value, strict=True)}
+    if isinstance(value, list):
+        return [_js_data(v) for v in value]
+    return value
 
 
 _ATTRIBUTES = re.compile(r"^\s*Attributes:\s*$")

@@ -8,9 +8,11 @@ involved (``None`` when no single step is to blame).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Iterable
+from typing import ClassVar, NamedTuple
 
 __all__ = [
+    "ActiveStep",
     "BlazenError",
     "CheckpointError",
     "HandlerStateError",
@@ -94,16 +96,63 @@ class InvalidEventError(WorkflowError, TypeError):
     """A step returned or sent something that is not an event (a mapping with a string ``type``)."""
 
 
-class WorkflowTimeoutError(WorkflowError, TimeoutError):
-    """The run exceeded the workflow's timeout (:meth:`Workflow.set_timeout`)."""
+class ActiveStep(NamedTuple):
+    """A step invocation that was running when its run ended."""
+
+    step: str
+    """The step's name."""
+    event_type: str
+    """The type of the event it was handling."""
+
+
+class _EndedWhileRunning(WorkflowError):
+    """A run ended from outside its steps (a timeout, an abort) while some were running.
+
+    Attributes:
+        active_steps: The step invocations that were running, as :class:`ActiveStep`
+            ``(step, event_type)`` pairs; ``step`` and ``event_type`` name the one when
+            there was exactly one.
+    """
+
+    js_fields: ClassVar[dict[str, str]] = {"active_steps": "Array<{ step: string; eventType: string }>"}
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str | None = None,
+        event_type: str | None = None,
+        run_id: str | None = None,
+        active_steps: Iterable[ActiveStep] = (),
+    ) -> None:
+        self.active_steps = list(active_steps)
+        if step is None and len(self.active_steps) == 1:
+            step, event_type = self.active_steps[0]
+        super().__init__(message, step=step, event_type=event_type, run_id=run_id)
+
+
+class WorkflowTimeoutError(_EndedWhileRunning, TimeoutError):
+    """The run exceeded the workflow's timeout (:meth:`Workflow.set_timeout`).
+
+    Attributes:
+        active_steps: The step invocations that were running, as :class:`ActiveStep`
+            ``(step, event_type)`` pairs; ``step`` and ``event_type`` name the one when
+            there was exactly one.
+    """
 
 
 class StepTimeoutError(WorkflowTimeoutError):
     """One step exceeded its own ``timeout``."""
 
 
-class WorkflowAbortedError(WorkflowError):
-    """The run was cancelled with :meth:`WorkflowHandler.abort`."""
+class WorkflowAbortedError(_EndedWhileRunning):
+    """The run was cancelled with :meth:`WorkflowHandler.abort`.
+
+    Attributes:
+        active_steps: The step invocations that were running, as :class:`ActiveStep`
+            ``(step, event_type)`` pairs; ``step`` and ``event_type`` name the one when
+            there was exactly one.
+    """
 
 
 class WorkflowStallError(WorkflowError):

@@ -157,13 +157,9 @@ class InputRequests:
 
 
 def _announcement(request: Request) -> StreamEvent:
-    return StreamEvent(
-        event_type=INPUT_REQUESTED,
-        request_id=request.request_id,
-        prompt=request.prompt,
-        metadata=request.metadata,
-        step=request.step,
-    )
+    fields = {"request_id": request.request_id, "prompt": request.prompt, "metadata": request.metadata}
+    fields["step"] = request.step
+    return StreamEvent(fields, INPUT_REQUESTED)
 
 
 def ended_error(run_id: str, step: str | None) -> WorkflowError:

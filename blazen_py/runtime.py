@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from .context import Context
 from .deadline import Deadline
 from .errors import (
+    ActiveStep,
     InvalidEventError,
     StepError,
     StepTimeoutError,
@@ -156,6 +157,13 @@ class _Flight:
 
     def task_done(self, task: asyncio.Task[Any]) -> None:
         self.run._task_done(self, task)
+
+
+def _running(active: list[ActiveStep]) -> str:
+    """The end of a timeout's or abort's message: what was running."""
+    if not active:
+        return "; no step was running"
+    return "; running: " + ", ".join(f"{a.step!r} (handling {a.event_type!r})" for a in active)
 
 
 def _cancel_coroutine(coro: Coroutine[Any, Any, Any]) -> None:
@@ -303,11 +311,25 @@ class Run:
         self.pump()
 
     def _timed_out(self) -> None:
+        active = self.active_steps()
         self.fail(
             WorkflowTimeoutError(
-                f"workflow {self.workflow_name!r} timed out after {self.timeout:g} s", run_id=self.run_id
+                f"workflow {self.workflow_name!r} timed out after {self.timeout:g} s{_running(active)}",
+                run_id=self.run_id,
+                active_steps=active,
             )
         )
+
+    def active_steps(self) -> list[ActiveStep]:
+        """The step invocations running right now (suspended, or running inline)."""
+        active = [ActiveStep(f.step.name, f.event["type"]) for f in self._flights]
+        if self.current and not any(f.running for f in self._flights):
+            if self._steps_now:  # a step called inline from the queue
+                active.append(ActiveStep(self._steps_now[self._at].name, self._event_now["type"]))
+            elif self._at < len(self._batch):  # a step input handed out again after resume
+                step, event = self._batch[self._at]
+                active.append(ActiveStep(step.name, event["type"]))
+        return active
 
     @property
     def finished(self) -> bool:
@@ -365,9 +387,7 @@ class Run:
         etype = event["type"]
         listener = self.listener
         if listener is not None:
-            item = StreamEvent(event)
-            item["event_type"] = etype
-            listener(item)
+            listener(StreamEvent(event, etype, event))
         if etype in self.routes:
             self.queue.append(event)
         elif etype == STOP_EVENT:
@@ -383,9 +403,7 @@ class Run:
         """Put an item on the stream only (``write_event_to_stream``)."""
         listener = self.listener
         if listener is not None and self.status < COMPLETED:
-            item = StreamEvent(event)
-            item["event_type"] = etype
-            listener(item)
+            listener(StreamEvent(event, etype, event))
 
     def _deliver(self, step: Step, event: Mapping[str, Any], out: Any) -> None:
         if type(out) is dict:
@@ -746,14 +764,14 @@ class Run:
             error.run_id = self.run_id
         listener = self.listener
         if listener is not None:
-            listener(
-                StreamEvent(
-                    event_type=ERROR,
-                    error=str(error),
-                    error_type=type(error).__name__,
-                    step=error.step,
-                )
-            )
+            active = getattr(error, "active_steps", ())
+            fields = {
+                "error": str(error),
+                "error_type": type(error).__name__,
+                "step": error.step,
+                "active_steps": [{"step": a.step, "event_type": a.event_type} for a in active],
+            }
+            listener(StreamEvent(fields, ERROR))
         self.status = FAILED
         self._teardown()
         if not self.done.done():
@@ -785,7 +803,13 @@ class Run:
 
     def abort(self) -> None:
         """Cancel the run: it ends with :class:`WorkflowAbortedError`."""
-        self.fail(WorkflowAbortedError(f"run {self.run_id} of workflow {self.workflow_name!r} was aborted"))
+        active = self.active_steps()
+        self.fail(
+            WorkflowAbortedError(
+                f"run {self.run_id} of workflow {self.workflow_name!r} was aborted{_running(active)}",
+                active_steps=active,
+            )
+        )
 
     def _teardown(self) -> None:
         if self._deadline is not None:

@@ -73,17 +73,23 @@ export class InvalidEventError extends WorkflowError {}
 /** A step raised; the original exception is chained as `__cause__`. */
 export class StepError extends WorkflowError {}
 
-/** The run was cancelled with abort. */
-export class WorkflowAbortedError extends WorkflowError {}
-
 /** Nothing is queued, nothing runs, no input is awaited, and no StopEvent was produced. */
 export class WorkflowStallError extends WorkflowError {
   /** Mapping of event types that no step accepts to the names of the steps that produced them. */
   unrouted: Record<string, string[]>;
 }
 
+/** The run was cancelled with abort. */
+export class WorkflowAbortedError extends WorkflowError {
+  /** The step invocations that were running, as ActiveStep `(step, event_type)` pairs; `step` and `event_type` name the one when there was exactly one. */
+  activeSteps: Array<{ step: string; eventType: string }>;
+}
+
 /** The run exceeded the workflow's timeout (set_timeout). */
-export class WorkflowTimeoutError extends WorkflowError {}
+export class WorkflowTimeoutError extends WorkflowError {
+  /** The step invocations that were running, as ActiveStep `(step, event_type)` pairs; `step` and `event_type` name the one when there was exactly one. */
+  activeSteps: Array<{ step: string; eventType: string }>;
+}
 
 /** One step exceeded its own `timeout`. */
 export class StepTimeoutError extends WorkflowTimeoutError {}

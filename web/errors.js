@@ -92,9 +92,6 @@ export class InvalidEventError extends WorkflowError {}
 /** A step raised; the original exception is chained as `__cause__`. */
 export class StepError extends WorkflowError {}
 
-/** The run was cancelled with abort. */
-export class WorkflowAbortedError extends WorkflowError {}
-
 /** Nothing is queued, nothing runs, no input is awaited, and no StopEvent was produced. */
 export class WorkflowStallError extends WorkflowError {
   constructor(message, info = {}) {
@@ -104,8 +101,23 @@ export class WorkflowStallError extends WorkflowError {
   }
 }
 
+/** The run was cancelled with abort. */
+export class WorkflowAbortedError extends WorkflowError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** The step invocations that were running, as ActiveStep `(step, event_type)` pairs; `step` and `event_type` name the one when there was exactly one. */
+    this.activeSteps = info.activeSteps ?? null;
+  }
+}
+
 /** The run exceeded the workflow's timeout (set_timeout). */
-export class WorkflowTimeoutError extends WorkflowError {}
+export class WorkflowTimeoutError extends WorkflowError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** The step invocations that were running, as ActiveStep `(step, event_type)` pairs; `step` and `event_type` name the one when there was exactly one. */
+    this.activeSteps = info.activeSteps ?? null;
+  }
+}
 
 /** One step exceeded its own `timeout`. */
 export class StepTimeoutError extends WorkflowTimeoutError {}

@@ -115,8 +115,8 @@ def every_error_class() -> set[type[BlazenError]]:
     todo: list[type[BlazenError]] = [BlazenError]
     while todo:
         cls = todo.pop()
-        if cls.__module__.startswith("blazen_py"):
-            found.add(cls)
+        if cls.__module__.startswith("blazen_py") and not cls.__name__.startswith("_"):
+            found.add(cls)  # private bases are transparent in JS
         todo.extend(cls.__subclasses__())
     return found
 
