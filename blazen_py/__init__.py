@@ -18,6 +18,7 @@ from __future__ import annotations
 from .blazen_state import FieldStore, register_state_class
 from .context import Context, SessionNamespace, StateNamespace
 from .errors import (
+    ActiveStep,
     BlazenError,
     CheckpointError,
     HandlerStateError,
@@ -78,6 +79,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "ActiveStep",
     "INPUT_REQUESTED",
     "INPUT_REQUEST_EVENT",
     "INPUT_RESPONSE_EVENT",

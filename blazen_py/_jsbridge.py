@@ -298,7 +298,13 @@ def workflow_register_ref(wf_id: int, tag: str, match: Any, serialize: Any) -> N
 def workflow_validate(wf_id: int) -> Any:
     """``wf.validate()``: a list of problem descriptions."""
     problems = [
-        {"kind": p.kind, "message": p.message, "step": p.step, "eventType": p.event_type}
+        {
+            "kind": p.kind,
+            "message": p.message,
+            "step": p.step,
+            "eventType": p.event_type,
+            "steps": list(p.steps),
+        }
         for p in _workflows[wf_id].validate()
     ]
     return data_to_js(problems)
@@ -316,9 +322,13 @@ def _input(input: Any) -> Any:
 
 
 def _result_to_js(result: WorkflowResult) -> Any:
+    """``{data, runId, type, event}``: the StopEvent's result, the run id, and the StopEvent."""
     event = result.event
-    data = event.js.result if type(event) is JsEvent else to_js_value(result.data)
-    return data_to_js({"data": data, "runId": result.run_id})
+    if type(event) is JsEvent:
+        data, stop = event.js.result, event.js
+    else:
+        data, stop = to_js_value(result.data), event_to_js(event)
+    return data_to_js({"data": data, "runId": result.run_id, "type": event["type"], "event": stop})
 
 
 DEFAULT_CHECKPOINT_STORE = "blazen_py-checkpoints"

@@ -202,12 +202,31 @@ def event_to_js(event: Mapping[str, Any]) -> Any:
         ) from exc
 
 
-_STREAM_KEYS = {"event_type": "eventType", "request_id": "requestId", "error_type": "errorType"}
+_ENGINE_KEYS = {
+    "event_type": "eventType",
+    "request_id": "requestId",
+    "error_type": "errorType",
+    "active_steps": "activeSteps",
+}
 
 
 def stream_item_to_js(item: StreamEvent) -> Any:
-    """A stream item as the JS API shows it: ``eventType``, ``requestId``, ``errorType``."""
-    return data_to_js({_STREAM_KEYS.get(k, k): v for k, v in item.items()})
+    """A stream item as the JS API shows it.
+
+    An event keeps its own fields as they are, plus ``eventType`` (unless it has a field
+    of that name); the engine's items (input requests, errors) name the engine's keys
+    in JS style: ``eventType``, ``requestId``, ``errorType``, ``activeSteps``.
+    """
+    event = item.event
+    if event is None:
+        fields = {_ENGINE_KEYS.get(k, k): v for k, v in item.items()}
+        active = fields.get("activeSteps")
+        if active:
+            fields["activeSteps"] = [{"step": a["step"], "eventType": a["event_type"]} for a in active]
+        return data_to_js(fields)
+    fields = dict(event)
+    fields.setdefault("eventType", item.event_type)
+    return data_to_js(fields)
 
 
 def json_value(value: Any) -> str:

@@ -8,7 +8,7 @@ keeps their identity, and never goes into a snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any, Protocol
 
 from .blazen_state import META_SUFFIX, FieldStore, decompose, is_blazen_state, reassemble
@@ -83,17 +83,27 @@ class Context:
         else:
             state[key] = copy_state_value(value, key=key)
 
-    def get(self, key: str) -> Any:
-        """Return the value stored at ``key`` (a copy), or ``None`` when missing.
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the value stored at ``key`` (a copy), or ``default`` when the key is
+        missing or holds ``None`` (:meth:`StateNamespace.has` tells the two apart).
 
+        Keys are flat: ``"user.name"`` is one key, not a path into ``"user"``
+        (BlazenState objects keep their fields under ``{key}.{field}``).
         A BlazenState object is rebuilt from its fields and its ``restore`` method called.
+
+        Raises:
+            StateError: ``key`` is not a string.
         """
+        if type(key) is not str:
+            raise StateError(f"state keys are strings, got {key!r}")
         state = self._run.state
         if self._run.has_meta:
             meta = state.get(key + META_SUFFIX)
             if meta is not None:
                 return reassemble(key, meta, self.get, self._load_field)
         value = state.get(key)
+        if value is None:
+            return default
         if type(value) is list or type(value) is dict:
             return copy_state_value(value, key=key)
         return value
@@ -108,14 +118,18 @@ class Context:
             raise StateError(f"set_bytes({key!r}) takes bytes, got {type(data).__name__}")
         self.set(key, bytes(data))
 
-    def get_bytes(self, key: str) -> bytes | None:
-        """Return the binary data stored at ``key``, or ``None`` when missing.
+    def get_bytes(self, key: str, default: bytes | None = None) -> bytes | None:
+        """Return the binary data stored at ``key``, or ``default`` when missing (or None).
 
         Raises:
-            StateError: the key holds a value that is not binary.
+            StateError: ``key`` is not a string, or holds a value that is not binary.
         """
+        if type(key) is not str:
+            raise StateError(f"state keys are strings, got {key!r}")
         value = self._run.state.get(key)
-        if value is None or type(value) is bytes:
+        if value is None:
+            return default
+        if type(value) is bytes:
             return value
         raise StateError(f"state key {key!r} holds a {type(value).__name__}, not bytes")
 
@@ -150,6 +164,7 @@ class Context:
         metadata)`` for a decomposed object, or ``None`` when missing. No copy is made.
         A documented internal, for bridges that rebuild values on their side.
         """
+        _check_key(key)
         state = self._run.state
         meta = state.get(key + META_SUFFIX)
         if meta is not None:
@@ -224,8 +239,12 @@ class Context:
         return f"<Context workflow={self.workflow_name!r} run={self._run.run_id} step={self._step!r}>"
 
 
-class StateNamespace:
-    """``ctx.state``: persistable values, routed exactly like ``ctx.set`` / ``ctx.get``."""
+class StateNamespace(MutableMapping[str, Any]):
+    """``ctx.state``: persistable values, routed exactly like ``ctx.set`` / ``ctx.get``.
+
+    Also a mapping: ``ctx.state["k"] = v``, ``ctx.state["k"]`` (``KeyError`` when
+    missing), ``"k" in ctx.state``, ``del ctx.state["k"]``, ``len``, iteration over keys.
+    """
 
     __slots__ = ("_ctx",)
 
@@ -236,20 +255,21 @@ class StateNamespace:
         """Store a StateValue; see :meth:`Context.set`."""
         self._ctx.set(key, value)
 
-    def get(self, key: str) -> Any:
-        """Return a stored value or ``None``; see :meth:`Context.get`."""
-        return self._ctx.get(key)
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return a stored value, or ``default``; see :meth:`Context.get`."""
+        return self._ctx.get(key, default)
 
     def set_bytes(self, key: str, data: bytes | bytearray | memoryview) -> None:
         """Store binary data; see :meth:`Context.set_bytes`."""
         self._ctx.set_bytes(key, data)
 
-    def get_bytes(self, key: str) -> bytes | None:
-        """Return binary data or ``None``; see :meth:`Context.get_bytes`."""
-        return self._ctx.get_bytes(key)
+    def get_bytes(self, key: str, default: bytes | None = None) -> bytes | None:
+        """Return binary data, or ``default``; see :meth:`Context.get_bytes`."""
+        return self._ctx.get_bytes(key, default)
 
     def delete(self, key: str) -> None:
         """Remove ``key`` (and a decomposed object's fields); missing keys are ignored."""
+        _check_key(key)
         run = self._ctx._run
         state = run.state
         meta = state.get(key + META_SUFFIX)
@@ -262,20 +282,47 @@ class StateNamespace:
                 del state[name]
 
     def has(self, key: str) -> bool:
-        """Return whether ``key`` holds a value."""
+        """Return whether ``key`` holds a value (``None`` included).
+
+        Raises:
+            StateError: ``key`` is not a string.
+        """
+        _check_key(key)
         state = self._ctx._run.state
         return key in state or key + META_SUFFIX in state
 
-    def keys(self) -> list[str]:
+    def keys(self) -> list[str]:  # type: ignore[override]
         """Return the stored keys (decomposed objects appear as their fields' keys)."""
         return list(self._ctx._run.state)
+
+    def __getitem__(self, key: str) -> Any:
+        if not self.has(key):
+            raise KeyError(key)
+        return self._ctx.get(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._ctx.set(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        if not self.has(key):
+            raise KeyError(key)
+        self.delete(key)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.has(key)
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
 
-class SessionNamespace:
-    """``ctx.session``: live objects for this run, identity preserved, never persisted."""
+    def __len__(self) -> int:
+        return len(self._ctx._run.state)
+
+
+class SessionNamespace(MutableMapping[str, Any]):
+    """``ctx.session``: live objects for this run, identity preserved, never persisted.
+
+    Also a mapping, like :class:`StateNamespace`.
+    """
 
     __slots__ = ("_map",)
 
@@ -284,23 +331,39 @@ class SessionNamespace:
 
     def set(self, key: str, value: object) -> None:
         """Keep ``value`` (any object) under ``key``."""
+        _check_key(key)
         self._map[key] = value
 
-    def get(self, key: str) -> Any:
-        """Return the very object stored under ``key``, or ``None``."""
-        return self._map.get(key)
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the very object stored under ``key``, or ``default`` when missing (or None)."""
+        _check_key(key)
+        value = self._map.get(key)
+        return default if value is None else value
 
     def has(self, key: str) -> bool:
         """Return whether ``key`` holds a value."""
+        _check_key(key)
         return key in self._map
 
     def delete(self, key: str) -> None:
         """Remove ``key``; missing keys are ignored."""
+        _check_key(key)
         self._map.pop(key, None)
 
-    def keys(self) -> list[str]:
+    def keys(self) -> list[str]:  # type: ignore[override]
         """Return the keys in insertion order."""
         return list(self._map)
+
+    def __getitem__(self, key: str) -> Any:
+        _check_key(key)
+        return self._map[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.set(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        _check_key(key)
+        del self._map[key]
 
     def __contains__(self, key: object) -> bool:
         return key in self._map
@@ -310,3 +373,8 @@ class SessionNamespace:
 
     def __len__(self) -> int:
         return len(self._map)
+
+
+def _check_key(key: object) -> None:
+    if type(key) is not str:
+        raise StateError(f"state and session keys are strings, got {key!r}")

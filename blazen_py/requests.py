@@ -77,6 +77,9 @@ class InputRequests:
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._open))
 
+    def __contains__(self, request_id: object) -> bool:
+        return request_id in self._open
+
     def open(
         self,
         prompt: Any,

@@ -287,6 +287,10 @@ class Run:
         self._at = 0
         self._deadline = None if self.timeout is None else Deadline(self.loop, self.timeout, self._timed_out)
         self._idle: asyncio.Future[None] | None = None
+        # The StopEvent a step produced while the run was paused: it ends the run on
+        # resume. (A restored run may also hold the failure of the run it was taken of.)
+        self.held_stop: Mapping[str, Any] | None = None
+        self.held_failure: WorkflowError | None = None
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -296,6 +300,12 @@ class Run:
             self._deadline.start()
         if self.requests:  # restored from a snapshot: its durable requests are open again
             self.requests.announce_open()
+        if self.held_failure is not None:  # restored from the snapshot of a failed run
+            self.fail(self.held_failure)
+            return
+        if self.held_stop is not None:  # a StopEvent held by a pause, or a completed run
+            self.complete(self.held_stop)
+            return
         if start_event is not None:
             self.produce(start_event, None)
         self._schedule()
@@ -391,13 +401,38 @@ class Run:
         if etype in self.routes:
             self.queue.append(event)
         elif etype == STOP_EVENT:
-            self.complete(event)
+            if self.status == PAUSED:
+                self._hold_stop(event)
+            else:
+                self.complete(event)
         elif etype == INPUT_REQUEST_EVENT:
-            self.requests.open(event.get("prompt"), event.get("metadata"), producer)
+            self._open_durable_request(event, producer)
         else:
             producers = self.unrouted.setdefault(etype, [])
             if producer is not None and producer not in producers:
                 producers.append(producer)
+
+    def _open_durable_request(self, event: Mapping[str, Any], producer: str | None) -> None:
+        # The step may choose the request id (``request_id``, or ``requestId`` from JS).
+        chosen = event.get("request_id", event.get("requestId"))
+        if chosen is not None:
+            problem = None
+            if type(chosen) is not str or not chosen:
+                problem = f"request_id must be a non-empty string, got {describe(chosen)}"
+            elif chosen in self.requests or chosen in self.requests.answered:
+                state = "already open" if chosen in self.requests else "already answered"
+                problem = f"input request {chosen!r} is {state} in this run"
+            if problem is not None:
+                self.fail(
+                    InvalidEventError(
+                        f"{INPUT_REQUEST_EVENT!r} from step {producer!r}: {problem}",
+                        step=producer,
+                        event_type=INPUT_REQUEST_EVENT,
+                        run_id=self.run_id,
+                    )
+                )
+                return
+        self.requests.open(event.get("prompt"), event.get("metadata"), producer, request_id=chosen)
 
     def publish(self, etype: str, event: Mapping[str, Any]) -> None:
         """Put an item on the stream only (``write_event_to_stream``)."""
@@ -811,9 +846,26 @@ class Run:
             )
         )
 
+    def _hold_stop(self, stop_event: Mapping[str, Any]) -> None:
+        # A StopEvent produced while paused: the run ends with it on resume. As in a run
+        # never paused, the first one wins and the steps still running are cancelled.
+        if self.held_stop is None:
+            self.held_stop = stop_event
+            self._cancel_flights()
+
     def _teardown(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
+        self._cancel_flights()
+        self.requests.cancel_all()
+        self.queue.clear()
+        self.pending.clear()
+        self._backlog.clear()
+        idle = self._idle
+        if idle is not None and not idle.done():
+            idle.set_result(None)
+
+    def _cancel_flights(self) -> None:
         flights = list(self._flights)
         self._flights.clear()
         for flight in flights:
@@ -823,13 +875,6 @@ class Run:
                 flight.task.cancel()
             elif not flight.running and flight.coro is not None:
                 _cancel_coroutine(flight.coro)
-        self.requests.cancel_all()
-        self.queue.clear()
-        self.pending.clear()
-        self._backlog.clear()
-        idle = self._idle
-        if idle is not None and not idle.done():
-            idle.set_result(None)
 
     # -- pause / resume ------------------------------------------------------------------
 
@@ -855,10 +900,13 @@ class Run:
             self._idle = None
 
     def resume(self) -> None:
-        """Start dispatching again after :meth:`pause`."""
+        """Start dispatching again after :meth:`pause` (or end with the StopEvent held)."""
         if self.status != PAUSED:
             return
         self.status = RUNNING
+        if self.held_stop is not None:
+            self.complete(self.held_stop)
+            return
         if self._deadline is not None:
             self._deadline.start()
         self._schedule()

@@ -33,7 +33,9 @@ class StreamEvent(dict[str, Any]):
     event_type: str
     event: Mapping[str, Any] | None
 
-    def __init__(self, fields: Mapping[str, Any], event_type: str, event: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, fields: Mapping[str, Any], event_type: str, event: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(fields)
         self.event_type = event_type
         self.event = event

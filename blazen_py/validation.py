@@ -12,21 +12,30 @@ class ValidationProblem:
     """One problem found by :meth:`Workflow.validate`.
 
     Attributes:
-        kind: ``"no-start-step"``, ``"unreachable-step"``, ``"unaccepted-event"`` or
-            ``"no-stop-path"``.
+        kind: ``"no-start-step"``, ``"unreachable-step"``, ``"unaccepted-event"``,
+            ``"no-stop-path"`` or ``"dead-end"``.
         message: A sentence saying what is wrong.
-        step: The step concerned, if one is.
+        step: The step concerned, if one is (the first, for a problem of several steps).
         event_type: The event type concerned, if one is.
+        steps: Every step concerned, in declaration order (a dead-end cycle names all
+            of its steps).
     """
 
-    __slots__ = ("event_type", "kind", "message", "step")
+    __slots__ = ("event_type", "kind", "message", "step", "steps")
 
     def __init__(
-        self, kind: str, message: str, *, step: str | None = None, event_type: str | None = None
+        self,
+        kind: str,
+        message: str,
+        *,
+        step: str | None = None,
+        event_type: str | None = None,
+        steps: tuple[str, ...] | None = None,
     ) -> None:
         self.kind = kind
         self.message = message
-        self.step = step
+        self.steps = steps if steps is not None else ((step,) if step is not None else ())
+        self.step = step if step is not None else (self.steps[0] if self.steps else None)
         self.event_type = event_type
 
     def __repr__(self) -> str:
@@ -78,6 +87,68 @@ def validate_steps(steps: tuple[Step, ...]) -> list[ValidationProblem]:
                     "no-stop-path", f"no declared path leads from {START_EVENT!r} to {STOP_EVENT!r}"
                 )
             )
+        else:
+            problems.extend(_dead_ends(steps, reachable))
+    return problems
+
+
+def _dead_ends(steps: tuple[Step, ...], reachable: set[str]) -> list[ValidationProblem]:
+    """Reachable steps that pass events on, yet from which no declared path reaches a
+    StopEvent (a branch, or a cycle with no exit), grouped by the events they pass on.
+
+    A step that emits nothing any step accepts (only stream events, or nothing) is a
+    sink, not a dead end; a step with undeclared ``emits`` may reach anything.
+    """
+    by_type: dict[str, list[Step]] = {}
+    for step in steps:
+        for etype in step.accepts:
+            by_type.setdefault(etype, []).append(step)
+
+    def successors(step: Step) -> list[Step]:
+        out: list[Step] = []
+        for etype in step.emits or ():
+            routed = INPUT_RESPONSE_EVENT if etype == INPUT_REQUEST_EVENT else etype
+            out.extend(by_type.get(routed, ()))
+        return out
+
+    # Backwards from the steps that may end a run: those that emit a StopEvent, and
+    # those with undeclared emits.
+    stops = {s.name for s in steps if s.emits is None or STOP_EVENT in s.emits}
+    changed = True
+    while changed:
+        changed = False
+        for step in steps:
+            if step.name not in stops and any(n.name in stops for n in successors(step)):
+                stops.add(step.name)
+                changed = True
+    dead = [s for s in steps if s.name in reachable and s.name not in stops and successors(s)]
+    # One problem per group of dead ends that pass events to each other (union-find).
+    parent = {s.name: s.name for s in dead}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            parent[name] = name = parent[parent[name]]
+        return name
+
+    for step in dead:
+        for nxt in successors(step):
+            if nxt.name in parent:
+                parent[root(step.name)] = root(nxt.name)
+    groups: dict[str, list[Step]] = {}
+    for step in dead:
+        groups.setdefault(root(step.name), []).append(step)
+    order = {s.name: i for i, s in enumerate(steps)}
+    problems = []
+    for group in groups.values():
+        names = tuple(sorted((s.name for s in group), key=order.__getitem__))
+        problems.append(
+            ValidationProblem(
+                "dead-end",
+                f"no declared path leads from step{'s' if len(names) > 1 else ''} "
+                f"{', '.join(repr(n) for n in names)} to {STOP_EVENT!r}: a run that goes there never ends",
+                steps=names,
+            )
+        )
     return problems
 
 

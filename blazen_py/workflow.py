@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from .checkpoint import Checkpointer, list_checkpoints
@@ -15,7 +18,7 @@ from .runtime import Run, WorkflowResult
 from .snapshot import Deserializer, restore
 from .step import Handler, Step
 from .stores import SnapshotStore
-from .stream import StreamEvent
+from .stream import ERROR, StreamEvent
 from .validation import ValidationProblem, validate_steps
 
 __all__ = ["SessionPausePolicy", "Workflow", "WorkflowBuilder"]
@@ -160,7 +163,13 @@ class Workflow:
         max_concurrency: int | None = None,
         inline: bool = True,
     ) -> Callable[[F], F]:
-        """Decorator form of :meth:`add_step`; the step is named after the function by default."""
+        """Decorator form of :meth:`add_step`; the step is named after the function by default.
+
+        Raises:
+            TypeError: used without parentheses (``@wf.step`` instead of
+                ``@wf.step(accepts=[...])``).
+        """
+        _check_decorator_use(accepts, "wf")
 
         def decorate(fn: F) -> F:
             self.add_step(
@@ -289,28 +298,33 @@ class Workflow:
 
         Items are routed and stream-only events, input requests, the error of a failed
         run and the stop event, each with ``event_type``. An exception raised by the
-        callback fails the run.
+        callback fails the run. An async ``callback`` (one that returns an awaitable) is
+        awaited, item after item in order; this returns once it has seen the last one.
 
         Returns:
             The same result as :meth:`run`.
         """
         start = self._start_event(input)
         run = Run(self.definition())
+        awaited = _AwaitedCallbacks(run)
 
         def listener(item: StreamEvent) -> None:
             try:
-                callback(item)
+                out = callback(item)
             except Exception as exc:
-                if item.get("event_type") == "Error":
-                    logger.exception("stream callback raised on the error item")
-                    return
-                error = _callback_error(exc, run.run_id)
-                run.listener = None
-                run.fail(error)
+                awaited.failed(item, exc)
+                return
+            if inspect.isawaitable(out):
+                awaited.add(item, out)
 
         run.listener = listener
         run.start(start)
-        return await await_result(run)
+        try:
+            result = await await_result(run)
+        finally:
+            await awaited.drained()
+        awaited.raise_late_failure()
+        return result
 
     async def run_with_handler(
         self, input: Mapping[str, Any] | None = None, *, checkpoint: SnapshotStore | None = None
@@ -394,8 +408,62 @@ class Workflow:
         return f"<Workflow {self._name!r} steps={[s.name for s in self._steps]!r}>"
 
 
+def _check_decorator_use(accepts: object, owner: str) -> None:
+    if callable(accepts):
+        name = getattr(accepts, "__name__", "the function")
+        raise TypeError(
+            f"@{owner}.step needs its accepted event types: write @{owner}.step(accepts=[...]) "
+            f"above {name}, with parentheses (without them, no step is declared)"
+        )
+
+
 def _handler(run: Run, checkpoint: SnapshotStore | None) -> WorkflowHandler:
     return WorkflowHandler(run, None if checkpoint is None else Checkpointer(run, checkpoint))
+
+
+class _AwaitedCallbacks:
+    """What the async callback of :meth:`Workflow.run_streaming` returned, awaited in order."""
+
+    __slots__ = ("_failure", "_pending", "_run", "_task")
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+        self._pending: deque[tuple[StreamEvent, Awaitable[Any]]] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._failure: WorkflowError | None = None
+
+    def add(self, item: StreamEvent, awaitable: Awaitable[Any]) -> None:
+        self._pending.append((item, awaitable))
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        while self._pending:
+            item, awaitable = self._pending.popleft()
+            try:
+                await awaitable
+            except Exception as exc:
+                self.failed(item, exc)
+        self._task = None
+
+    def failed(self, item: StreamEvent, exc: Exception) -> None:
+        if item.engine and item.event_type == ERROR:
+            logger.exception("stream callback raised on the error item")
+            return
+        error = _callback_error(exc, self._run.run_id)
+        if self._run.finished:
+            self._failure = self._failure or error
+        else:
+            self._run.listener = None
+            self._run.fail(error)
+
+    async def drained(self) -> None:
+        while self._task is not None:
+            await asyncio.shield(self._task)
+
+    def raise_late_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
 
 
 def _callback_error(exc: Exception, run_id: str) -> WorkflowError:
@@ -434,7 +502,12 @@ class WorkflowBuilder:
     def step(
         self, accepts: list[str] | tuple[str, ...], *, name: str | None = None, **options: Any
     ) -> Callable[[F], F]:
-        """Decorator form of :meth:`add_step`."""
+        """Decorator form of :meth:`add_step`.
+
+        Raises:
+            TypeError: used without parentheses.
+        """
+        _check_decorator_use(accepts, "builder")
 
         def decorate(fn: F) -> F:
             self.add_step(name or fn.__name__, accepts, fn, **options)

@@ -32,6 +32,11 @@ export interface StepOptions {
 }
 
 /** One item of a run's stream. */
+/**
+ * One stream item. An event's own fields reach you unchanged, plus `eventType` (unless the
+ * event has a field of that name: then read `type`). The engine's own items name their
+ * keys in JS style.
+ */
 export interface StreamEvent {
   /** The event's type, or "InputRequested", or "Error". */
   eventType: string;
@@ -44,6 +49,8 @@ export interface StreamEvent {
   error?: string;
   errorType?: string;
   step?: string | null;
+  /** For Error: the steps that were running when the run timed out or was aborted. */
+  activeSteps?: Array<{ step: string; eventType: string }>;
   [field: string]: unknown;
 }
 
@@ -52,13 +59,19 @@ export interface WorkflowResult<T = any> {
   data: T;
   /** The run's id (UUID v4). */
   runId: string;
+  /** The StopEvent's type ("blazen::StopEvent"). */
+  type: string;
+  /** The StopEvent itself. */
+  event: { type: string; result?: T; [field: string]: unknown };
 }
 
 export interface ValidationProblem {
-  kind: "no-start-step" | "unreachable-step" | "unaccepted-event" | "no-stop-path";
+  kind: "no-start-step" | "unreachable-step" | "unaccepted-event" | "no-stop-path" | "dead-end";
   message: string;
   step: string | null;
   eventType: string | null;
+  /** Every step concerned (a dead-end cycle names all of its steps). */
+  steps: string[];
 }
 
 /** A JSON-compatible snapshot; see docs for the format. */
@@ -67,7 +80,7 @@ export interface Snapshot {
   version: number;
   workflow: string;
   run_id: string;
-  status: "running" | "paused";
+  status: "running" | "paused" | "completed" | "failed";
   [field: string]: unknown;
 }
 
@@ -99,9 +112,10 @@ export function registerStateClass<T extends new (...args: any[]) => any>(cls: T
 
 export interface StateNamespace {
   set(key: string, value: StateValue): void;
-  get<T = StateValue>(key: string): T | null;
+  /** The value, or `defaultValue` (null) when the key is missing or holds null. */
+  get<T = StateValue>(key: string, defaultValue?: T | null): T | null;
   setBytes(key: string, data: Uint8Array): void;
-  getBytes(key: string): Uint8Array | null;
+  getBytes(key: string, defaultValue?: Uint8Array | null): Uint8Array | null;
   delete(key: string): void;
   has(key: string): boolean;
   keys(): string[];
@@ -109,7 +123,7 @@ export interface StateNamespace {
 
 export interface SessionNamespace {
   set(key: string, value: unknown): void;
-  get<T = any>(key: string): T | null;
+  get<T = any>(key: string, defaultValue?: T | null): T | null;
   has(key: string): boolean;
   delete(key: string): void;
   keys(): string[];
@@ -118,9 +132,10 @@ export interface SessionNamespace {
 /** The context a step receives. Methods are synchronous except requestInput. */
 export interface WasmContext {
   set(key: string, value: StateValue | object): void;
-  get<T = any>(key: string): T | null;
+  /** The value, or `defaultValue` (null) when the key is missing or holds null. Keys are flat. */
+  get<T = any>(key: string, defaultValue?: T | null): T | null;
   setBytes(key: string, data: Uint8Array): void;
-  getBytes(key: string): Uint8Array | null;
+  getBytes(key: string, defaultValue?: Uint8Array | null): Uint8Array | null;
   sendEvent(event: WorkflowEvent): void;
   writeEventToStream(event: WorkflowEvent): void;
   requestInput<T = any>(prompt: unknown, metadata?: unknown): Promise<T>;

@@ -463,12 +463,17 @@ class WasmContext {
     }
   }
 
-  /** The stored value (a copy), a rebuilt BlazenState object, or null when missing. */
-  get(key) {
+  /**
+   * The stored value (a copy), a rebuilt BlazenState object, or `defaultValue` (null if
+   * not given) when the key is missing or holds null; `state.has(key)` tells them apart.
+   * Keys are flat: 'user.name' is one key, not a path into 'user'.
+   */
+  get(key, defaultValue = null) {
     const found = call("ctx_get", this.#id, key);
-    if (found === undefined || found === null) return null;
+    if (found === undefined || found === null) return defaultValue;
     const value = decode(JSON.parse(found.slice(1)));
-    return found[0] === "M" ? reassemble(this, key, value) : value;
+    if (found[0] === "M") return reassemble(this, key, value);
+    return value === null ? defaultValue : value;
   }
 
   /** Store binary data explicitly. */
@@ -476,9 +481,10 @@ class WasmContext {
     call("ctx_set_bytes", this.#id, this.#invocation, key, data);
   }
 
-  /** The binary data stored at key (a Uint8Array), or null. */
-  getBytes(key) {
-    return call("ctx_get_bytes", this.#id, key);
+  /** The binary data stored at key (a Uint8Array), or `defaultValue` (null) when missing. */
+  getBytes(key, defaultValue = null) {
+    const data = call("ctx_get_bytes", this.#id, key);
+    return data === null || data === undefined ? defaultValue : data;
   }
 
   /** Queue an event now, before whatever this step returns. */
@@ -534,9 +540,9 @@ class StateNamespace {
     this.#invocation = invocation;
   }
   set(key, value) { this.#ctx.set(key, value); }
-  get(key) { return this.#ctx.get(key); }
+  get(key, defaultValue = null) { return this.#ctx.get(key, defaultValue); }
   setBytes(key, data) { this.#ctx.setBytes(key, data); }
-  getBytes(key) { return this.#ctx.getBytes(key); }
+  getBytes(key, defaultValue = null) { return this.#ctx.getBytes(key, defaultValue); }
   delete(key) { call("state_delete", this.#id, this.#invocation, key); }
   has(key) { return call("ctx_get", this.#id, key) != null; }
   keys() { return call("state_keys", this.#id); }
@@ -548,7 +554,10 @@ class SessionNamespace {
     this.#id = id;
   }
   set(key, value) { call("session_set", this.#id, key, value); }
-  get(key) { return call("session_get", this.#id, key); }
+  get(key, defaultValue = null) {
+    const value = call("session_get", this.#id, key);
+    return value === null || value === undefined ? defaultValue : value;
+  }
   has(key) { return call("session_has", this.#id, key); }
   delete(key) { call("session_delete", this.#id, key); }
   keys() { return call("session_keys", this.#id); }
@@ -626,7 +635,7 @@ export class Workflow {
   }
 
   /**
-   * Run to the end; resolves to {data, runId}. `options.checkpoint`: 'indexeddb' (or
+   * Run to the end; resolves to {data, runId, type, event}. `options.checkpoint`: 'indexeddb' (or
    * {store: name}) makes the run durable, as with runWithHandler.
    */
   run(input = {}, options = null) {
@@ -775,7 +784,7 @@ export class WorkflowHandler {
     call("handler_abort", this.#id);
   }
 
-  /** Resolves to {data, runId} when the run completes; may be awaited many times. */
+  /** Resolves to {data, runId, type, event} when the run completes; may be awaited many times. */
   result() {
     return callAsync("handler_result", this.#id);
   }

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import SnapshotError, StateError
-from ..runtime import PAUSED, Run
+from ..runtime import COMPLETED, FAILED, PAUSED, RUNNING, Run
 from ..state import encode_state_value
 from .format import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, encode_event
 
@@ -29,16 +29,19 @@ def capture(run: Run, metadata: Mapping[str, Any] | None = None) -> dict[str, An
         SnapshotError: an event or value cannot be encoded, or a session-ref serializer
             failed.
     """
+    queue = list(run.queue)
+    if run.held_stop is not None:  # the StopEvent a pause holds ends the run on resume
+        queue.insert(0, run.held_stop)
     try:
-        return {
+        snapshot = {
             "format": SNAPSHOT_FORMAT,
             "version": SNAPSHOT_VERSION,
             "workflow": run.workflow_name,
             "run_id": run.run_id,
-            "status": "paused" if run.status == PAUSED else "running",
+            "status": _STATUS[run.status],
             "created_at": time.time(),
             "state": {k: encode_state_value(v) for k, v in run.committed_state().items()},
-            "queue": [encode_event(e) for e in run.queue],
+            "queue": [encode_event(e) for e in queue],
             "step_inputs": [{"step": name, "event": encode_event(e)} for name, e in run.step_inputs()],
             "input_requests": [
                 {
@@ -52,8 +55,28 @@ def capture(run: Run, metadata: Mapping[str, Any] | None = None) -> dict[str, An
             "unrouted": {k: list(v) for k, v in run.unrouted.items()},
             "metadata": encode_state_value(dict(metadata or {})),
         }
+        if run.finished:
+            snapshot["outcome"] = _outcome(run)
     except StateError as exc:
         raise SnapshotError(f"cannot snapshot run {run.run_id}: {exc}") from exc
+    return snapshot
+
+
+_STATUS = {RUNNING: "running", PAUSED: "paused", COMPLETED: "completed", FAILED: "failed"}
+
+
+def _outcome(run: Run) -> dict[str, Any]:
+    """How a finished run ended: its StopEvent, or its error (class name and fields)."""
+    if run.status == COMPLETED:
+        return {"event": encode_event(run.done.result().event)}
+    error = run.done.exception()
+    described: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+    for name in ("step", "event_type"):
+        described[name] = getattr(error, name, None)
+    active = getattr(error, "active_steps", None)
+    if active:
+        described["active_steps"] = [{"step": a.step, "event_type": a.event_type} for a in active]
+    return {"error": described}
 
 
 def serialize_session(run: Run) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ A snapshot is a ``dict`` of JSON types only::
       "version": 1,
       "workflow": "summarizer",
       "run_id": "2b7c...",
-      "status": "running" | "paused",
+      "status": "running" | "paused" | "completed" | "failed",
       "created_at": 1764063000.0,            # seconds since the epoch
       "state": {"key": <encoded StateValue>, ...},
       "queue": [<encoded event>, ...],       # produced, not yet routed
@@ -15,8 +15,12 @@ A snapshot is a ``dict`` of JSON types only::
       "input_requests": [{"request_id": "...", "prompt": ..., "metadata": ..., "step": ...}],
       "session_refs": [{"key": "...", "type_tag": "...", "bytes": "<base64>"}],
       "unrouted": {"EventType": ["producing step", ...]},
-      "metadata": {...}                      # the caller's own, as given
-    }
+      "metadata": {...},                     # the caller's own, as given
+      "outcome": {"event": <StopEvent>} | {"error": {"type", "message", "step", ...}}
+    }                                        # (outcome: for a completed or failed run only)
+
+A StopEvent at the head of ``queue`` is one that a step produced while the run was paused:
+the resumed run ends with it at once, as the run never paused would have.
 
 StateValues and events are encoded by :mod:`blazen_py.state` (``bytes`` as
 ``{"$bytes": base64}``). Loading validates everything and raises :class:`SnapshotError`
@@ -33,7 +37,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import SnapshotError
+from ..events import STOP_EVENT
 from ..state import decode_state_value, encode_state_value
+
+_STATUSES = ("running", "paused", "completed", "failed")
 
 __all__ = [
     "SNAPSHOT_FORMAT",
@@ -61,6 +68,8 @@ class ParsedSnapshot:
     __slots__ = (
         "input_requests",
         "metadata",
+        "outcome_error",
+        "outcome_event",
         "queue",
         "run_id",
         "session_refs",
@@ -75,9 +84,13 @@ class ParsedSnapshot:
         self.workflow: str = _text(data, "workflow")
         self.run_id: str = _text(data, "run_id")
         status = data.get("status", "running")
-        if status not in ("running", "paused"):
-            raise SnapshotError(f"snapshot 'status' must be 'running' or 'paused', got {status!r}")
+        if status not in _STATUSES:
+            raise SnapshotError(f"snapshot 'status' must be one of {', '.join(_STATUSES)}, got {status!r}")
         self.status: str = status
+        self.outcome_event: dict[str, Any] | None = None
+        self.outcome_error: dict[str, Any] | None = None
+        if status in ("completed", "failed"):
+            self._read_outcome(data.get("outcome"))
         state = _field(data, "state", dict)
         self.state = {k: decode_state_value(v, path=f"state.{k}") for k, v in state.items()}
         self.queue = [_event(e, f"queue[{i}]") for i, e in enumerate(_field(data, "queue", list))]
@@ -123,6 +136,35 @@ class ParsedSnapshot:
         if not isinstance(metadata, dict):
             raise SnapshotError("snapshot 'metadata' must be an object")
         self.metadata: dict[str, Any] = metadata
+
+    def _read_outcome(self, outcome: Any) -> None:
+        if not isinstance(outcome, dict):
+            raise SnapshotError(f"a {self.status} snapshot needs an 'outcome' object")
+        if self.status == "completed":
+            event = _event(outcome.get("event"), "outcome.event")
+            if event["type"] != STOP_EVENT:
+                raise SnapshotError(f"snapshot outcome.event must be a {STOP_EVENT!r}, got {event['type']!r}")
+            self.outcome_event = event
+            return
+        error = outcome.get("error")
+        if not isinstance(error, dict):
+            raise SnapshotError("a failed snapshot needs an 'outcome.error' object")
+        described = {"type": _text(error, "type", "outcome.error"), "message": error.get("message")}
+        if not isinstance(described["message"], str):
+            raise SnapshotError("snapshot outcome.error 'message' must be a string")
+        for name in ("step", "event_type"):
+            value = error.get(name)
+            if value is not None and not isinstance(value, str):
+                raise SnapshotError(f"snapshot outcome.error {name!r} must be a string or null")
+            described[name] = value
+        active = error.get("active_steps", [])
+        if not isinstance(active, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("step"), str) and isinstance(a.get("event_type"), str)
+            for a in active
+        ):
+            raise SnapshotError("snapshot outcome.error 'active_steps' must list {step, event_type} objects")
+        described["active_steps"] = [(a["step"], a["event_type"]) for a in active]
+        self.outcome_error = described
 
 
 def parse(data: object) -> ParsedSnapshot:

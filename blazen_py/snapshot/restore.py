@@ -8,7 +8,15 @@ from typing import Any
 
 from ..blazen_state import META_SUFFIX
 from ..definition import Definition
-from ..errors import SnapshotError
+from ..errors import (
+    ActiveStep,
+    SnapshotError,
+    WorkflowAbortedError,
+    WorkflowError,
+    WorkflowStallError,
+    WorkflowTimeoutError,
+)
+from ..events import STOP_EVENT
 from ..runtime import Run
 from .format import ParsedSnapshot, parse
 
@@ -40,12 +48,19 @@ def restore(
     run.state.update(parsed.state)
     run.has_meta = any(k.endswith(META_SUFFIX) for k in parsed.state)
     run.unrouted.update(parsed.unrouted)
-    run.queue.extend(parsed.queue)
+    queue = parsed.queue
+    if queue and queue[0]["type"] == STOP_EVENT:  # held by a pause: it ends the run on start
+        run.held_stop, queue = queue[0], queue[1:]
+    run.queue.extend(queue)
     steps = definition.steps_by_name
     run.pending.extend((steps[name], event) for name, event in parsed.step_inputs)
     _restore_session(run, parsed, deserializers or {})
     for request_id, prompt, metadata, step in parsed.input_requests:
         run.requests.restore(request_id, prompt, metadata, step)
+    if parsed.outcome_event is not None:  # the snapshot of a completed run
+        run.held_stop = parsed.outcome_event
+    elif parsed.outcome_error is not None:  # of a failed one
+        run.held_failure = _rebuild_error(parsed.outcome_error, run.run_id)
     return run
 
 
@@ -56,11 +71,40 @@ def _check_fits(definition: Definition, parsed: ParsedSnapshot) -> None:
     for step, _ in parsed.step_inputs:
         if step not in definition.steps_by_name:
             raise SnapshotError(f"snapshot names step {step!r}, which workflow {name!r} does not have")
-    for event in parsed.queue:
+    for i, event in enumerate(parsed.queue):
+        if i == 0 and event["type"] == STOP_EVENT:
+            continue
         if event["type"] not in definition.routes:
             raise SnapshotError(
                 f"snapshot queues a {event['type']!r} event, which no step of {name!r} accepts"
             )
+
+
+def _error_classes() -> dict[str, type[WorkflowError]]:
+    """The run-ending error classes of blazen_py, by name: the only ones a snapshot of a
+    failed run can name (anything else is rebuilt as a plain WorkflowError)."""
+    found: dict[str, type[WorkflowError]] = {}
+    todo: list[type[WorkflowError]] = [WorkflowError]
+    while todo:
+        cls = todo.pop()
+        if cls.__module__.startswith("blazen_py.") and not cls.__name__.startswith("_"):
+            found.setdefault(cls.__name__, cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def _rebuild_error(described: Mapping[str, Any], run_id: str) -> WorkflowError:
+    cls = _error_classes().get(described["type"], WorkflowError)
+    error = cls.__new__(cls)  # no __init__: every class takes its fields differently
+    Exception.__init__(error, described["message"])
+    error.step = described["step"]
+    error.event_type = described["event_type"]
+    error.run_id = run_id
+    if isinstance(error, (WorkflowTimeoutError, WorkflowAbortedError)):
+        error.active_steps = [ActiveStep(step, etype) for step, etype in described["active_steps"]]
+    if isinstance(error, WorkflowStallError):
+        error.unrouted = {}
+    return error
 
 
 def _restore_session(run: Run, parsed: ParsedSnapshot, deserializers: Mapping[str, Deserializer]) -> None:

@@ -7,69 +7,17 @@ pointing at the local test server); ``console.log`` output is captured and asser
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jspage import BOOT_TIMEOUT_MS, JsPage
 
 import build
 
-BOOT_TIMEOUT_MS = 120_000
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-
-PRELUDE = """
-const blazen = await import('/blazen.js');
-const init = blazen.default;
-const { Workflow, WorkflowBuilder, WorkflowHandler, ChatMessage, CompletionModel } = blazen;
-await init();
-const logs = [];
-const console = { log: (...args) => logs.push(args.length === 1 ? args[0] : args) };
-"""
-
-
-class JsPage:
-    """A page of the test origin with blazen.js booted; runs async JS bodies."""
-
-    def __init__(self, page: Any) -> None:
-        self.page = page
-
-    def run(self, body: str) -> Any:
-        """Run ``body`` (may ``await``; ``console.log`` is captured) and return
-        ``{value, logs}`` for what it returns, or ``{error: {...}}`` for what it throws."""
-        script = f"""async () => {{
-            {PRELUDE}
-            try {{
-                const value = await (async () => {{ {body} }})();
-                return JSON.stringify({{ value: value === undefined ? null : value, logs }}, replacer);
-            }} catch (error) {{
-                return JSON.stringify({{ error: describe(error), logs }}, replacer);
-            }}
-            function describe(error) {{
-                return {{
-                    name: error && error.name, message: String(error && error.message),
-                    step: error && error.step, eventType: error && error.eventType,
-                    isError: error instanceof Error, blazen: error instanceof blazen.BlazenError,
-                    cause: error && error.cause !== undefined ? String(error.cause && error.cause.message || error.cause) : null,
-                }};
-            }}
-            function replacer(key, value) {{
-                if (value instanceof Uint8Array) return {{ uint8: Array.from(value) }};
-                if (value === undefined) return '<undefined>';
-                return value;
-            }}
-        }}"""
-        return json.loads(self.page.evaluate(script))
-
-    def value(self, body: str) -> Any:
-        """Like :meth:`run`, failing the test if the body threw."""
-        out = self.run(body)
-        if "error" in out:
-            pytest.fail(f"JS threw: {out['error']}")
-        return out
-
 
 @pytest.fixture(scope="module", params=[True, False], ids=["snapshot", "no-snapshot"])
 def js(request: pytest.FixtureRequest, browser: Any, origin: str) -> Iterator[JsPage]:
