@@ -111,7 +111,7 @@ patched = _compat.patch_http()
 with urllib.request.urlopen(SERVER + "/article") as response:  # through pyodide-http
     text = response.read().decode()
 json.dumps({"platform": sys.platform, "in_pyodide": _compat.IN_PYODIDE,
-            "module": _compat.http_request.__module__, "patched": patched, "text": text})
+            "module": type(_compat.TRANSPORT).__module__, "patched": patched, "text": text})
 """
     )
     assert result == {

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from llm_server import ARTICLE, PROVIDER_400_MESSAGE, LLMTestServer
 
 from blazen_py import START_EVENT, STOP_EVENT, Workflow
-from blazen_py._compat import IN_PYODIDE, TransportError, http_request, http_stream, patch_http
+from blazen_py._compat import IN_PYODIDE, TRANSPORT, TransportError, http_request, http_stream, patch_http
 from blazen_py.errors import ModelError
 from blazen_py.llm import (
     ChatMessage,
@@ -36,6 +36,7 @@ from blazen_py.llm import (
     ModelTimeoutError,
     RateLimitError,
     SSEEvent,
+    default_transport,
     parse_sse,
 )
 
@@ -83,7 +84,8 @@ def closed_port() -> int:
 
 def test_runs_on_the_native_seam() -> None:
     assert IN_PYODIDE is False
-    assert http_request.__module__ == "blazen_py._compat._native"
+    assert type(TRANSPORT).__module__ == "blazen_py._compat._native"
+    assert default_transport() is TRANSPORT
     assert patch_http() is False
 
 
