@@ -754,7 +754,7 @@ class CompletionModel:
                 delay,
             )
             return delay
-        message_of_provider = self._redact(provider_message(status, body))
+        message_of_provider = provider_message(status, body, self._redact)
         tries = f" (gave up after {attempt} attempts)" if attempt > 1 else ""
         message = f"{self._label} answered HTTP {status}: {message_of_provider}{tries}"
         if status == 429:
@@ -805,7 +805,9 @@ class CompletionModel:
         data = loads_json(response.body)
         if is_invalid(data):
             self._fail("answered with a body that is not JSON (UTF-8)", response.status)
-        return self._checked(completion_from, data, response.status, self._model, status=response.status)
+        return self._checked(
+            completion_from, data, response.status, self._model, self._redact, status=response.status
+        )
 
     async def _read_piece(self, response: StreamingHttpResponse) -> bytes:
         try:
@@ -830,7 +832,7 @@ class CompletionModel:
             if result.content:
                 await _call(on_chunk, CompletionChunk(result.content, 0))
             return result
-        state = StreamState(status)
+        state = StreamState(status, self._redact)
         parser = SSEParser(errors="strict")
         received = 0
         while True:

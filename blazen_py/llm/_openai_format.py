@@ -5,6 +5,10 @@ its type, and anything that is not a well-formed answer raises :class:`BadAnswer
 the model turns into a :class:`~blazen_py.errors.ModelError`), never ``KeyError``,
 ``TypeError`` or ``RecursionError``. JSON is parsed without ``NaN``/``Infinity``, and a
 nesting too deep for the parser is an error like any other.
+
+Whatever of the server's text goes into a message is passed through ``redact`` (the
+model's: it replaces the API key with ``***``) *before* it is shortened, so a cut can
+never leave part of a key behind.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import http
 import json
 import re
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from ._responses import CompletionResponse, Usage, count_of
@@ -24,6 +29,13 @@ _SHOWN = 80  # characters of a malformed event quoted in an error
 _TAG = re.compile(r"<[^>]*>")
 _INVALID = object()
 _USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+#: Replaces secrets in a text (the model's API key): applied before any text is cut.
+Redact = Callable[[str], str]
+
+
+def _same(text: str) -> str:
+    return text
 
 
 class BadAnswer(Exception):
@@ -68,8 +80,11 @@ def is_invalid(value: object) -> bool:
     return value is _INVALID
 
 
-def provider_message(status: int, body: bytes) -> str:
-    """The provider's error message: ``{"error": {"message": ...}}`` and common variants."""
+def provider_message(status: int, body: bytes, redact: Redact = _same) -> str:
+    """The provider's error message: ``{"error": {"message": ...}}`` and common variants.
+
+    Redacted, whitespace-collapsed, and at most 500 characters.
+    """
     text = body.decode("utf-8", errors="replace").strip()
     message: object = None
     data = loads_json(text)
@@ -83,7 +98,7 @@ def provider_message(status: int, body: bytes) -> str:
             message = data.get("message") or data.get("detail")
     if not isinstance(message, str) or not message.strip():
         message = _TAG.sub(" ", text) if text.startswith("<") else text
-    message = " ".join(message.split())
+    message = " ".join(redact(message).split())
     if not message:
         try:
             message = http.HTTPStatus(status).phrase
@@ -159,7 +174,9 @@ def _choice_text(choice: dict[str, Any], key: str) -> str:
     return text_of(holder.get("content"), f"{key} content")
 
 
-def completion_from(data: object, status: int, default_model: str) -> CompletionResponse:
+def completion_from(
+    data: object, status: int, default_model: str, redact: Redact = _same
+) -> CompletionResponse:
     """A completion from the parsed JSON of a whole (non-streamed) answer.
 
     Raises:
@@ -170,7 +187,7 @@ def completion_from(data: object, status: int, default_model: str) -> Completion
     choice = _first_choice(data.get("choices"))
     if choice is None:
         if data.get("error") is not None:
-            _bad(f"reported an error: {provider_message(status, json.dumps(data).encode())}")
+            _bad(f"reported an error: {provider_message(status, json.dumps(data).encode(), redact)}")
         _bad("answered without any choices")
     return CompletionResponse(
         _choice_text(choice, "message"),
@@ -184,10 +201,22 @@ def completion_from(data: object, status: int, default_model: str) -> Completion
 class StreamState:
     """What a stream has said so far: the pieces of text, model, usage, finish reason."""
 
-    __slots__ = ("done", "events", "finish_reason", "id", "model", "parts", "pieces", "status", "usage")
+    __slots__ = (
+        "done",
+        "events",
+        "finish_reason",
+        "id",
+        "model",
+        "parts",
+        "pieces",
+        "redact",
+        "status",
+        "usage",
+    )
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, redact: Redact = _same) -> None:
         self.status = status
+        self.redact = redact
         self.parts: list[str] = []
         self.pieces = 0
         self.events = 0
@@ -214,23 +243,25 @@ class StreamState:
         if is_invalid(payload):
             if event.event == "error":
                 raise BadAnswer(
-                    f"reported an error in the stream: {data[:_MAX_PROVIDER_MESSAGE]}", reported=True
+                    f"reported an error in the stream: {self._quote(data, _MAX_PROVIDER_MESSAGE)}",
+                    reported=True,
                 )
-            _bad(f"sent a stream event that is not JSON: {data[:_SHOWN]!r}")
+            _bad(f"sent a stream event that is not JSON: {self._quote(data, _SHOWN)!r}")
         if not isinstance(payload, dict):
-            _bad(f"sent a stream event that is not an object: {data[:_SHOWN]!r}")
+            _bad(f"sent a stream event that is not an object: {self._quote(data, _SHOWN)!r}")
         if payload.get("error") is not None or event.event == "error":
             error = payload.get("error")
             code = error.get("code") if isinstance(error, dict) else None
             valid_code = isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599
-            message = provider_message(self.status, data.encode())
+            message = provider_message(self.status, data.encode(), self.redact)
             raise BadAnswer(
                 f"reported an error in the stream: {message}",
                 reported=True,
                 code=code if valid_code else None,
             )
-        self.model = self.model or _optional_str(payload, "model")
-        self.id = self.id or _optional_str(payload, "id")
+        model, completion_id = _optional_str(payload, "model"), _optional_str(payload, "id")
+        self.model = self.model or model
+        self.id = self.id or completion_id
         usage = usage_of(payload.get("usage"))
         self.usage = usage or self.usage
         choice = _first_choice(payload.get("choices"))
@@ -242,6 +273,9 @@ class StreamState:
             self.parts.append(text)
             self.pieces += 1
         return text
+
+    def _quote(self, text: str, length: int) -> str:
+        return self.redact(text)[:length]
 
     def result(self, default_model: str) -> CompletionResponse:
         """The whole answer, assembled from the pieces."""
