@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from typing import IO, Any
 
+from ._timeout import within
 from ._types import (
     HttpRequest,
     HttpResponse,
@@ -181,14 +182,7 @@ class UrllibTransport:
         """
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(None, _send_blocking, request)
-        if request.timeout is None:
-            return await future
-        try:
-            return await asyncio.wait_for(future, request.timeout)
-        except TimeoutError:
-            raise TransportTimeoutError(
-                f"{request.method} {request.url} timed out after {request.timeout:g} s"
-            ) from None
+        return await within(future, request.timeout, f"{request.method} {request.url}")
 
     @contextlib.asynccontextmanager
     async def stream(self, request: HttpRequest) -> AsyncIterator[StreamingHttpResponse]:
@@ -207,12 +201,7 @@ class UrllibTransport:
         """
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(None, _open, request)
-        try:
-            raw = await (future if request.timeout is None else asyncio.wait_for(future, request.timeout))
-        except TimeoutError:
-            raise TransportTimeoutError(
-                f"{request.method} {request.url} timed out after {request.timeout:g} s"
-            ) from None
+        raw = await within(future, request.timeout, f"{request.method} {request.url}")
         response = _NativeStreamingResponse(raw, request)
         try:
             yield response

@@ -48,7 +48,7 @@ _object_from_entries: Any = js.Object.fromEntries
 _AbortController: Any = js.AbortController
 _set_timeout: Any = js.setTimeout
 _clear_timeout: Any = js.clearTimeout
-_now: Any = js.performance.now
+_now: Any = js.performance.now.bind(js.performance)
 
 
 def _init(request: HttpRequest, signal: Any) -> Any:

@@ -171,7 +171,8 @@ class CompletionModel:
 
     A stream's ``timeout`` is an idle timeout: a server that keeps sending (keep-alive
     comments included) is bounded only by ``max_response_bytes``. For a wall-clock limit
-    on a whole call, wrap it in ``asyncio.timeout(...)``.
+    on a whole call, wrap it in ``asyncio.timeout(...)`` (in a step added with
+    ``inline=False``, which has a Task of its own from its first line).
 
     Example:
         >>> model = CompletionModel.openai_compatible(base_url="http://127.0.0.1:8080/v1", model="qwen")

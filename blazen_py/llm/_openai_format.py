@@ -3,8 +3,10 @@
 Pure functions with no I/O. What the server sends is hostile: every field is checked for
 its type, and anything that is not a well-formed answer raises :class:`BadAnswer` (which
 the model turns into a :class:`~blazen_py.errors.ModelError`), never ``KeyError``,
-``TypeError`` or ``RecursionError``. JSON is parsed without ``NaN``/``Infinity``, and a
-nesting too deep for the parser is an error like any other.
+``TypeError`` or ``RecursionError``. JSON is parsed without ``NaN``/``Infinity``, and
+nested at most :data:`MAX_JSON_DEPTH` deep: checked before parsing, because in Pyodide a
+few thousand levels overflow the WebAssembly stack inside ``json.loads`` and kill the
+whole runtime (a fatal error, not an exception).
 
 Whatever of the server's text goes into a message is passed through ``redact`` (the
 model's: it replaces the API key with ``***``) *before* it is shortened, so a cut can
@@ -22,7 +24,10 @@ from typing import Any, NoReturn
 from ._responses import CompletionResponse, Usage, count_of
 from ._sse import SSEEvent
 
-__all__ = ["BadAnswer", "StreamState", "completion_from", "loads_json", "provider_message"]
+__all__ = ["MAX_JSON_DEPTH", "BadAnswer", "StreamState", "completion_from", "loads_json", "provider_message"]
+
+#: The deepest nesting of arrays and objects accepted in an answer (real ones nest < 10).
+MAX_JSON_DEPTH = 128
 
 _MAX_PROVIDER_MESSAGE = 500
 _SHOWN = 80  # characters of a malformed event quoted in an error
@@ -63,12 +68,36 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
+# A JSON string (skipped whole: brackets inside it do not nest), or one bracket.
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+
+
+def _too_deep(data: bytes | str) -> bool:
+    """Whether arrays and objects nest deeper than MAX_JSON_DEPTH (linear in the size)."""
+    # Latin-1 maps bytes to characters one to one, so brackets and quotes keep their place.
+    text = data.decode("latin-1") if isinstance(data, bytes) else data
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False  # the usual case: too few brackets to nest that deep
+    depth = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif token in ("]", "}"):
+            depth -= 1
+    return False
+
+
 def loads_json(data: bytes | str) -> object:
     """Parse JSON strictly; return :data:`_INVALID` instead of raising.
 
     Returning (rather than raising) keeps the parser's exception, which holds the whole
     text, out of the ``__context__`` of the error that reports it.
     """
+    if _too_deep(data):
+        return _INVALID
     try:
         return json.loads(data, parse_constant=_reject_constant)
     except (ValueError, RecursionError):

@@ -17,7 +17,6 @@ what such a recording may keep of a request.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,8 +29,8 @@ from .._compat import (
     ResponseTooLargeError,
     StreamingHttpResponse,
     Transport,
-    TransportTimeoutError,
 )
+from .._compat._timeout import within
 
 __all__ = ["MockHandler", "MockTransport", "default_transport"]
 
@@ -54,14 +53,7 @@ def default_transport() -> Transport:
 
 
 async def _within(awaitable: Awaitable[_T], request: HttpRequest) -> _T:
-    if request.timeout is None:
-        return await awaitable
-    try:
-        return await asyncio.wait_for(awaitable, request.timeout)
-    except TimeoutError:
-        raise TransportTimeoutError(
-            f"{request.method} {request.url} timed out after {request.timeout:g} s"
-        ) from None
+    return await within(awaitable, request.timeout, f"{request.method} {request.url}")
 
 
 class _TimedStream(StreamingHttpResponse):

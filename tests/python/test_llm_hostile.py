@@ -46,6 +46,7 @@ from blazen_py.llm import (
     ModelRedirectError,
     StreamingHttpResponse,
 )
+from blazen_py.llm._openai_format import MAX_JSON_DEPTH
 from blazen_py.llm._secret import check_base_url, check_headers, read_api_key
 
 PORTABLE = True
@@ -372,6 +373,28 @@ async def test_odd_but_valid_events_are_accepted() -> None:
     ]
     model, _ = mock_model(lambda r: sse_response(stream))
     assert (await model.stream(USER, lambda c: None)).content == "legacy parts!"
+
+
+async def test_nesting_is_bounded_before_parsing() -> None:
+    # In Pyodide, json.loads of a few thousand levels overflows the WebAssembly stack and
+    # kills the runtime; the depth is checked first, in time linear in the size.
+    deep_ok = completion(
+        "x", extra=[[[[1]]]], tools=json.loads("[" * (MAX_JSON_DEPTH - 2) + "]" * (MAX_JSON_DEPTH - 2))
+    )
+    brackets_in_text = completion("[{" * 50_000 + '\\"[')
+    model, _ = mock_model(
+        json_response(deep_ok),
+        json_response(brackets_in_text),
+        json_response(b'{"choices": [' + b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH + b"]}"),
+        json_response(b"{" * 1_000_000),
+    )
+    assert (await model.complete(USER)).content == "x"
+    assert (await model.complete(USER)).content.startswith("[{[{")
+    for _ in range(2):
+        started = time.monotonic()
+        with pytest.raises(ModelError, match="not JSON"):
+            await model.complete(USER)
+        assert time.monotonic() - started < 5
 
 
 # --------------------------------------------------------------------- size and time
