@@ -16,13 +16,16 @@ Redirects: a request with ``follow_redirects=False`` (every model call) is fetch
 ``redirect: "manual"``, so the browser never sends it on; what comes back is an opaque
 redirect (status 0, no headers), reported as such. One that follows uses ``redirect:
 "follow"``: the browser drops ``Authorization`` on a hop to another origin (the Fetch
-standard; checked in Chromium by tests/browser/test_llm_browser.py).
+standard; checked in Chromium 156 by tests/browser/test_llm_browser.py), but it would send
+any other header on, so a request with another credential header (``X-Api-Key``, ...)
+is not followed either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
@@ -36,6 +39,7 @@ from ._types import (
     StreamingHttpResponse,
     TransportError,
     TransportTimeoutError,
+    is_credential_header,
 )
 
 __all__ = ["FetchTransport", "patch_http"]
@@ -48,7 +52,17 @@ _object_from_entries: Any = js.Object.fromEntries
 _AbortController: Any = js.AbortController
 _set_timeout: Any = js.setTimeout
 _clear_timeout: Any = js.clearTimeout
-_now: Any = js.performance.now.bind(js.performance)
+
+
+def _follows(request: HttpRequest) -> bool:
+    """Whether fetch may follow this request's redirects without carrying a secret along.
+
+    fetch drops ``Authorization`` on a hop to another origin, but no other header: a
+    request with another credential header (``X-Api-Key``, ...) does not follow at all.
+    """
+    return request.follow_redirects and not any(
+        is_credential_header(name) and name.lower() != "authorization" for name in request.headers
+    )
 
 
 def _init(request: HttpRequest, signal: Any) -> Any:
@@ -57,7 +71,7 @@ def _init(request: HttpRequest, signal: Any) -> Any:
         "method": request.method,
         "headers": dict(request.headers),
         "signal": signal,
-        "redirect": "follow" if request.follow_redirects else "manual",
+        "redirect": "follow" if _follows(request) else "manual",
     }
     if request.body is not None:
         init["body"] = request.body  # converted to a Uint8Array (a copy)
@@ -124,7 +138,7 @@ class _FetchStreamingResponse(StreamingHttpResponse):
     """A fetch response's body, read through its ReadableStream's reader.
 
     Each read waits at most ``idle`` seconds, and never past ``deadline`` (a
-    ``performance.now()`` time in ms), whichever comes first.
+    ``time.monotonic()`` time), whichever comes first.
     """
 
     __slots__ = ("_controller", "_deadline", "_idle", "_reader", "_request")
@@ -146,7 +160,7 @@ class _FetchStreamingResponse(StreamingHttpResponse):
     def _wait(self) -> float | None:
         if self._deadline is None:
             return self._idle
-        remaining = max((self._deadline - float(_now())) / 1000.0, 0.0)
+        remaining = max(self._deadline - time.monotonic(), 0.0)
         return remaining if self._idle is None else min(remaining, self._idle)
 
     async def _read_chunk(self) -> bytes:
@@ -181,7 +195,7 @@ class _FetchStreamingResponse(StreamingHttpResponse):
 
 async def _start(request: HttpRequest, *, total: bool) -> _FetchStreamingResponse:
     """Fetch until the response's head arrives; the body is read later, bounded in time."""
-    deadline = None if not total or request.timeout is None else float(_now()) + request.timeout * 1000.0
+    deadline = None if not total or request.timeout is None else time.monotonic() + request.timeout
     controller = _AbortController.new()
     raw = await _guard(
         _fetch(request.url, _init(request, controller.signal)), request.timeout, controller, request

@@ -137,10 +137,12 @@ class HttpRequest:
             :meth:`Transport.stream`, seconds to wait for the response to start and then
             for each piece of the body. ``None``: no limit.
         follow_redirects: Whether a 3xx answer is followed. ``False`` (the default, and
-            what model calls use) returns it as the response. When ``True``, headers that
-            may carry credentials (:func:`is_credential_header`) are dropped on a hop to
-            another origin (on CPython by the transport; in a browser ``fetch`` drops
-            ``Authorization``, as the Fetch standard says).
+            what model calls use) returns it as the response. When ``True``, credentials
+            stay with their origin: on CPython the transport drops every header that may
+            carry one (:func:`is_credential_header`) on a hop to another origin; in a
+            browser ``fetch`` drops ``Authorization`` itself (the Fetch standard), and a
+            request with another credential header is not followed at all (fetch would
+            send it on).
         max_body_bytes: For :meth:`Transport.send`, the longest body the transport reads
             before it raises :class:`ResponseTooLargeError`; ``None``: no limit.
     """
