@@ -255,20 +255,9 @@ class FetchTransport:
 
     @contextlib.asynccontextmanager
     async def stream(self, request: HttpRequest) -> AsyncIterator[StreamingHttpResponse]:
-        """Send a request with ``fetch`` and read its body through a ReadableStream.
+        """As :meth:`Transport.stream`: ``fetch``, the body read through its ReadableStream.
 
-        Leaving the ``async with`` block cancels an unfinished body.
-
-        Args:
-            request: The request; its ``timeout`` bounds the wait for the response to
-                start, and then each read of the body (an idle timeout).
-
-        Yields:
-            The response, whatever its status, with its body not yet read.
-
-        Raises:
-            TransportError: No response, or the connection failed while reading.
-            TransportTimeoutError: The response or a piece of its body took too long.
+        Leaving the ``async with`` block cancels an unfinished body and aborts the request.
         """
         response = await _start(request, total=False)
         try:

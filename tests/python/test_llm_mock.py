@@ -463,6 +463,28 @@ async def test_a_slow_stream_that_keeps_sending_is_fine() -> None:
 # ------------------------------------------------------------------- the protocol itself
 
 
+def test_the_public_names_of_blazen_py_llm() -> None:
+    import blazen_py
+    import blazen_py.llm as llm
+
+    before = {  # the names of this package before transports came: all still there
+        "DEFAULT_MAX_RETRIES", "DEFAULT_MAX_RETRY_DELAY", "DEFAULT_RETRY_BACKOFF", "DEFAULT_TIMEOUT",
+        "OPENAI_BASE_URL", "OPENROUTER_BASE_URL", "ROLES", "ChatMessage", "CompletionChunk",
+        "CompletionModel", "CompletionResponse", "MissingApiKeyError", "ModelConnectionError",
+        "ModelError", "ModelHTTPError", "ModelTimeoutError", "OnChunk", "RateLimitError",
+        "SSEEvent", "SSEParser", "Usage", "parse_sse",
+    }  # fmt: skip
+    assert before <= set(llm.__all__)
+    assert len(set(llm.__all__)) == len(llm.__all__)
+    assert all(hasattr(llm, name) for name in llm.__all__)
+    for name in ("MockTransport", "Transport", "HttpRequest", "InvalidApiKeyError", "ModelRedirectError"):
+        assert getattr(blazen_py, name) is getattr(llm, name)
+    assert (llm.OPENROUTER_BASE_URL, llm.OPENAI_BASE_URL) == (
+        "https://openrouter.ai/api/v1",
+        "https://api.openai.com/v1",
+    )
+
+
 def test_transports_satisfy_the_protocol() -> None:
     assert isinstance(default_transport(), Transport)
     assert isinstance(MockTransport(lambda r: json_response({})), Transport)
