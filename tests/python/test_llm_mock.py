@@ -452,12 +452,14 @@ async def test_a_stream_that_stalls_times_out() -> None:
 
 async def test_a_slow_stream_that_keeps_sending_is_fine() -> None:
     async def body() -> AsyncIterator[bytes]:
-        for word in ("a", "b", "c", "d"):
+        for word in "abcdef":
             await asyncio.sleep(0.1)
             yield chunk_event(word).encode()
 
-    model, _ = mock_model(lambda r: sse_response(body()), timeout=0.25)
-    assert (await model.stream(USER, lambda c: None)).content == "abcd"  # 0.4 s in all
+    model, _ = mock_model(lambda r: sse_response(body()), timeout=0.4)
+    started = time.monotonic()
+    assert (await model.stream(USER, lambda c: None)).content == "abcdef"
+    assert time.monotonic() - started > 0.4  # longer in all than the timeout: it is an idle one
 
 
 # ------------------------------------------------------------------- the protocol itself
