@@ -693,18 +693,15 @@ _models: dict[int, Any] = {}
 def model_new(provider: str, options: Any) -> int:
     """``CompletionModel.openrouter/openai/openaiCompatible(options)``; returns a model id."""
     from .llm import CompletionModel
+    from .llm._providers import PROVIDERS
 
     given = from_js(options) or {}
     unknown = sorted(set(given) - set(_MODEL_OPTIONS))
     if unknown:
         raise TypeError(f"unknown CompletionModel option(s): {', '.join(unknown)}")
     kwargs = {_MODEL_OPTIONS[k]: v for k, v in given.items() if v is not None}
-    factories: dict[str, Callable[..., Any]] = {
-        "openrouter": CompletionModel.openrouter,
-        "openai": CompletionModel.openai,
-        "openaiCompatible": CompletionModel.openai_compatible,
-    }
-    factory = factories[provider]
+    names = {row.js_name: row.name for row in PROVIDERS.values()}
+    factory: Callable[..., Any] = getattr(CompletionModel, names[provider])
     model_id = next(_ids)
     _models[model_id] = factory(**kwargs)
     return model_id

@@ -33,6 +33,10 @@ GROUPS = (
     ("Events and streams", ("Event", "StreamEvent")),
     ("Snapshots and stores", ("SnapshotStore", "MemoryStore", "IndexedDBStore")),
     ("Models", ("ChatMessage", "CompletionModel", "CompletionResponse", "CompletionChunk", "Usage")),
+    (
+        "Model transports",
+        ("Transport", "MockTransport", "HttpRequest", "HttpResponse", "StreamingHttpResponse"),
+    ),
 )
 
 

@@ -29,6 +29,12 @@ export class MissingApiKeyError extends ModelError {
   envVar: string;
 }
 
+/** The environment variable holds something that cannot be an API key. */
+export class InvalidApiKeyError extends MissingApiKeyError {
+  /** The rule broken, e.g. `"contains a control character"`. */
+  reason: string;
+}
+
 /** No response arrived: connection refused, DNS failure, reset, or a CORS block. */
 export class ModelConnectionError extends ModelError {}
 
@@ -41,6 +47,12 @@ export class ModelHTTPError extends ModelError {
   providerMessage: string;
   /** How many requests were made, retries included. */
   attempts: number;
+}
+
+/** The server answered with a redirect, which model calls never follow. */
+export class ModelRedirectError extends ModelHTTPError {
+  /** The address the server redirected to (its `Location`), or null when unknown (in a browser). */
+  location: string | null;
 }
 
 /** HTTP 429: too many requests, still refused after the allowed retries. */

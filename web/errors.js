@@ -42,6 +42,15 @@ export class MissingApiKeyError extends ModelError {
   }
 }
 
+/** The environment variable holds something that cannot be an API key. */
+export class InvalidApiKeyError extends MissingApiKeyError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** The rule broken, e.g. `"contains a control character"`. */
+    this.reason = info.reason ?? null;
+  }
+}
+
 /** No response arrived: connection refused, DNS failure, reset, or a CORS block. */
 export class ModelConnectionError extends ModelError {}
 
@@ -56,6 +65,15 @@ export class ModelHTTPError extends ModelError {
     this.providerMessage = info.providerMessage ?? null;
     /** How many requests were made, retries included. */
     this.attempts = info.attempts ?? null;
+  }
+}
+
+/** The server answered with a redirect, which model calls never follow. */
+export class ModelRedirectError extends ModelHTTPError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** The address the server redirected to (its `Location`), or null when unknown (in a browser). */
+    this.location = info.location ?? null;
   }
 }
 

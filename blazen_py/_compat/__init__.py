@@ -7,13 +7,16 @@ blazen_py imports from here and stays platform-neutral.
 
 Exports:
     IN_PYODIDE: ``True`` when running in Pyodide.
+    TRANSPORT: The platform's :class:`Transport` (``urllib`` on CPython, ``fetch`` in
+        Pyodide), made once; what a model uses unless it is given another.
     http_request: ``await http_request(method, url, headers=..., body=..., timeout=...)``
         returns an :class:`HttpResponse` (status, headers, body bytes) for any status.
     http_stream: ``async with http_stream(...) as response: async for chunk in response``
         reads a response body as it arrives.
     patch_http: Make ``requests``/``urllib`` usable in the browser (``pyodide_http``);
         a no-op on CPython.
-    TransportError, TransportTimeoutError: raised when no response arrives in time.
+    TransportError, TransportTimeoutError, ResponseTooLargeError: raised when no
+        (acceptable) response arrives in time.
     IndexedDBStore: the browser's snapshot store (on CPython, creating one raises
         StoreError).
 """
@@ -21,30 +24,112 @@ Exports:
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 
-from ._types import HttpResponse, StreamingHttpResponse, TransportError, TransportTimeoutError
+from ._types import (
+    HttpRequest,
+    HttpResponse,
+    ResponseTooLargeError,
+    StreamingHttpResponse,
+    Transport,
+    TransportError,
+    TransportTimeoutError,
+    is_credential_header,
+    same_origin,
+)
 
 __all__ = [
     "IN_PYODIDE",
+    "TRANSPORT",
+    "HttpRequest",
     "HttpResponse",
     "IndexedDBStore",
+    "ResponseTooLargeError",
     "StreamingHttpResponse",
+    "Transport",
     "TransportError",
     "TransportTimeoutError",
     "http_request",
     "http_stream",
+    "is_credential_header",
     "patch_http",
+    "same_origin",
 ]
 
 IN_PYODIDE: bool = sys.platform == "emscripten" or "pyodide" in sys.modules
 
+TRANSPORT: Transport
 if IN_PYODIDE:
     from ._idb import IndexedDBStore
-    from ._pyodide import http_request, http_stream, patch_http
+    from ._pyodide import FetchTransport, patch_http
 
+    TRANSPORT = FetchTransport()
     # So that user steps can use `requests` / `urllib` in the browser, when the
     # runtime ships pyodide_http; without it this is a cheap no-op.
     patch_http()
 else:
     from ._idb_unavailable import IndexedDBStore  # type: ignore[assignment]
-    from ._native import http_request, http_stream, patch_http
+    from ._native import UrllibTransport, patch_http
+
+    TRANSPORT = UrllibTransport()
+
+
+async def http_request(
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109 - it also aborts the platform's request
+) -> HttpResponse:
+    """Send an HTTP request with the platform's transport and read the whole response.
+
+    Redirects are followed; headers that may carry credentials are not sent on to
+    another origin.
+
+    Args:
+        method: HTTP method, e.g. ``"GET"`` or ``"POST"``.
+        url: Absolute ``http://`` or ``https://`` URL (in a browser, also a relative one).
+        headers: Request headers.
+        body: Request body, or ``None``.
+        timeout: Seconds the whole request may take; ``None`` waits forever.
+
+    Returns:
+        The response, whatever its status.
+
+    Raises:
+        TransportError: No response (connection refused, DNS failure, reset, CORS block).
+        TransportTimeoutError: The request took longer than ``timeout``.
+    """
+    request = HttpRequest(method, url, headers=headers, body=body, timeout=timeout, follow_redirects=True)
+    return await TRANSPORT.send(request)
+
+
+def http_stream(
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float | None = None,
+) -> AbstractAsyncContextManager[StreamingHttpResponse]:
+    """Send an HTTP request and read its body as it arrives (redirects followed, as above).
+
+    Use as ``async with http_stream("POST", url, body=...) as response:``, then
+    ``async for chunk in response``. Leaving the block closes the connection.
+
+    Args:
+        method: HTTP method.
+        url: The URL.
+        headers: Request headers.
+        body: Request body, or ``None``.
+        timeout: Seconds to wait for the response to start, and then for each piece
+            of the body (an idle timeout: a long stream that keeps sending is fine);
+            ``None`` waits forever.
+
+    Returns:
+        An async context manager giving the response, its body not yet read.
+    """
+    request = HttpRequest(method, url, headers=headers, body=body, timeout=timeout, follow_redirects=True)
+    return TRANSPORT.stream(request)

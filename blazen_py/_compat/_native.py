@@ -4,6 +4,10 @@ Every blocking call (connect, send, each read of a body) runs in the loop's defa
 executor, so the event loop keeps running other steps while a request is in flight. The
 socket timeout bounds each of those calls, so an executor thread never waits forever,
 even when the coroutine that started it was cancelled.
+
+Redirects: a request with ``follow_redirects=False`` gets the 3xx answer itself (urllib's
+default handler would follow it, ``Authorization`` included, to any host). One that
+follows drops every header that may carry a credential on a hop to another origin.
 """
 
 from __future__ import annotations
@@ -14,15 +18,52 @@ import http.client
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import IO, Any
 
-from ._types import HttpResponse, StreamingHttpResponse, TransportError, TransportTimeoutError
+from ._timeout import within
+from ._types import (
+    HttpRequest,
+    HttpResponse,
+    ResponseTooLargeError,
+    StreamingHttpResponse,
+    TransportError,
+    TransportTimeoutError,
+    is_credential_header,
+    same_origin,
+)
 
-__all__ = ["http_request", "http_stream", "patch_http"]
+__all__ = ["UrllibTransport", "patch_http"]
 
 _CHUNK_SIZE = 65536
-_opener = urllib.request.build_opener()
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Never follow: urllib then raises the 3xx as an HTTPError, returned as the response."""
+
+    def redirect_request(self, *args: Any) -> None:
+        return None
+
+
+class _SameOriginCredentials(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but credentials stay with the origin they were meant for."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and not same_origin(req.full_url, new.full_url):
+            for name in [n for n in new.headers if is_credential_header(n)]:
+                del new.headers[name]
+            for name in [n for n in new.unredirected_hdrs if is_credential_header(n)]:
+                del new.unredirected_hdrs[name]
+        return new
+
+
+_openers = {
+    False: urllib.request.build_opener(_NoRedirects),
+    True: urllib.request.build_opener(_SameOriginCredentials),
+}
 
 
 def _headers_of(message: Any) -> dict[str, str]:
@@ -33,107 +74,80 @@ def _headers_of(message: Any) -> dict[str, str]:
     return headers
 
 
-def _transport_error(exc: BaseException, method: str, url: str) -> TransportError:
+def _transport_error(exc: BaseException, request: HttpRequest) -> TransportError:
     """Translate a standard-library failure into the seam's error classes."""
     reason: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     if isinstance(reason, (TimeoutError, socket.timeout)):
-        return TransportTimeoutError(f"{method} {url} timed out")
+        return TransportTimeoutError(f"{request.method} {request.url} timed out")
     text = str(reason) or type(reason).__name__
-    return TransportError(f"{method} {url} failed: {text}")
+    return TransportError(f"{request.method} {request.url} failed: {text}")
 
 
-def _open(
-    method: str,
-    url: str,
-    headers: Mapping[str, str] | None,
-    body: bytes | None,
-    timeout: float | None,
-) -> Any:
+def _open(request: HttpRequest) -> Any:
     """Blocking: send the request and return the open response (error statuses too)."""
-    request = urllib.request.Request(url, data=body, headers=dict(headers or {}), method=method)
+    raw = urllib.request.Request(
+        request.url, data=request.body, headers=request.headers, method=request.method
+    )
+    opener = _openers[bool(request.follow_redirects)]
     try:
-        if timeout is None:
-            return _opener.open(request)
-        return _opener.open(request, timeout=timeout)
+        if request.timeout is None:
+            return opener.open(raw)
+        return opener.open(raw, timeout=request.timeout)
     except urllib.error.HTTPError as exc:
-        # An error status is a response, not a failure of the transport.
+        # An error status (or a redirect not followed) is a response, not a failure.
         return exc
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise _transport_error(exc, method, url) from exc
+        raise _transport_error(exc, request) from exc
 
 
-def _read_all(response: IO[bytes], method: str, url: str) -> bytes:
+def _status_of(response: Any) -> int:
+    return int(response.status if response.status is not None else response.code)
+
+
+def _read_all(response: Any, request: HttpRequest) -> bytes:
+    limit = request.max_body_bytes
     try:
-        return response.read()
+        if limit is None:
+            data: bytes = response.read()
+            return data
+        declared = response.headers.get("Content-Length")
+        if declared and declared.strip().isdigit() and int(declared) > limit:
+            raise ResponseTooLargeError(f"{request.url} announced a body of over {limit} bytes", limit)
+        data = response.read(limit + 1)
+        if len(data) > limit:
+            raise ResponseTooLargeError(f"{request.url} sent a body of over {limit} bytes", limit)
+        return data
     except (OSError, http.client.HTTPException) as exc:
-        raise _transport_error(exc, method, url) from exc
+        if isinstance(exc, TransportError):
+            raise
+        raise _transport_error(exc, request) from exc
     finally:
         response.close()
 
 
-def _request_blocking(
-    method: str,
-    url: str,
-    headers: Mapping[str, str] | None,
-    body: bytes | None,
-    timeout: float | None,
-) -> HttpResponse:
-    response = _open(method, url, headers, body, timeout)
-    status = int(response.status if response.status is not None else response.code)
-    response_headers = _headers_of(response.headers)
-    final_url = str(response.geturl() or url)
-    data = _read_all(response, method, url)
-    return HttpResponse(status, response_headers, data, final_url)
-
-
-async def http_request(
-    method: str,
-    url: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    body: bytes | None = None,
-    timeout: float | None = None,  # noqa: ASYNC109 - it also aborts the platform's request
-) -> HttpResponse:
-    """Send an HTTP request and read the whole response, without blocking the loop.
-
-    Args:
-        method: HTTP method, e.g. ``"GET"`` or ``"POST"``.
-        url: Absolute ``http://`` or ``https://`` URL.
-        headers: Request headers.
-        body: Request body, or ``None``.
-        timeout: Seconds the whole request may take; ``None`` waits forever.
-
-    Returns:
-        The response, whatever its status.
-
-    Raises:
-        TransportError: No response (connection refused, DNS failure, reset).
-        TransportTimeoutError: The request took longer than ``timeout``.
-    """
-    loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(None, _request_blocking, method, url, headers, body, timeout)
-    if timeout is None:
-        return await future
-    try:
-        return await asyncio.wait_for(future, timeout)
-    except TimeoutError:
-        raise TransportTimeoutError(f"{method} {url} timed out after {timeout:g} s") from None
+def _send_blocking(request: HttpRequest) -> HttpResponse:
+    response = _open(request)
+    status = _status_of(response)
+    headers = _headers_of(response.headers)
+    final_url = str(response.geturl() or request.url)
+    return HttpResponse(status, headers, _read_all(response, request), final_url)
 
 
 class _NativeStreamingResponse(StreamingHttpResponse):
-    __slots__ = ("_method", "_response")
+    __slots__ = ("_request", "_response")
 
-    def __init__(self, response: Any, method: str, url: str) -> None:
-        status = int(response.status if response.status is not None else response.code)
-        super().__init__(status, _headers_of(response.headers), str(response.geturl() or url))
+    def __init__(self, response: Any, request: HttpRequest) -> None:
+        super().__init__(
+            _status_of(response), _headers_of(response.headers), str(response.geturl() or request.url)
+        )
         self._response = response
-        self._method = method
+        self._request = request
 
     def _read1(self) -> bytes:
         try:
             data: bytes = self._response.read1(_CHUNK_SIZE)
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            raise _transport_error(exc, self._method, self.url) from exc
+            raise _transport_error(exc, self._request) from exc
         return data
 
     async def _read_chunk(self) -> bytes:
@@ -144,47 +158,58 @@ class _NativeStreamingResponse(StreamingHttpResponse):
         self._response.close()
 
 
-@contextlib.asynccontextmanager
-async def http_stream(
-    method: str,
-    url: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    body: bytes | None = None,
-    timeout: float | None = None,  # noqa: ASYNC109 - it also aborts the platform's request
-) -> AsyncIterator[StreamingHttpResponse]:
-    """Send an HTTP request and read its body as it arrives.
+class UrllibTransport:
+    """The CPython transport: ``urllib.request`` in the loop's default executor.
 
-    Use as ``async with http_stream("POST", url, body=...) as response:``, then
-    ``async for chunk in response``. Leaving the block closes the connection.
-
-    Args:
-        method: HTTP method.
-        url: Absolute ``http://`` or ``https://`` URL.
-        headers: Request headers.
-        body: Request body, or ``None``.
-        timeout: Seconds to wait for the response to start, and then for each piece
-            of the body (an idle timeout: a long stream that keeps sending is fine);
-            ``None`` waits forever.
-
-    Yields:
-        The response, whatever its status, with its body not yet read.
-
-    Raises:
-        TransportError: No response, or the connection failed while reading.
-        TransportTimeoutError: The response or a piece of its body took too long.
+    One instance serves every model (it holds no connection); see :class:`Transport`.
     """
-    loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(None, _open, method, url, headers, body, timeout)
-    try:
-        raw = await (future if timeout is None else asyncio.wait_for(future, timeout))
-    except TimeoutError:
-        raise TransportTimeoutError(f"{method} {url} timed out after {timeout:g} s") from None
-    response = _NativeStreamingResponse(raw, method, url)
-    try:
-        yield response
-    finally:
-        await response.aclose()
+
+    __slots__ = ()
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        """Send a request and read the whole response, without blocking the loop.
+
+        Args:
+            request: The request; its ``timeout`` bounds the whole exchange.
+
+        Returns:
+            The response, whatever its status.
+
+        Raises:
+            TransportError: No response (connection refused, DNS failure, reset).
+            TransportTimeoutError: The request took longer than its ``timeout``.
+            ResponseTooLargeError: The body is longer than ``max_body_bytes``.
+        """
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, _send_blocking, request)
+        return await within(future, request.timeout, f"{request.method} {request.url}")
+
+    @contextlib.asynccontextmanager
+    async def stream(self, request: HttpRequest) -> AsyncIterator[StreamingHttpResponse]:
+        """Send a request and read its body as it arrives.
+
+        Args:
+            request: The request; its ``timeout`` bounds the wait for the response to
+                start, and then each read of the body (an idle timeout).
+
+        Yields:
+            The response, whatever its status, with its body not yet read.
+
+        Raises:
+            TransportError: No response, or the connection failed while reading.
+            TransportTimeoutError: The response or a piece of its body took too long.
+        """
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, _open, request)
+        raw = await within(future, request.timeout, f"{request.method} {request.url}")
+        response = _NativeStreamingResponse(raw, request)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    def __repr__(self) -> str:
+        return "UrllibTransport()"
 
 
 def patch_http() -> bool:

@@ -11,21 +11,38 @@ Python object is ever handed to JS as a proxy (``to_js(..., create_pyproxies=Fal
 so there is no PyProxy to destroy; the JsProxies this module holds (response, reader,
 abort controller) are dropped as soon as a request is done, the reader's lock is
 released, and an unfinished body is cancelled and its request aborted.
+
+Redirects: a request with ``follow_redirects=False`` (every model call) is fetched with
+``redirect: "manual"``, so the browser never sends it on; what comes back is an opaque
+redirect (status 0, no headers), reported as such. One that follows uses ``redirect:
+"follow"``: the browser drops ``Authorization`` on a hop to another origin (the Fetch
+standard; checked in Chromium 156 by tests/browser/test_llm_browser.py), but it would send
+any other header on, so a request with another credential header (``X-Api-Key``, ...)
+is not followed either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
 
-from ._types import HttpResponse, StreamingHttpResponse, TransportError, TransportTimeoutError
+from ._types import (
+    HttpRequest,
+    HttpResponse,
+    ResponseTooLargeError,
+    StreamingHttpResponse,
+    TransportError,
+    TransportTimeoutError,
+    is_credential_header,
+)
 
-__all__ = ["http_request", "http_stream", "patch_http"]
+__all__ = ["FetchTransport", "patch_http"]
 
 _T = TypeVar("_T")
 
@@ -37,11 +54,27 @@ _set_timeout: Any = js.setTimeout
 _clear_timeout: Any = js.clearTimeout
 
 
-def _init(method: str, headers: Mapping[str, str] | None, body: bytes | None, signal: Any) -> Any:
+def _follows(request: HttpRequest) -> bool:
+    """Whether fetch may follow this request's redirects without carrying a secret along.
+
+    fetch drops ``Authorization`` on a hop to another origin, but no other header: a
+    request with another credential header (``X-Api-Key``, ...) does not follow at all.
+    """
+    return request.follow_redirects and not any(
+        is_credential_header(name) and name.lower() != "authorization" for name in request.headers
+    )
+
+
+def _init(request: HttpRequest, signal: Any) -> Any:
     """Build the ``RequestInit`` object for ``fetch``."""
-    init: dict[str, Any] = {"method": method, "headers": dict(headers or {}), "signal": signal}
-    if body is not None:
-        init["body"] = body  # converted to a Uint8Array (a copy)
+    init: dict[str, Any] = {
+        "method": request.method,
+        "headers": dict(request.headers),
+        "signal": signal,
+        "redirect": "follow" if _follows(request) else "manual",
+    }
+    if request.body is not None:
+        init["body"] = request.body  # converted to a Uint8Array (a copy)
     return to_js(init, dict_converter=_object_from_entries, create_pyproxies=False)
 
 
@@ -52,7 +85,7 @@ def _headers_of(response: Any) -> dict[str, str]:
 
 
 async def _guard(
-    awaitable: Awaitable[_T], seconds: float | None, controller: Any, method: str, url: str
+    awaitable: Awaitable[_T], seconds: float | None, controller: Any, request: HttpRequest
 ) -> _T:
     """Await a JS promise with a timeout, turning JS failures into the seam's errors.
 
@@ -70,10 +103,12 @@ async def _guard(
         raise
     except JsException as exc:
         if seconds is not None and controller.signal.aborted:
-            raise TransportTimeoutError(f"{method} {url} timed out after {seconds:g} s") from None
+            raise TransportTimeoutError(
+                f"{request.method} {request.url} timed out after {request.timeout:g} s"
+            ) from None
         # fetch rejects with a TypeError for refused connections, DNS failures and CORS
         # blocks alike; the browser does not tell them apart.
-        raise TransportError(f"{method} {url} failed: {exc}") from None
+        raise TransportError(f"{request.method} {request.url} failed: {exc}") from None
     finally:
         if timer is not None:
             _clear_timeout(timer)
@@ -99,66 +134,39 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-async def http_request(
-    method: str,
-    url: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    body: bytes | None = None,
-    timeout: float | None = None,  # noqa: ASYNC109 - it also aborts the platform's request
-) -> HttpResponse:
-    """Send an HTTP request with ``fetch`` and read the whole response.
-
-    Args:
-        method: HTTP method, e.g. ``"GET"`` or ``"POST"``.
-        url: Absolute URL (or one relative to the page).
-        headers: Request headers. The browser forbids some (``User-Agent``, ``Host``).
-        body: Request body, or ``None``.
-        timeout: Seconds the whole request may take; ``None`` waits forever.
-
-    Returns:
-        The response, whatever its status.
-
-    Raises:
-        TransportError: No response (connection refused, DNS failure, CORS block).
-        TransportTimeoutError: The request took longer than ``timeout``.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = None if timeout is None else loop.time() + timeout
-    controller = _AbortController.new()
-    response = await _guard(
-        _fetch(url, _init(method, headers, body, controller.signal)),
-        timeout,
-        controller,
-        method,
-        url,
-    )
-    status = int(response.status)
-    response_headers = _headers_of(response)
-    final_url = str(response.url or url)
-    remaining = None if deadline is None else max(deadline - loop.time(), 0.0)
-    buffer = await _guard(response.arrayBuffer(), remaining, controller, method, url)
-    data: bytes = buffer.to_bytes()
-    del buffer, response, controller
-    return HttpResponse(status, response_headers, data, final_url)
-
-
 class _FetchStreamingResponse(StreamingHttpResponse):
-    __slots__ = ("_controller", "_method", "_reader", "_timeout")
+    """A fetch response's body, read through its ReadableStream's reader.
 
-    def __init__(self, response: Any, controller: Any, method: str, url: str, timeout: float | None) -> None:
-        super().__init__(int(response.status), _headers_of(response), str(response.url or url))
-        body = response.body
-        # A body-less response (204, HEAD) has `body === null`.
+    Each read waits at most ``idle`` seconds, and never past ``deadline`` (a
+    ``time.monotonic()`` time), whichever comes first.
+    """
+
+    __slots__ = ("_controller", "_deadline", "_idle", "_reader", "_request")
+
+    def __init__(
+        self, response: Any, controller: Any, request: HttpRequest, idle: float | None, deadline: float | None
+    ) -> None:
+        opaque = str(response.type) == "opaqueredirect"
+        headers = {} if opaque else _headers_of(response)
+        super().__init__(int(response.status), headers, str(response.url or request.url))
+        body = None if opaque else response.body
+        # A body-less response (204, HEAD, an opaque redirect) has `body === null`.
         self._reader: Any = body.getReader() if body else None
         self._controller: Any = controller
-        self._method = method
-        self._timeout = timeout
+        self._request = request
+        self._idle = idle
+        self._deadline = deadline
+
+    def _wait(self) -> float | None:
+        if self._deadline is None:
+            return self._idle
+        remaining = max(self._deadline - time.monotonic(), 0.0)
+        return remaining if self._idle is None else min(remaining, self._idle)
 
     async def _read_chunk(self) -> bytes:
         reader = self._reader
         while reader is not None:
-            result = await _guard(reader.read(), self._timeout, self._controller, self._method, self.url)
+            result = await _guard(reader.read(), self._wait(), self._controller, self._request)
             if result.done:
                 self._release(cancel=False)
                 return b""
@@ -185,49 +193,80 @@ class _FetchStreamingResponse(StreamingHttpResponse):
         self._release(cancel=not self._eof)
 
 
-@contextlib.asynccontextmanager
-async def http_stream(
-    method: str,
-    url: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    body: bytes | None = None,
-    timeout: float | None = None,  # noqa: ASYNC109 - it also aborts the platform's request
-) -> AsyncIterator[StreamingHttpResponse]:
-    """Send an HTTP request with ``fetch`` and read its body through a ReadableStream.
-
-    Use as ``async with http_stream("POST", url, body=...) as response:``, then
-    ``async for chunk in response``. Leaving the block cancels an unfinished body.
-
-    Args:
-        method: HTTP method.
-        url: Absolute URL (or one relative to the page).
-        headers: Request headers.
-        body: Request body, or ``None``.
-        timeout: Seconds to wait for the response to start, and then for each piece
-            of the body (an idle timeout); ``None`` waits forever.
-
-    Yields:
-        The response, whatever its status, with its body not yet read.
-
-    Raises:
-        TransportError: No response, or the connection failed while reading.
-        TransportTimeoutError: The response or a piece of its body took too long.
-    """
+async def _start(request: HttpRequest, *, total: bool) -> _FetchStreamingResponse:
+    """Fetch until the response's head arrives; the body is read later, bounded in time."""
+    deadline = None if not total or request.timeout is None else time.monotonic() + request.timeout
     controller = _AbortController.new()
     raw = await _guard(
-        _fetch(url, _init(method, headers, body, controller.signal)),
-        timeout,
-        controller,
-        method,
-        url,
+        _fetch(request.url, _init(request, controller.signal)), request.timeout, controller, request
     )
-    response = _FetchStreamingResponse(raw, controller, method, url, timeout)
+    response = _FetchStreamingResponse(raw, controller, request, None if total else request.timeout, deadline)
     del raw, controller
-    try:
-        yield response
-    finally:
-        await response.aclose()
+    return response
+
+
+async def _read_limited(response: StreamingHttpResponse, request: HttpRequest) -> bytes:
+    limit = request.max_body_bytes
+    if limit is not None:
+        declared = response.header("content-length")
+        if declared and declared.strip().isdigit() and int(declared) > limit:
+            raise ResponseTooLargeError(f"{request.url} announced a body of over {limit} bytes", limit)
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await response.read_chunk():
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise ResponseTooLargeError(f"{request.url} sent a body of over {limit} bytes", limit)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+class FetchTransport:
+    """The Pyodide transport: the browser's (or Node's) ``fetch``.
+
+    Requests obey the page's CORS rules and its origin; timeouts are JS timers that abort
+    the request with an ``AbortController``. One instance serves every model; see
+    :class:`Transport`.
+    """
+
+    __slots__ = ()
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        """Send a request with ``fetch`` and read the whole response.
+
+        Args:
+            request: The request; its ``timeout`` bounds the whole exchange. The browser
+                forbids some headers (``User-Agent``, ``Host``).
+
+        Returns:
+            The response, whatever its status (0 for a redirect not followed).
+
+        Raises:
+            TransportError: No response (connection refused, DNS failure, CORS block).
+            TransportTimeoutError: The request took longer than its ``timeout``.
+            ResponseTooLargeError: The body is longer than ``max_body_bytes``.
+        """
+        response = await _start(request, total=True)
+        try:
+            body = await _read_limited(response, request)
+        finally:
+            await response.aclose()
+        return HttpResponse(response.status, response.headers, body, response.url)
+
+    @contextlib.asynccontextmanager
+    async def stream(self, request: HttpRequest) -> AsyncIterator[StreamingHttpResponse]:
+        """As :meth:`Transport.stream`: ``fetch``, the body read through its ReadableStream.
+
+        Leaving the ``async with`` block cancels an unfinished body and aborts the request.
+        """
+        response = await _start(request, total=False)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    def __repr__(self) -> str:
+        return "FetchTransport()"
 
 
 _patched: bool | None = None

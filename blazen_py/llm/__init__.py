@@ -1,4 +1,4 @@
-"""Chat models for workflow steps: messages, completions, streaming.
+"""Chat models for workflow steps: messages, completions, streaming, transports.
 
 ``ChatMessage.system/user/assistant/tool`` build a conversation;
 ``CompletionModel.openrouter()``, ``.openai()`` and ``.openai_compatible(...)`` talk to any
@@ -7,7 +7,9 @@ returns a :class:`CompletionResponse`, and ``await model.stream(messages, on_chu
 delivers the answer piece by piece as the server generates it.
 
 The same code runs on CPython (standard-library HTTP, off the event loop) and in Pyodide
-(the browser's ``fetch``): the platform is chosen once in :mod:`blazen_py._compat`.
+(the browser's ``fetch``): the platform's :class:`Transport` is chosen once in
+:mod:`blazen_py._compat`. A model may be given another transport: :class:`MockTransport`
+answers from a function, so model code is tested without a network.
 
 Example:
     >>> import asyncio
@@ -22,11 +24,22 @@ Example:
 
 from __future__ import annotations
 
+from .._compat import (
+    HttpRequest,
+    HttpResponse,
+    ResponseTooLargeError,
+    StreamingHttpResponse,
+    Transport,
+    TransportError,
+    TransportTimeoutError,
+)
 from ..errors import ModelError
 from ._errors import (
+    InvalidApiKeyError,
     MissingApiKeyError,
     ModelConnectionError,
     ModelHTTPError,
+    ModelRedirectError,
     ModelTimeoutError,
     RateLimitError,
 )
@@ -36,6 +49,7 @@ from ._model import (
     DEFAULT_MAX_RETRY_DELAY,
     DEFAULT_RETRY_BACKOFF,
     DEFAULT_TIMEOUT,
+    MAX_RESPONSE_BYTES,
     OPENAI_BASE_URL,
     OPENROUTER_BASE_URL,
     CompletionChunk,
@@ -44,13 +58,17 @@ from ._model import (
     OnChunk,
     Usage,
 )
+from ._secret import MAX_API_KEY_LENGTH
 from ._sse import SSEEvent, SSEParser, parse_sse
+from ._transport import MockHandler, MockTransport, default_transport
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MAX_RETRY_DELAY",
     "DEFAULT_RETRY_BACKOFF",
     "DEFAULT_TIMEOUT",
+    "MAX_API_KEY_LENGTH",
+    "MAX_RESPONSE_BYTES",
     "OPENAI_BASE_URL",
     "OPENROUTER_BASE_URL",
     "ROLES",
@@ -58,15 +76,27 @@ __all__ = [
     "CompletionChunk",
     "CompletionModel",
     "CompletionResponse",
+    "HttpRequest",
+    "HttpResponse",
+    "InvalidApiKeyError",
     "MissingApiKeyError",
+    "MockHandler",
+    "MockTransport",
     "ModelConnectionError",
     "ModelError",
     "ModelHTTPError",
+    "ModelRedirectError",
     "ModelTimeoutError",
     "OnChunk",
     "RateLimitError",
+    "ResponseTooLargeError",
     "SSEEvent",
     "SSEParser",
+    "StreamingHttpResponse",
+    "Transport",
+    "TransportError",
+    "TransportTimeoutError",
     "Usage",
+    "default_transport",
     "parse_sse",
 ]

@@ -1,8 +1,10 @@
 """Errors of the model layer: every one is a :class:`blazen_py.errors.ModelError`.
 
 ``except ModelError`` catches every failure of a model call; the subclasses say which
-kind it was. No message, attribute or repr of these errors ever holds an API key: the
-provider's own messages are redacted before they are stored.
+kind it was. No message, attribute, repr or chained cause of these errors ever holds an
+API key or any part of one: keys are checked before they are used (the check's message
+names the variable, never the value), and the provider's own messages are redacted before
+they are stored.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from typing import ClassVar
 from ..errors import ModelError
 
 __all__ = [
+    "InvalidApiKeyError",
     "MissingApiKeyError",
     "ModelConnectionError",
     "ModelHTTPError",
+    "ModelRedirectError",
     "ModelTimeoutError",
     "RateLimitError",
 ]
@@ -23,30 +27,67 @@ __all__ = [
 class MissingApiKeyError(ModelError):
     """The environment variable that should hold the API key is unset or empty.
 
+    Its subclass :class:`InvalidApiKeyError` says the variable holds no usable key.
+
     Attributes:
         env_var: Name of the variable, e.g. ``"OPENROUTER_API_KEY"``.
     """
 
     js_fields: ClassVar[dict[str, str]] = {"env_var": "string"}
 
-    def __init__(self, env_var: str) -> None:
+    def __init__(self, env_var: str, message: str | None = None) -> None:
         """Create the error.
 
         Args:
             env_var: Name of the missing environment variable.
+            message: The message; by default, how to set the variable.
         """
         super().__init__(
-            f"{env_var} is not set: put the API key in the environment variable {env_var} "
-            "(in the browser: init({ env: { " + env_var + ": ... } }))"
+            message
+            or f"{env_var} is not set: put the API key in the environment variable {env_var} "
+            "(in the browser: init({ env: { "
+            + env_var
+            + ": ... } }))"
         )
         self.env_var = env_var
+
+
+class InvalidApiKeyError(MissingApiKeyError):
+    """The environment variable holds something that cannot be an API key.
+
+    Raised when the model is created, before any request: a key must be 1 to 4,096
+    visible ASCII characters (no space, no control character such as a newline, carriage
+    return or NUL, no non-ASCII character); surrounding whitespace is ignored. The message
+    names the variable and the rule broken, never the value or any part of it.
+
+    Attributes:
+        env_var: Name of the variable.
+        reason: The rule broken, e.g. ``"contains a control character"``.
+    """
+
+    js_fields: ClassVar[dict[str, str]] = {"reason": "string"}
+
+    def __init__(self, env_var: str, reason: str) -> None:
+        """Create the error.
+
+        Args:
+            env_var: Name of the environment variable.
+            reason: The rule the value breaks (never the value).
+        """
+        super().__init__(
+            env_var,
+            f"{env_var} does not hold a usable API key: its value {reason} "
+            "(a key is 1 to 4096 visible ASCII characters; the value is not shown)",
+        )
+        self.reason = reason
 
 
 class ModelHTTPError(ModelError):
     """The provider answered with an error status (after any retries).
 
     Attributes:
-        status: The HTTP status code.
+        status: The HTTP status code (``None`` only for a :class:`ModelRedirectError` in a
+            browser).
         provider_message: The provider's own error message (``{"error": {"message":
             ...}}``), or the start of the body when it has none; API keys redacted.
         attempts: How many requests were made, retries included.
@@ -54,7 +95,7 @@ class ModelHTTPError(ModelError):
 
     js_fields: ClassVar[dict[str, str]] = {"provider_message": "string", "attempts": "number"}
 
-    def __init__(self, message: str, *, status: int, provider_message: str, attempts: int = 1) -> None:
+    def __init__(self, message: str, *, status: int | None, provider_message: str, attempts: int = 1) -> None:
         """Create the error.
 
         Args:
@@ -97,6 +138,36 @@ class RateLimitError(ModelHTTPError):
         """
         super().__init__(message, status=status, provider_message=provider_message, attempts=attempts)
         self.retry_after = retry_after
+
+
+class ModelRedirectError(ModelHTTPError):
+    """The server answered with a redirect, which model calls never follow.
+
+    Following it would send the request, and with it the API key and the conversation, to
+    whatever address the server names; a redirect of a ``POST`` is a misconfiguration
+    anyway (301/302/303 would turn it into a body-less ``GET``). Set ``base_url`` to the
+    address the server names instead. Not retried.
+
+    ``status`` is the 3xx code, or ``None`` in a browser, which hides both the code and
+    the target of a redirect it did not follow (an "opaque redirect").
+
+    Attributes:
+        location: The address the server redirected to (its ``Location``), or ``None``
+            when unknown (in a browser).
+    """
+
+    js_fields: ClassVar[dict[str, str]] = {"location": "string | null"}
+
+    def __init__(self, message: str, *, status: int | None, location: str | None) -> None:
+        """Create the error.
+
+        Args:
+            message: The full message.
+            status: The 3xx status, or ``None`` when the platform hides it.
+            location: The redirect's target, or ``None`` when unknown.
+        """
+        super().__init__(message, status=status, provider_message="", attempts=1)
+        self.location = location
 
 
 class ModelConnectionError(ModelError, ConnectionError):

@@ -1,56 +1,68 @@
 """``CompletionModel``: chat completions from OpenRouter, OpenAI and compatible servers.
 
-Requests go through :mod:`blazen_py._compat`, so the same code uses the browser's
-``fetch`` in Pyodide and the standard library (off the event loop) on CPython.
+Requests go through a *transport* (:mod:`blazen_py.llm._transport`): by default the
+platform's, chosen once in :mod:`blazen_py._compat` (the browser's ``fetch`` in Pyodide,
+the standard library off the event loop on CPython); a test gives a
+:class:`~blazen_py.llm.MockTransport` instead.
 
 API keys are read from the environment (``os.environ``; in the browser, the ``env``
-given to ``init``) when the model is created, and never accepted as arguments. A key is
-kept in a private holder that prints as ``***``, refuses to be pickled, and is only
-unwrapped to build the ``Authorization`` header of a request. Error messages, log lines,
-reprs and ``to_dict()`` outputs never contain it, and the provider's error messages are
-scrubbed of it before they are kept.
+given to ``init``) when the model is created, checked there (:mod:`._secret`), and never
+accepted as arguments. A key is kept in a private holder that prints as ``***``, refuses
+to be pickled, and is only unwrapped to build the ``Authorization`` header of a request.
+Error messages (and the exceptions chained to them), log lines and reprs never contain
+it, and the provider's error messages are scrubbed of it before they are kept.
+
+Model calls never follow redirects (:class:`ModelRedirectError`): the key, and the
+conversation, go to ``base_url``'s origin and nowhere else. What the server answers is
+hostile: bodies are bounded (``max_response_bytes``), and anything that is not a
+well-formed answer is a :class:`~blazen_py.errors.ModelError` (:mod:`._openai_format`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import email.utils
-import http
 import inspect
 import json
 import logging
 import math
-import os
-import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from .._compat import (
+    HttpRequest,
     HttpResponse,
+    ResponseTooLargeError,
     StreamingHttpResponse,
+    Transport,
     TransportError,
     TransportTimeoutError,
-    http_request,
-    http_stream,
 )
 from ..errors import ModelError
 from ._errors import (
-    MissingApiKeyError,
     ModelConnectionError,
     ModelHTTPError,
+    ModelRedirectError,
     ModelTimeoutError,
     RateLimitError,
 )
 from ._messages import ChatMessage
-from ._sse import SSEEvent, SSEParser
+from ._openai_format import BadAnswer, StreamState, completion_from, is_invalid, loads_json, provider_message
+from ._providers import OPENAI_BASE_URL, OPENROUTER_BASE_URL, PROVIDERS, label_for
+from ._responses import CompletionChunk, CompletionResponse, OnChunk, Usage
+from ._secret import _Secret, check_base_url, check_headers, read_api_key
+from ._sse import SSEParser
+from ._transport import default_transport
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MAX_RETRY_DELAY",
     "DEFAULT_RETRY_BACKOFF",
     "DEFAULT_TIMEOUT",
+    "MAX_RESPONSE_BYTES",
     "OPENAI_BASE_URL",
     "OPENROUTER_BASE_URL",
     "CompletionChunk",
@@ -70,252 +82,14 @@ DEFAULT_MAX_RETRIES = 2
 DEFAULT_RETRY_BACKOFF = 0.5
 #: Default cap, in seconds, on any one wait between attempts (``Retry-After`` included).
 DEFAULT_MAX_RETRY_DELAY = 30.0
+#: Default cap on the bytes of one answer (a whole body, or all of a stream): 16 MiB.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
-OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
-OPENAI_BASE_URL = "https://api.openai.com/v1"
-_OPENROUTER_DEFAULT_MODEL = "openai/gpt-4o-mini"
-_OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
-
-_PROVIDER_LABELS = {"openrouter": "OpenRouter", "openai": "OpenAI"}
 _RESERVED_OPTIONS = frozenset({"messages", "stream"})
-_MAX_PROVIDER_MESSAGE = 500
-_REPR_CONTENT = 60
-_TAG = re.compile(r"<[^>]*>")
+_MAX_ERROR_BODY = 64 * 1024  # of an error answer, only the start is read (for its message)
+_MAX_SHOWN_LOCATION = 200
 
-
-class _Secret:
-    """Holds an API key; prints as ``***`` and refuses to be pickled."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def redact(self, text: str) -> str:
-        return text.replace(self._value, "***") if self._value else text
-
-    def __repr__(self) -> str:
-        return "***"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> NoReturn:
-        raise TypeError(
-            "an API key cannot be pickled or serialized; create the model again from the environment"
-        )
-
-    def __copy__(self) -> _Secret:
-        return self
-
-    def __deepcopy__(self, memo: object) -> _Secret:
-        return self
-
-
-class Usage:
-    """Token counts the provider reported for one completion.
-
-    Attributes:
-        prompt_tokens: Tokens in the request's messages.
-        completion_tokens: Tokens in the answer.
-        total_tokens: Their sum, as the provider reported it.
-    """
-
-    __slots__ = ("completion_tokens", "prompt_tokens", "total_tokens")
-
-    def __init__(
-        self, prompt_tokens: int = 0, completion_tokens: int = 0, total_tokens: int | None = None
-    ) -> None:
-        """Create usage counts.
-
-        Args:
-            prompt_tokens: Tokens in the request's messages.
-            completion_tokens: Tokens in the answer.
-            total_tokens: Their sum; computed when ``None``.
-        """
-        self.prompt_tokens = prompt_tokens
-        self.completion_tokens = completion_tokens
-        self.total_tokens = prompt_tokens + completion_tokens if total_tokens is None else total_tokens
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Usage:
-        """Read the OpenAI ``usage`` object; missing or malformed counts read as 0.
-
-        Args:
-            data: ``{"prompt_tokens": ..., "completion_tokens": ..., "total_tokens": ...}``.
-
-        Returns:
-            The usage.
-        """
-
-        def count(key: str) -> int | None:
-            value = data.get(key)
-            return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-        prompt = count("prompt_tokens") or 0
-        completion = count("completion_tokens") or 0
-        return cls(prompt, completion, count("total_tokens"))
-
-    def to_dict(self) -> dict[str, int]:
-        """Return the counts as the OpenAI ``usage`` object.
-
-        Returns:
-            ``{"prompt_tokens": ..., "completion_tokens": ..., "total_tokens": ...}``.
-        """
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.total_tokens,
-        }
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Usage):
-            return NotImplemented
-        return self.to_dict() == other.to_dict()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return (
-            f"Usage(prompt_tokens={self.prompt_tokens}, completion_tokens={self.completion_tokens}, "
-            f"total_tokens={self.total_tokens})"
-        )
-
-
-class CompletionResponse:
-    """The answer of a chat model.
-
-    Attributes:
-        content: The answer's text (``""`` when the model returned none).
-        model: The model that answered, as the provider named it.
-        usage: Token counts, or ``None`` when the provider reported none (streams
-            usually do not, unless ``stream_options: {"include_usage": true}`` is passed).
-        finish_reason: Why the answer ended (``"stop"``, ``"length"``, ...), or ``None``.
-        id: The provider's id for the completion, or ``None``.
-    """
-
-    __slots__ = ("content", "finish_reason", "id", "model", "usage")
-
-    def __init__(
-        self,
-        content: str,
-        model: str,
-        usage: Usage | None = None,
-        finish_reason: str | None = None,
-        id: str | None = None,  # noqa: A002
-    ) -> None:
-        """Create a response.
-
-        Args:
-            content: The answer's text.
-            model: The model that answered.
-            usage: Token counts, if known.
-            finish_reason: Why the answer ended, if known.
-            id: The provider's completion id, if known.
-        """
-        self.content = content
-        self.model = model
-        self.usage = usage
-        self.finish_reason = finish_reason
-        self.id = id
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the response as JSON-compatible data.
-
-        Returns:
-            ``{"content", "model", "usage", "finish_reason", "id"}``; ``usage`` is a dict
-            of token counts or ``None``.
-        """
-        return {
-            "content": self.content,
-            "model": self.model,
-            "usage": None if self.usage is None else self.usage.to_dict(),
-            "finish_reason": self.finish_reason,
-            "id": self.id,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CompletionResponse:
-        """Create a response from :meth:`to_dict` output.
-
-        Args:
-            data: A mapping as returned by :meth:`to_dict`.
-
-        Returns:
-            The response.
-        """
-        usage = data.get("usage")
-        return cls(
-            str(data.get("content") or ""),
-            str(data.get("model") or ""),
-            Usage.from_dict(usage) if isinstance(usage, Mapping) else None,
-            data.get("finish_reason"),
-            data.get("id"),
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, CompletionResponse):
-            return NotImplemented
-        return self.to_dict() == other.to_dict()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        content = self.content
-        if len(content) > _REPR_CONTENT:
-            content = content[: _REPR_CONTENT - 3] + "..."
-        return (
-            f"CompletionResponse(content={content!r}, model={self.model!r}, usage={self.usage!r}, "
-            f"finish_reason={self.finish_reason!r})"
-        )
-
-
-class CompletionChunk:
-    """One piece of a streamed answer, as passed to ``on_chunk``.
-
-    Attributes:
-        delta: The text this piece adds to the answer (never empty).
-        index: 0 for the first piece passed to ``on_chunk``, then 1, 2, ...
-    """
-
-    __slots__ = ("delta", "index")
-
-    def __init__(self, delta: str, index: int) -> None:
-        """Create a chunk.
-
-        Args:
-            delta: The text this piece adds.
-            index: Position of this piece among the pieces of the answer.
-        """
-        self.delta = delta
-        self.index = index
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the chunk as JSON-compatible data.
-
-        Returns:
-            ``{"delta": ..., "index": ...}``.
-        """
-        return {"delta": self.delta, "index": self.index}
-
-    def __str__(self) -> str:
-        return self.delta
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, CompletionChunk):
-            return NotImplemented
-        return (self.delta, self.index) == (other.delta, other.index)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"CompletionChunk(delta={self.delta!r}, index={self.index})"
-
-
-#: The ``on_chunk`` callback of :meth:`CompletionModel.stream`: sync or async.
-OnChunk = Callable[[CompletionChunk], "Awaitable[object] | object"]
+_T = TypeVar("_T")
 
 
 def _parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -337,54 +111,12 @@ def _parse_retry_after(headers: Mapping[str, str]) -> float | None:
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError):
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         return max((when - datetime.now(UTC)).total_seconds(), 0.0)
     return value if math.isfinite(value) and value >= 0 else None
-
-
-def _provider_message(status: int, body: bytes) -> str:
-    """The provider's error message: ``{"error": {"message": ...}}`` and common variants."""
-    text = body.decode("utf-8", errors="replace").strip()
-    message: object = None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict):
-            message = error.get("message")
-        elif isinstance(error, str):
-            message = error
-        if not isinstance(message, str) or not message.strip():
-            message = data.get("message") or data.get("detail")
-    if not isinstance(message, str) or not message.strip():
-        message = _TAG.sub(" ", text) if text.startswith("<") else text
-    message = " ".join(message.split())
-    if not message:
-        try:
-            message = http.HTTPStatus(status).phrase
-        except ValueError:
-            message = "no error message"
-    if len(message) > _MAX_PROVIDER_MESSAGE:
-        message = message[: _MAX_PROVIDER_MESSAGE - 3] + "..."
-    return message
-
-
-def _text_of(content: object) -> str:
-    """Text of a message's ``content``: a string, a list of parts, or null."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(part.get("text", ""))
-            for part in content
-            if isinstance(part, dict) and part.get("type") == "text"
-        )
-    return ""
 
 
 def _message_dict(message: ChatMessage | Mapping[str, Any]) -> dict[str, Any]:
@@ -395,6 +127,22 @@ def _message_dict(message: ChatMessage | Mapping[str, Any]) -> dict[str, Any]:
     raise TypeError(f"messages must be ChatMessage objects or mappings, not {type(message).__name__}")
 
 
+async def _call(on_chunk: OnChunk, chunk: CompletionChunk) -> None:
+    result = on_chunk(chunk)
+    if inspect.isawaitable(result):
+        await result
+
+
+async def _read_at_most(response: StreamingHttpResponse, limit: int) -> bytes:
+    """The start of a body, up to ``limit`` bytes; the rest is left unread."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit and (piece := await response.read_chunk()):
+        parts.append(piece)
+        size += len(piece)
+    return b"".join(parts)[:limit]
+
+
 class CompletionModel:
     """A chat model behind an OpenAI-compatible ``/chat/completions`` endpoint.
 
@@ -403,15 +151,28 @@ class CompletionModel:
     A model holds no connection and may be shared by concurrent steps.
 
     Failures raise :class:`~blazen_py.errors.ModelError` subclasses:
-    :class:`MissingApiKeyError` (at creation), :class:`ModelHTTPError` /
-    :class:`RateLimitError` (error status, with ``status`` and ``provider_message``),
-    :class:`ModelConnectionError` and :class:`ModelTimeoutError` (no response).
+    :class:`MissingApiKeyError` / :class:`InvalidApiKeyError` (at creation),
+    :class:`ModelHTTPError` / :class:`RateLimitError` (error status, with ``status`` and
+    ``provider_message``), :class:`ModelRedirectError` (a redirect, never followed),
+    :class:`ModelConnectionError` and :class:`ModelTimeoutError` (no response), and
+    :class:`~blazen_py.errors.ModelError` itself for an answer that is malformed (not
+    JSON, not UTF-8, fields of the wrong type) or longer than ``max_response_bytes``.
     Responses with status 429 or 5xx, and failed connections, are retried up to
     ``max_retries`` times, waiting ``retry_backoff * 2**n`` seconds (n = 0, 1, ...), or
     what the provider's ``Retry-After`` (or ``retry-after-ms``) asks. No wait is longer
     than ``max_retry_delay``: a ``Retry-After`` beyond it is not waited for, the error is
     raised at once with its ``retry_after``. Timeouts are not retried: the time they allow
     is already spent. A stream is retried only before any of its text arrived.
+
+    Redirects are never followed, on any platform: the API key goes to ``base_url``'s
+    origin and nowhere else (on CPython urllib would re-send it to any host a 3xx names;
+    in a browser ``fetch`` is told ``redirect: "manual"``). A redirect answer raises
+    :class:`ModelRedirectError`; point ``base_url`` at the final address instead.
+
+    A stream's ``timeout`` is an idle timeout: a server that keeps sending (keep-alive
+    comments included) is bounded only by ``max_response_bytes``. For a wall-clock limit
+    on a whole call, wrap it in ``asyncio.timeout(...)`` (in a step added with
+    ``inline=False``, which has a Task of its own from its first line).
 
     Example:
         >>> model = CompletionModel.openai_compatible(base_url="http://127.0.0.1:8080/v1", model="qwen")
@@ -425,6 +186,7 @@ class CompletionModel:
         "_base_url",
         "_headers",
         "_label",
+        "_max_response_bytes",
         "_max_retries",
         "_max_retry_delay",
         "_model",
@@ -432,6 +194,7 @@ class CompletionModel:
         "_provider",
         "_retry_backoff",
         "_timeout",
+        "_transport",
         "_url",
     )
 
@@ -448,14 +211,18 @@ class CompletionModel:
         max_retry_delay: float = DEFAULT_MAX_RETRY_DELAY,
         headers: Mapping[str, str] | None = None,
         options: Mapping[str, Any] | None = None,
+        transport: Transport | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         """Create a model; the factory methods are the usual way.
 
         Args:
             model: The model name sent to the server (e.g. ``"openai/gpt-4o-mini"``).
-            base_url: The API root; ``/chat/completions`` is appended.
-            api_key_env: Name of the environment variable holding the API key, read now;
-                ``None`` sends no ``Authorization`` header.
+            base_url: The API root; ``/chat/completions`` is appended. ``http(s)://...``
+                (or, in a browser, a path on the page's origin such as ``/v1``), without
+                credentials, query or fragment.
+            api_key_env: Name of the environment variable holding the API key, read and
+                checked now; ``None`` sends no ``Authorization`` header.
             provider: A short name for messages and ``repr`` (``"openrouter"``, ...).
             timeout: Seconds a ``complete`` request may take; for ``stream``, the wait
                 for the first byte and the longest gap between chunks. ``None``: no limit.
@@ -467,42 +234,47 @@ class CompletionModel:
                 ``X-Title``). Only their names are ever shown.
             options: Default request options (``temperature``, ``max_tokens``, ...),
                 overridden by the ``options`` of each call.
+            transport: What sends the requests (see :class:`Transport`); ``None``: the
+                platform's (:func:`default_transport`).
+            max_response_bytes: The most bytes read of one answer (a whole body, or all
+                of a stream, keep-alive comments included); more is a ``ModelError``.
 
         Raises:
             MissingApiKeyError: ``api_key_env`` is set but the variable is unset or empty.
+            InvalidApiKeyError: The variable holds something that cannot be a key.
             ValueError: An argument is out of range.
             TypeError: An argument has the wrong type.
         """
         if not isinstance(model, str) or not model.strip():
             raise ValueError("model must be a non-empty string")
-        if not isinstance(base_url, str) or not base_url.strip():
-            raise ValueError("base_url must be a non-empty URL")
+        base = check_base_url(base_url)
         if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
             raise ValueError("timeout must be a positive number of seconds, or None")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError("max_retries must be an integer >= 0")
         if not retry_backoff >= 0 or not max_retry_delay >= 0:
             raise ValueError("retry_backoff and max_retry_delay must be >= 0")
+        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int):
+            raise TypeError("max_response_bytes must be an integer")
+        if max_response_bytes < 1:
+            raise ValueError("max_response_bytes must be at least 1")
         if options is not None:
             self._check_options(options)
         self._provider = provider
-        self._label = _PROVIDER_LABELS.get(provider, f"the model server at {base_url.rstrip('/')}")
+        self._label = label_for(provider, base)
         self._model = model
-        self._base_url = base_url.strip().rstrip("/")
-        self._url = self._base_url + "/chat/completions"
+        self._base_url = base
+        self._url = base + "/chat/completions"
         self._timeout = None if timeout is None else float(timeout)
         self._max_retries = max_retries
         self._retry_backoff = float(retry_backoff)
         self._max_retry_delay = float(max_retry_delay)
-        self._headers = {str(k): str(v) for k, v in (headers or {}).items()}
+        self._headers = check_headers(headers)
         self._options = dict(options or {})
+        self._transport = self._checked_transport(transport)
+        self._max_response_bytes = max_response_bytes
         self._api_key_env = api_key_env
-        self._api_key: _Secret | None = None
-        if api_key_env is not None:
-            key = os.environ.get(api_key_env, "").strip()
-            if not key:
-                raise MissingApiKeyError(api_key_env)
-            self._api_key = _Secret(key)
+        self._api_key: _Secret | None = None if api_key_env is None else read_api_key(api_key_env)
 
     # ----------------------------------------------------------------- factories
 
@@ -510,7 +282,7 @@ class CompletionModel:
     def openrouter(
         cls,
         *,
-        model: str = _OPENROUTER_DEFAULT_MODEL,
+        model: str = "openai/gpt-4o-mini",
         base_url: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
@@ -538,24 +310,24 @@ class CompletionModel:
         Raises:
             MissingApiKeyError: ``OPENROUTER_API_KEY`` is unset or empty.
         """
-        return cls(
-            model=model,
-            base_url=base_url or os.environ.get("OPENROUTER_BASE_URL") or OPENROUTER_BASE_URL,
-            api_key_env="OPENROUTER_API_KEY",
-            provider="openrouter",
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_backoff=retry_backoff,
-            max_retry_delay=max_retry_delay,
-            headers=headers,
-            options=options,
+        return cls._for_provider(
+            "openrouter",
+            model,
+            base_url,
+            None,
+            timeout,
+            max_retries,
+            retry_backoff,
+            max_retry_delay,
+            headers,
+            options,
         )
 
     @classmethod
     def openai(
         cls,
         *,
-        model: str = _OPENAI_DEFAULT_MODEL,
+        model: str = "gpt-4o-mini",
         base_url: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
@@ -583,17 +355,17 @@ class CompletionModel:
         Raises:
             MissingApiKeyError: ``OPENAI_API_KEY`` is unset or empty.
         """
-        return cls(
-            model=model,
-            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
-            api_key_env="OPENAI_API_KEY",
-            provider="openai",
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_backoff=retry_backoff,
-            max_retry_delay=max_retry_delay,
-            headers=headers,
-            options=options,
+        return cls._for_provider(
+            "openai",
+            model,
+            base_url,
+            None,
+            timeout,
+            max_retries,
+            retry_backoff,
+            max_retry_delay,
+            headers,
+            options,
         )
 
     @classmethod
@@ -629,18 +401,77 @@ class CompletionModel:
         Raises:
             MissingApiKeyError: ``api_key_env`` is given but the variable is unset or empty.
         """
+        return cls._for_provider(
+            "openai_compatible",
+            model,
+            base_url,
+            api_key_env,
+            timeout,
+            max_retries,
+            retry_backoff,
+            max_retry_delay,
+            headers,
+            options,
+        )
+
+    @classmethod
+    def _for_provider(
+        cls,
+        name: str,
+        model: str,
+        base_url: str | None,
+        api_key_env: str | None,
+        timeout: float | None,
+        max_retries: int,
+        retry_backoff: float,
+        max_retry_delay: float,
+        headers: Mapping[str, str] | None,
+        options: Mapping[str, Any] | None,
+    ) -> CompletionModel:
+        """What every factory does, from its row of the provider table."""
+        row = PROVIDERS[name]
         return cls(
             model=model,
-            base_url=base_url,
-            api_key_env=api_key_env,
-            provider="openai_compatible",
+            base_url=row.base_url(base_url) or "",
+            api_key_env=api_key_env or row.api_key_env,
+            provider=name,
             timeout=timeout,
             max_retries=max_retries,
             retry_backoff=retry_backoff,
             max_retry_delay=max_retry_delay,
-            headers=headers,
+            headers={**row.headers, **headers} if headers is not None else row.headers,
             options=options,
         )
+
+    def with_transport(self, transport: Transport) -> CompletionModel:
+        """The same model (same key, settings and provider), sending through ``transport``.
+
+        For tests (a :class:`MockTransport`) and for wrappers of :attr:`transport`, such
+        as one that records or replays each exchange.
+
+        Args:
+            transport: An object with ``send`` and ``stream`` (see :class:`Transport`).
+
+        Returns:
+            A new model; this one is unchanged.
+
+        Raises:
+            TypeError: ``transport`` lacks ``send`` or ``stream``.
+        """
+        clone = copy.copy(self)
+        clone._transport = self._checked_transport(transport)
+        return clone
+
+    @staticmethod
+    def _checked_transport(transport: Transport | None) -> Transport:
+        if transport is None:
+            return default_transport()
+        if not isinstance(transport, Transport):
+            raise TypeError(
+                f"transport must have send() and stream() (see blazen_py.llm.Transport), "
+                f"not {type(transport).__name__}"
+            )
+        return transport
 
     # ---------------------------------------------------------------- properties
 
@@ -684,12 +515,24 @@ class CompletionModel:
         """Cap on any one wait between attempts, in seconds."""
         return self._max_retry_delay
 
+    @property
+    def transport(self) -> Transport:
+        """What sends this model's requests (the platform's unless one was given)."""
+        return self._transport
+
+    @property
+    def max_response_bytes(self) -> int:
+        """The most bytes read of one answer."""
+        return self._max_response_bytes
+
     def __repr__(self) -> str:
         extra = ""
         if self._api_key_env is not None:
             extra += f", api_key_env={self._api_key_env!r}"
         if self._headers:
             extra += f", headers={sorted(self._headers)!r}"
+        if self._transport is not default_transport():
+            extra += f", transport={self._transport!r}"
         return (
             f"CompletionModel(provider={self._provider!r}, model={self._model!r}, "
             f"base_url={self._base_url!r}{extra})"
@@ -717,33 +560,30 @@ class CompletionModel:
 
         Raises:
             ModelHTTPError: The server answered with an error status (``RateLimitError``
-                for 429) after the allowed retries.
+                for 429, ``ModelRedirectError`` for a redirect) after the allowed retries.
             ModelConnectionError: No connection could be made, after the allowed retries.
             ModelTimeoutError: The request took longer than ``timeout``.
-            ModelError: The server's answer could not be understood.
+            ModelError: The server's answer could not be understood, or was longer than
+                ``max_response_bytes``.
             ValueError: ``messages`` is empty or ``options`` holds ``messages``/``stream``.
             TypeError: A message or option is of the wrong type.
         """
-        body = self._encode(messages, options, stream=False)
-        headers = self._request_headers(stream=False)
+        request = self._request(messages, options, stream=False)
         attempt = 0
         while True:
             attempt += 1
             logger.debug("POST %s (attempt %d)", self._url, attempt)
             started = time.monotonic()
             try:
-                response = await http_request(
-                    "POST", self._url, headers=headers, body=body, timeout=self._timeout
-                )
+                response = await self._transport.send(request)
             except TransportError as exc:
-                await asyncio.sleep(self._after_transport_error(exc, attempt))
-                continue
-            self._log_status(response.status, started)
-            if response.ok:
-                return self._parse_completion(response)
-            await asyncio.sleep(
-                self._after_error_status(response.status, response.headers, response.body, attempt)
-            )
+                delay = self._after_transport_error(exc, attempt)
+            else:
+                self._log_status(response.status, started)
+                if response.ok:
+                    return self._parse_completion(response)
+                delay = self._after_error_status(response, response.body[:_MAX_ERROR_BODY], attempt)
+            await asyncio.sleep(delay)
 
     async def stream(
         self,
@@ -774,26 +614,24 @@ class CompletionModel:
             ModelConnectionError: No connection, or the connection broke mid-stream.
             ModelTimeoutError: The first byte, or the next piece, took longer than ``timeout``.
             ModelError: The server reported an error inside the stream, or sent
-                something that is not an OpenAI-style event stream.
+                something that is not an OpenAI-style event stream (or not UTF-8), or
+                more than ``max_response_bytes``.
             ValueError: ``messages`` is empty or ``options`` holds ``messages``/``stream``.
             TypeError: A message or option is of the wrong type.
         """
-        body = self._encode(messages, options, stream=True)
-        headers = self._request_headers(stream=True)
+        request = self._request(messages, options, stream=True)
         attempt = 0
         while True:
             attempt += 1
             logger.debug("POST %s (attempt %d, streaming)", self._url, attempt)
             started = time.monotonic()
             try:
-                async with http_stream(
-                    "POST", self._url, headers=headers, body=body, timeout=self._timeout
-                ) as response:
+                async with self._transport.stream(request) as response:
                     self._log_status(response.status, started)
                     if response.ok:
                         return await self._consume_stream(response, on_chunk)
-                    error_body = await response.read()
-                    delay = self._after_error_status(response.status, response.headers, error_body, attempt)
+                    error_body = await _read_at_most(response, _MAX_ERROR_BODY)
+                    delay = self._after_error_status(response, error_body, attempt)
             except TransportError as exc:
                 delay = self._after_transport_error(exc, attempt)
             await asyncio.sleep(delay)
@@ -810,6 +648,24 @@ class CompletionModel:
                 f"options may not set {sorted(reserved)}: "
                 "pass messages as an argument, and use stream() to stream"
             )
+
+    def _request(
+        self,
+        messages: Iterable[ChatMessage | Mapping[str, Any]],
+        options: Mapping[str, Any] | None,
+        *,
+        stream: bool,
+    ) -> HttpRequest:
+        """The request of one call (the same for each of its attempts)."""
+        return HttpRequest(
+            "POST",
+            self._url,
+            headers=self._request_headers(stream=stream),
+            body=self._encode(messages, options, stream=stream),
+            timeout=self._timeout,
+            follow_redirects=False,
+            max_body_bytes=self._max_response_bytes,
+        )
 
     def _encode(
         self,
@@ -839,9 +695,11 @@ class CompletionModel:
         headers = {
             "Content-Type": "application/json",
             "Accept": "text/event-stream" if stream else "application/json",
-            **self._headers,
         }
+        headers.update(self._headers)
         if self._api_key is not None:
+            for name in [n for n in headers if n.lower() == "authorization"]:
+                del headers[name]
             headers["Authorization"] = "Bearer " + self._api_key.reveal()
         return headers
 
@@ -859,6 +717,8 @@ class CompletionModel:
     def _after_transport_error(self, exc: TransportError, attempt: int) -> float:
         """Seconds to wait before retrying after a failed connection, or raise."""
         detail = self._redact(str(exc))
+        if isinstance(exc, ResponseTooLargeError):
+            self._fail(f"answered with more than {exc.limit} bytes (max_response_bytes)", None)
         if isinstance(exc, TransportTimeoutError):
             raise ModelTimeoutError(f"{self._label} did not answer in time ({detail})") from exc
         if attempt <= self._max_retries:
@@ -875,10 +735,13 @@ class CompletionModel:
         raise ModelConnectionError(f"could not reach {self._label}: {detail}{tries}") from exc
 
     def _after_error_status(
-        self, status: int, headers: Mapping[str, str], body: bytes, attempt: int
+        self, response: HttpResponse | StreamingHttpResponse, body: bytes, attempt: int
     ) -> float:
         """Seconds to wait before retrying after an error status, or raise."""
-        retry_after = _parse_retry_after(headers)
+        status = response.status
+        if response.is_redirect:
+            self._refuse_redirect(response)
+        retry_after = _parse_retry_after(response.headers)
         retryable = status == 429 or 500 <= status <= 599
         # A Retry-After beyond the cap is not waited for: the error tells the caller instead.
         if retryable and attempt <= self._max_retries and (retry_after or 0.0) <= self._max_retry_delay:
@@ -892,53 +755,59 @@ class CompletionModel:
                 delay,
             )
             return delay
-        provider_message = self._redact(_provider_message(status, body))
+        message_of_provider = provider_message(status, body, self._redact)
         tries = f" (gave up after {attempt} attempts)" if attempt > 1 else ""
-        message = f"{self._label} answered HTTP {status}: {provider_message}{tries}"
+        message = f"{self._label} answered HTTP {status}: {message_of_provider}{tries}"
         if status == 429:
             raise RateLimitError(
                 message,
                 status=status,
-                provider_message=provider_message,
+                provider_message=message_of_provider,
                 attempts=attempt,
                 retry_after=retry_after,
             )
-        raise ModelHTTPError(message, status=status, provider_message=provider_message, attempts=attempt)
+        raise ModelHTTPError(message, status=status, provider_message=message_of_provider, attempts=attempt)
+
+    def _refuse_redirect(self, response: HttpResponse | StreamingHttpResponse) -> NoReturn:
+        location = response.header("location")
+        if location is not None:
+            location = self._redact(" ".join(location.split()))[:_MAX_SHOWN_LOCATION]
+        where = f" to {location}" if location else " (the browser does not show where)"
+        status = response.status or None
+        code = f"HTTP {status}" if status else "a redirect"
+        raise ModelRedirectError(
+            f"{self._label} answered {code}{where}: model calls never follow redirects, so that "
+            "the API key and the conversation go to base_url's origin only; set base_url to "
+            "the final address",
+            status=status,
+            location=location,
+        )
 
     def _fail(self, what: str, status: int | None) -> NoReturn:
         raise ModelError(self._redact(f"{self._label} {what}"), status=status)
 
-    def _parse_completion(self, response: HttpResponse) -> CompletionResponse:
-        try:
-            data = json.loads(response.body)
-        except ValueError:
-            self._fail("answered with a body that is not JSON", response.status)
-        return self._completion_from(data, response.status)
+    def _checked(self, parse: Callable[..., _T], *args: Any, status: int) -> _T:
+        """``parse(*args)``, with a malformed answer turned into a ``ModelError``.
 
-    def _completion_from(self, data: object, status: int) -> CompletionResponse:
-        if not isinstance(data, dict):
-            self._fail("answered with JSON that is not a completion object", status)
-        choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            if "error" in data:
-                self._fail(
-                    f"reported an error: {_provider_message(status, json.dumps(data).encode())}", status
-                )
-            self._fail("answered without any choices", status)
-        choice = choices[0]
-        message = choice.get("message")
-        content = (
-            _text_of(message.get("content")) if isinstance(message, dict) else _text_of(choice.get("text"))
-        )
-        usage = data.get("usage")
-        finish_reason = choice.get("finish_reason")
-        completion_id = data.get("id")
-        return CompletionResponse(
-            content,
-            str(data.get("model") or self._model),
-            Usage.from_dict(usage) if isinstance(usage, dict) else None,
-            finish_reason if isinstance(finish_reason, str) else None,
-            completion_id if isinstance(completion_id, str) else None,
+        The error is raised after the handler has ended, so it carries no ``__context__``
+        (the parser's exception may hold the server's text, and with it an echoed key).
+        """
+        try:
+            return parse(*args)
+        except BadAnswer as exc:
+            problem = exc
+        except UnicodeDecodeError:
+            problem = BadAnswer("sent bytes that are not UTF-8 text")
+        self._fail(problem.what, problem.code if problem.reported else status)
+
+    def _parse_completion(self, response: HttpResponse) -> CompletionResponse:
+        if len(response.body) > self._max_response_bytes:
+            self._fail(f"answered with more than {self._max_response_bytes} bytes (max_response_bytes)", None)
+        data = loads_json(response.body)
+        if is_invalid(data):
+            self._fail("answered with a body that is not JSON (UTF-8)", response.status)
+        return self._checked(
+            completion_from, data, response.status, self._model, self._redact, status=response.status
         )
 
     async def _read_piece(self, response: StreamingHttpResponse) -> bytes:
@@ -954,23 +823,30 @@ class CompletionModel:
             ) from exc
 
     async def _consume_stream(self, response: StreamingHttpResponse, on_chunk: OnChunk) -> CompletionResponse:
+        status = response.status
+        limit = self._max_response_bytes
         content_type = (response.header("content-type") or "").lower()
         if "text/event-stream" not in content_type and "json" in content_type:
             # The server ignored "stream": true and sent one JSON answer: pass it on whole.
-            parts = []
-            while piece := await self._read_piece(response):
-                parts.append(piece)
-            result = self._parse_completion(HttpResponse(response.status, response.headers, b"".join(parts)))
+            body = await _read_at_most(response, limit + 1)
+            result = self._parse_completion(HttpResponse(status, response.headers, body))
             if result.content:
                 await _call(on_chunk, CompletionChunk(result.content, 0))
             return result
-        state = _StreamState(self, response.status)
-        parser = SSEParser()
+        state = StreamState(status, self._redact)
+        parser = SSEParser(errors="strict")
+        received = 0
         while True:
             piece = await self._read_piece(response)
-            events = parser.feed(piece) if piece else parser.close()
+            received += len(piece)
+            if received > limit:
+                self._fail(f"sent a stream of more than {limit} bytes (max_response_bytes)", status)
+            if piece:
+                events = self._checked(parser.feed, piece, status=status)
+            else:
+                events = self._checked(parser.close, status=status)
             for event in events:
-                delta = state.handle(event)
+                delta = self._checked(state.handle, event, status=status)
                 if delta:
                     await _call(on_chunk, CompletionChunk(delta, state.pieces - 1))
                 if state.done:
@@ -978,91 +854,5 @@ class CompletionModel:
             if state.done or not piece:
                 break
         if not state.events:
-            self._fail("ended the stream without sending any event", response.status)
-        return state.result()
-
-
-async def _call(on_chunk: OnChunk, chunk: CompletionChunk) -> None:
-    result = on_chunk(chunk)
-    if inspect.isawaitable(result):
-        await result
-
-
-class _StreamState:
-    """What a stream has said so far: the pieces of text, model, usage, finish reason."""
-
-    __slots__ = (
-        "done",
-        "events",
-        "finish_reason",
-        "id",
-        "model",
-        "owner",
-        "parts",
-        "pieces",
-        "status",
-        "usage",
-    )
-
-    def __init__(self, owner: CompletionModel, status: int) -> None:
-        self.owner = owner
-        self.status = status
-        self.parts: list[str] = []
-        self.pieces = 0
-        self.events = 0
-        self.done = False
-        self.model: str | None = None
-        self.id: str | None = None
-        self.finish_reason: str | None = None
-        self.usage: Usage | None = None
-
-    def handle(self, event: SSEEvent) -> str:
-        """Take one event in; return the text it adds ("" for none)."""
-        data = event.data.strip()
-        if not data:
-            return ""
-        self.events += 1
-        if data == "[DONE]":
-            self.done = True
-            return ""
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            if event.event == "error":
-                self.owner._fail(f"reported an error in the stream: {data[:_MAX_PROVIDER_MESSAGE]}", None)
-            self.owner._fail(f"sent a stream event that is not JSON: {data[:80]!r}", self.status)
-        if not isinstance(payload, dict):
-            self.owner._fail(f"sent a stream event that is not an object: {data[:80]!r}", self.status)
-        if "error" in payload or event.event == "error":
-            error = payload.get("error")
-            code = error.get("code") if isinstance(error, dict) else None
-            message = _provider_message(self.status, data.encode())
-            self.owner._fail(
-                f"reported an error in the stream: {message}",
-                code if isinstance(code, int) and not isinstance(code, bool) else None,
-            )
-        if self.model is None and isinstance(payload.get("model"), str):
-            self.model = payload["model"]
-        if self.id is None and isinstance(payload.get("id"), str):
-            self.id = payload["id"]
-        usage = payload.get("usage")
-        if isinstance(usage, dict):
-            self.usage = Usage.from_dict(usage)
-        choices = payload.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            return ""
-        choice = choices[0]
-        finish_reason = choice.get("finish_reason")
-        if isinstance(finish_reason, str):
-            self.finish_reason = finish_reason
-        delta = choice.get("delta")
-        text = _text_of(delta.get("content")) if isinstance(delta, dict) else _text_of(choice.get("text"))
-        if text:
-            self.parts.append(text)
-            self.pieces += 1
-        return text
-
-    def result(self) -> CompletionResponse:
-        return CompletionResponse(
-            "".join(self.parts), self.model or self.owner.model, self.usage, self.finish_reason, self.id
-        )
+            self._fail("ended the stream without sending any event", status)
+        return state.result(self._model)

@@ -9,6 +9,9 @@ character or between the ``\\r`` and ``\\n`` of one line ending.
 
 One leniency: :meth:`SSEParser.close` dispatches an event whose terminating blank line
 never came, because some servers end the stream right after the last ``data:`` line.
+
+Bytes that are not UTF-8 are replaced by U+FFFD, as the standard says; a client that must
+refuse them instead (the model layer does) creates the parser with ``errors="strict"``.
 """
 
 from __future__ import annotations
@@ -83,9 +86,15 @@ class SSEParser:
 
     __slots__ = ("_cr_pending", "_data", "_decoder", "_event", "_id", "_parts", "_retry", "_started")
 
-    def __init__(self) -> None:
-        """Create a parser at the start of a stream."""
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    def __init__(self, *, errors: str = "replace") -> None:
+        """Create a parser at the start of a stream.
+
+        Args:
+            errors: What to do with bytes that are not UTF-8: ``"replace"`` (the
+                standard's rule) or ``"strict"`` (:meth:`feed` and :meth:`close` raise
+                ``UnicodeDecodeError``).
+        """
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors=errors)
         self._parts: list[str] = []  # the current line's text, until its line ending comes
         self._cr_pending = False  # the last text ended with "\r": a "\n" next is part of it
         self._started = False  # whether the byte-order-mark check is done

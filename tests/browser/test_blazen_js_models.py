@@ -2,6 +2,7 @@
 
 The local OpenAI-compatible server of tests/python/llm_server.py stands in for
 OpenRouter (through ``OPENROUTER_BASE_URL``) and serves the article the first step fetches.
+A second one, on another port (another origin), is where its redirects point.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def run(page: Any, body: str, env: dict[str, str]) -> Any:
                 const logs = [];
                 const console = { log: (...a) => logs.push(a.length === 1 ? a[0] : a) };
                 try {
-                    const value = await (new Function('init', 'Workflow', 'ChatMessage', 'CompletionModel', 'console', 'env',
-                        `return (async () => { ${body} })();`))(init, Workflow, ChatMessage, CompletionModel, console, env);
+                    const value = await (new Function('init', 'Workflow', 'ChatMessage', 'CompletionModel', 'console', 'env', 'blazen',
+                        `return (async () => { ${body} })();`))(init, Workflow, ChatMessage, CompletionModel, console, env, blazen);
                     return JSON.stringify({ value: value ?? null, logs });
                 } catch (error) {
                     return JSON.stringify({ error: { name: error.name, message: error.message, status: error.status ?? null }, logs });
@@ -136,3 +137,69 @@ def test_missing_key_names_the_variable(page: Any) -> None:
     )
     assert out["error"]["name"] == "MissingApiKeyError"
     assert "OPENAI_API_KEY" in out["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def elsewhere() -> Iterator[LLMTestServer]:
+    with LLMTestServer() as server:
+        yield server
+
+
+def test_a_js_model_never_follows_a_redirect(page: Any, llm: LLMTestServer, elsewhere: LLMTestServer) -> None:
+    llm.reset()
+    elsewhere.reset()
+    llm.redirect_to = elsewhere.url
+    env = {"REDIRECT_KEY": FAKE_KEY}
+    out = run(
+        page,
+        f"""
+        await init({{ env }});
+        const model = CompletionModel.openaiCompatible({{ baseUrl: {json.dumps(llm.base_url)}, model: 'redirect-307', apiKeyEnv: 'REDIRECT_KEY' }});
+        const seen = [];
+        for (const call of [() => model.complete([ChatMessage.user('x')]), () => model.stream([ChatMessage.user('x')], () => {{}})]) {{
+            try {{ await call(); seen.push('followed'); }}
+            catch (e) {{ seen.push([e.name, e instanceof blazen.ModelRedirectError, e instanceof blazen.ModelHTTPError, e.status, e.message.includes('never follow redirects')]); }}
+        }}
+        return seen;
+        """,
+        env,
+    )
+    assert "error" not in out, out
+    assert out["value"] == [["ModelRedirectError", True, True, None, True]] * 2
+    assert [r.headers["authorization"] for r in llm.chat_requests()] == [f"Bearer {FAKE_KEY}"] * 2
+    assert elsewhere.requests == []
+
+
+def test_a_hostile_key_is_a_typed_error_that_never_shows_it(page: Any, llm: LLMTestServer) -> None:
+    llm.reset()
+    page.console_lines.clear()
+    out = run(
+        page,
+        """
+        const results = [];
+        for (const key of ['sk-Qz7Xj4Wq\\nVk9Lp2Rm', 'sk-Qz7Xj4Wq\\u2019Vk9Lp2Rm', 'sk-Qz7Xj4Wq\\u0000Vk9Lp2Rm']) {
+            try {
+                await init({ env: { OPENROUTER_API_KEY: key } });
+                CompletionModel.openrouter();
+                results.push('accepted');
+            } catch (e) {
+                globalThis.console.log(String(e), e.stack);
+                results.push([e.name, e instanceof blazen.InvalidApiKeyError, e instanceof blazen.MissingApiKeyError,
+                              e instanceof blazen.BlazenError, e.message, String(e.stack)]);
+            }
+        }
+        return results;
+        """,
+        {},
+    )
+    assert "error" not in out, out
+    newline, non_latin1, nul = out["value"]
+    assert newline[:4] == ["InvalidApiKeyError", True, True, True]
+    assert non_latin1[:4] == ["InvalidApiKeyError", True, True, True]
+    assert "OPENROUTER_API_KEY" in newline[4]
+    # NUL cannot even enter the environment (os.environ refuses it): a typed error too.
+    assert nul != "accepted"
+    assert nul[3] is True, nul
+    texts = json.dumps(out) + "\n".join(page.console_lines)
+    assert not [part for part in ("Qz7X", "j4Wq", "Vk9L", "p2Rm") if part in texts], texts
+    assert llm.requests == []

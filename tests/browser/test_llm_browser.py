@@ -8,8 +8,10 @@ port of 127.0.0.1, so every call is a real cross-origin fetch that needs its COR
 Covered: the seam picks fetch; complete and stream (the stream's pieces reach Python
 while the server is still sending, so the body is read from fetch's ReadableStream);
 errors, retries, timeouts and refused connections; the spec's summarizer workflow end to
-end (the article fetched from the local server, then summarized); the API key never shows
-on the console.
+end (the article fetched from the local server, then summarized); a model call never
+follows a redirect, so the key never reaches a second server on another port (another
+origin), and what Chromium itself does with Authorization when a fetch does follow one;
+hostile keys are refused before any request; the API key never shows on the console.
 """
 
 from __future__ import annotations
@@ -53,6 +55,13 @@ class PyodidePage:
 
 @pytest.fixture(scope="module")
 def llm() -> Iterator[LLMTestServer]:
+    with LLMTestServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def elsewhere() -> Iterator[LLMTestServer]:
+    """A second server on another port: another origin, where redirects point."""
     with LLMTestServer() as server:
         yield server
 
@@ -111,7 +120,7 @@ patched = _compat.patch_http()
 with urllib.request.urlopen(SERVER + "/article") as response:  # through pyodide-http
     text = response.read().decode()
 json.dumps({"platform": sys.platform, "in_pyodide": _compat.IN_PYODIDE,
-            "module": _compat.http_request.__module__, "patched": patched, "text": text})
+            "module": type(_compat.TRANSPORT).__module__, "patched": patched, "text": text})
 """
     )
     assert result == {
@@ -297,6 +306,112 @@ json.dumps({"data": result.data, "run_id": result.run_id})
     [request] = server.chat_requests()
     assert request.json["messages"][1] == {"role": "user", "content": ARTICLE}
     assert request.headers["authorization"] == "Bearer " + FAKE_KEY
+
+
+@pytest.fixture
+def two_origins(server: LLMTestServer, elsewhere: LLMTestServer) -> tuple[LLMTestServer, LLMTestServer]:
+    elsewhere.reset()
+    server.redirect_to = elsewhere.url
+    return server, elsewhere
+
+
+def test_a_model_call_never_follows_a_redirect(
+    py: PyodidePage, two_origins: tuple[LLMTestServer, LLMTestServer]
+) -> None:
+    first, second = two_origins
+    result = py.run(
+        """
+from blazen_py.llm import ChatMessage, CompletionModel, ModelRedirectError
+out = []
+for status in (301, 302, 303, 307, 308):
+    for method in ("complete", "stream"):
+        model = CompletionModel.openrouter(base_url=SERVER + "/v1", model=f"redirect-{status}", max_retries=2)
+        try:
+            if method == "complete":
+                await model.complete([ChatMessage.user("a secret conversation")])
+            else:
+                await model.stream([ChatMessage.user("a secret conversation")], lambda c: None)
+            out.append({"status": status, "method": method, "followed": True})
+        except ModelRedirectError as exc:
+            out.append({"status": status, "method": method, "error": type(exc).__name__,
+                        "code": exc.status, "location": exc.location, "message": str(exc)})
+json.dumps(out)
+"""
+    )
+    assert len(result) == 10
+    for entry in result:
+        # The browser hides an unfollowed redirect (an opaque redirect): no code, no target.
+        assert (entry.get("error"), entry.get("code"), entry.get("location")) == (
+            "ModelRedirectError",
+            None,
+            None,
+        ), entry
+        assert "never follow redirects" in entry["message"]
+    models = [r.json["model"] for r in first.chat_requests()]
+    assert sorted(models) == sorted(
+        f"redirect-{s}" for s in (301, 302, 303, 307, 308) for _ in range(2)
+    )  # no retry
+    assert all(r.headers["authorization"] == "Bearer " + FAKE_KEY for r in first.chat_requests())
+    assert second.requests == []  # neither the key nor the conversation reached the other origin
+
+
+def test_chromium_drops_authorization_when_fetch_follows_to_another_origin(
+    py: PyodidePage, two_origins: tuple[LLMTestServer, LLMTestServer]
+) -> None:
+    """What the browser does itself (the Fetch standard since 2023), when a request follows."""
+    first, second = two_origins
+    result = py.run(
+        f"""
+from blazen_py._compat import http_request
+out = {{}}
+for status in (301, 302, 303, 307, 308):
+    response = await http_request("GET", SERVER + f"/redirect/{{status}}",
+                                  headers={{"Authorization": "Bearer {FAKE_KEY}"}}, timeout=10)
+    out[status] = [response.status, response.url, response.text()]
+# fetch would send any header but Authorization on: one with X-Api-Key does not follow.
+custom = await http_request("GET", SERVER + "/redirect/307", headers={{"X-Api-Key": "{FAKE_KEY}"}}, timeout=10)
+out["x-api-key"] = [custom.status, custom.url, custom.text()]
+json.dumps(out)
+"""
+    )
+    assert result.pop("x-api-key") == [0, first.url + "/redirect/307", ""]
+    for status, (code, url, text) in result.items():
+        assert (code, url, text) == (200, second.url + "/article", ARTICLE), status
+    arrived = [r for r in second.requests if r.method == "GET"]
+    assert len(arrived) == 5
+    assert all("authorization" not in r.headers for r in arrived)
+    assert not any(FAKE_KEY in repr(r.headers) for r in second.requests)
+    gets = [r for r in first.requests if r.method == "GET"]
+    assert [r.headers.get("authorization") for r in gets] == ["Bearer " + FAKE_KEY] * 5 + [None]
+    assert gets[-1].headers["x-api-key"] == FAKE_KEY  # it reached its own origin, and only that
+
+
+def test_a_hostile_key_is_refused_before_any_request(py: PyodidePage, server: LLMTestServer) -> None:
+    result = py.run(
+        """
+import os, traceback
+from blazen_py.llm import CompletionModel, InvalidApiKeyError
+out = []
+saved = os.environ["OPENROUTER_API_KEY"]
+for key in ["sk-Qz7Xj4Wq\\nVk9Lp2Rm", "sk-Qz7Xj4Wq\\r\\nX-Injected: Vk9Lp2Rm", "sk-Qz7Xj4Wq\\u2019Vk9Lp2Rm",
+            "sk-Qz7Xj4Wq Vk9Lp2Rm", "sk-" + "Qz7Xj4WqVk9Lp2Rm" * 300]:
+    os.environ["OPENROUTER_API_KEY"] = key
+    try:
+        CompletionModel.openrouter()
+        out.append("accepted")
+    except InvalidApiKeyError as exc:
+        print("error:", exc)
+        out.append("".join(traceback.format_exception(exc)) + repr(exc) + repr(vars(exc)))
+os.environ["OPENROUTER_API_KEY"] = saved
+json.dumps(out)
+"""
+    )
+    assert len(result) == 5
+    for text in result:
+        assert "OPENROUTER_API_KEY" in text
+        assert not [part for part in ("Qz7X", "j4Wq", "Vk9L", "p2Rm") if part in text], text
+    assert server.requests == []
+    assert not [line for line in py.console if "Qz7X" in line or "Vk9L" in line]
 
 
 def test_api_key_never_on_the_console(py: PyodidePage) -> None:

@@ -7,6 +7,12 @@ small delays. The reply is ``"Echo: " + <last user message>``. Every response ca
 headers (``Access-Control-Allow-Origin: *``) and ``OPTIONS`` answers preflights, so a page
 on another origin can call it. ``GET /article`` serves a plain-text article.
 
+Redirects, for the tests that prove a key never follows one to another origin (two servers
+on two ports of 127.0.0.1 are two origins; the second records the headers it got):
+``GET /redirect/<status>`` answers ``<status>`` with ``Location: <redirect_to>/article``
+(``redirect_to`` is an attribute of :class:`LLMTestServer`, e.g. the other server's URL),
+and ``GET /redirect-here/<status>`` with ``Location: /article`` (the same origin).
+
 The request's ``model`` picks a scenario (counters are per model name, cleared by
 :meth:`LLMTestServer.reset`):
 
@@ -29,6 +35,8 @@ The request's ``model`` picks a scenario (counters are per model name, cleared b
                               endings, comments, a multi-line event and non-ASCII text
 ``no-done``                   streams without the final ``data: [DONE]``
 ``json-for-stream``           ignores ``"stream": true`` and answers JSON
+``redirect-<status>``         ``<status>`` (301, 302, 303, 307, 308) with ``Location:
+                              <redirect_to>/v1/chat/completions``
 ============================  ==========================================================
 """
 
@@ -52,6 +60,7 @@ ARTICLE = (
     "so a workflow engine written in pure Python can run in a web page without a server. "
     "Steps can call language models over fetch, and results stream back as they are made."
 )
+REDIRECT_STATUSES = ("301", "302", "303", "307", "308")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Retry-After, Retry-After-Ms, X-Request-Id",
@@ -142,10 +151,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._record()
+        kind, _, code = self.path.rpartition("/")
         if self.path == "/article":
             self._send(200, ARTICLE.encode(), "text/plain; charset=utf-8")
+        elif kind in ("/redirect", "/redirect-here") and code in REDIRECT_STATUSES:
+            target = "/article" if kind == "/redirect-here" else f"{self.server.owner.redirect_to}/article"
+            self._redirect(int(code), target)
         else:
             self._error(404, f"no route {self.path}")
+
+    def _redirect(self, status: int, location: str) -> None:
+        self._send(status, b"", "text/plain", {"Location": location})
 
     def do_POST(self) -> None:
         request = self._record()
@@ -196,6 +212,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"this is not json", "application/json")
             return
         if model == "slow" and owner.stopping.wait(SLOW_SECONDS):
+            return
+        if model.startswith("redirect-") and model[len("redirect-") :] in REDIRECT_STATUSES:
+            self._redirect(int(model[len("redirect-") :]), f"{owner.redirect_to}/v1/chat/completions")
             return
         reply = reply_for(messages)
         if payload.get("stream") and model != "json-for-stream":
@@ -314,6 +333,8 @@ class LLMTestServer:
         self.requests: list[RecordedRequest] = []
         self.stream_finished_at: dict[str, float] = {}
         self.stopping = threading.Event()
+        #: Where the redirect routes send a client (another server's ``url``).
+        self.redirect_to = "http://127.0.0.1:9"
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._server: _Server | None = None

@@ -1,9 +1,13 @@
 """The model layer against a real OpenAI-compatible HTTP server on 127.0.0.1 (CPython).
 
-The server (tests/python/llm_server.py) is started once per module on a free port; each
-test starts from a clean record of the requests it received. The same model code runs in
-Chromium in tests/browser/test_llm_browser.py; the server-free tests live in
-test_llm_portable.py, which also runs inside Pyodide.
+Integration tests: real sockets, real chunked streams, real timeouts. The server
+(tests/python/llm_server.py) is started once per module on a free port; each test starts
+from a clean record of the requests it received. A second server, on another port (so
+another origin), is where redirects point: it records whatever reaches it. The same model
+code runs in Chromium in tests/browser/test_llm_browser.py. The model's logic (retries,
+parsing, hostile answers and keys) is tested without a socket, through MockTransport, in
+test_llm_mock.py and test_llm_hostile.py; those, like test_llm_portable.py, also run
+inside Pyodide.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import logging
 import socket
 import time
+import traceback
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -24,18 +29,19 @@ from hypothesis import strategies as st
 from llm_server import ARTICLE, PROVIDER_400_MESSAGE, LLMTestServer
 
 from blazen_py import START_EVENT, STOP_EVENT, Workflow
-from blazen_py._compat import IN_PYODIDE, TransportError, http_request, http_stream, patch_http
+from blazen_py._compat import IN_PYODIDE, TRANSPORT, TransportError, http_request, http_stream, patch_http
 from blazen_py.errors import ModelError
 from blazen_py.llm import (
     ChatMessage,
-    CompletionChunk,
     CompletionModel,
     CompletionResponse,
+    InvalidApiKeyError,
     ModelConnectionError,
     ModelHTTPError,
+    ModelRedirectError,
     ModelTimeoutError,
-    RateLimitError,
     SSEEvent,
+    default_transport,
     parse_sse,
 )
 
@@ -45,6 +51,13 @@ QUICK = {"retry_backoff": 0.01}
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LLMTestServer]:
+    with LLMTestServer() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def elsewhere() -> Iterator[LLMTestServer]:
+    """A second server: another port of 127.0.0.1, so another origin."""
     with LLMTestServer() as running:
         yield running
 
@@ -83,7 +96,8 @@ def closed_port() -> int:
 
 def test_runs_on_the_native_seam() -> None:
     assert IN_PYODIDE is False
-    assert http_request.__module__ == "blazen_py._compat._native"
+    assert type(TRANSPORT).__module__ == "blazen_py._compat._native"
+    assert default_transport() is TRANSPORT
     assert patch_http() is False
 
 
@@ -120,13 +134,6 @@ async def test_complete_returns_content_model_usage_and_finish_reason(openrouter
             {"role": "user", "content": "the quick brown fox"},
         ],
     }
-
-
-async def test_default_options_and_per_call_overrides(llm: LLMTestServer) -> None:
-    model = local(llm, "m", options={"temperature": 0.1, "seed": 7})
-    await model.complete([{"role": "user", "content": "x"}], {"temperature": 0.9, "model": "override"})
-    body = llm.chat_requests()[0].json
-    assert (body["temperature"], body["seed"], body["model"]) == (0.9, 7, "override")
 
 
 async def test_openai_factory_and_compatible_server_without_key(
@@ -193,21 +200,6 @@ async def test_stream_delivers_chunks_as_they_arrive(llm: LLMTestServer) -> None
     assert request.headers["accept"] == "text/event-stream"
 
 
-async def test_stream_with_an_async_callback_and_usage(llm: LLMTestServer) -> None:
-    chunks: list[CompletionChunk] = []
-
-    async def on_chunk(chunk: CompletionChunk) -> None:
-        await asyncio.sleep(0)
-        chunks.append(chunk)
-
-    response = await local(llm, "m").stream(
-        [ChatMessage.user("a b")], on_chunk, {"stream_options": {"include_usage": True}}
-    )
-    assert chunks == [CompletionChunk("Echo:", 0), CompletionChunk(" a", 1), CompletionChunk(" b", 2)]
-    assert response.usage is not None
-    assert response.usage.total_tokens == 5
-
-
 @pytest.mark.parametrize("scenario", ["tiny-chunks", "no-done", "json-for-stream"])
 async def test_stream_variants(llm: LLMTestServer, scenario: str) -> None:
     text = "héllo wörld ✓ 日本語"
@@ -216,24 +208,6 @@ async def test_stream_variants(llm: LLMTestServer, scenario: str) -> None:
     assert response.content == "Echo: " + text
     assert "".join(pieces) == response.content
     assert response.finish_reason == "stop"
-
-
-async def test_stream_error_event_raises(llm: LLMTestServer) -> None:
-    pieces: list[str] = []
-    with pytest.raises(ModelError, match="fell over mid-stream") as info:
-        await local(llm, "stream-error").stream([ChatMessage.user("x y")], lambda c: pieces.append(c.delta))
-    assert info.value.status == 502
-    assert pieces == ["Echo:"]
-
-
-async def test_on_chunk_exception_propagates(llm: LLMTestServer) -> None:
-    def on_chunk(chunk: CompletionChunk) -> None:
-        raise KeyError("stop here")
-
-    with pytest.raises(KeyError, match="stop here"):
-        await local(llm, "m").stream([ChatMessage.user("x y z")], on_chunk)
-    # the model is still usable afterwards
-    assert (await local(llm, "m").complete([ChatMessage.user("ok")])).content == "Echo: ok"
 
 
 # --------------------------------------------------------------------------- errors
@@ -253,14 +227,6 @@ async def test_http_400_carries_status_and_provider_message(llm: LLMTestServer, 
     assert len(llm.chat_requests()) == 1  # a 400 is not retried
 
 
-async def test_429_is_retried_until_success(llm: LLMTestServer, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="blazen_py.llm")
-    response = await local(llm, "flaky-429", **QUICK).complete([ChatMessage.user("x")])
-    assert response.content == "Echo: x"
-    assert len(llm.chat_requests()) == 3
-    assert sum("HTTP 429" in r.getMessage() for r in caplog.records) == 2
-
-
 async def test_503_is_retried_in_a_stream(llm: LLMTestServer) -> None:
     pieces: list[str] = []
     response = await local(llm, "flaky-503", **QUICK).stream(
@@ -268,53 +234,6 @@ async def test_503_is_retried_in_a_stream(llm: LLMTestServer) -> None:
     )
     assert response.content == "Echo: x" == "".join(pieces)
     assert len(llm.chat_requests()) == 2
-
-
-async def test_retry_after_is_honoured(llm: LLMTestServer) -> None:
-    started = time.monotonic()
-    await local(llm, "retry-after-ms", retry_backoff=0).complete([ChatMessage.user("x")])
-    assert time.monotonic() - started >= 0.3
-    assert len(llm.chat_requests()) == 2
-
-
-async def test_retry_after_beyond_the_cap_is_not_waited_for(llm: LLMTestServer) -> None:
-    started = time.monotonic()
-    with pytest.raises(RateLimitError) as info:
-        await local(llm, "always-429", max_retry_delay=5).complete([ChatMessage.user("x")])
-    assert time.monotonic() - started < 1
-    assert (info.value.status, info.value.retry_after, info.value.attempts) == (429, 120.0, 1)
-    assert "Rate limit exceeded for today" in str(info.value)
-
-
-@pytest.mark.parametrize("method", ["complete", "stream"])
-async def test_5xx_retries_give_up_with_the_status(llm: LLMTestServer, method: str) -> None:
-    model = local(llm, "always-500", max_retries=3, **QUICK)
-    with pytest.raises(ModelHTTPError) as info:
-        await ask(model, method)
-    assert info.value.status == 500
-    assert info.value.attempts == 4
-    assert "upstream exploded" in str(info.value)
-    assert "after 4 attempts" in str(info.value)
-    assert len(llm.chat_requests()) == 4
-
-
-async def test_max_retries_zero_switches_retries_off(llm: LLMTestServer) -> None:
-    with pytest.raises(ModelHTTPError) as info:
-        await local(llm, "flaky-503", max_retries=0).complete([ChatMessage.user("x")])
-    assert info.value.status == 503
-    assert len(llm.chat_requests()) == 1
-
-
-async def test_error_page_without_json(llm: LLMTestServer) -> None:
-    with pytest.raises(ModelHTTPError) as info:
-        await local(llm, "html-502", max_retries=0).complete([ChatMessage.user("x")])
-    assert (info.value.status, info.value.provider_message) == (502, "502 Bad Gateway")
-
-
-async def test_a_body_that_is_not_json(llm: LLMTestServer) -> None:
-    with pytest.raises(ModelError, match="not JSON") as info:
-        await local(llm, "garbage").complete([ChatMessage.user("x")])
-    assert info.value.status == 200
 
 
 @pytest.mark.parametrize("method", ["complete", "stream"])
@@ -404,6 +323,99 @@ async def test_api_key_never_reaches_stream_events_results_or_snapshots(
     dumped = json.dumps([repr(e) for e in events]) + json.dumps(result.data) + json.dumps(snapshot)
     assert "Echo: hello" in dumped
     assert FAKE_KEY not in dumped
+
+
+@pytest.mark.parametrize(
+    "name,key", [("newline", "sk-Qz7Xj4Wq\nVk9Lp2Rm"), ("non-Latin-1", "sk-Qz7Xj4Wq\u2019Vk9Lp2Rm")]
+)
+@pytest.mark.parametrize("method", ["complete", "stream"])
+async def test_a_hostile_key_never_leaves_the_process(
+    llm: LLMTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    key: str,
+    method: str,
+) -> None:
+    """Before: urllib refused the header at request time, quoting it, key and all."""
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("OPENROUTER_API_KEY", key)
+    monkeypatch.setenv("OPENROUTER_BASE_URL", llm.base_url)
+    with pytest.raises(InvalidApiKeyError) as info:
+        await ask(CompletionModel.openrouter(), method)
+    text = "".join(traceback.format_exception(info.value)) + repr(info.value) + caplog.text
+    assert "OPENROUTER_API_KEY" in text
+    for part in ("Qz7X", "j4Wq", "Vk9L", "p2Rm"):
+        assert part not in text
+    assert llm.requests == []
+
+
+# ------------------------------------------------------------------------ redirects
+
+
+@pytest.fixture
+def two_origins(llm: LLMTestServer, elsewhere: LLMTestServer) -> tuple[LLMTestServer, LLMTestServer]:
+    """The model server, whose redirects point at the other server (another origin)."""
+    elsewhere.reset()
+    llm.redirect_to = elsewhere.url
+    return llm, elsewhere
+
+
+def test_plain_urllib_forwards_the_key_to_another_origin(
+    two_origins: tuple[LLMTestServer, LLMTestServer],
+) -> None:
+    """The threat, on this machine: urllib's default handler re-sends Authorization."""
+    first, second = two_origins
+    request = urllib.request.Request(
+        first.url + "/redirect/307", headers={"Authorization": "Bearer " + FAKE_KEY}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.read().decode() == ARTICLE
+    [leaked] = second.requests
+    assert leaked.headers["authorization"] == "Bearer " + FAKE_KEY
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("method", ["complete", "stream"])
+async def test_a_model_call_never_follows_a_redirect(
+    two_origins: tuple[LLMTestServer, LLMTestServer],
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    method: str,
+) -> None:
+    first, second = two_origins
+    monkeypatch.setenv("OPENROUTER_API_KEY", FAKE_KEY)
+    model = CompletionModel.openrouter(base_url=first.base_url, model=f"redirect-{status}", max_retries=2)
+    with pytest.raises(ModelRedirectError) as info:
+        await ask(model, method)
+    assert (info.value.status, info.value.location) == (status, second.url + "/v1/chat/completions")
+    assert "never follow redirects" in str(info.value)
+    [request] = first.chat_requests()  # one request, not retried
+    assert request.headers["authorization"] == "Bearer " + FAKE_KEY
+    assert second.requests == []  # neither the key nor the conversation went there
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_http_request_follows_but_credentials_stay_with_their_origin(
+    two_origins: tuple[LLMTestServer, LLMTestServer], status: int
+) -> None:
+    first, second = two_origins
+    secrets = {"Authorization": "Bearer " + FAKE_KEY, "X-Api-Key": FAKE_KEY, "Cookie": "session=" + FAKE_KEY}
+    response = await http_request(
+        "GET", f"{first.url}/redirect/{status}", headers={**secrets, "X-Title": "kept"}, timeout=5
+    )
+    assert (response.status, response.text(), response.url) == (200, ARTICLE, second.url + "/article")
+    [arrived] = second.requests
+    assert arrived.path == "/article"
+    assert arrived.headers["x-title"] == "kept"
+    assert not {"authorization", "x-api-key", "cookie"} & set(arrived.headers)
+    assert FAKE_KEY not in repr(arrived.headers)
+
+    # A redirect within the origin keeps them.
+    response = await http_request("GET", f"{first.url}/redirect-here/{status}", headers=secrets, timeout=5)
+    assert response.text() == ARTICLE
+    assert first.requests[-1].path == "/article"
+    assert first.requests[-1].headers["authorization"] == "Bearer " + FAKE_KEY
 
 
 # -------------------------------------------------------------- the seam, CORS, article

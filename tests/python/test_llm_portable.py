@@ -28,7 +28,8 @@ from blazen_py.llm import (
     Usage,
     parse_sse,
 )
-from blazen_py.llm._model import _parse_retry_after, _provider_message
+from blazen_py.llm._model import _parse_retry_after
+from blazen_py.llm._openai_format import provider_message as _provider_message
 
 PORTABLE = True
 
