@@ -15,7 +15,6 @@ so a second run downloads nothing.
 from __future__ import annotations
 
 import argparse
-import base64
 import functools
 import gzip
 import hashlib
@@ -24,36 +23,62 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import tomllib
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
-ROOT = Path(__file__).resolve().parent
-DIST = ROOT / "dist"
-DIST_PYODIDE = DIST / "pyodide"
-DIST_LAB = DIST / "lab"
-WEB = ROOT / "web"
-CACHE = ROOT / ".cache"
-WHEEL_CACHE = CACHE / "wheels"
-VENV = ROOT / ".venv"
-BENCH_VENV = CACHE / "bench-venv"
-NODE_MODULES = ROOT / "node_modules"
-PYODIDE_NPM = NODE_MODULES / "pyodide"
-LAB_NOTEBOOKS = ROOT / "lab" / "notebooks"
-LAB_DIR = CACHE / "lab"
-LAB_VENV = CACHE / "lab-venv"
-
-PYODIDE_VERSION = "314.0.7"
-PYODIDE_PYTHON = "3.14"
-PACKAGE = "blazen_py"
+# Moved to blazen_build/ (the rest follows); the tests still read them as build.NAME.
+from blazen_build.chromium import CHROMIUM_ARGS, CHROMIUM_NAMES, ensure_chromium, find_chromium  # noqa: F401 (tests use build.NAME)
+from blazen_build.common import BuildError, log, run, sha256_file, stop_process_group, write_text_if_changed
+from blazen_build.npm import ensure_node, ensure_npm_packages, pyodide_npm_version, require_tool  # noqa: F401 (tests use build.NAME)
+from blazen_build.paths import (  # noqa: F401 (tests use build.NAME)
+    BENCH_VENV,
+    CACHE,
+    DIST,
+    DIST_LAB,
+    DIST_PYODIDE,
+    LAB_DIR,
+    LAB_NOTEBOOKS,
+    LAB_VENV,
+    NODE_MODULES,
+    PACKAGE,
+    PYODIDE_NPM,
+    PYODIDE_PYTHON,
+    PYODIDE_VERSION,
+    ROOT,
+    VENV,
+    WEB,
+    WHEEL_CACHE,
+)
+from blazen_build.pypi import cached_wheel, ensure_wheels, pip_command  # noqa: F401 (tests use build.NAME)
+from blazen_build.virtualenvs import (  # noqa: F401 (tests use build.NAME)
+    BENCH_PEERS,
+    LAB_TOOLS,
+    ensure_bench_venv,
+    ensure_lab_venv,
+    ensure_tool_venv,
+    ensure_venv,
+    ensure_venv_python,
+    venv_python,
+)
+from blazen_build.wheel import (  # noqa: F401 (tests use build.NAME)
+    canonical_name,
+    metadata_text,
+    package_files,
+    project,
+    record_line,
+    replace_if_changed,
+    version,
+    wheel_name,
+    wheel_stem,
+    write_wheel,
+)
 
 # Pure wheels served in dist/pyodide and listed in its lock file.
 RUNTIME_WHEELS: dict[str, str] = {"micropip": "0.11.1", "pyodide-http": "0.2.2"}
@@ -64,13 +89,6 @@ TEST_WHEELS: dict[str, str] = {
     "iniconfig": "2.3.1",
     "packaging": "26.3",
     "pygments": "2.21.0",
-}
-# The JupyterLite tool chain, installed into .cache/lab-venv (never into .venv).
-# (jupyter_server is needed for --contents; kernel 0.8.7 needs an unreleased core.)
-LAB_TOOLS: dict[str, str] = {
-    "jupyterlite-core": "0.8.6",
-    "jupyterlite-pyodide-kernel": "0.8.6",
-    "jupyter_server": "2.21.1",
 }
 # Pure wheels the Pyodide kernel installs when it boots (ipython, comm, jedi and their
 # dependencies), served by dist/lab/pypi/ so that the kernel never asks PyPI.
@@ -94,13 +112,10 @@ KERNEL_WHEELS: dict[str, str] = {
     "wcwidth": "0.9.4",
 }
 LAB_KERNEL_PLUGIN = "@jupyterlite/pyodide-kernel-extension:kernel"
-# The Python peer of the benchmarks, installed into BENCH_VENV only (never into .venv).
-BENCH_PEERS: dict[str, str] = {"llama-index-workflows": "2.26.1"}
 # Files of the npm package that are not part of the runtime served to pages.
 PYODIDE_SKIP = {"README.md", "package.json", "console.html", "console-v2.html", "ffi.d.ts", "pyodide.d.ts"}
 
 TIERS = ("python", "pyodide", "browser")
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 MIME_TYPES = {
     ".js": "text/javascript",
     ".mjs": "text/javascript",
@@ -115,239 +130,6 @@ MIME_TYPES = {
     ".svg": "image/svg+xml",
     ".ts": "text/plain",
 }
-
-
-class BuildError(RuntimeError):
-    """A set-up or build step failed; the message says what to do."""
-
-
-def log(message: str) -> None:
-    """Print one progress line of build.py."""
-    print(f"[build.py] {message}", flush=True)
-
-
-def run(cmd: Sequence[str | Path], *, quiet: bool = False, **kwargs: object) -> None:
-    """Run a command, raising BuildError with the command line when it fails.
-
-    quiet: capture its output and show it only if the command fails."""
-    printable = " ".join(str(c) for c in cmd)
-    if quiet:
-        kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        subprocess.run([str(c) for c in cmd], check=True, **kwargs)  # type: ignore[call-overload]
-    except FileNotFoundError as exc:
-        raise BuildError(f"command not found: {cmd[0]} (running: {printable})") from exc
-    except subprocess.CalledProcessError as exc:
-        output = f"\n{exc.stdout}" if quiet and exc.stdout else ""
-        raise BuildError(f"command failed with exit code {exc.returncode}: {printable}{output}") from exc
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def canonical_name(name: str) -> str:
-    """PEP 503 normalised project name (`Blazen_Py` -> `blazen-py`)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def wheel_stem(name: str) -> str:
-    """Project name as it appears in wheel file names (`pyodide-http` -> `pyodide_http`)."""
-    return re.sub(r"[-_.]+", "_", name).lower()
-
-
-# --------------------------------------------------------------------------- project metadata
-
-
-@functools.cache
-def project() -> dict[str, object]:
-    """The [project] table of pyproject.toml."""
-    with (ROOT / "pyproject.toml").open("rb") as handle:
-        table: dict[str, object] = tomllib.load(handle)["project"]
-    return table
-
-
-def version() -> str:
-    """The blazen_py version declared in pyproject.toml."""
-    return str(project()["version"])
-
-
-def wheel_name() -> str:
-    """File name of the blazen_py wheel."""
-    return f"{wheel_stem(PACKAGE)}-{version()}-py3-none-any.whl"
-
-
-# --------------------------------------------------------------------------- the wheel (PEP 427)
-
-
-def package_files() -> list[Path]:
-    """Every file of the import package that goes into the wheel, sorted."""
-    source = ROOT / PACKAGE
-    if not (source / "__init__.py").is_file():
-        raise BuildError(f"{source}/__init__.py is missing: there is no package to build")
-    return sorted(
-        path
-        for path in source.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in {".pyc", ".pyo"}
-    )
-
-
-def metadata_text() -> str:
-    """Core metadata (METADATA) of the wheel, from pyproject.toml."""
-    meta = project()
-    lines = [
-        "Metadata-Version: 2.1",
-        f"Name: {meta['name']}",
-        f"Version: {meta['version']}",
-        f"Summary: {meta.get('description', '')}",
-        f"Requires-Python: {meta.get('requires-python', '')}",
-    ]
-    license_ = meta.get("license")
-    if isinstance(license_, str):
-        lines.append(f"License-Expression: {license_}")
-    lines += [f"Classifier: {c}" for c in meta.get("classifiers", [])]  # type: ignore[attr-defined]
-    extras = meta.get("optional-dependencies", {})
-    for extra, requirements in extras.items():  # type: ignore[attr-defined]
-        lines.append(f"Provides-Extra: {extra}")
-        lines += [f'Requires-Dist: {req}; extra == "{extra}"' for req in requirements]
-    return "\n".join(lines) + "\n"
-
-
-def record_line(arcname: str, data: bytes) -> str:
-    """One RECORD row: path, urlsafe-base64 sha256 without padding, size."""
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"{arcname},sha256={digest},{len(data)}"
-
-
-def write_wheel(target_dir: Path) -> Path:
-    """Write the pure py3-none-any wheel of blazen_py, byte-for-byte reproducible."""
-    dist_info = f"{wheel_stem(PACKAGE)}-{version()}.dist-info"
-    entries: list[tuple[str, bytes]] = [
-        (path.relative_to(ROOT).as_posix(), path.read_bytes()) for path in package_files()
-    ]
-    entries.append((f"{dist_info}/METADATA", metadata_text().encode()))
-    wheel_meta = (
-        "Wheel-Version: 1.0\nGenerator: blazen_py build.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    )
-    entries.append((f"{dist_info}/WHEEL", wheel_meta.encode()))
-    record = [record_line(name, data) for name, data in entries] + [f"{dist_info}/RECORD,,"]
-    entries.append((f"{dist_info}/RECORD", ("\n".join(record) + "\n").encode()))
-
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / wheel_name()
-    tmp = target.with_suffix(".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries:
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data)
-    replace_if_changed(tmp, target)
-    return target
-
-
-def replace_if_changed(tmp: Path, target: Path) -> None:
-    """Move tmp onto target unless target already has the same bytes (keeps mtimes stable)."""
-    if target.is_file() and target.read_bytes() == tmp.read_bytes():
-        tmp.unlink()
-    else:
-        tmp.replace(target)
-
-
-# --------------------------------------------------------------------------- wheels from PyPI
-
-
-def cached_wheel(name: str, version_: str) -> Path | None:
-    """The cached wheel of name==version, if it was downloaded before."""
-    matches = sorted(WHEEL_CACHE.glob(f"{wheel_stem(name)}-{version_}-*.whl"))
-    return matches[0] if matches else None
-
-
-def pip_command() -> list[str]:
-    """A pip to download with: the running Python's, else the one of .venv (created if needed)."""
-    probe = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True)
-    if probe.returncode == 0:
-        return [sys.executable, "-m", "pip"]
-    return [str(ensure_venv_python()), "-m", "pip"]
-
-
-def ensure_wheels(pins: Mapping[str, str]) -> dict[str, Path]:
-    """Download the pure wheels of `pins` for Pyodide's Python into .cache/wheels (once)."""
-    missing = [f"{name}=={ver}" for name, ver in pins.items() if cached_wheel(name, ver) is None]
-    if missing:
-        log(f"downloading wheels for Python {PYODIDE_PYTHON}: {' '.join(missing)}")
-        WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
-        run(
-            [
-                *pip_command(),
-                "download",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--python-version",
-                PYODIDE_PYTHON,
-                "--implementation",
-                "py",
-                "--dest",
-                WHEEL_CACHE,
-                *missing,
-            ],
-            quiet=True,
-        )
-    found = {name: cached_wheel(name, ver) for name, ver in pins.items()}
-    absent = [name for name, path in found.items() if path is None]
-    if absent:
-        raise BuildError(f"pip did not produce wheels for: {', '.join(absent)}")
-    return {name: path for name, path in found.items() if path is not None}
-
-
-# --------------------------------------------------------------------------- node and npm
-
-
-def require_tool(name: str, hint: str) -> str:
-    """Absolute path of an executable on PATH, or BuildError with an install hint."""
-    path = shutil.which(name)
-    if path is None:
-        raise BuildError(f"`{name}` was not found on PATH. {hint}")
-    return path
-
-
-def ensure_node() -> str:
-    """Path of a Node.js >= 20."""
-    hint = "blazen_py needs Node.js >= 20 with npm (Debian: apt-get install nodejs npm)."
-    node = require_tool("node", hint)
-    out = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
-    match = re.match(r"v(\d+)", out)
-    if not match or int(match.group(1)) < 20:
-        raise BuildError(f"Node.js {out or '(unknown version)'} at {node} is too old. {hint}")
-    return node
-
-
-def ensure_npm_packages() -> None:
-    """`npm ci` when node_modules is missing or older than package-lock.json."""
-    lock = ROOT / "package-lock.json"
-    stamp = NODE_MODULES / ".blazen-stamp"
-    wanted = sha256_file(lock) if lock.is_file() else "no-lock"
-    if stamp.is_file() and stamp.read_text() == wanted and (PYODIDE_NPM / "pyodide.mjs").is_file():
-        return
-    ensure_node()
-    npm = require_tool("npm", "blazen_py needs npm (Debian: apt-get install npm).")
-    log("installing npm packages (npm ci)")
-    command = "ci" if lock.is_file() else "install"
-    run([npm, command, "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT)
-    stamp.write_text(sha256_file(lock) if lock.is_file() else "no-lock")
-
-
-def pyodide_npm_version() -> str:
-    """Version of the installed npm pyodide package."""
-    meta = json.loads((PYODIDE_NPM / "package.json").read_text())
-    return str(meta["version"])
 
 
 # --------------------------------------------------------------------------- dist/
@@ -390,13 +172,6 @@ def write_lock(entries: Iterable[dict[str, object]]) -> None:
     if "tool" in upstream:
         lock["tool"] = upstream["tool"]
     write_text_if_changed(DIST_PYODIDE / "pyodide-lock.json", json.dumps(lock, indent=2) + "\n")
-
-
-def write_text_if_changed(path: Path, text: str) -> None:
-    """Write a text file unless it already holds exactly that text."""
-    if not (path.is_file() and path.read_text() == text):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
 
 
 def sync_file(src: Path, dst: Path) -> None:
@@ -724,42 +499,7 @@ def wait_for_snapshot(browser: subprocess.Popen[bytes], arrived: threading.Event
     return ""
 
 
-def stop_process_group(process: subprocess.Popen[bytes]) -> None:
-    """Terminate a process started with start_new_session, and its children (Chromium's)."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        process.wait()
-
-
 # --------------------------------------------------------------------------- JupyterLite (dist/lab)
-
-
-def ensure_tool_venv(folder: Path, pins: Mapping[str, str], purpose: str) -> Path:
-    """A virtualenv in ``folder`` with exactly ``pins`` installed; return its Python.
-    Redone when the pins (or this Python) change."""
-    python = folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    stamp = folder / ".blazen-stamp"
-    wanted = hashlib.sha256((json.dumps(pins) + sys.version).encode()).hexdigest()
-    if stamp.is_file() and stamp.read_text() == wanted and python.is_file():
-        return python
-    if not python.is_file():
-        log(f"creating virtualenv {folder.relative_to(ROOT)}/ for {purpose}")
-        run([sys.executable, "-m", "venv", folder])
-    requirements = [f"{name}=={ver}" for name, ver in pins.items()]
-    log(f"installing {' '.join(requirements)} into {folder.relative_to(ROOT)}/")
-    run([python, "-m", "pip", "install", "--disable-pip-version-check", *requirements], quiet=True)
-    stamp.write_text(wanted)
-    return python
-
-
-def ensure_lab_venv() -> Path:
-    """.cache/lab-venv with the pinned JupyterLite tools; return its Python."""
-    return ensure_tool_venv(LAB_VENV, LAB_TOOLS, "JupyterLite")
 
 
 def lab_config() -> dict[str, object]:
@@ -828,11 +568,6 @@ def build_lab() -> Path:
 # --------------------------------------------------------------------------- benchmarks
 
 
-def ensure_bench_venv() -> Path:
-    """.cache/bench-venv with the pinned benchmark peers; return its Python."""
-    return ensure_tool_venv(BENCH_VENV, BENCH_PEERS, "the benchmarks' peers")
-
-
 def bench(quick: bool) -> int:
     """Set up .venv (Playwright), the bench virtualenv, Chromium and dist/, then run
     bench/run.py, which measures everything and rewrites bench/RESULTS.md."""
@@ -847,84 +582,6 @@ def bench(quick: bool) -> int:
 
 
 # --------------------------------------------------------------------------- test set-up
-
-
-def venv_python() -> Path:
-    """The Python of .venv."""
-    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def ensure_venv_python() -> Path:
-    """Create .venv if it does not exist yet; return its Python."""
-    python = venv_python()
-    if not python.is_file():
-        log(f"creating virtualenv {VENV.relative_to(ROOT)}/")
-        try:
-            run([sys.executable, "-m", "venv", VENV])
-        except BuildError as exc:
-            raise BuildError(f"{exc}\nOn Debian/Ubuntu: apt-get install python3-venv") from exc
-    return python
-
-
-def ensure_venv() -> Path:
-    """.venv with `pip install -e .[test]`, redone only when pyproject.toml changes."""
-    python = ensure_venv_python()
-    stamp = VENV / ".blazen-stamp"
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + sys.version.encode()).hexdigest()
-    if stamp.is_file() and stamp.read_text() == wanted:
-        return python
-    log("installing blazen_py[test] into .venv (pip install -e .[test])")
-    run([python, "-m", "pip", "install", "--disable-pip-version-check", "-e", f"{ROOT}[test]"], quiet=True)
-    stamp.write_text(wanted)
-    return python
-
-
-# Flags that keep Chromium quiet on a closed network (every launch of the tests and benches).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def find_chromium() -> str | None:
-    """A Chromium: $BLAZEN_CHROMIUM, else one of the usual names on PATH."""
-    configured = os.environ.get("BLAZEN_CHROMIUM")
-    if configured:
-        path = shutil.which(configured)
-        if path is None:
-            raise BuildError(f"BLAZEN_CHROMIUM={configured} is not an executable")
-        return path
-    for name in CHROMIUM_NAMES:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-def ensure_chromium() -> str:
-    """Find a Chromium, installing Debian's with apt-get when running as root; never a tool's own."""
-    path = find_chromium()
-    if path:
-        return path
-    can_apt = shutil.which("apt-get") is not None and hasattr(os, "geteuid") and os.geteuid() == 0
-    if not can_apt:
-        raise BuildError(
-            "No Chromium found. Install one (Debian: apt-get install chromium) "
-            "or point BLAZEN_CHROMIUM at a Chromium/Chrome executable."
-        )
-    log("no Chromium on PATH: installing Debian's chromium with apt-get")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    run(["apt-get", "update", "-q"], env=env)
-    run(["apt-get", "install", "-y", "-q", "chromium"], env=env)
-    path = find_chromium()
-    if path is None:
-        raise BuildError("apt-get installed chromium but no chromium executable is on PATH")
-    return path
 
 
 def tier_env(chromium: str) -> dict[str, str]:
