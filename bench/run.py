@@ -34,13 +34,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import build
+import blazen_build.chromium
+from blazen_build.chromium import find_chromium
+from blazen_build.common import BuildError
+from blazen_build.npm import ensure_node
+from blazen_build.paths import CACHE, DIST, DIST_PYODIDE, NODE_MODULES, ROOT
+from blazen_build.server import make_server, server_url
+from blazen_build.wheel import version
 
-BENCH = build.ROOT / "bench"
+BENCH = ROOT / "bench"
 RESULTS = BENCH / "RESULTS.md"
-LAST_JSON = build.CACHE / "bench" / "last-results.json"
-VENDOR = build.CACHE / "bench" / "vendor"
-LLAMA_FLOW = build.NODE_MODULES / "@llama-flow" / "core"
+LAST_JSON = CACHE / "bench" / "last-results.json"
+VENDOR = CACHE / "bench" / "vendor"
+LLAMA_FLOW = NODE_MODULES / "@llama-flow" / "core"
 PARTS = ("cpython", "node", "browser")
 
 SIZES_FULL = {"loop": 1000, "fanout_small": 1000, "fanout_large": 10_000, "chain": 1000}
@@ -70,7 +76,11 @@ QUICK: dict[str, Any] = {
     "cold_starts": 1,
 }
 # The soak needs gc() and exact JS heap sizes on top of the usual quiet flags.
-CHROMIUM_ARGS = [*build.CHROMIUM_ARGS, "--enable-precise-memory-info", "--js-flags=--expose-gc"]
+CHROMIUM_ARGS = [
+    *blazen_build.chromium.CHROMIUM_ARGS,
+    "--enable-precise-memory-info",
+    "--js-flags=--expose-gc",
+]
 PAGE_TIMEOUT_MS = 600_000
 
 
@@ -115,7 +125,7 @@ def git_state() -> str:
     """The commit measured, and whether the engine's or the bridge's files differed from it."""
 
     def git(*args: str) -> str:
-        out = subprocess.run(["git", *args], cwd=build.ROOT, capture_output=True, text=True, check=False)
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
         return out.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
@@ -156,7 +166,7 @@ def last_json_line(text: str, what: str) -> Any:
 def run_child(cmd: Sequence[str], what: str, env: Mapping[str, str] | None = None) -> Any:
     """Run a benchmark child process; return its JSON result."""
     process = subprocess.run(
-        list(cmd), cwd=build.ROOT, capture_output=True, text=True, env=dict(env or os.environ), check=False
+        list(cmd), cwd=ROOT, capture_output=True, text=True, env=dict(env or os.environ), check=False
     )
     if process.returncode != 0:
         raise BenchError(f"{what} failed (exit {process.returncode}):\n{process.stderr[-4000:]}")
@@ -166,7 +176,7 @@ def run_child(cmd: Sequence[str], what: str, env: Mapping[str, str] | None = Non
 def run_cpython(config: Mapping[str, Any], python: str) -> dict[str, Any]:
     """blazen_py and llama-index-workflows on CPython, in ``python`` (the bench venv's)."""
     log(f"CPython: {python}")
-    env = {**os.environ, "PYTHONPATH": str(build.ROOT), "PYTHONPYCACHEPREFIX": str(build.CACHE / "pycache")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONPYCACHEPREFIX": str(CACHE / "pycache")}
     result: dict[str, Any] = run_child(
         [python, "-m", "bench.cpython", json.dumps(config)], "bench/cpython.py", env
     )
@@ -176,10 +186,10 @@ def run_cpython(config: Mapping[str, Any], python: str) -> dict[str, Any]:
 def run_node(config: Mapping[str, Any]) -> dict[str, Any]:
     """blazen_py's Python-step workloads in Pyodide on Node, booted from dist/."""
     log("Pyodide on Node")
-    node = build.ensure_node()
+    node = ensure_node()
     script = BENCH / "node_pyodide.mjs"
     result: dict[str, Any] = run_child(
-        [node, str(script), str(build.DIST_PYODIDE), json.dumps(config)], "bench/node_pyodide.mjs"
+        [node, str(script), str(DIST_PYODIDE), json.dumps(config)], "bench/node_pyodide.mjs"
     )
     return result
 
@@ -188,11 +198,11 @@ def run_node(config: Mapping[str, Any]) -> dict[str, Any]:
 def bench_server() -> Iterator[str]:
     """dist/ at /, bench/ at /bench/, the vendored peer at /bench/vendor/, on 127.0.0.1."""
     mounts = {"/bench/vendor/": prepare_vendor(), "/bench/": BENCH}
-    server = build.make_server(build.DIST, 0, mounts=mounts)
+    server = make_server(DIST, 0, mounts=mounts)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield build.server_url(server)
+        yield server_url(server)
     finally:
         server.shutdown()
         server.server_close()
@@ -480,7 +490,7 @@ class Report:
             "",
             "| component | version |",
             "| --- | --- |",
-            f"| blazen_py | {build.version()} ({results.get('git', 'git state not recorded')}) |",
+            f"| blazen_py | {version()} ({results.get('git', 'git state not recorded')}) |",
             f"| CPython (bench virtualenv) | {cpython.get('python', '-')} |",
             f"| Pyodide | {node.get('pyodide') or browser.get('boot', {}).get('pyodide', '-')} "
             f"(Python {node.get('python') or browser.get('boot', {}).get('python', '-')}) |",
@@ -1046,10 +1056,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         try:
             config = QUICK if quick else FULL
-            results = run_all(config, args.only or PARTS, args.bench_python, build.find_chromium())
+            results = run_all(config, args.only or PARTS, args.bench_python, find_chromium())
             results["mode"] = "quick" if quick else "full"
             results["git"] = git_state()
-        except (BenchError, build.BuildError) as exc:
+        except (BenchError, BuildError) as exc:
             print(f"bench: error: {exc}", file=sys.stderr)
             return 2
         for path in (LAST_JSON, args.json):

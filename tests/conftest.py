@@ -1,7 +1,9 @@
-"""Shared by all three tiers: makes the top-level build.py importable as `build`.
+"""Shared by all three tiers: makes the repository's top-level packages importable, among
+them `blazen_build` (the parts of build.py) and `bench`.
 
-tests/pyodide and tests/browser reuse its paths, versions, Chromium lookup and static
-server instead of repeating them. (`async def` tests on CPython: tests/python/conftest.py.)
+tests/pyodide and tests/browser reuse build.py's paths, versions, Chromium lookup and
+static server (blazen_build.paths, .chromium, .server) instead of repeating them.
+(`async def` tests on CPython: tests/python/conftest.py.)
 """
 
 from __future__ import annotations

@@ -14,22 +14,23 @@ from typing import Any
 
 import pytest
 
-import build
+from blazen_build.chromium import CHROMIUM_ARGS, find_chromium
+from blazen_build.paths import DIST, ROOT
+from blazen_build.server import make_server, server_url
 
-ARTIFACTS = build.ROOT / "test-artifacts"
-CHROMIUM_ARGS = build.CHROMIUM_ARGS
+ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
 def origin() -> Iterator[str]:
     """dist/ served by build.py's server on a free port, with the test pages of
     tests/browser/pages mounted at /_test/ (dist's own paths are unaffected)."""
-    if not (build.DIST / "index.html").is_file():
+    if not (DIST / "index.html").is_file():
         pytest.fail("dist/ is not built: run `python build.py` (or `python build.py test`)")
-    server = build.make_server(build.DIST, 0, mounts={"/_test/": Path(__file__).parent / "pages"})
+    server = make_server(DIST, 0, mounts={"/_test/": Path(__file__).parent / "pages"})
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield build.server_url(server)
+    yield server_url(server)
     server.shutdown()
     server.server_close()
 
@@ -52,7 +53,7 @@ def playwright() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     """The Chromium the tests drive (never a browser Playwright downloads)."""
-    chromium = build.find_chromium()
+    chromium = find_chromium()
     if chromium is None:
         pytest.fail("no Chromium: set BLAZEN_CHROMIUM or run `python build.py test`")
     return chromium

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from jspage import BOOT_TIMEOUT_MS, JsPage
 
-import build
+from blazen_build.paths import DIST, ROOT
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -592,8 +592,8 @@ def declared_names(dts: Path) -> set[str]:
 
 
 def test_type_declarations_cover_every_export(js: JsPage) -> None:
-    declared = declared_names(build.ROOT / "web" / "blazen.d.ts")
+    declared = declared_names(ROOT / "web" / "blazen.d.ts")
     declared.add("default")
     exported = set(js.value("return Object.keys(blazen);")["value"])
     assert exported == declared
-    assert (build.DIST / "blazen.d.ts").is_file()
+    assert (DIST / "blazen.d.ts").is_file()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import build
+from blazen_build.chromium import CHROMIUM_ARGS
 
 RUNS = 10_000
 LIMIT = 5 * 1024 * 1024
@@ -20,7 +20,7 @@ LIMIT = 5 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def page(playwright: Any, chromium_path: str, origin: str) -> Iterator[Any]:
-    args = [*build.CHROMIUM_ARGS, "--enable-precise-memory-info", "--js-flags=--expose-gc"]
+    args = [*CHROMIUM_ARGS, "--enable-precise-memory-info", "--js-flags=--expose-gc"]
     browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=args)
     page = browser.new_page()
     page.set_default_timeout(300_000)

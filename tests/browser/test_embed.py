@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import build
+from blazen_build.paths import DIST, ROOT
 
 BOOT_TIMEOUT_MS = 120_000
 PAYLOAD = "<img/src=x/onerror=window.__pwned=1>"  # one word: it becomes the longest word
 
 
 def embed_script() -> str:
-    html = (build.DIST / "embed.html").read_text()
+    html = (DIST / "embed.html").read_text()
     scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, flags=re.S)
     assert len(scripts) == 1, "embed.html has exactly one script"
     attrs, body = scripts[0]
@@ -27,7 +27,7 @@ def embed_script() -> str:
 def test_readme_shows_exactly_the_embedded_script() -> None:
     script = embed_script()
     assert "import init, { Workflow } from './blazen.js';" in script
-    readme = (build.ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     assert f'<script type="module">\n{textwrap.indent(script, "  ")}\n</script>' in readme
 
 

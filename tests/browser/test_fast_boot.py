@@ -21,7 +21,10 @@ from typing import Any
 
 import pytest
 
-import build
+from blazen_build.paths import DIST, DIST_PYODIDE, PYODIDE_VERSION
+from blazen_build.server import make_server, server_url
+from blazen_build.snapshot import SNAPSHOT_MANIFEST, snapshot_key
+from blazen_build.wheel import version, wheel_name
 
 BOOT_TIMEOUT_MS = 120_000
 PAGES = Path(__file__).parent / "pages"
@@ -57,13 +60,13 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    if not (build.SNAPSHOT_MANIFEST).is_file():
+    if not SNAPSHOT_MANIFEST.is_file():
         pytest.fail("dist/ has no memory snapshot: `python build.py` makes one when it finds a Chromium")
     root = tmp_path / "site"
-    shutil.copytree(build.DIST, root, ignore=shutil.ignore_patterns("lab"))
-    server = build.make_server(root, 0, mounts={"/_test/": PAGES})
+    shutil.copytree(DIST, root, ignore=shutil.ignore_patterns("lab"))
+    server = make_server(root, 0, mounts={"/_test/": PAGES})
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield Site(root, build.server_url(server))
+    yield Site(root, server_url(server))
     server.shutdown()
     server.server_close()
 
@@ -143,19 +146,19 @@ def booted_from_snapshot(outcome: dict[str, Any]) -> bool:
 
 
 def test_build_made_a_snapshot_for_this_runtime_and_wheel() -> None:
-    manifest = json.loads(build.SNAPSHOT_MANIFEST.read_text())
-    wheel = build.DIST_PYODIDE / build.wheel_name()
-    assert manifest["key"] == build.snapshot_key(wheel)
+    manifest = json.loads(SNAPSHOT_MANIFEST.read_text())
+    wheel = DIST_PYODIDE / wheel_name()
+    assert manifest["key"] == snapshot_key(wheel)
     assert manifest["wheel"] == wheel.name
-    assert manifest["pyodide"] == build.PYODIDE_VERSION
-    raw = gzip.decompress((build.DIST_PYODIDE / manifest["file"]).read_bytes())
+    assert manifest["pyodide"] == PYODIDE_VERSION
+    raw = gzip.decompress((DIST_PYODIDE / manifest["file"]).read_bytes())
     assert len(raw) == manifest["size"]
     # Pyodide's header: a magic number, then the build id the runtime checks on load.
-    build_id = re.search(r'BUILD_ID:"([0-9a-f]{64})"', (build.DIST_PYODIDE / "pyodide.mjs").read_text())
+    build_id = re.search(r'BUILD_ID:"([0-9a-f]{64})"', (DIST_PYODIDE / "pyodide.mjs").read_text())
     assert build_id is not None
     words = [int.from_bytes(raw[i : i + 4], "little") for i in range(16, 48, 4)]
     assert "".join(f"{w:08x}" for w in words) == build_id.group(1)
-    stale = [p.name for p in build.DIST_PYODIDE.glob("blazen-snapshot-*") if p.name != manifest["file"]]
+    stale = [p.name for p in DIST_PYODIDE.glob("blazen-snapshot-*") if p.name != manifest["file"]]
     assert stale == []
 
 
@@ -182,7 +185,7 @@ def test_boots_from_the_snapshot_then_reuses_the_cached_copy(visitor: Visitor, s
                 "import blazen_py._compat._idb_unavailable, importlib.metadata as m; m.version('blazen_py')");
         }"""
         )
-        == build.version()
+        == version()
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-import build
+from blazen_build.paths import DIST_LAB
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
 from llm_server import ARTICLE, LLMTestServer
@@ -52,7 +52,7 @@ ERRORS_JS = """() => [...document.querySelectorAll(
 
 @pytest.fixture(scope="module")
 def lab_url(base_url: str) -> str:
-    if not (build.DIST_LAB / "jupyter-lite.json").is_file():
+    if not (DIST_LAB / "jupyter-lite.json").is_file():
         pytest.fail("dist/lab/ is not built: run `python build.py lab` (or `python build.py test`)")
     return base_url + "lab/"
 

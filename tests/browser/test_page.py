@@ -65,10 +65,11 @@ def test_page_gets_ready_to_run_its_cells(page_run: PageRun) -> None:
 
 
 def test_page_shows_versions_of_this_build(page_run: PageRun) -> None:
-    import build
+    from blazen_build.paths import PYODIDE_VERSION
+    from blazen_build.wheel import version
 
-    assert f"blazen_py {build.version()}" in page_run.versions
-    assert f"Pyodide {build.PYODIDE_VERSION}" in page_run.versions
+    assert f"blazen_py {version()}" in page_run.versions
+    assert f"Pyodide {PYODIDE_VERSION}" in page_run.versions
 
 
 def test_page_requests_nothing_from_another_origin(page_run: PageRun, base_url: str) -> None:

@@ -29,7 +29,8 @@ for folder in (HERE, PYTHON_TESTS, HERE / "in_pyodide"):
 import portable_runner  # noqa: E402
 from runtimes import ChromiumRuntime, NodeRuntime, PortableSuite, Runtime, RuntimeFailure  # noqa: E402
 
-import build  # noqa: E402
+from blazen_build.chromium import find_chromium  # noqa: E402
+from blazen_build.paths import DIST, DIST_PYODIDE  # noqa: E402
 
 collect_ignore = ["in_pyodide", "web"]
 TIMEOUT = float(os.environ.get("BLAZEN_PYODIDE_TIMEOUT", "60"))
@@ -51,12 +52,12 @@ def runtime(config: pytest.Config, name: str) -> Runtime:
     pool = config.stash.setdefault(_pool_key, {})
     if name not in pool:
         if name == "node":
-            pool[name] = NodeRuntime(build.DIST_PYODIDE)
+            pool[name] = NodeRuntime(DIST_PYODIDE)
         else:
-            chromium = build.find_chromium()
+            chromium = find_chromium()
             if chromium is None:
                 raise RuntimeFailure("no Chromium: set BLAZEN_CHROMIUM or run `python build.py test`")
-            pool[name] = ChromiumRuntime(build.DIST, chromium)
+            pool[name] = ChromiumRuntime(DIST, chromium)
         config.add_cleanup(getattr(pool[name], "shutdown", pool[name].close))
     return pool[name]
 

@@ -18,15 +18,19 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-import build
+from blazen_build.chromium import CHROMIUM_ARGS
+from blazen_build.npm import ensure_node
+from blazen_build.paths import PACKAGE, WHEEL_CACHE
+from blazen_build.pypi import ensure_wheels
+from blazen_build.server import make_server, server_url
+from blazen_build.tiers import TEST_WHEELS
+from blazen_build.wheel import canonical_name
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
 REPLY_PREFIX = "@@blazen-harness@@"
 BOOT_TIMEOUT = 180.0
 GRACE = 15.0
-CHROMIUM_ARGS = build.CHROMIUM_ARGS
-
 
 RUNTIMES = ("node", "chromium")
 
@@ -60,8 +64,8 @@ def test_files() -> dict[str, str]:
 def boot_args() -> dict[str, Any]:
     """What both runtimes need to boot: package name, test wheels, test files."""
     return {
-        "packageName": build.canonical_name(build.PACKAGE),
-        "wheels": list(build.ensure_wheels(build.TEST_WHEELS).values()),
+        "packageName": canonical_name(PACKAGE),
+        "wheels": list(ensure_wheels(TEST_WHEELS).values()),
         "files": test_files(),
     }
 
@@ -131,7 +135,7 @@ class NodeRuntime(Runtime):
         self.next_id = 0
 
     def _boot(self, args: dict[str, Any]) -> dict[str, Any]:
-        node = build.ensure_node()
+        node = ensure_node()
         self.replies = queue.Queue()
         self.process = subprocess.Popen(
             [node, str(HERE / "node_driver.mjs"), str(self.dist_pyodide)],
@@ -217,10 +221,10 @@ class ChromiumRuntime(Runtime):
 
     def _start_server(self) -> str:
         if self.server is None:
-            mounts = {"/_test/wheels/": build.WHEEL_CACHE, "/_test/": HERE / "web"}
-            self.server = build.make_server(self.dist, 0, mounts=mounts)
+            mounts = {"/_test/wheels/": WHEEL_CACHE, "/_test/": HERE / "web"}
+            self.server = make_server(self.dist, 0, mounts=mounts)
             threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return build.server_url(self.server)
+        return server_url(self.server)
 
     def _boot(self, args: dict[str, Any]) -> dict[str, Any]:
         from playwright.sync_api import sync_playwright

@@ -12,28 +12,30 @@ from pathlib import Path
 
 import pytest
 
-import build
+from blazen_build import snapshot
+from blazen_build.paths import DIST, DIST_PYODIDE, PYODIDE_VERSION
+from blazen_build.wheel import version, wheel_name, write_wheel
 
-LOCK = build.DIST_PYODIDE / "pyodide-lock.json"
+LOCK = DIST_PYODIDE / "pyodide-lock.json"
 
 
 def test_lock_lists_exactly_the_wheels_present_with_their_real_sha256() -> None:
     lock = json.loads(LOCK.read_text())
     listed = {entry["file_name"]: entry for entry in lock["packages"].values()}
-    present = {path.name for path in build.DIST_PYODIDE.glob("*.whl")}
+    present = {path.name for path in DIST_PYODIDE.glob("*.whl")}
     assert set(listed) == present
     for file_name, entry in listed.items():
-        digest = hashlib.sha256((build.DIST_PYODIDE / file_name).read_bytes()).hexdigest()
+        digest = hashlib.sha256((DIST_PYODIDE / file_name).read_bytes()).hexdigest()
         assert entry["sha256"] == digest, file_name
     assert set(lock["packages"]) == {"blazen-py", "micropip", "pyodide-http"}
     assert lock["info"]["python"].startswith("3.14")
 
 
 def test_wheel_is_a_valid_pure_wheel_of_the_package() -> None:
-    wheel = build.DIST_PYODIDE / build.wheel_name()
+    wheel = DIST_PYODIDE / wheel_name()
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-        dist_info = f"blazen_py-{build.version()}.dist-info"
+        dist_info = f"blazen_py-{version()}.dist-info"
         assert "Tag: py3-none-any" in archive.read(f"{dist_info}/WHEEL").decode()
         assert archive.read(f"{dist_info}/METADATA").decode().startswith("Metadata-Version:")
         record = archive.read(f"{dist_info}/RECORD").decode().splitlines()
@@ -43,7 +45,7 @@ def test_wheel_is_a_valid_pure_wheel_of_the_package() -> None:
 
 
 def test_wheel_installs_with_pip_and_imports(tmp_path: Path) -> None:
-    wheel = build.DIST_PYODIDE / build.wheel_name()
+    wheel = DIST_PYODIDE / wheel_name()
     target = tmp_path / "site"
     subprocess.run(
         [
@@ -73,16 +75,16 @@ def test_wheel_installs_with_pip_and_imports(tmp_path: Path) -> None:
 
 
 def test_build_is_reproducible(tmp_path: Path) -> None:
-    first = build.write_wheel(tmp_path / "a").read_bytes()
-    second = build.write_wheel(tmp_path / "b").read_bytes()
+    first = write_wheel(tmp_path / "a").read_bytes()
+    second = write_wheel(tmp_path / "b").read_bytes()
     assert first == second
 
 
 def test_build_info_names_the_wheel_and_versions() -> None:
-    info = json.loads((build.DIST / "build-info.json").read_text())
-    assert info["version"] == build.version()
-    assert info["pyodide"] == build.PYODIDE_VERSION
-    assert (build.DIST / info["wheel"]).is_file()
+    info = json.loads((DIST / "build-info.json").read_text())
+    assert info["version"] == version()
+    assert info["pyodide"] == PYODIDE_VERSION
+    assert (DIST / info["wheel"]).is_file()
 
 
 # -- the memory snapshot (booting from it is tested in tests/browser/test_fast_boot.py) -------
@@ -92,29 +94,29 @@ def test_a_current_snapshot_is_kept_without_starting_chromium(monkeypatch: pytes
     def no_browser() -> None:
         raise AssertionError("a current snapshot must not be made again")
 
-    monkeypatch.setattr(build, "find_chromium", no_browser)
-    manifest = json.loads(build.SNAPSHOT_MANIFEST.read_text())
-    files = build.ensure_memory_snapshot(build.DIST_PYODIDE / build.wheel_name())
-    assert files == {build.SNAPSHOT_MANIFEST, build.DIST_PYODIDE / manifest["file"]}
+    monkeypatch.setattr(snapshot, "find_chromium", no_browser)
+    manifest = json.loads(snapshot.SNAPSHOT_MANIFEST.read_text())
+    files = snapshot.ensure_memory_snapshot(DIST_PYODIDE / wheel_name())
+    assert files == {snapshot.SNAPSHOT_MANIFEST, DIST_PYODIDE / manifest["file"]}
 
 
 def test_without_a_chromium_the_build_says_so_and_makes_no_snapshot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(build, "SNAPSHOT_MANIFEST", tmp_path / "blazen-snapshot.json")
-    monkeypatch.setattr(build, "find_chromium", lambda: None)
-    assert build.ensure_memory_snapshot(build.DIST_PYODIDE / build.wheel_name()) == set()
+    monkeypatch.setattr(snapshot, "SNAPSHOT_MANIFEST", tmp_path / "blazen-snapshot.json")
+    monkeypatch.setattr(snapshot, "find_chromium", lambda: None)
+    assert snapshot.ensure_memory_snapshot(DIST_PYODIDE / wheel_name()) == set()
     assert "no Chromium found: dist/ gets no memory snapshot" in capsys.readouterr().out
 
 
 def test_a_browser_that_exits_early_leaves_no_snapshot_and_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(build, "SNAPSHOT_MANIFEST", tmp_path / "blazen-snapshot.json")
-    monkeypatch.setattr(build, "find_chromium", lambda: shutil.which("false"))
-    before = set(build.DIST_PYODIDE.iterdir())
-    assert build.ensure_memory_snapshot(build.DIST_PYODIDE / build.wheel_name()) == set()
+    monkeypatch.setattr(snapshot, "SNAPSHOT_MANIFEST", tmp_path / "blazen-snapshot.json")
+    monkeypatch.setattr(snapshot, "find_chromium", lambda: shutil.which("false"))
+    before = set(DIST_PYODIDE.iterdir())
+    assert snapshot.ensure_memory_snapshot(DIST_PYODIDE / wheel_name()) == set()
     out = capsys.readouterr().out
     assert "Chromium exited (code 1) before the page answered" in out
     assert "dist/ gets no memory snapshot" in out
-    assert set(build.DIST_PYODIDE.iterdir()) == before
+    assert set(DIST_PYODIDE.iterdir()) == before

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-import build
 from bench import run
 from bench.workloads import FLOOR_ENGINE, run_suite
+from blazen_build.paths import BENCH_VENV, DIST_PYODIDE, PYODIDE_VERSION
+from blazen_build.virtualenvs import BENCH_PEERS
 
 QUICK = run.QUICK
 
@@ -39,11 +40,11 @@ async def test_blazen_workloads_in_process() -> None:
 
 
 def test_cpython_against_llama_index() -> None:
-    python = build.BENCH_VENV / "bin" / "python"
+    python = BENCH_VENV / "bin" / "python"
     if not python.is_file():
         pytest.skip("no bench virtualenv: `python build.py test` (or `bench`) creates .cache/bench-venv")
     result = run.run_cpython(QUICK, str(python))
-    assert result["peers"]["llama-index-workflows"] == build.BENCH_PEERS["llama-index-workflows"]
+    assert result["peers"]["llama-index-workflows"] == BENCH_PEERS["llama-index-workflows"]
     assert_sane(result["records"], {"blazen_py", "llama-index-workflows"})
     assert result["skipped"] == []
     markdown = run.Report({"cpython": result}, QUICK, quick=True).render()
@@ -52,10 +53,10 @@ def test_cpython_against_llama_index() -> None:
 
 
 def test_pyodide_on_node() -> None:
-    if not (build.DIST_PYODIDE / "pyodide.mjs").is_file():
+    if not (DIST_PYODIDE / "pyodide.mjs").is_file():
         pytest.fail("dist/ is not built: run `python build.py` (or `python build.py test`)")
     result = run.run_node(QUICK)
-    assert result["pyodide"] == build.PYODIDE_VERSION
+    assert result["pyodide"] == PYODIDE_VERSION
     assert result["boot_ms"] > 0
     assert_sane(result["records"], {"blazen_py"})
     markdown = run.Report({"node": result}, QUICK, quick=True).render()

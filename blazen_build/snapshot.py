@@ -1,0 +1,172 @@
+"""The memory snapshot: Pyodide with blazen_py already imported, made in headless Chromium.
+
+blazen.js boots from a memory snapshot of Pyodide with blazen_py imported when the build
+leaves one beside the runtime: dist/pyodide/blazen-snapshot.json names the gzipped file.
+A snapshot loads only on the Pyodide build that made it, and holds the modules imported
+from this wheel: its key covers both, and it is remade only when the key changes."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from blazen_build.chromium import CHROMIUM_ARGS, find_chromium
+from blazen_build.common import BuildError, log, sha256_file, stop_process_group, write_text_if_changed
+from blazen_build.paths import DIST, DIST_PYODIDE, PACKAGE, PYODIDE_VERSION
+from blazen_build.server import StaticHandler, make_server, server_url
+from blazen_build.wheel import canonical_name, version
+
+SNAPSHOT_FORMAT = 1
+SNAPSHOT_MANIFEST = DIST_PYODIDE / "blazen-snapshot.json"
+SNAPSHOT_TIMEOUT_S = 240
+SNAPSHOT_PREFIX = "/__blazen_snapshot__/"
+# What the snapshot imports. Nothing here may keep a JS object that the page's globals do
+# not reach (Pyodide records such objects as paths from globalThis), nor load a package.
+SNAPSHOT_IMPORTS = "blazen_py, blazen_py._jsbridge, blazen_py.llm"
+
+SNAPSHOT_PAGE = """<!doctype html>
+<meta charset="utf-8">
+<title>blazen_py: making the memory snapshot</title>
+<script type="module">
+const report = (what, body) => fetch("%(prefix)s" + what, { method: "POST", body });
+try {
+  const { loadPyodide } = await import("/pyodide/pyodide.mjs");
+  const pyodide = await loadPyodide({ indexURL: "/pyodide/", _makeSnapshot: true });
+  const wheel = await fetch("/pyodide/%(wheel)s");
+  if (!wheel.ok) throw new Error("%(wheel)s: HTTP " + wheel.status);
+  // loadPackage is not allowed before a snapshot: unpack the wheel instead.
+  pyodide.unpackArchive(new Uint8Array(await wheel.arrayBuffer()), "wheel");
+  pyodide.runPython("import %(imports)s");
+  await report("snapshot", pyodide.makeMemorySnapshot());
+} catch (error) {
+  await report("error", String((error && error.stack) || error));
+}
+</script>
+"""
+
+
+def snapshot_key(wheel: Path) -> str:
+    """What a snapshot depends on: the Pyodide runtime files, the wheel, how it is made."""
+    digest = hashlib.sha256(f"{SNAPSHOT_FORMAT}\0{SNAPSHOT_IMPORTS}\0{SNAPSHOT_PAGE}\0".encode())
+    for path in [*(DIST_PYODIDE / n for n in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm")), wheel]:
+        digest.update(f"{path.name}\0{sha256_file(path)}\0".encode())
+    return digest.hexdigest()
+
+
+def ensure_memory_snapshot(wheel: Path) -> set[Path]:
+    """Make dist/pyodide's memory snapshot unless it is current; return its files (none
+    without a Chromium: the site then boots Pyodide normally)."""
+    key = snapshot_key(wheel)
+    if SNAPSHOT_MANIFEST.is_file():
+        manifest = json.loads(SNAPSHOT_MANIFEST.read_text())
+        if manifest.get("key") == key and (DIST_PYODIDE / manifest["file"]).is_file():
+            return {SNAPSHOT_MANIFEST, DIST_PYODIDE / manifest["file"]}
+    chromium = find_chromium()
+    if chromium is None:
+        log("no Chromium found: dist/ gets no memory snapshot (pages boot Pyodide without one)")
+        return set()
+    started = time.monotonic()
+    try:
+        raw = make_memory_snapshot(chromium, wheel)
+    except BuildError as exc:
+        log(f"warning: {exc}\ndist/ gets no memory snapshot (pages boot Pyodide without one)")
+        return set()
+    packed = gzip.compress(raw, compresslevel=6, mtime=0)
+    target = DIST_PYODIDE / f"blazen-snapshot-{key[:16]}.bin.gz"
+    target.write_bytes(packed)
+    manifest = {
+        "format": SNAPSHOT_FORMAT,
+        "key": key,
+        "file": target.name,
+        "size": len(raw),
+        "gzip_size": len(packed),
+        "pyodide": PYODIDE_VERSION,
+        "package": canonical_name(PACKAGE),
+        "version": version(),
+        "wheel": wheel.name,
+        "imports": SNAPSHOT_IMPORTS,
+    }
+    write_text_if_changed(SNAPSHOT_MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    log(
+        f"made the memory snapshot in {time.monotonic() - started:.1f} s: "
+        f"{len(raw) / 2**20:.1f} MiB, {len(packed) / 2**20:.1f} MiB gzipped"
+    )
+    return {SNAPSHOT_MANIFEST, target}
+
+
+class _SnapshotHandler(StaticHandler):
+    """Serves dist/ and the snapshot-making page; takes the page's POSTed result."""
+
+    page: ClassVar[bytes] = b""
+    outcome: ClassVar[dict[str, bytes]] = {}
+    arrived: ClassVar[threading.Event]
+
+    def do_GET(self) -> None:
+        """The making page at /__blazen_snapshot__/, dist/ everywhere else."""
+        if self.path.split("?", 1)[0] != SNAPSHOT_PREFIX:
+            super().do_GET()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(self.page)))
+        self.end_headers()
+        self.wfile.write(self.page)
+
+    def do_POST(self) -> None:
+        """/__blazen_snapshot__/snapshot (the bytes) or .../error (a message)."""
+        what = self.path.removeprefix(SNAPSHOT_PREFIX)
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(204 if what in ("snapshot", "error") else 404)
+        self.end_headers()
+        if what in ("snapshot", "error"):
+            self.outcome[what] = body
+            self.arrived.set()
+
+
+def make_memory_snapshot(chromium: str, wheel: Path) -> bytes:
+    """Open the snapshot-making page in headless Chromium; return the snapshot it posts.
+
+    Made in Chromium, not Node: a snapshot made in Node 20 (no stack switching) breaks
+    run_sync when loaded in a browser."""
+    page = SNAPSHOT_PAGE % {"prefix": SNAPSHOT_PREFIX, "wheel": wheel.name, "imports": SNAPSHOT_IMPORTS}
+    outcome: dict[str, bytes] = {}
+    arrived = threading.Event()
+    server = make_server(DIST, handler=_SnapshotHandler, page=page.encode(), outcome=outcome, arrived=arrived)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with tempfile.TemporaryDirectory(prefix="blazen-snapshot-") as profile:
+        command = [chromium, "--headless", *CHROMIUM_ARGS, f"--user-data-dir={profile}"]
+        browser = subprocess.Popen(
+            [*command, server_url(server) + SNAPSHOT_PREFIX.lstrip("/")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            problem = wait_for_snapshot(browser, arrived)
+        finally:
+            stop_process_group(browser)
+            server.shutdown()
+            server.server_close()
+    if "snapshot" in outcome:
+        return outcome["snapshot"]
+    if "error" in outcome:
+        problem = f"the page failed:\n{outcome['error'].decode(errors='replace')}"
+    raise BuildError(f"making the memory snapshot with {chromium}: {problem}")
+
+
+def wait_for_snapshot(browser: subprocess.Popen[bytes], arrived: threading.Event) -> str:
+    """Wait until the page posts its result; else say why not (Chromium exited, timeout)."""
+    deadline = time.monotonic() + SNAPSHOT_TIMEOUT_S
+    while not arrived.wait(0.25):
+        if browser.poll() is not None:
+            return f"Chromium exited (code {browser.returncode}) before the page answered"
+        if time.monotonic() > deadline:
+            return f"no answer from the page in {SNAPSHOT_TIMEOUT_S} s"
+    return ""

@@ -1,0 +1,117 @@
+"""`python build.py test`: set up what the tests need, then run each tier as its own
+pytest process and sum up."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from blazen_build.chromium import ensure_chromium
+from blazen_build.common import log
+from blazen_build.lab import build_lab
+from blazen_build.npm import ensure_node
+from blazen_build.paths import CACHE, ROOT
+from blazen_build.pypi import ensure_wheels
+from blazen_build.virtualenvs import ensure_bench_venv, ensure_venv
+
+# Each tier is the folder tests/<tier>, run in this order as its own pytest process; a tier
+# that fails or collects no test fails the run. A new tier: its folder and its name here.
+TIERS = ("python", "pyodide", "browser")
+# Pure wheels installed into Pyodide by the test harness only (never part of dist/).
+TEST_WHEELS: dict[str, str] = {
+    "pytest": "9.1.1",
+    "pluggy": "1.7.0",
+    "iniconfig": "2.3.1",
+    "packaging": "26.3",
+    "pygments": "2.21.0",
+}
+SUMMARY_RE = re.compile(r"^=+ (.*\bin \d[\d.]*s.*?) =+$")
+
+
+def tier_env(chromium: str) -> dict[str, str]:
+    """Environment of the pytest processes."""
+    env = {**os.environ, "BLAZEN_CHROMIUM": chromium, "PYTHONPYCACHEPREFIX": str(CACHE / "pycache")}
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def run_tier(python: Path, tier: str, extra: Sequence[str], env: Mapping[str, str]) -> tuple[int, str, float]:
+    """Run one tier as its own pytest process; return (exit code, summary line, seconds)."""
+    print(f"\n{'=' * 24} tier: {tier} {'=' * 24}", flush=True)
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [str(python), "-m", "pytest", f"tests/{tier}", *extra],
+        cwd=ROOT,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+    summary = ""
+    assert process.stdout is not None
+    for line in process.stdout:
+        sys.stdout.write(line)
+        match = SUMMARY_RE.match(line.strip())
+        if match:
+            summary = match.group(1)
+    code = process.wait()
+    return code, summary or "(no pytest summary line)", time.monotonic() - started
+
+
+def report(results: Mapping[str, tuple[int, str, float]], setup_seconds: float) -> bool:
+    """Print the final summary of all tiers; True when every tier passed."""
+    print(f"\n{'=' * 24} blazen_py test summary {'=' * 24}")
+    print(f"set-up and build: {setup_seconds:.1f} s")
+    ok = True
+    for tier, (code, summary, seconds) in results.items():
+        verdict = "PASS" if code == 0 else f"FAIL (exit {code})"
+        if code == 5:
+            verdict = "FAIL (no tests collected)"
+        ok = ok and code == 0
+        print(f"{tier:>8}: {verdict:<26} {summary}  [{seconds:.1f} s]")
+    print("ALL TIERS PASSED" if ok else "SOME TIERS FAILED")
+    totals = count_outcomes(summary for _, summary, _ in results.values())
+    # a tier that failed without failing a test (no tests, crash) still counts as a failure
+    totals["failed"] += sum(
+        1 for code, summary, _ in results.values() if code != 0 and not count_outcomes([summary])["failed"]
+    )
+    print(
+        f"total: {totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped",
+        flush=True,
+    )
+    return ok
+
+
+def count_outcomes(summaries: Iterable[str]) -> dict[str, int]:
+    """Add up passed/failed/skipped over pytest summary lines (errors count as failed)."""
+    totals = {"passed": 0, "failed": 0, "skipped": 0}
+    for summary in summaries:
+        for number, word in re.findall(r"(\d+) (passed|failed|skipped|errors?)\b", summary):
+            totals["failed" if word.startswith("error") else word] += int(number)
+    return totals
+
+
+def test(tiers: Sequence[str], extra: Sequence[str]) -> int:
+    """Set up everything the tests need, build dist/, run the tiers; return the exit code.
+
+    Each set-up step is cached and logs what it does. A step a new tier needs (a service
+    such as a database) goes in here, in its own module like chromium.py, and tells the
+    tests what they need to know through tier_env()."""
+    started = time.monotonic()
+    python = ensure_venv()
+    ensure_bench_venv()  # the benchmarks' smoke tests run the peers too
+    ensure_node()
+    chromium = ensure_chromium()
+    build_lab()
+    ensure_wheels(TEST_WHEELS)
+    setup_seconds = time.monotonic() - started
+    log(f"set-up done in {setup_seconds:.1f} s (chromium: {chromium}); running tiers: {', '.join(tiers)}")
+    env = tier_env(chromium)
+    results = {tier: run_tier(python, tier, extra, env) for tier in tiers}
+    return 0 if report(results, setup_seconds) else 1
