@@ -19,30 +19,24 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from blazen_build import server
 from blazen_build.bench import bench
 from blazen_build.common import BuildError, log
 from blazen_build.dist import build
 from blazen_build.lab import build_lab
-from blazen_build.paths import DIST, DIST_LAB, ROOT
-from blazen_build.server import make_server, server_url
+from blazen_build.paths import DIST_LAB, ROOT
 from blazen_build.tiers import TIERS, test
 
 
-def serve(port: int, verbose: bool) -> None:
-    """Build, then serve dist/ until interrupted."""
-    build()
-    server = make_server(DIST, port, quiet=not verbose)
-    print(f"Serving {DIST.relative_to(ROOT)}/ at {server_url(server)}  (Ctrl+C stops)", flush=True)
-    if (DIST_LAB / "index.html").is_file():
-        print(f"JupyterLite notebooks at {server_url(server)}lab/", flush=True)
-    else:
-        print("(no JupyterLite site: `python build.py lab` writes one to dist/lab/)", flush=True)
+def port_number(text: str) -> int:
+    """A --port value: a whole number from 0 (any free port) to 65535."""
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (a number from 0 to 65535)")
+    return port
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -51,7 +45,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("build", help="build dist/ (the default)")
     serve_p = sub.add_parser("serve", help="build, then serve dist/ on 127.0.0.1")
-    serve_p.add_argument("--port", type=int, default=8000, help="port (0 picks a free one; default 8000)")
+    serve_p.add_argument(
+        "--port", type=port_number, default=8000, help="port (0 picks a free one; default 8000)"
+    )
     serve_p.add_argument("--verbose", action="store_true", help="log every request")
     sub.add_parser("lab", help="build dist/, then the JupyterLite site dist/lab/")
     test_p = sub.add_parser("test", help="set up, build and run the test tiers")
@@ -69,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         if args.command == "serve":
-            serve(args.port, args.verbose)
+            server.serve(args.port, args.verbose, build)
         elif args.command == "test":
             return test(args.tier or TIERS, args.pytest_args)
         elif args.command == "bench":
