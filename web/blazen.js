@@ -8,10 +8,9 @@
 // says otherwise. Python objects are named by integer ids across the boundary; the only
 // PyProxies are the bridge's exported functions, made once (see blazen_py/_jsbridge.py).
 
-const MODULE_BASE = new URL("./", import.meta.url);
+import { bootPyodide } from "./boot.js";
 
 let booting = null;
-let pyodide = null;
 let py = null; // the bridge's exported functions
 
 // -- errors -------------------------------------------------------------------------------
@@ -144,23 +143,7 @@ async function boot(options) {
   const report = (stage, progress, message) => {
     if (typeof options.onProgress === "function") options.onProgress({ stage, progress, message });
   };
-  const indexURL = options.indexURL ?? new URL("pyodide/", MODULE_BASE).href;
-  report("runtime", 0, "Loading the Python runtime");
-  const manifest = options.snapshot === false ? null : fetchSnapshotManifest(indexURL);
-  const { loadPyodide, version } = await import(new URL("pyodide.mjs", indexURL).href);
-  pyodide = null;
-  const snapshot = openSnapshot(indexURL, await manifest, version, report);
-  if (snapshot !== null) pyodide = await bootFromSnapshot(loadPyodide, indexURL, snapshot, report);
-  if (pyodide === null) {
-    pyodide = await loadPyodide({ indexURL });
-    report("package", 0.8, "Installing blazen_py");
-    const problems = [];
-    await pyodide.loadPackage("blazen-py", {
-      messageCallback: () => {},
-      errorCallback: (message) => problems.push(message),
-    });
-    if (problems.length) throw new BlazenError(`could not install blazen_py: ${problems.join("; ")}`);
-  }
+  const pyodide = await bootPyodide(options, report, BlazenError);
   report("bridge", 0.95, "Starting the engine");
   const bridge = pyodide.pyimport("blazen_py._jsbridge");
   const install = bridge.install;
@@ -170,176 +153,6 @@ async function boot(options) {
   if (options.env) call("set_env", options.env);
   report("ready", 1, "Ready");
   return pyodide;
-}
-
-// -- boot from a memory snapshot -------------------------------------------------------------
-//
-// `python build.py` makes the snapshot in headless Chromium: Pyodide with blazen_py imported,
-// gzipped, named after a key of everything it depends on (Pyodide build, wheel). The
-// decoded bytes are kept in the Cache API under that key, so a new build never meets a
-// stale copy, and old copies are deleted.
-
-const SNAPSHOT_MANIFEST = "blazen-snapshot.json";
-const SNAPSHOT_FORMAT = 1;
-const SNAPSHOT_CACHE = "blazen-py-snapshot";
-
-async function fetchSnapshotManifest(indexURL) {
-  try {
-    const response = await fetch(new URL(SNAPSHOT_MANIFEST, indexURL));
-    return response.ok ? { manifest: await response.json() } : { reason: `no ${SNAPSHOT_MANIFEST} (HTTP ${response.status})` };
-  } catch (error) {
-    return { reason: `${SNAPSHOT_MANIFEST} unreadable: ${error.message}` };
-  }
-}
-
-function reportFallback(report, reason) {
-  report("fallback", 0.1, `Booting without the memory snapshot: ${reason}`);
-  return null;
-}
-
-// Where the snapshot is, and promises of its bytes and of the wheel's (to restore the
-// package files); or null when there is none to use (reported).
-function openSnapshot(indexURL, found, version, report) {
-  if (found === null) return null;
-  const fallback = (reason) => reportFallback(report, reason);
-  if (found.manifest === undefined) return fallback(found.reason);
-  const manifest = found.manifest;
-  if (manifest.format !== SNAPSHOT_FORMAT) return fallback(`snapshot format ${manifest.format}, expected ${SNAPSHOT_FORMAT}`);
-  if (manifest.pyodide !== version) return fallback(`made for Pyodide ${manifest.pyodide}, this is ${version}`);
-  if (typeof DecompressionStream !== "function") return fallback("this browser has no DecompressionStream");
-  report("snapshot", 0.1, "Loading the memory snapshot");
-  const url = new URL(manifest.file, indexURL);
-  const wheel = fetch(new URL(manifest.wheel, indexURL)).then(async (response) => {
-    if (!response.ok) throw new Error(`${manifest.wheel}: HTTP ${response.status}`);
-    return new Uint8Array(await response.arrayBuffer());
-  });
-  wheel.catch(() => {}); // awaited later; a failure there is reported as a fallback
-  return { url, manifest, wheel, bytes: snapshotBytes(url, manifest) };
-}
-
-// The decoded snapshot: from the Cache API when this build's copy is there, else fetched,
-// gunzipped (the gzip trailer's CRC catches a damaged file) and checked against its size.
-async function snapshotBytes(url, manifest) {
-  const cache = await openCache();
-  const key = cacheKey(url);
-  const cached = cache && (await cache.match(key).catch(() => undefined));
-  if (cached) {
-    const bytes = new Uint8Array(await cached.arrayBuffer());
-    if (bytes.length === manifest.size) return { bytes, cache: null };
-    await cache.delete(key).catch(() => {});
-  }
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${manifest.file}: HTTP ${response.status}`);
-  let bytes;
-  try {
-    bytes = new Uint8Array(await new Response(await gunzipped(response.body)).arrayBuffer());
-  } catch (error) {
-    throw new Error(`${manifest.file} is damaged (${error.message})`);
-  }
-  if (bytes.length !== manifest.size) {
-    throw new Error(`${manifest.file} holds ${bytes.length} bytes, its manifest says ${manifest.size}`);
-  }
-  return { bytes, cache };
-}
-
-// A host that serves .gz files with `Content-Encoding: gzip` has the browser gunzip them
-// already: only a body that starts with gzip's magic bytes is gunzipped here (streaming).
-async function gunzipped(body) {
-  const reader = body.getReader();
-  const first = await reader.read();
-  const head = first.done ? new Uint8Array(0) : first.value;
-  const whole = new ReadableStream({
-    start(controller) {
-      if (head.length) controller.enqueue(head);
-    },
-    async pull(controller) {
-      const { done, value } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
-  const isGzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
-  return isGzip ? whole.pipeThrough(new DecompressionStream("gzip")) : whole;
-}
-
-function cacheKey(url) {
-  return `${url.href}?decoded`;
-}
-
-async function openCache() {
-  // The Cache API exists only in secure contexts (https, localhost, 127.0.0.1).
-  if (typeof caches === "undefined") return null;
-  return caches.open(SNAPSHOT_CACHE).catch(() => null);
-}
-
-// Keep this build's decoded copy, drop every other one; after boot, off the critical path.
-async function rememberSnapshot(cache, url, bytes) {
-  const key = cacheKey(url);
-  try {
-    for (const request of await cache.keys()) if (request.url !== key) await cache.delete(request);
-    await cache.put(key, new Response(bytes, { headers: { "Content-Type": "application/octet-stream" } }));
-  } catch {
-    // Quota or a storage error: the next visit fetches the file again.
-  }
-}
-
-// Pyodide keeps its loadPyodide options for the life of the page: give it the bytes through a
-// thenable that lets go of them once taken, not a promise that would hold 30 MB forever.
-function handOver(promise) {
-  let source = promise;
-  return {
-    then(resolve, reject) {
-      const taken = source;
-      source = null;
-      return taken === null ? resolve(undefined) : taken.then(resolve, reject);
-    },
-  };
-}
-
-function whenIdle(fn) {
-  if (typeof requestIdleCallback === "function") requestIdleCallback(fn, { timeout: 5000 });
-  else setTimeout(fn, 1000);
-}
-
-async function forgetSnapshot(url) {
-  const cache = await openCache();
-  if (cache) await cache.delete(cacheKey(url)).catch(() => {});
-}
-
-// Pyodide from the snapshot, or null (reported). loadPyodide gets the bytes as a promise:
-// it fetches and compiles the runtime while they arrive.
-async function bootFromSnapshot(loadPyodide, indexURL, snapshot, report) {
-  let problem = null; // the snapshot's own failure (HTTP, damage) is reported as it is
-  const decoded = snapshot.bytes.then(
-    (found) => {
-      report("restore", 0.5, "Restoring Python from the memory snapshot");
-      return found;
-    },
-    (error) => {
-      problem = error.message;
-      throw error;
-    },
-  );
-  const bytes = decoded.then((found) => found.bytes);
-  bytes.catch(() => {}); // loadPyodide awaits it only later: not an unhandled rejection
-  let instance;
-  try {
-    instance = await loadPyodide({ indexURL, _loadSnapshot: handOver(bytes) });
-    // The file system is not in the snapshot: put the package's files back before any
-    // import can need them (lazily imported submodules, package metadata).
-    instance.unpackArchive(await snapshot.wheel, "wheel");
-  } catch (error) {
-    await forgetSnapshot(snapshot.url);
-    return reportFallback(report, problem ?? `it did not load (${error.message})`);
-  }
-  const { cache } = await decoded;
-  // Storing 30 MB blocks the page for tens of ms: wait until it is idle (after the first run).
-  if (cache) whenIdle(async () => rememberSnapshot(cache, snapshot.url, await bytes));
-  report("package", 0.8, "Booted from the memory snapshot");
-  return instance;
 }
 
 // -- values ---------------------------------------------------------------------------------------

@@ -66,4 +66,5 @@ def test_embedded_workflow_runs_and_shows_text(browser: Any, base_url: str, arti
     foreign = [u for u in requests if not u.startswith("data:") and urlsplit(u)[:2] != origin]
     assert foreign == []
     assert any(u.endswith("/blazen.js") for u in requests)
+    assert any(u.endswith("/boot.js") for u in requests)  # blazen.js's own part, beside it
     assert errors == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from blazen_build import snapshot
-from blazen_build.paths import DIST, DIST_PYODIDE, PYODIDE_VERSION
+from blazen_build.paths import DIST, DIST_PYODIDE, PYODIDE_VERSION, WEB
 from blazen_build.wheel import version, wheel_name, write_wheel
 
 LOCK = DIST_PYODIDE / "pyodide-lock.json"
@@ -78,6 +79,19 @@ def test_build_is_reproducible(tmp_path: Path) -> None:
     first = write_wheel(tmp_path / "a").read_bytes()
     second = write_wheel(tmp_path / "b").read_bytes()
     assert first == second
+
+
+def test_every_module_blazen_js_imports_is_in_dist_beside_it() -> None:
+    """Users import one URL, blazen.js: the modules it imports (boot.js) are copied next to it."""
+    seen, todo = set(), ["blazen.js"]
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        assert (DIST / name).read_bytes() == (WEB / name).read_bytes(), name
+        for spec in re.findall(r"^import\b[^\"']*[\"']([^\"']+)[\"'];", (DIST / name).read_text(), re.M):
+            assert re.fullmatch(r"\./[\w.-]+\.js", spec), f"{name} imports {spec}: not a file beside it"
+            todo += [spec[2:]] if spec[2:] not in seen else []
+    assert seen == {"blazen.js", "boot.js"}
 
 
 def test_build_info_names_the_wheel_and_versions() -> None:
