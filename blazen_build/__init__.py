@@ -1,5 +1,6 @@
-"""The parts of build.py, one module per concern. Standard library only: `python build.py`
-runs with the system Python before any virtualenv exists. Not part of the blazen_py wheel.
+"""The parts of build.py, one module per concern. Standard library only (and blazen_py,
+which has no dependencies): `python build.py` runs with the system Python before any
+virtualenv exists. Not part of the blazen_py wheel.
 
 build.py is the command line; the tests and bench/run.py import these modules. From the
 bottom up (each imports only modules above it in this list):
@@ -14,7 +15,7 @@ bottom up (each imports only modules above it in this list):
     chromium     find_chromium() (the one lookup), ensure_chromium(), CHROMIUM_ARGS
     server       the static server: make_server(), MIME types, `serve`
     snapshot     the memory snapshot made in headless Chromium
-    dist         dist/: the runtime, the lock file, web/, build-info.json (`build`)
+    dist         dist/: the runtime, the lock file, web/ (and its generated JS), build-info.json
     lab          the JupyterLite site dist/lab/ (`lab`)
     tiers        `test`: the set-up steps and the tiers, each its own pytest process
     bench        `bench`: set up, then run bench/run.py

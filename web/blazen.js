@@ -143,7 +143,7 @@ async function boot(options) {
   const report = (stage, progress, message) => {
     if (typeof options.onProgress === "function") options.onProgress({ stage, progress, message });
   };
-  const pyodide = await bootPyodide(options, report, BlazenError);
+  const pyodide = await bootPyodide(options, report);
   report("bridge", 0.95, "Starting the engine");
   const bridge = pyodide.pyimport("blazen_py._jsbridge");
   const install = bridge.install;

@@ -5,15 +5,16 @@
 // Everything loads from this module's own origin (./pyodide/ beside it and blazen.js)
 // unless `indexURL` says otherwise.
 
+import { BlazenError } from "./errors.js";
+
 const MODULE_BASE = new URL("./", import.meta.url);
 
 /**
  * Boot Pyodide from `options.indexURL` (default ./pyodide/ beside this module) and install
  * blazen_py, reporting each stage through `report(stage, progress, message)`. `snapshot:
- * false` always boots normally. `Failure` is the error class thrown when blazen_py cannot
- * be installed (blazen.js's BlazenError).
+ * false` always boots normally.
  */
-export async function bootPyodide(options, report, Failure) {
+export async function bootPyodide(options, report) {
   const indexURL = options.indexURL ?? new URL("pyodide/", MODULE_BASE).href;
   report("runtime", 0, "Loading the Python runtime");
   const manifest = options.snapshot === false ? null : fetchSnapshotManifest(indexURL);
@@ -29,7 +30,7 @@ export async function bootPyodide(options, report, Failure) {
       messageCallback: () => {},
       errorCallback: (message) => problems.push(message),
     });
-    if (problems.length) throw new Failure(`could not install blazen_py: ${problems.join("; ")}`);
+    if (problems.length) throw new BlazenError(`could not install blazen_py: ${problems.join("; ")}`);
   }
   return pyodide;
 }

@@ -18,6 +18,8 @@ from blazen_build.paths import DIST, DIST_PYODIDE, PYODIDE_VERSION, WEB
 from blazen_build.wheel import version, wheel_name, write_wheel
 
 LOCK = DIST_PYODIDE / "pyodide-lock.json"
+# What a module imports statically: `import ... from "x"`, `export ... from "x"`, `import "x"`.
+JS_IMPORT = re.compile(r"""^(?:import|export)\s(?:[^;'"()]*?\bfrom\s*)?["']([^"']+)["']""", re.M)
 
 
 def test_lock_lists_exactly_the_wheels_present_with_their_real_sha256() -> None:
@@ -82,16 +84,17 @@ def test_build_is_reproducible(tmp_path: Path) -> None:
 
 
 def test_every_module_blazen_js_imports_is_in_dist_beside_it() -> None:
-    """Users import one URL, blazen.js: the modules it imports (boot.js) are copied next to it."""
+    """Users import one URL, blazen.js: the modules it imports (boot.js, errors.js, ...), and
+    theirs, are copied next to it."""
     seen, todo = set(), ["blazen.js"]
     while todo:
         name = todo.pop()
         seen.add(name)
         assert (DIST / name).read_bytes() == (WEB / name).read_bytes(), name
-        for spec in re.findall(r"^import\b[^\"']*[\"']([^\"']+)[\"'];", (DIST / name).read_text(), re.M):
+        for spec in JS_IMPORT.findall((DIST / name).read_text()):
             assert re.fullmatch(r"\./[\w.-]+\.js", spec), f"{name} imports {spec}: not a file beside it"
             todo += [spec[2:]] if spec[2:] not in seen else []
-    assert seen == {"blazen.js", "boot.js"}
+    assert {"blazen.js", "boot.js", "errors.js"} <= seen
 
 
 def test_build_info_names_the_wheel_and_versions() -> None:
