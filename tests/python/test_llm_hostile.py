@@ -446,10 +446,9 @@ async def test_an_endless_stream_stops_at_the_limit(piece: bytes) -> None:
     model = CompletionModel(
         model="m", base_url=BASE_URL, max_response_bytes=50_000, transport=mocked.transport
     )
-    started = time.monotonic()
+    # The bound is in bytes, not seconds (a hang would hit the test's own timeout).
     with pytest.raises(ModelError, match="more than 50000 bytes"):
         await model.stream(USER, lambda c: None)
-    assert time.monotonic() - started < 10
     assert sent <= 50_000 + len(piece)
 
 
