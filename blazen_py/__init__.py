@@ -43,7 +43,7 @@ from .snapshot import SNAPSHOT_VERSION
 from .state import StateValue
 from .step import Step
 from .stores import MemoryStore, SnapshotStore
-from .stream import StreamEvent
+from .stream import INPUT_ANSWERED, SPAN_OUTCOMES, STEP_FINISHED, STEP_STARTED, StreamEvent
 from .validation import ValidationProblem
 from .workflow import Workflow, WorkflowBuilder
 
@@ -90,11 +90,15 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "ActiveStep",
+    "INPUT_ANSWERED",
     "INPUT_REQUESTED",
     "INPUT_REQUEST_EVENT",
     "INPUT_RESPONSE_EVENT",
     "SNAPSHOT_VERSION",
+    "SPAN_OUTCOMES",
     "START_EVENT",
+    "STEP_FINISHED",
+    "STEP_STARTED",
     "STOP_EVENT",
     "BlazenError",
     "ChatMessage",

@@ -220,6 +220,12 @@ class WorkflowHandler:
     def __repr__(self) -> str:
         return f"<WorkflowHandler workflow={self.workflow_name!r} run={self.run_id} status={self.status}>"
 
+    def _ipython_display_(self) -> None:
+        # A handler shown in a notebook cell draws its run's live timeline there.
+        from .notebook import live_timeline
+
+        live_timeline(self)
+
 
 async def await_result(run: Run, handler: WorkflowHandler | None = None) -> WorkflowResult:
     """Wait for ``run`` to end (through ``handler`` when given, for a durable run's

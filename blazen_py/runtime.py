@@ -45,13 +45,13 @@ from .events import INPUT_REQUEST_EVENT, INPUT_RESPONSE_EVENT, STOP_EVENT, descr
 from .journal import Journal
 from .requests import InputRequests, PausedForInput, ended_error
 from .state import copy_state_value
-from .stream import ERROR, StreamEvent
+from .stream import ERROR, INPUT_ANSWERED, STEP_FINISHED, STEP_STARTED, StreamEvent
 
 if TYPE_CHECKING:
     from .definition import Definition
     from .step import Step
 
-__all__ = ["YIELD_EVERY", "Deferred", "Run", "WorkflowResult"]
+__all__ = ["YIELD_EVERY", "Deferred", "Run", "WorkflowResult", "run_hooks"]
 
 logger = logging.getLogger("blazen_py")
 
@@ -62,6 +62,13 @@ RUNNING, PAUSED, COMPLETED, FAILED = 0, 1, 2, 3
 STATUS_NAMES = ("running", "paused", "completed", "failed")
 
 Listener = Callable[[StreamEvent], None]
+
+run_hooks: list[Callable[[Run], None]] = []
+"""Called with every run as it starts (or resumes), after its stream listener is set.
+
+For instrumentation that must see runs it did not start (the notebook's ``trace()``, the
+playground's cells); a hook typically calls :meth:`Run.trace`. An exception in a hook is
+reported to the event loop's exception handler, never to the run."""
 
 
 class WorkflowResult:
@@ -291,11 +298,21 @@ class Run:
         # resume. (A restored run may also hold the failure of the run it was taken of.)
         self.held_stop: Mapping[str, Any] | None = None
         self.held_failure: WorkflowError | None = None
+        # Tracing (see trace()): tracers, the open spans (span id -> step name) and the
+        # span whose code is running right now.
+        self.tracer: Listener | None = None
+        self._spans: dict[int, str] = {}
+        self._span_now = 0
 
     # -- life cycle ----------------------------------------------------------------------
 
     def start(self, start_event: Mapping[str, Any] | None) -> None:
         """Begin (or continue, after a restore) dispatching; schedules, never runs steps now."""
+        for hook in run_hooks:
+            try:
+                hook(self)
+            except Exception as exc:  # instrumentation must not break the run
+                self.loop.call_exception_handler({"message": "error in a run hook", "exception": exc})
         if self._deadline is not None:
             self._deadline.start()
         if self.requests:  # restored from a snapshot: its durable requests are open again
@@ -706,12 +723,17 @@ class Run:
         self._active[step.index] -= 1
         if self.status >= COMPLETED:
             return
+        traced = self.tracer is not None
+        if traced:
+            self._span_now = flight.inv
         if exc is None:
             if self.journal:
                 self.journal.pop(flight.inv, None)
             self._deliver(step, event, value)
             if self.on_step_done is not None:
                 self.on_step_done()
+            if traced:
+                self._end_span(flight.inv, "completed")
         elif isinstance(exc, PausedForInput) or self._interrupted.get(step.index):
             # pause() interrupted it while it waited for input: run it again on resume,
             # from the state it started from. (A JS step sees the interruption as its own
@@ -720,8 +742,12 @@ class Run:
                 self._interrupted[step.index] -= 1
             self.journal.rollback(flight.inv, self.state)
             self.pending.append((step, event))
+            if traced:
+                self._end_span(flight.inv, "interrupted")
         else:
             self._step_failed(step, event, exc)
+        if traced:
+            self._span_now = 0
         backlog = self._backlog.get(step.index)
         if backlog and self.status == RUNNING:
             self._invoke(step, backlog.popleft())
@@ -729,7 +755,9 @@ class Run:
 
     def _flight_timed_out(self, flight: _Flight) -> None:
         if flight in self._flights:
+            self._span_now = flight.inv  # the span that failed, for a traced run
             self._step_timed_out(flight.step, flight.event)
+            self._span_now = 0
 
     def _step_timed_out(self, step: Step, event: Mapping[str, Any]) -> None:
         self.fail(
@@ -785,6 +813,8 @@ class Run:
         """End the run with ``stop_event`` (the first StopEvent wins)."""
         if self.status >= COMPLETED:
             return
+        if self._span_now in self._spans:  # traced: the step that produced it is done
+            self._end_span(self._span_now, "completed")
         self.status = COMPLETED
         self._teardown()
         if not self.done.done():
@@ -797,6 +827,9 @@ class Run:
             return
         if error.run_id is None:
             error.run_id = self.run_id
+        if self._span_now in self._spans:  # traced: it failed while this step ran
+            outcome = "cancelled" if isinstance(error, WorkflowAbortedError) else "failed"
+            self._end_span(self._span_now, outcome, error)
         listener = self.listener
         if listener is not None:
             active = getattr(error, "active_steps", ())
@@ -852,8 +885,12 @@ class Run:
         if self.held_stop is None:
             self.held_stop = stop_event
             self._cancel_flights()
+            if self._spans:  # traced: what was cancelled ends here
+                self._cancel_spans()
 
     def _teardown(self) -> None:
+        if self._spans:
+            self._cancel_spans()
         if self._deadline is not None:
             self._deadline.cancel()
         self._cancel_flights()
@@ -929,10 +966,92 @@ class Run:
         request = self.requests.lookup(request_id, ended=self.status >= COMPLETED)
         if request.future is not None:
             self.requests.close(request)
+            if self.tracer is not None:
+                self._trace(INPUT_ANSWERED, request_id=request_id, step=request.step)
             request.future.set_result(value)
             return
         response = copy_state_value(value, key="response")  # before anything changes
         self.requests.close(request)
+        if self.tracer is not None:
+            self._trace(INPUT_ANSWERED, request_id=request_id, step=request.step)
         self.produce({"type": INPUT_RESPONSE_EVENT, "request_id": request_id, "response": response}, None)
         if self.status == RUNNING:
             self._schedule()
+
+    # -- tracing ---------------------------------------------------------------------------
+
+    def trace(self, tracer: Listener) -> None:
+        """Send ``tracer`` every stream item from now on, plus the run's span items.
+
+        Span items (:data:`~blazen_py.stream.STEP_STARTED`, ``STEP_FINISHED``,
+        ``INPUT_ANSWERED``) go to tracers only; the stream listener sees them only when it
+        is the tracer itself (``spans=True``). Tracing switches this run to a slower
+        dispatch path per step; a run never traced pays nothing, because the switch is an
+        instance attribute that shadows :meth:`_invoke`.
+        """
+        previous = self.tracer
+        self.tracer = tracer if previous is None else _Tee(previous, tracer)
+        listener = self.listener
+        self.listener = tracer if listener is None or listener == tracer else _Tee(listener, tracer)
+        self._invoke = self._invoke_traced  # type: ignore[method-assign]
+
+    def _trace(self, kind: str, **fields: Any) -> None:
+        tracer = self.tracer
+        if tracer is not None:
+            fields["at"] = time.perf_counter()
+            tracer(StreamEvent(fields, kind))
+
+    def _invoke_traced(self, step: Step, event: Mapping[str, Any]) -> None:
+        limit = step.max_concurrency
+        if limit is not None and self._active[step.index] >= limit:
+            Run._invoke(self, step, event)  # held in the backlog: its span begins when it runs
+            return
+        span = self._inv + 1  # the invocation number Run._invoke is about to take
+        self._spans[span] = step.name
+        self._trace(STEP_STARTED, step=step.name, span=span, handling=event["type"])
+        active = self._active[step.index]
+        previous, self._span_now = self._span_now, span
+        try:
+            Run._invoke(self, step, event)
+        finally:
+            self._span_now = previous
+        if span in self._spans:  # neither failed nor landed already
+            if self._active[step.index] > active and any(f.inv == span for f in reversed(self._flights)):
+                return  # suspended: it ends when it lands
+            self._end_span(span, "cancelled" if self.status == FAILED else "completed")
+
+    def _end_span(self, span: int, outcome: str, error: BaseException | None = None) -> None:
+        name = self._spans.pop(span, None)
+        if name is None:
+            return
+        if error is None:
+            self._trace(STEP_FINISHED, step=name, span=span, outcome=outcome)
+        else:
+            self._trace(
+                STEP_FINISHED,
+                step=name,
+                span=span,
+                outcome=outcome,
+                error=str(error),
+                error_type=type(error).__name__,
+            )
+
+    def _cancel_spans(self) -> None:
+        # The run ended: what still runs is cancelled, except the span whose code is
+        # running right now (it ends on its own path, e.g. the step that returned the stop).
+        for span in [s for s in self._spans if s != self._span_now]:
+            self._end_span(span, "cancelled")
+
+
+class _Tee:
+    """Two listeners as one: the stream's listener and a tracer, or two tracers."""
+
+    __slots__ = ("first", "second")
+
+    def __init__(self, first: Listener, second: Listener) -> None:
+        self.first = first
+        self.second = second
+
+    def __call__(self, item: StreamEvent) -> None:
+        self.first(item)
+        self.second(item)

@@ -5,10 +5,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["ERROR", "StreamEvent"]
+__all__ = ["ERROR", "INPUT_ANSWERED", "SPAN_OUTCOMES", "STEP_FINISHED", "STEP_STARTED", "StreamEvent"]
 
 ERROR = "Error"
 """``event_type`` of the stream item that reports a failed run."""
+
+# Span items: only a traced run makes them, and only its tracers (or a stream that asked
+# for ``spans=True``) receive them. Each carries ``at``: time.perf_counter() seconds.
+STEP_STARTED = "blazen::StepStarted"
+"""A step invocation began: ``step``, ``span`` (its id, unique in the run), ``handling``
+(the type of the event it was given) and ``at``."""
+
+STEP_FINISHED = "blazen::StepFinished"
+"""A step invocation ended: ``step``, ``span``, ``outcome`` (one of :data:`SPAN_OUTCOMES`),
+``at``, and for a failure ``error`` and ``error_type``."""
+
+INPUT_ANSWERED = "blazen::InputAnswered"
+"""An input request was answered: ``request_id``, ``step`` (that asked) and ``at``."""
+
+SPAN_OUTCOMES = ("completed", "failed", "interrupted", "cancelled")
+"""How a step invocation can end: it returned; it raised, timed out or returned a non-event;
+a pause stopped it while it waited for input (it runs again on resume); the run ended
+(a StopEvent elsewhere, an abort, a run timeout) while it was running."""
 
 
 class StreamEvent(dict[str, Any]):
@@ -26,6 +44,9 @@ class StreamEvent(dict[str, Any]):
       ``prompt``, ``metadata`` and ``step`` for an input request; ``error``,
       ``error_type``, ``step`` and ``active_steps`` for an error; and ``event_type``.
       :attr:`event` is ``None``.
+
+    A traced run also has span items (:data:`STEP_STARTED`, :data:`STEP_FINISHED`,
+    :data:`INPUT_ANSWERED`): engine items, with the fields their docs name.
     """
 
     __slots__ = ("event", "event_type")

@@ -292,7 +292,7 @@ class Workflow:
         return run
 
     async def run_streaming(
-        self, input: Mapping[str, Any] | None, callback: Callable[[StreamEvent], Any]
+        self, input: Mapping[str, Any] | None, callback: Callable[[StreamEvent], Any], *, spans: bool = False
     ) -> WorkflowResult:
         """Run the workflow, calling ``callback`` synchronously with every stream item.
 
@@ -300,6 +300,9 @@ class Workflow:
         run and the stop event, each with ``event_type``. An exception raised by the
         callback fails the run. An async ``callback`` (one that returns an awaitable) is
         awaited, item after item in order; this returns once it has seen the last one.
+        ``spans=True`` adds the span items of every step invocation (``blazen::StepStarted`` /
+        ``blazen::StepFinished``, see :mod:`blazen_py.stream`), as a timeline needs; the run
+        then dispatches a little slower.
 
         Returns:
             The same result as :meth:`run`.
@@ -318,6 +321,8 @@ class Workflow:
                 awaited.add(item, out)
 
         run.listener = listener
+        if spans:
+            run.trace(listener)
         run.start(start)
         try:
             result = await await_result(run)
@@ -327,7 +332,11 @@ class Workflow:
         return result
 
     async def run_with_handler(
-        self, input: Mapping[str, Any] | None = None, *, checkpoint: SnapshotStore | None = None
+        self,
+        input: Mapping[str, Any] | None = None,
+        *,
+        checkpoint: SnapshotStore | None = None,
+        spans: bool = False,
     ) -> WorkflowHandler:
         """Start a run in the background and return its :class:`WorkflowHandler`.
 
@@ -339,15 +348,23 @@ class Workflow:
                 unfinished runs with :meth:`checkpoints` and continue one with
                 :meth:`resume_checkpoint`; steps that were running (or whose completion
                 was not saved yet) run again: at-least-once.
+            spans: Put the span items of every step invocation on the handler's stream
+                (see :meth:`run_streaming`).
         """
         start = self._start_event(input)
         run = Run(self.definition())
         handler = _handler(run, checkpoint)
+        if spans:
+            run.trace(run.listener)  # type: ignore[arg-type]  # the handler's recorder
         run.start(start)
         return handler
 
     async def resume(
-        self, snapshot: Mapping[str, Any] | str | bytes, *, checkpoint: SnapshotStore | None = None
+        self,
+        snapshot: Mapping[str, Any] | str | bytes,
+        *,
+        checkpoint: SnapshotStore | None = None,
+        spans: bool = False,
     ) -> WorkflowHandler:
         """Resume a run from a snapshot (a dict or its JSON text) in this process.
 
@@ -358,7 +375,7 @@ class Workflow:
             SnapshotError: the snapshot is corrupt, truncated, newer than this version, or
                 does not fit this workflow.
         """
-        return await self.resume_with_serializable_refs(snapshot, {}, checkpoint=checkpoint)
+        return await self.resume_with_serializable_refs(snapshot, {}, checkpoint=checkpoint, spans=spans)
 
     async def resume_with_serializable_refs(
         self,
@@ -366,6 +383,7 @@ class Workflow:
         deserializers: Mapping[str, Deserializer],
         *,
         checkpoint: SnapshotStore | None = None,
+        spans: bool = False,
     ) -> WorkflowHandler:
         """Resume a run from a snapshot, rebuilding session refs with ``deserializers``.
 
@@ -375,12 +393,15 @@ class Workflow:
                 bytes to the live value. Unknown tags are skipped with a logged warning.
             checkpoint: Keep the resumed run durable in this store (see
                 :meth:`run_with_handler`).
+            spans: Put step span items on the handler's stream (see :meth:`run_streaming`).
 
         Raises:
             SnapshotError: see :meth:`resume`.
         """
         run = restore(self.definition(), snapshot, deserializers)
         handler = _handler(run, checkpoint)
+        if spans:
+            run.trace(run.listener)  # type: ignore[arg-type]  # the handler's recorder
         run.start(None)
         return handler
 
@@ -393,7 +414,9 @@ class Workflow:
         """
         return await list_checkpoints(store, self._name)
 
-    async def resume_checkpoint(self, store: SnapshotStore, run_id: str) -> WorkflowHandler:
+    async def resume_checkpoint(
+        self, store: SnapshotStore, run_id: str, *, spans: bool = False
+    ) -> WorkflowHandler:
         """Continue the durable run ``run_id`` from its checkpoint in ``store``.
 
         Raises:
@@ -402,10 +425,39 @@ class Workflow:
         snapshot = await store.load(run_id)
         if snapshot is None:
             raise SnapshotError(f"no checkpoint of run {run_id!r} in the store")
-        return await self.resume(snapshot, checkpoint=store)
+        return await self.resume(snapshot, checkpoint=store, spans=spans)
 
     def __repr__(self) -> str:
         return f"<Workflow {self._name!r} steps={[s.name for s in self._steps]!r}>"
+
+    # -- drawings (blazen_py._draw, imported on first use) ----------------------------------
+
+    def to_svg(self) -> str:
+        """The graph of steps and event types (from the declared accepts / emits) as an SVG
+        document. A notebook shows it when the workflow is a cell's value."""
+        from ._draw.graph import describe, graph_tree
+        from ._draw.tree import to_markup
+
+        return to_markup(graph_tree(describe(self)))
+
+    def to_mermaid(self) -> str:
+        """The graph as a Mermaid flowchart (names escaped as Mermaid entities)."""
+        from ._draw.export import to_mermaid
+        from ._draw.graph import describe
+
+        return to_mermaid(describe(self))
+
+    def to_dot(self) -> str:
+        """The graph as a Graphviz DOT digraph (names escaped as DOT strings)."""
+        from ._draw.export import to_dot
+        from ._draw.graph import describe
+
+        return to_dot(describe(self))
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        from ._draw.graph import describe, graph_bundle
+
+        return graph_bundle(describe(self))
 
 
 def _check_decorator_use(accepts: object, owner: str) -> None:

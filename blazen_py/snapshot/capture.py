@@ -11,12 +11,14 @@ from ..errors import SnapshotError, StateError
 from ..runtime import COMPLETED, FAILED, PAUSED, RUNNING, Run
 from ..state import encode_state_value
 from .format import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, encode_event
+from .summary import Snapshot
 
 __all__ = ["capture", "serialize_session"]
 
 
 def capture(run: Run, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Describe ``run`` as it is at this moment, as JSON-compatible data.
+    """Describe ``run`` as it is at this moment, as JSON-compatible data (a :class:`Snapshot`:
+    a ``dict`` that notebooks show as a summary).
 
     Taken between event-loop callbacks, it is consistent: every event is queued, the input
     of a step still to finish, or fully handled. What unfinished steps wrote is left out.
@@ -59,7 +61,7 @@ def capture(run: Run, metadata: Mapping[str, Any] | None = None) -> dict[str, An
             snapshot["outcome"] = _outcome(run)
     except StateError as exc:
         raise SnapshotError(f"cannot snapshot run {run.run_id}: {exc}") from exc
-    return snapshot
+    return Snapshot(snapshot)
 
 
 _STATUS = {RUNNING: "running", PAUSED: "paused", COMPLETED: "completed", FAILED: "failed"}

@@ -1,0 +1,438 @@
+"""A workflow's graph: steps and event types from the declared accepts / emits.
+
+:func:`describe` turns a workflow into a plain description (also what the playground
+sends for JavaScript workflows), :func:`check_description` validates one that came from
+elsewhere, :func:`layout` places its nodes, and :func:`graph_tree` draws it as an SVG
+element tree (see :mod:`.tree`). Columns follow the distance from the start event;
+nodes keep declaration order within a column.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..events import INPUT_REQUEST_EVENT, INPUT_RESPONSE_EVENT, START_EVENT, STOP_EVENT
+from .tree import Node, clip, el, text_width, to_markup
+
+__all__ = [
+    "Description",
+    "check_description",
+    "describe",
+    "graph_bundle",
+    "graph_tree",
+    "layout",
+    "short_type",
+]
+
+Description = dict[str, Any]
+"""``{"name": str, "steps": [{"name": str, "accepts": [str], "emits": [str] | None}]}``."""
+
+MAX_STEPS = 2000
+MAX_TYPES_PER_STEP = 500
+MAX_NAME = 10_000
+LABEL_CHARS = 28
+
+# Colours are presentation attributes, so the drawing looks the same in a notebook (no
+# page CSS) and on a page, where CSS may still override them (the playground's "seen").
+INK = "#1c1f26"
+MUTED = "#5d6474"
+STEP_FILL, STEP_STROKE = "#eef2fb", "#2f6db5"
+EVENT_FILL, EVENT_STROKE = "#ffffff", "#a3abbb"
+START_FILL, START_STROKE = "#eef1f5", "#64748b"
+STOP_FILL, STOP_STROKE = "#e7f4ec", "#23774a"
+EDGE = "#98a1b3"
+HUMAN = "#c2410c"
+FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif"
+MONO = "ui-monospace, Menlo, Consolas, monospace"
+
+_ids = itertools.count(1)
+
+
+def short_type(etype: str) -> str:
+    """A short label for an event type: ``'blazen::StopEvent'`` -> ``'StopEvent'``."""
+    return etype[8:] if etype.startswith("blazen::") else etype
+
+
+def describe(workflow: Any) -> Description:
+    """The description of a :class:`~blazen_py.Workflow` (anything with ``name`` and ``steps``)."""
+    return {
+        "name": workflow.name,
+        "steps": [
+            {
+                "name": step.name,
+                "accepts": list(step.accepts),
+                "emits": None if step.emits is None else list(step.emits),
+            }
+            for step in workflow.steps
+        ],
+    }
+
+
+def check_description(data: Any) -> Description:
+    """Validate a description that came from outside (JSON from a page); return a clean copy.
+
+    Raises:
+        ValueError: not a description, or larger than the bounds above.
+    """
+    if isinstance(data, (str, bytes)):
+        data = json.loads(data)
+    if not isinstance(data, Mapping):
+        raise ValueError("a workflow description is an object with 'name' and 'steps'")
+    name, steps = data.get("name"), data.get("steps")
+    if not isinstance(name, str) or not isinstance(steps, list):
+        raise ValueError("a workflow description needs a string 'name' and a list 'steps'")
+    if len(steps) > MAX_STEPS:
+        raise ValueError(f"a workflow description holds at most {MAX_STEPS} steps, got {len(steps)}")
+    clean = []
+    for step in steps:
+        if not isinstance(step, Mapping) or not isinstance(step.get("name"), str):
+            raise ValueError("each step is an object with a string 'name'")
+        emits = step.get("emits")
+        clean.append(
+            {
+                "name": step["name"][:MAX_NAME],
+                "accepts": _types(step.get("accepts"), "accepts"),
+                "emits": None if emits is None else _types(emits, "emits"),
+            }
+        )
+    return {"name": name[:MAX_NAME], "steps": clean}
+
+
+def _types(value: Any, what: str) -> list[str]:
+    if not isinstance(value, list) or len(value) > MAX_TYPES_PER_STEP:
+        raise ValueError(f"a step's {what!r} is a list of at most {MAX_TYPES_PER_STEP} event types")
+    if not all(isinstance(t, str) for t in value):
+        raise ValueError(f"a step's {what!r} holds strings only")
+    return [t[:MAX_NAME] for t in value]
+
+
+class _Node:
+    __slots__ = ("accepts", "emits", "h", "kind", "label", "name", "rank", "w", "x", "y")
+
+    def __init__(self, kind: str, name: str, accepts: list[str] | None = None, emits: Any = None) -> None:
+        self.kind = kind
+        self.name = name
+        self.accepts = accepts or []
+        self.emits = emits
+        self.label = clip(name if kind == "step" else short_type(name), LABEL_CHARS)
+        self.rank = 0
+        self.x = self.y = self.w = self.h = 0.0
+
+
+class Layout:
+    """Placed nodes and edges of one description."""
+
+    __slots__ = ("edges", "height", "nodes", "width")
+
+    def __init__(
+        self, nodes: list[_Node], edges: list[tuple[_Node, _Node, str]], width: float, height: float
+    ):
+        self.nodes = nodes
+        self.edges = edges
+        self.width = width
+        self.height = height
+
+
+NODE_H, GAP_Y, GAP_X, PAD = 30, 14, 34, 12
+
+
+def layout(desc: Description) -> Layout:
+    """Place the nodes of ``desc``: columns by breadth-first distance from the start event."""
+    steps = [_Node("step", s["name"], list(s["accepts"]), s["emits"]) for s in desc["steps"]]
+    events: dict[str, _Node] = {}
+
+    def event(etype: str) -> _Node:
+        node = events.get(etype)
+        if node is None:
+            node = events[etype] = _Node("event", etype)
+        return node
+
+    event(START_EVENT)
+    for step in steps:
+        for etype in step.accepts:
+            event(etype)
+        for etype in step.emits or ():
+            event(etype)
+    edges: list[tuple[_Node, _Node, str]] = []
+    for step in steps:
+        edges.extend((events[t], step, "accepts") for t in step.accepts)
+        edges.extend((step, events[t], "emits") for t in step.emits or ())
+    if INPUT_REQUEST_EVENT in events and INPUT_RESPONSE_EVENT in events:
+        edges.append((events[INPUT_REQUEST_EVENT], events[INPUT_RESPONSE_EVENT], "human"))
+
+    nodes = [*events.values(), *steps]
+    outgoing: dict[int, list[_Node]] = {}
+    incoming: dict[int, list[_Node]] = {}
+    for a, b, _ in edges:
+        outgoing.setdefault(id(a), []).append(b)
+        incoming.setdefault(id(b), []).append(a)
+    rank: dict[int, int] = {id(events[START_EVENT]): 0}
+    queue = deque([events[START_EVENT]])
+    while queue:
+        node = queue.popleft()
+        for nxt in outgoing.get(id(node), ()):
+            if id(nxt) not in rank:
+                rank[id(nxt)] = rank[id(node)] + 1
+                queue.append(nxt)
+    # What the start does not reach (undeclared emits): after its highest ranked source.
+    for _ in range(3):
+        for node in nodes:
+            if id(node) not in rank:
+                before = [rank[id(a)] for a in incoming.get(id(node), ()) if id(a) in rank]
+                if before:
+                    rank[id(node)] = max(before) + 1
+    for node in nodes:
+        node.rank = rank.get(id(node), 1 if node.kind == "step" else 0)
+
+    columns: dict[int, list[_Node]] = {}
+    for node in nodes:
+        columns.setdefault(node.rank, []).append(node)
+    x, height = float(PAD), 0.0
+    placed = [columns[r] for r in sorted(columns)]
+    for column in placed:
+        for node in column:
+            size = 12 if node.kind == "step" else 11
+            node.w = max(text_width(node.label, size) + 22, 64)
+            node.h = NODE_H
+        col_w = max(n.w for n in column)
+        for node in column:
+            node.x = x + (col_w - node.w) / 2
+        x += col_w + GAP_X
+        height = max(height, len(column) * (NODE_H + GAP_Y) - GAP_Y)
+    for column in placed:
+        col_h = len(column) * (NODE_H + GAP_Y) - GAP_Y
+        for i, node in enumerate(column):
+            node.y = PAD + (height - col_h) / 2 + i * (NODE_H + GAP_Y)
+    loops = 26 if any(b.rank <= a.rank for a, b, _ in edges) else 0
+    return Layout(nodes, edges, max(x - GAP_X + PAD, 470), height + 2 * PAD + 30 + loops)
+
+
+def _edge_path(a: _Node, b: _Node) -> str:
+    if b.rank > a.rank:
+        x1, y1 = a.x + a.w, a.y + a.h / 2
+        x2, y2 = b.x, b.y + b.h / 2
+        mid = (x1 + x2) / 2
+        return f"M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} {x2 - 1:.1f},{y2:.1f}"
+    # A loop back (or a link within a column): below the nodes.
+    x1, y1 = a.x + a.w / 2, a.y + a.h
+    x2, y2 = b.x + b.w / 2, b.y + b.h
+    low = max(y1, y2) + 24
+    return f"M{x1:.1f},{y1:.1f} C{x1:.1f},{low:.1f} {x2:.1f},{low:.1f} {x2:.1f},{y2 + 1:.1f}"
+
+
+def _summary(steps: Iterable[Mapping[str, Any]]) -> str:
+    parts = []
+    for s in steps:
+        emits = s["emits"]
+        said = "undeclared" if emits is None else ", ".join(emits) or "nothing"
+        parts.append(f"{s['name']} accepts {', '.join(s['accepts'])}; emits {said}")
+    return ". ".join(parts)
+
+
+def graph_tree(desc: Description, *, api: str = "python") -> Node:
+    """Draw ``desc`` as an ``<svg class="graph">`` tree.
+
+    ``api`` names the answer call in the legend: ``"python"`` (``respond_to_input``) or
+    ``"js"`` (``respondToInput``). Undeclared emits (None) show as a dashed step border.
+    """
+    placed = layout(desc)
+    width, height = placed.width, placed.height
+    arrow = f"blazen-arrow-{next(_ids)}"
+    human_arrow = arrow + "-h"
+    steps = desc["steps"]
+    svg = el(
+        "svg",
+        {
+            "xmlns": "http://www.w3.org/2000/svg",
+            "viewBox": f"0 0 {width:.0f} {height:.0f}",
+            "width": f"{width:.0f}",
+            "height": f"{height:.0f}",
+            "role": "img",
+            "class": "graph",
+            "font-family": FONT,
+            "style": "max-width:100%;height:auto",
+        },
+        el("title", {}, f"Workflow {desc['name']}: {len(steps)} step{'' if len(steps) == 1 else 's'}"),
+        el("desc", {}, _summary(steps)),
+        el(
+            "defs",
+            {},
+            _marker(arrow, EDGE),
+            _marker(human_arrow, HUMAN),
+        ),
+        el("rect", {"width": f"{width:.0f}", "height": f"{height:.0f}", "rx": 8, "fill": "#ffffff"}),
+    )
+    edges = el("g", {"class": "edges", "fill": "none"})
+    for a, b, kind in placed.edges:
+        human = kind == "human"
+        attrs = {
+            "d": _edge_path(a, b),
+            "class": f"edge {kind}",
+            "stroke": HUMAN if human else EDGE,
+            "stroke-width": 1.4,
+            "marker-end": f"url(#{human_arrow if human else arrow})",
+        }
+        if human:
+            attrs["stroke-dasharray"] = "5 4"
+        edges.append(el("path", attrs))
+    svg.append(edges)
+    nodes = el("g", {"class": "nodes"})
+    for node in placed.nodes:
+        nodes.append(_node(node))
+    svg.append(nodes)
+    svg.append(_legend(height, any(kind == "human" for _, _, kind in placed.edges), api))
+    return svg
+
+
+def _marker(marker_id: str, colour: str) -> Node:
+    return el(
+        "marker",
+        {
+            "id": marker_id,
+            "viewBox": "0 0 10 10",
+            "refX": 9,
+            "refY": 5,
+            "markerWidth": 7,
+            "markerHeight": 7,
+            "orient": "auto-start-reverse",
+        },
+        el("path", {"d": "M0,0 L10,5 L0,10 z", "class": "arrowhead", "fill": colour}),
+    )
+
+
+def _node(node: _Node) -> Node:
+    classes = ["node", node.kind]
+    attrs: dict[str, Any] = {"transform": f"translate({node.x:.1f},{node.y:.1f})"}
+    if node.kind == "step":
+        fill, stroke, rx, size, family = STEP_FILL, STEP_STROKE, 6.0, 12, FONT
+        attrs["data-step"] = node.name
+        attrs["data-accepts"] = json.dumps(node.accepts)
+        if node.emits is None:
+            classes.append("undeclared")
+        title = f"step {node.name}"
+    else:
+        fill, stroke, rx, size, family = EVENT_FILL, EVENT_STROKE, node.h / 2, 11, MONO
+        attrs["data-event"] = node.name
+        if node.name == START_EVENT:
+            classes += ["builtin", "start"]
+            fill, stroke = START_FILL, START_STROKE
+        elif node.name == STOP_EVENT:
+            classes += ["builtin", "stop"]
+            fill, stroke = STOP_FILL, STOP_STROKE
+        title = f"event type {node.name}"
+    attrs["class"] = " ".join(classes)
+    rect: dict[str, Any] = {
+        "width": f"{node.w:.0f}",
+        "height": node.h,
+        "rx": rx,
+        "fill": fill,
+        "stroke": stroke,
+        "stroke-width": 2 if "builtin" in classes else 1.4,
+    }
+    if "undeclared" in classes:
+        rect["stroke-dasharray"] = "4 3"
+    return el(
+        "g",
+        attrs,
+        el("title", {}, title),
+        el("rect", rect),
+        el(
+            "text",
+            {
+                "x": f"{node.w / 2:.1f}",
+                "y": node.h / 2 + 4,
+                "text-anchor": "middle",
+                "font-size": size,
+                "font-family": family,
+                "fill": INK,
+            },
+            node.label,
+        ),
+    )
+
+
+def _legend(height: float, human: bool, api: str) -> Node:
+    text = {"font-size": 10, "fill": MUTED}
+    legend = el(
+        "g",
+        {"class": "legend", "transform": f"translate(12,{height - 16:.0f})"},
+        el(
+            "rect",
+            {
+                "width": 16,
+                "height": 10,
+                "rx": 2,
+                "class": "key step",
+                "fill": STEP_FILL,
+                "stroke": STEP_STROKE,
+            },
+        ),
+        el("text", {"x": 21, "y": 9, **text}, "step"),
+        el(
+            "rect",
+            {
+                "x": 52,
+                "width": 20,
+                "height": 10,
+                "rx": 5,
+                "class": "key event",
+                "fill": EVENT_FILL,
+                "stroke": EVENT_STROKE,
+            },
+        ),
+        el("text", {"x": 77, "y": 9, **text}, "event type"),
+        el(
+            "rect",
+            {
+                "x": 136,
+                "width": 20,
+                "height": 10,
+                "rx": 5,
+                "class": "key start",
+                "fill": START_FILL,
+                "stroke": START_STROKE,
+            },
+        ),
+        el(
+            "rect",
+            {
+                "x": 160,
+                "width": 20,
+                "height": 10,
+                "rx": 5,
+                "class": "key stop",
+                "fill": STOP_FILL,
+                "stroke": STOP_STROKE,
+            },
+        ),
+        el("text", {"x": 185, "y": 9, **text}, "start / stop"),
+        el("path", {"d": "M250,5 h22", "class": "edge", "stroke": EDGE, "fill": "none"}),
+        el("text", {"x": 277, "y": 9, **text}, "accepts / emits"),
+    )
+    if human:
+        call = "respondToInput" if api == "js" else "respond_to_input"
+        legend.append(
+            el(
+                "path",
+                {
+                    "d": "M360,5 h22",
+                    "class": "edge human",
+                    "stroke": HUMAN,
+                    "stroke-dasharray": "5 4",
+                    "fill": "none",
+                },
+            )
+        )
+        legend.append(el("text", {"x": 387, "y": 9, **text}, f"answered with {call}"))
+    return legend
+
+
+def graph_bundle(desc: Description) -> dict[str, str]:
+    """The graph for a notebook's display: HTML (the SVG inline) and SVG."""
+    svg = to_markup(graph_tree(desc))
+    html = f'<div class="blazen-graph" style="max-width:100%;overflow-x:auto">{svg}</div>'
+    return {"text/html": html, "image/svg+xml": svg}
