@@ -185,23 +185,23 @@ class LiveTimeline:
                 self._ask(item)
             self._changed()
         except Exception as exc:  # drawing must never break the run
-            self.run.loop.call_exception_handler(
-                {"message": "blazen_py live timeline failed", "exception": exc}
-            )
+            self._report(exc)
 
     def _done(self, run: runtime.Run) -> None:
-        status = runtime.STATUS_NAMES[run.status]
-        error = ""
-        if run.done.done() and not run.done.cancelled() and run.done.exception() is not None:
-            error = f"{type(run.done.exception()).__name__}: {run.done.exception()}"
-        self.model.end(status, error)
-        for box in self._asked.values():
-            _close_widget(box)
-        self._asked.clear()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._flush()
+        try:
+            error = run.done.exception() if run.done.done() and not run.done.cancelled() else None
+            self.model.end(
+                runtime.STATUS_NAMES[run.status], f"{type(error).__name__}: {error}" if error else ""
+            )
+            for box in self._asked.values():
+                _close_widget(box)
+            self._asked.clear()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._flush()
+        except Exception as exc:
+            self._report(exc)
 
     def _changed(self) -> None:
         if self._timer is not None:
@@ -215,9 +215,15 @@ class LiveTimeline:
     def _flush(self) -> None:
         self._timer = None
         self._last = self.clock()
-        bundle = self.bundle()
-        for display in self._displays:
-            display.update(bundle, self.model.finished)
+        try:
+            bundle = self.bundle()
+            for display in self._displays:
+                display.update(bundle, self.model.finished)
+        except Exception as exc:
+            self._report(exc)
+
+    def _report(self, exc: Exception) -> None:
+        self.run.loop.call_exception_handler({"message": "blazen_py live timeline failed", "exception": exc})
 
     # -- input requests --------------------------------------------------------------------
 

@@ -101,6 +101,13 @@ def _text(value: Any, limit: int = 200) -> str:
     return clip(value if isinstance(value, str) else repr(value), limit)
 
 
+def _span_id(item: Mapping[str, Any]) -> int | str | None:
+    span = item.get("span")
+    if isinstance(span, bool) or not isinstance(span, (int, str)):
+        return None
+    return span if isinstance(span, int) else span[:100]
+
+
 def _path(item: Mapping[str, Any]) -> tuple[str, ...]:
     path = item.get("path")
     if isinstance(path, (list, tuple)):
@@ -138,6 +145,8 @@ class Timeline:
         self.requests: dict[str, dict[str, Any]] = {}
         self.t0: float | None = None
         self.last = 0.0
+        self._anchor: tuple[float, float] | None = None  # (engine time, clock) of the last span item
+        self._early: list[_Mark] = []
         self.events = 0
         self.invocations = 0
         self.dropped = 0
@@ -162,10 +171,24 @@ class Timeline:
         return key
 
     def _time(self, item: Mapping[str, Any]) -> float:
+        # Span items carry the engine's time; others are stamped from the clock, relative
+        # to the last span item seen, so that items replayed later (a handler displayed
+        # after it started, a batch from a page) keep their place between the spans.
         at = item.get("at")
-        if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
-            at = self.clock()
-        at = float(at)
+        now = self.clock()
+        if isinstance(at, (int, float)) and not isinstance(at, bool) and math.isfinite(at):
+            at = float(at)
+            if self._anchor is None:
+                for mark in self._early:  # stamped before any engine time was known
+                    mark.at = min(mark.at, at)
+                self._early = []
+                if self.t0 is not None:
+                    self.t0 = min(self.t0, at)
+            self._anchor = (at, now)
+        elif self._anchor is not None:
+            at = self._anchor[0] + max(now - self._anchor[1], 0.0)
+        else:
+            at = now
         if self.t0 is None:
             self.t0 = at
         at = max(at, self.t0)
@@ -184,14 +207,14 @@ class Timeline:
         self.version += 1
         if kind == STEP_STARTED and step_key is not None:
             self.invocations += 1
-            span = Span(self._lane(step_key), item.get("span"), at, _text(item.get("handling", ""), 100))
+            span = Span(self._lane(step_key), _span_id(item), at, _text(item.get("handling", ""), 100))
             if len(self.spans) < MAX_SPANS:
                 self.spans.append(span)
                 self._open[(step_key, span.span)] = span
             else:
                 self.dropped += 1
         elif kind == STEP_FINISHED and step_key is not None:
-            ended = self._open.pop((step_key, item.get("span")), None)
+            ended = self._open.pop((step_key, _span_id(item)), None)
             if ended is not None:
                 ended.end = at
                 outcome = item.get("outcome")
@@ -224,7 +247,7 @@ class Timeline:
 
     def _retried(self, key: tuple[str, ...], item: Mapping[str, Any], at: float) -> None:
         # The attempt that failed: the span named, else the latest of that step.
-        named = self._open.pop((key, item.get("span")), None)
+        named = self._open.pop((key, _span_id(item)), None)
         candidates = [named] if named else [s for s in reversed(self.spans) if s.key == key][:1]
         for span in candidates:
             if span.end is None:
@@ -245,7 +268,10 @@ class Timeline:
 
     def _mark(self, key: tuple[str, ...], at: float, kind: str, label: str) -> None:
         if len(self.marks) < MAX_MARKS:
-            self.marks.append(_Mark(self._lane(key), at, kind, label))
+            mark = _Mark(self._lane(key), at, kind, label)
+            self.marks.append(mark)
+            if self._anchor is None and len(self._early) < 100:
+                self._early.append(mark)
         else:
             self.dropped += 1
 
@@ -266,6 +292,8 @@ class Timeline:
     def end(self, status: str, error: str = "") -> None:
         """The run ended (``'completed'``, ``'failed'``, ``'paused'``...): close what is open."""
         at = self.clock()
+        if self._anchor is not None:
+            at = self._anchor[0] + max(at - self._anchor[1], 0.0)
         if self.t0 is None:
             self.t0 = at
         self.ended_at = max(at, self.last)

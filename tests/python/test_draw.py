@@ -1,0 +1,519 @@
+"""The renderer (blazen_py._draw): graph SVG, Mermaid, DOT, timelines and snapshot
+summaries, with hostile names and hostile stream items."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import re
+import xml.etree.ElementTree as ET
+
+import pydot
+import pytest
+
+from blazen_py import (
+    INPUT_REQUEST_EVENT,
+    INPUT_RESPONSE_EVENT,
+    START_EVENT,
+    STEP_FINISHED,
+    STEP_STARTED,
+    STOP_EVENT,
+    Workflow,
+)
+from blazen_py._draw.export import to_dot, to_mermaid
+from blazen_py._draw.graph import check_description, describe, short_type
+from blazen_py._draw.summary import snapshot_lines, snapshot_tree
+from blazen_py._draw.timeline import MAX_SPANS, STEP_RETRYING, Timeline
+from blazen_py._draw.tree import clean, clip, el, to_markup
+from blazen_py.snapshot import Snapshot
+
+# pydot's grammar still uses pyparsing's old camelCase names
+pytestmark = pytest.mark.filterwarnings(r"ignore:'\w+' deprecated")
+
+SVG = "{http://www.w3.org/2000/svg}"
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "\"quoted\" & 'single' &amp;",
+    "line\nbreak\r\ttab",
+    "]]> <![CDATA[ x ]]> <!-- -->",
+    "x" * 5000,
+    "ünïcødé 名前 😀",
+    "nul\x00bell\x07",
+    "lone \ud800 surrogate",
+    "#quot; %%{init: {}}%% `md` [brackets] {braces} (parens) ;semi |pipe|",
+    "end",
+    "\\N \\G back\\slash",
+    '<img src=x onerror="alert(1)">',
+]
+
+
+def hostile_workflow() -> Workflow:
+    wf = Workflow('<b>bad</b> "workflow"\n')
+    previous = START_EVENT
+    for i, name in enumerate(HOSTILE):
+        produced = f"{name}-event" if i < len(HOSTILE) - 1 else STOP_EVENT
+        wf.add_step(name, [previous], lambda e, c: None, emits=[produced])
+        previous = produced
+    return wf
+
+
+def simple_workflow() -> Workflow:
+    wf = Workflow("approval")
+    wf.add_step("draft", [START_EVENT], lambda e, c: None, emits=[INPUT_REQUEST_EVENT])
+    wf.add_step("decide", [INPUT_RESPONSE_EVENT], lambda e, c: None, emits=[STOP_EVENT, "Again"])
+    wf.add_step("loop", ["Again"], lambda e, c: None, emits=None)
+    return wf
+
+
+def parse_svg(text: str) -> ET.Element:
+    root = ET.fromstring(text)  # well-formed XML or this raises
+    assert root.tag == SVG + "svg"
+    for node in root.iter():
+        assert node.tag.removeprefix(SVG) not in ("script", "foreignObject", "iframe", "image", "a")
+        for name in node.attrib:
+            assert not name.lower().startswith("on"), name
+            assert "href" not in name
+    return root
+
+
+def expected_event_types(wf: Workflow) -> set[str]:
+    types = {START_EVENT}
+    for step in wf.steps:
+        types.update(step.accepts)
+        types.update(step.emits or ())
+    return types
+
+
+# -- the graph ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [simple_workflow, hostile_workflow])
+def test_graph_svg_is_well_formed_and_has_every_step_and_event_type(make) -> None:
+    wf = make()
+    root = parse_svg(wf.to_svg())
+    steps = [g.get("data-step") for g in root.iter(SVG + "g") if "step" in (g.get("class") or "").split()]
+    events = {g.get("data-event") for g in root.iter(SVG + "g") if "event" in (g.get("class") or "").split()}
+    assert steps == [clean(s.name) for s in wf.steps]
+    assert events == {clean(t) for t in expected_event_types(wf)}
+    # start and stop are marked
+    classes = {g.get("data-event"): g.get("class") for g in root.iter(SVG + "g") if g.get("data-event")}
+    assert "start" in classes[START_EVENT].split()
+    if STOP_EVENT in classes:
+        assert "stop" in classes[STOP_EVENT].split()
+
+
+def test_hostile_names_stay_text() -> None:
+    wf = hostile_workflow()
+    text = wf.to_svg()
+    root = parse_svg(text)
+    assert "<script" not in text
+    assert "<img" not in text
+    labels = [t.text for g in root.iter(SVG + "g") if g.get("data-step") for t in g.iter(SVG + "text")]
+    assert labels == [clean(clip(s.name, 28)) for s in wf.steps]
+    assert "<script>alert(1)</script>" in labels  # shown as itself, as text
+    titles = [t.text for g in root.iter(SVG + "g") if g.get("data-step") for t in g.iter(SVG + "title")]
+    assert titles == [f"step {clean(s.name)}" for s in wf.steps]  # the full name, newlines kept
+    assert len(labels[HOSTILE.index("x" * 5000)]) == 28
+    assert root.find(SVG + "title").text == 'Workflow <b>bad</b> "workflow"\n: 12 steps'
+
+
+def test_graph_edges_follow_accepts_emits_and_the_human_link() -> None:
+    root = parse_svg(simple_workflow().to_svg())
+    [edges] = [g for g in root.iter(SVG + "g") if g.get("class") == "edges"]
+    kinds = [p.get("class") for p in edges.iter(SVG + "path")]
+    assert kinds.count("edge accepts") == 3
+    assert kinds.count("edge emits") == 3
+    assert kinds.count("edge human") == 1
+    undeclared = [g.get("data-step") for g in root.iter(SVG + "g") if "undeclared" in (g.get("class") or "")]
+    assert undeclared == ["loop"]
+
+
+def test_two_drawings_do_not_share_marker_ids() -> None:
+    wf = simple_workflow()
+    ids = [m.get("id") for svg in (wf.to_svg(), wf.to_svg()) for m in parse_svg(svg).iter(SVG + "marker")]
+    assert len(ids) == len(set(ids)) == 4
+
+
+def test_a_notebook_shows_the_graph_as_html_and_svg() -> None:
+    bundle = simple_workflow()._repr_mimebundle_()
+    assert set(bundle) == {"text/html", "image/svg+xml"}
+    parse_svg(bundle["image/svg+xml"])
+    html = ET.fromstring(bundle["text/html"])
+    assert html.tag == "div"
+    assert html.find(SVG + "svg") is not None
+
+
+def test_descriptions_from_a_page_are_checked() -> None:
+    good = describe(simple_workflow())
+    assert check_description(json.dumps(good)) == good
+    for bad in (
+        [],
+        {"name": 1, "steps": []},
+        {"name": "x", "steps": [{"name": "s", "accepts": "A", "emits": None}]},
+        {"name": "x", "steps": [{"name": "s", "accepts": [1], "emits": None}]},
+        {"name": "x", "steps": [{"accepts": ["A"]}]},
+        {"name": "x", "steps": [{"name": "s", "accepts": ["A"]}] * 5000},
+        {"name": "x", "steps": [{"name": "s", "accepts": ["A"] * 1000, "emits": None}]},
+    ):
+        with pytest.raises(ValueError, match=r"description|step"):
+            check_description(bad)
+    long = check_description(
+        {"name": "n" * 50_000, "steps": [{"name": "s" * 50_000, "accepts": ["A"], "emits": []}]}
+    )
+    assert len(long["name"]) == len(long["steps"][0]["name"]) == 10_000
+
+
+def test_the_tree_refuses_what_only_a_bug_could_make() -> None:
+    with pytest.raises(ValueError, match="bad attribute"):
+        to_markup(el("rect", {"onclick": "x"}))
+    with pytest.raises(ValueError, match="bad tag"):
+        to_markup(el("script x", {}))
+    assert (
+        to_markup(el("text", {"data-x": 'a"<&\n'}, "<&>"))
+        == '<text data-x="a&quot;&lt;&amp;&#10;">&lt;&amp;&gt;</text>'
+    )
+    assert to_markup(el("div", {})) == "<div></div>"  # never self-closing in HTML
+
+
+# -- Mermaid -------------------------------------------------------------------------------
+
+NODE = re.compile(r'^  ([es]\d+)(\(\[|\[)"([^"\n]*)"(\]\)|\])$')
+EDGE = re.compile(r"^  ([es]\d+) --> ([es]\d+)$")
+
+
+def mermaid_unescape(label: str) -> str:
+    return re.sub(r"#(\d+);", lambda m: chr(int(m.group(1))), label)
+
+
+@pytest.mark.parametrize("make", [simple_workflow, hostile_workflow])
+def test_mermaid_labels_are_quoted_and_escaped(make) -> None:
+    wf = make()
+    text = wf.to_mermaid()
+    lines = text.splitlines()
+    assert lines[0] == "flowchart LR"
+    labels: dict[str, str] = {}
+    edges = 0
+    for line in lines[1:]:
+        if line.startswith("  %%") or line.startswith("  classDef") or line.startswith("  class "):
+            assert "\n" not in line
+            continue
+        if node := NODE.match(line):
+            bare = re.sub(r"#\d+;", "", node.group(3))
+            assert not set(bare) & set('"<>`[]{}|;#\\&')  # nothing that could end or mark up a label
+            labels[node.group(1)] = mermaid_unescape(node.group(3))
+        elif EDGE.match(line):
+            edges += 1
+        else:
+            assert "-. " in line, line
+            assert "respond_to_input" in line, line
+    steps = [v for k, v in labels.items() if k.startswith("s")]
+    events = {v for k, v in labels.items() if k.startswith("e")}
+    assert steps == [s.name for s in wf.steps]
+    assert events == {short_type(t) for t in expected_event_types(wf)}
+    assert edges == sum(len(s.accepts) + len(s.emits or ()) for s in wf.steps)
+
+
+# -- DOT -----------------------------------------------------------------------------------
+
+
+def dot_unescape(quoted: str) -> str:
+    assert quoted.startswith('"')
+    assert quoted.endswith('"')
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), quoted[1:-1])
+
+
+def expected_dot(name: str) -> str:
+    return "".join("\n" if ch in "\r\n" else " " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in name)
+
+
+@pytest.mark.parametrize("make", [simple_workflow, hostile_workflow])
+def test_dot_parses_with_a_real_parser(make) -> None:
+    wf = make()
+    [graph] = pydot.graph_from_dot_data(wf.to_dot())
+    assert dot_unescape(graph.get_name()) == expected_dot(wf.name)
+    labels = {n.get_name(): dot_unescape(n.get("label")) for n in graph.get_nodes() if n.get("label")}
+    steps = [labels[f"s{i}"] for i in range(len(wf.steps))]
+    assert steps == [expected_dot(s.name) for s in wf.steps]
+    events = {v for k, v in labels.items() if k.startswith("e")}
+    assert events == {expected_dot(short_type(t)) for t in expected_event_types(wf)}
+    human = 1 if make is simple_workflow else 0
+    assert len(graph.get_edges()) == sum(len(s.accepts) + len(s.emits or ()) for s in wf.steps) + human
+
+
+def test_mermaid_and_dot_of_the_same_description_agree() -> None:
+    desc = describe(simple_workflow())
+    assert to_mermaid(desc).count(" --> ") == to_dot(desc).count(" -> ") - 1  # DOT adds the human link
+
+
+# -- timelines -----------------------------------------------------------------------------
+
+
+async def traced_items(wf: Workflow) -> list[dict]:
+    items: list[dict] = []
+    with contextlib.suppress(Exception):
+        await wf.run_streaming({}, items.append, spans=True)
+    return items
+
+
+def fan_out() -> Workflow:
+    wf = Workflow("fan")
+    wf.add_step("split", [START_EVENT], lambda e, c: [{"type": "Work"} for _ in range(3)], emits=["Work"])
+
+    async def work(event, ctx):
+        await asyncio.sleep(0.002)
+        return {"type": "Done"}
+
+    def join(event, ctx):
+        n = (ctx.get("n") or 0) + 1
+        ctx.set("n", n)
+        return {"type": STOP_EVENT, "result": n} if n == 3 else None
+
+    wf.add_step("work", ["Work"], work, emits=["Done"])
+    wf.add_step("join", ["Done"], join, emits=[STOP_EVENT])
+    return wf
+
+
+async def test_a_timeline_has_a_span_per_invocation_and_a_summary() -> None:
+    wf = fan_out()
+    timeline = Timeline(describe(wf))
+    for item in await traced_items(wf):
+        timeline.add(item)
+    assert [(s.step, s.outcome) for s in timeline.spans] == [("split", "completed")] + [
+        ("work", "completed")
+    ] * 3 + [("join", "completed")] * 3
+    running = parse_svg(to_markup(timeline.tree(600)))
+    assert running.get("data-state") == "running"
+    timeline.end("completed")
+    root = parse_svg(to_markup(timeline.tree(600)))
+    assert root.get("data-state") == "finished"
+    assert [t.get("data-lane") for t in root.iter(SVG + "text") if t.get("data-lane")] == [
+        "split",
+        "work",
+        "join",
+    ]
+    rects = [r for r in root.iter(SVG + "rect") if (r.get("class") or "").startswith("span ")]
+    assert len(rects) == 7
+    # the three concurrent invocations of "work" are drawn in rows of their own
+    assert len({r.get("y") for r in rects if r.get("data-step") == "work"}) == 3
+    [summary] = [t for t in root.iter(SVG + "text") if (t.get("class") or "").startswith("summary")]
+    assert re.match(r"completed in [\d.]+ m?s · 8 events · 7 step runs · slowest: work", summary.text)
+    assert timeline.summary()["slowest"]["step"] == "work"
+
+
+async def test_a_failed_step_is_drawn_red_and_the_summary_says_so() -> None:
+    wf = Workflow("broken")
+
+    async def explode(event, ctx):
+        await asyncio.sleep(0.001)
+        raise RuntimeError("<b>boom</b>")
+
+    wf.add_step("explode", [START_EVENT], explode)
+    timeline = Timeline(describe(wf))
+    for item in await traced_items(wf):
+        timeline.add(item)
+    timeline.end("failed")
+    root = parse_svg(to_markup(timeline.tree()))
+    [span] = [r for r in root.iter(SVG + "rect") if (r.get("class") or "").startswith("span ")]
+    assert span.get("class") == "span failed"
+    assert span.get("fill") == "#b42318"
+    assert "<b>boom</b>" in span.find(SVG + "title").text
+    assert [c.get("class") for c in root.iter(SVG + "circle") if "error" in (c.get("class") or "")] == [
+        "dot error"
+    ]
+    assert timeline.summary_text().startswith("failed after")
+
+
+def test_retries_nested_runs_and_input_requests_slot_in() -> None:
+    clock = iter(range(100)).__next__
+    timeline = Timeline(
+        {"name": "w", "steps": [{"name": "outer", "accepts": [START_EVENT], "emits": None}]},
+        clock=lambda: 0.0,
+    )
+    feed = [
+        {"event_type": STEP_STARTED, "step": "outer", "span": 1, "handling": START_EVENT, "at": 0.0},
+        {
+            "event_type": STEP_STARTED,
+            "step": "inner",
+            "span": 1,
+            "path": ["outer"],
+            "handling": START_EVENT,
+            "at": 0.1,
+        },
+        {
+            "event_type": STEP_RETRYING,
+            "step": "inner",
+            "path": ["outer"],
+            "attempt": 1,
+            "error": "flaky",
+            "at": 0.2,
+        },
+        {
+            "event_type": STEP_STARTED,
+            "step": "inner",
+            "span": 2,
+            "path": ["outer"],
+            "handling": START_EVENT,
+            "at": 0.3,
+        },
+        {
+            "event_type": "InputRequested",
+            "request_id": "r1",
+            "prompt": "ok?",
+            "step": "inner",
+            "path": ["outer"],
+            "at": 0.4,
+        },
+        {
+            "event_type": "blazen::InputAnswered",
+            "request_id": "r1",
+            "step": "inner",
+            "path": ["outer"],
+            "at": 0.5,
+        },
+        {
+            "event_type": STEP_FINISHED,
+            "step": "inner",
+            "span": 2,
+            "path": ["outer"],
+            "outcome": "completed",
+            "at": 0.6,
+        },
+        {"event_type": STEP_FINISHED, "step": "outer", "span": 1, "outcome": "completed", "at": 0.7},
+    ]
+    del clock
+    for item in feed:
+        timeline.add(item)
+    timeline.lanes.append(("later",))
+    assert timeline.lanes[:2] == [("outer",), ("outer", "inner")]
+    assert [(s.key, s.outcome) for s in timeline.spans] == [
+        (("outer",), "completed"),
+        (("outer", "inner"), "retried"),
+        (("outer", "inner"), "completed"),
+    ]
+    assert [m.kind for m in timeline.marks] == ["retry", "input", "answer"]
+    assert timeline.requests == {}
+    summary = timeline.summary()
+    assert (summary["retried"], summary["steps"]) == (1, 3)
+    root = parse_svg(to_markup(timeline.tree()))
+    assert "outer \u203a inner" in [t.get("data-lane") for t in root.iter(SVG + "text")]
+
+
+def test_hostile_items_are_bounded_and_stay_text() -> None:
+    timeline = Timeline()
+    junk = [
+        {"event_type": 5},
+        {},
+        {"event_type": STEP_STARTED, "step": 7, "span": 1},
+        {"event_type": STEP_STARTED, "step": "<script>x</script>" * 100, "span": [1], "at": float("nan")},
+        {"event_type": STEP_FINISHED, "step": "<script>x</script>" * 100, "span": [1], "outcome": "<evil>"},
+        {"event_type": STEP_STARTED, "step": "s", "span": {"a": 1}, "at": True},
+        {"event_type": STEP_STARTED, "step": "t", "span": 2, "at": "yesterday"},
+        {"event_type": STEP_STARTED, "step": "u", "span": 3, "at": -1e300},
+        {"event_type": STEP_STARTED, "step": "v", "span": 4, "at": math.inf},
+        {"event_type": "InputRequested", "request_id": ["x"], "prompt": {"deep": [1] * 10_000}},
+        {"event_type": "Error", "error": "\x00" * 10_000, "step": None},
+        {"event_type": "x" * 100_000, "type": "x" * 100_000},
+    ]
+    for item in junk:
+        timeline.add(item)
+    text = to_markup(timeline.tree())
+    root = parse_svg(text)
+    assert "<script" not in text
+    assert len(text) < 60_000
+    assert max(len(t.text or "") for t in root.iter()) <= 520, max(
+        (t.text or "" for t in root.iter()), key=len
+    )
+    assert [s.outcome for s in timeline.spans][:1] == ["completed"]  # the unknown outcome is not taken
+
+
+def test_a_flood_of_spans_is_bounded() -> None:
+    timeline = Timeline(clock=lambda: 0.0)
+    for i in range(MAX_SPANS + 500):
+        timeline.add({"event_type": STEP_STARTED, "step": f"s{i % 3}", "span": i, "at": i * 1e-4})
+        timeline.add(
+            {
+                "event_type": STEP_FINISHED,
+                "step": f"s{i % 3}",
+                "span": i,
+                "outcome": "completed",
+                "at": i * 1e-4 + 5e-5,
+            }
+        )
+    assert len(timeline.spans) == MAX_SPANS
+    assert timeline.dropped == 500
+    timeline.end("completed")
+    root = parse_svg(to_markup(timeline.tree(800)))
+    rects = [r for r in root.iter(SVG + "rect") if "merged" in (r.get("class") or "")]
+    assert 0 < len(rects) <= 3 * 800
+    assert "500 items not drawn" in root.findall(SVG + "text")[-1].text
+
+
+# -- snapshot summaries --------------------------------------------------------------------
+
+
+async def test_a_snapshot_summary_names_what_it_holds() -> None:
+    wf = Workflow("approve")
+
+    async def draft(event, ctx):
+        ctx.set("refund", {"amount": 30, "who": "<b>Ada</b>"})
+        ctx.set_bytes("receipt", b"\x00" * 2000)
+        return {"type": INPUT_REQUEST_EVENT, "prompt": "Refund 30?"}
+
+    wf.add_step("draft", [START_EVENT], draft)
+    wf.add_step("decide", [INPUT_RESPONSE_EVENT], lambda e, c: {"type": STOP_EVENT, "result": 1})
+    handler = await wf.run_with_handler({})
+    await asyncio.sleep(0.01)
+    snapshot = await handler.snapshot({"why": "test"})
+    handler.abort()
+    assert type(snapshot) is Snapshot
+    assert isinstance(snapshot, dict)
+    assert json.loads(json.dumps(snapshot)) == snapshot
+    lines = snapshot_lines(snapshot)
+    assert lines[0].startswith("snapshot of 'approve', run ")
+    assert "state: 2 keys" in lines[1]
+    assert any(line.startswith("  refund: dict,") for line in lines)
+    assert any(line.startswith("  receipt: bytes, 2.7 kB") for line in lines)
+    assert "open input requests: 1" in lines
+    assert any("from draft: 'Refund 30?'" in line for line in lines)
+    assert "metadata keys: why" in lines
+    html = snapshot._repr_html_()
+    root = ET.fromstring(html)
+    assert root.get("class") == "blazen-snapshot"
+    assert "<b>Ada" not in html  # values are not shown, names are text
+    assert snapshot_lines(json.dumps(snapshot)) == lines
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        [],
+        "not json",
+        "[" * 10_000,
+        {"format": "other"},
+        {"format": "blazen_py/snapshot", "version": 99},
+        {
+            "format": "blazen_py/snapshot",
+            "version": 1,
+            "workflow": "w",
+            "run_id": "r",
+            "state": [],
+            "queue": [],
+        },
+        {
+            "format": "blazen_py/snapshot",
+            "version": 1,
+            "workflow": "<script>",
+            "run_id": "r",
+            "state": {},
+            "queue": [{"no": "type"}],
+        },
+    ],
+)
+def test_an_invalid_snapshot_is_summarized_as_invalid(bad) -> None:
+    [line] = snapshot_lines(bad)
+    assert line.startswith("not a valid blazen_py snapshot: ")
+    root = ET.fromstring(to_markup(snapshot_tree(bad)))
+    assert root.find("p").text.startswith("Not a valid blazen_py snapshot")
