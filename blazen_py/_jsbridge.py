@@ -355,6 +355,12 @@ def _checkpoint_store(options: Any) -> Any:
     return store
 
 
+def _spans(options: Any) -> bool:
+    """The ``{spans: true}`` option: put step span items on the run's stream."""
+    given = from_js(options)
+    return isinstance(given, dict) and given.get("spans") is True
+
+
 @export_async
 def workflow_run(call_id: int, wf_id: int, input: Any, options: Any = None) -> None:
     """``await wf.run(input, {checkpoint})``."""
@@ -371,12 +377,15 @@ def workflow_run(call_id: int, wf_id: int, input: Any, options: Any = None) -> N
 
 
 @export_async
-def workflow_run_streaming(call_id: int, wf_id: int, input: Any, callback: Any) -> None:
-    """``await wf.runStreaming(input, callback)``: ``callback`` gets JS stream items."""
+def workflow_run_streaming(call_id: int, wf_id: int, input: Any, callback: Any, options: Any = None) -> None:
+    """``await wf.runStreaming(input, callback, {spans})``: ``callback`` gets JS stream items."""
     wf = _workflows[wf_id]
+    spans = _spans(options)
 
     async def run() -> Any:
-        result = await wf.run_streaming(_input(input), lambda item: callback(stream_item_to_js(item)))
+        result = await wf.run_streaming(
+            _input(input), lambda item: callback(stream_item_to_js(item)), spans=spans
+        )
         return _result_to_js(result)
 
     _answer(call_id, run())
@@ -390,12 +399,13 @@ def _new_handler(handler: WorkflowHandler) -> int:
 
 @export_async
 def workflow_run_with_handler(call_id: int, wf_id: int, input: Any, options: Any = None) -> None:
-    """``await wf.runWithHandler(input, {checkpoint})``: answers with a handler id."""
+    """``await wf.runWithHandler(input, {checkpoint, spans})``: answers with a handler id."""
     wf = _workflows[wf_id]
     store = _checkpoint_store(options)
+    spans = _spans(options)
 
     async def run() -> Any:
-        return _new_handler(await wf.run_with_handler(_input(input), checkpoint=store))
+        return _new_handler(await wf.run_with_handler(_input(input), checkpoint=store, spans=spans))
 
     _answer(call_id, run())
 
@@ -420,24 +430,28 @@ def workflow_resume_checkpoint(call_id: int, wf_id: int, run_id: str, options: A
     """``await wf.resumeCheckpoint(runId, {checkpoint})``: answers with a handler id."""
     wf = _workflows[wf_id]
     store = _checkpoint_store(options) or _checkpoint_store({"checkpoint": "indexeddb"})
+    spans = _spans(options)
 
     async def run() -> Any:
-        return _new_handler(await wf.resume_checkpoint(store, run_id))
+        return _new_handler(await wf.resume_checkpoint(store, run_id, spans=spans))
 
     _answer(call_id, run())
 
 
 @export_async
-def workflow_resume(call_id: int, wf_id: int, snapshot_json: str, deserializers: Any) -> None:
-    """``wf.resume(snap)`` / ``resumeWithSerializableRefs(snap, {Tag: bytes => value})``."""
+def workflow_resume(
+    call_id: int, wf_id: int, snapshot_json: str, deserializers: Any, options: Any = None
+) -> None:
+    """``wf.resume(snap)`` / ``resumeWithSerializableRefs(snap, {Tag: bytes => value}, {spans})``."""
     wf = _workflows[wf_id]
+    spans = _spans(options)
     table: dict[str, Callable[[bytes], Any]] = {}
     if deserializers is not None and deserializers is not jsnull:
         for tag in js.Object.keys(deserializers):
             table[str(tag)] = _deserializer(getattr(deserializers, tag))
 
     async def run() -> Any:
-        return _new_handler(await wf.resume_with_serializable_refs(snapshot_json, table))
+        return _new_handler(await wf.resume_with_serializable_refs(snapshot_json, table, spans=spans))
 
     _answer(call_id, run())
 

@@ -5,7 +5,7 @@
 // function body with the blazen.js API in scope. Workflow output is always written as text
 // (textContent / text nodes), never as HTML. The API key field goes to init({env}) only.
 import init, * as blazen from "./blazen.js";
-import { Timeline, markGraph, renderGraph } from "./graph.js";
+import { Timeline, draw, isSpanItem, markGraph } from "./graph.js";
 
 const EXAMPLES = [
   {
@@ -44,8 +44,8 @@ const EXAMPLES = [
 ];
 
 const TEMPLATES = {
-  python: `# A Python cell: blazen_py is installed; print(), graph(wf), timeline, ask() and
-# settings() are in scope. The value of the last line is shown.
+  python: `# A Python cell: blazen_py is installed; print(), graph(wf), ask() and settings()
+# are in scope. Runs show in the timeline; the value of the last line is shown.
 from blazen_py import START_EVENT, STOP_EVENT, Workflow
 
 wf = Workflow("hello")
@@ -53,7 +53,7 @@ wf.add_step("greet", [START_EVENT],
             lambda event, ctx: {"type": STOP_EVENT, "result": f"Hello, {event['name']}!"},
             emits=[STOP_EVENT])
 graph(wf)
-(await wf.run_streaming({"name": "Ada"}, timeline)).data
+(await wf.run({"name": "Ada"})).data
 `,
   js: `// A JavaScript cell: the blazen.js API (Workflow, ChatMessage, ...) is in scope, with
 // print(), ask() and settings(). Runs show in the timeline; return a value to show it.
@@ -71,6 +71,7 @@ const $ = (id) => document.getElementById(id);
 
 let pyodide = null;
 let runPythonCell = null;
+let drawings = null; // the playground's Python helper: blazen_py's renderer (see playground.py)
 let appliedKey = "";
 let cellCount = 0;
 
@@ -86,6 +87,11 @@ function h(tag, attrs = {}, ...children) {
   }
   for (const child of children) node.append(child);
   return node;
+}
+
+/** JSON.stringify replacer: bytes as their length (an item handed to the timeline). */
+function bytesAsLength(key, value) {
+  return value instanceof Uint8Array ? { $bytes: value.length } : typeof value === "bigint" ? String(value) : value;
 }
 
 /** A value as text: strings as they are, everything else as indented JSON. */
@@ -148,6 +154,7 @@ class Cell {
     this.running = false;
     this.graphDesc = null;
     this.graphSvg = null;
+    this.seen = []; // what the stream touched, to mark a graph drawn later
 
     const base = `cell-${id}`;
     this.runButton = h("button", { type: "button", class: "run primary", disabled: pyodide === null, text: "Run" });
@@ -185,7 +192,9 @@ class Cell {
     this.graphBox = h("div", { class: "graph-box" });
     this.timelineBox = h("div", { class: "timeline-box" });
     this.items = h("ol", { class: "items" });
-    this.timeline = new Timeline(this.timelineBox, this.items);
+    this.timeline = new Timeline(this.timelineBox, this.items, (width) =>
+      drawings ? JSON.parse(drawings.timeline_draw(this.id, width)) : null,
+    );
     this.panes = h(
       "div",
       { class: "panes", hidden: true },
@@ -194,7 +203,7 @@ class Cell {
       h(
         "section",
         { class: "pane timeline-pane", "aria-label": "Timeline" },
-        h("h3", { text: "Timeline: stream items per step" }),
+        h("h3", { text: "Timeline: one span per step run" }),
         this.timelineBox,
         h("details", {}, h("summary", { text: "Stream items as text" }), this.items),
       ),
@@ -252,16 +261,24 @@ class Cell {
   setGraph(desc) {
     this.graphDesc = desc;
     this.panes.hidden = false;
-    this.graphSvg = renderGraph(this.graphBox, desc);
-    this.timeline.setWorkflow(desc);
-    for (const item of this.timeline.items) markGraph(this.graphSvg, item);
+    const json = JSON.stringify(desc);
+    this.graphSvg = draw(this.graphBox, JSON.parse(drawings.draw_graph(json, this.lang)));
+    drawings.timeline_declare(this.id, json);
+    for (const item of this.seen) markGraph(this.graphSvg, item);
+    this.timeline.schedule();
   }
 
-  event(item) {
+  /** A stream item of this cell's run: listed, marked on the graph; `feed`: also given to
+   * the timeline's model (a JS run's item; a Python run's items are traced in Python). */
+  event(item, feed = true) {
     const normal = { ...item, eventType: item.eventType ?? item.event_type };
     delete normal.event_type;
+    if (feed) drawings.timeline_add(this.id, JSON.stringify(normal, bytesAsLength));
     this.timeline.add(normal);
-    markGraph(this.graphSvg, normal);
+    if (!isSpanItem(normal)) {
+      if (this.seen.length < 1000) this.seen.push({ eventType: normal.eventType, step: normal.step });
+      markGraph(this.graphSvg, normal);
+    }
   }
 
   watch(handler) {
@@ -299,6 +316,8 @@ class Cell {
     this.runButton.disabled = true;
     this.output.replaceChildren();
     this.askBox.replaceChildren();
+    this.seen = [];
+    drawings.timeline_begin(this.id);
     this.timeline.reset();
     this.graphDesc = null;
     this.graphSvg = null;
@@ -315,6 +334,8 @@ class Cell {
       ok = false;
       this.print(`${describeError(error)}\n`, "error");
     } finally {
+      drawings.timeline_end(this.id, ok ? "completed" : "failed");
+      this.timeline.schedule();
       const seconds = ((performance.now() - started) / 1000).toFixed(2);
       this.setStatus(ok ? "done" : "error", ok ? `Done in ${seconds} s` : "Failed");
       this.running = false;
@@ -325,7 +346,8 @@ class Cell {
   async runPython() {
     const hooks = {
       out: (text) => this.print(String(text)),
-      event: (json) => this.event(JSON.parse(json)),
+      event: (json) => this.event(JSON.parse(json), false),
+      redraw: () => this.timeline.schedule(),
       graph: (json) => this.setGraph(JSON.parse(json)),
       ask: (prompt, choices) => this.ask(prompt, JSON.parse(choices)),
       settings: () => {
@@ -333,7 +355,7 @@ class Cell {
         return JSON.stringify({ base_url: s.baseUrl, model: s.model });
       },
     };
-    const answer = JSON.parse(await runPythonCell(this.code.value, hooks, `<cell ${this.id}>`));
+    const answer = JSON.parse(await runPythonCell(this.code.value, hooks, `<cell ${this.id}>`, this.id));
     if (answer.graph && this.graphDesc === null) this.setGraph(answer.graph);
     if (answer.error !== null) {
       this.print(`${answer.error}\n`, "error");
@@ -371,29 +393,39 @@ function jsScope(cell) {
       begin();
       return wf;
     };
+    // Runs stream their step spans too (spans: true) for the timeline; a callback of the
+    // cell's own sees only what it would without them.
+    const SPANS = { spans: true };
     wf.run = (input = {}) => {
       begin();
-      return P.runStreaming.call(wf, input, (item) => cell.event(item));
+      return P.runStreaming.call(wf, input, (item) => cell.event(item), SPANS);
     };
-    wf.runStreaming = (input, callback) => {
+    wf.runStreaming = (input, callback, options = null) => {
       if (typeof callback !== "function") return P.runStreaming.call(wf, input, callback);
       begin();
+      const own = options && options.spans === true;
       return P.runStreaming.call(wf, input, (item) => {
         cell.event(item);
-        return callback(item);
-      });
+        return own || !isSpanItem(item) ? callback(item) : undefined;
+      }, SPANS);
     };
-    wf.runWithHandler = async (input = {}) => {
-      begin();
-      const handler = await P.runWithHandler.call(wf, input);
+    // A handler's own streamEvents leaves the span items out, unless the cell asked for them.
+    const watched = (handler, options) => {
       cell.watch(handler);
+      if (!(options && options.spans === true)) {
+        const stream = handler.streamEvents.bind(handler);
+        handler.streamEvents = (callback) => stream((item) => (isSpanItem(item) ? undefined : callback(item)));
+      }
       return handler;
     };
-    wf.resumeWithSerializableRefs = async (snapshot, deserializers) => {
+    wf.runWithHandler = async (input = {}, options = null) => {
       begin();
-      const handler = await P.resumeWithSerializableRefs.call(wf, snapshot, deserializers);
-      cell.watch(handler);
-      return handler;
+      return watched(await P.runWithHandler.call(wf, input, { ...options, ...SPANS }), options);
+    };
+    wf.resumeWithSerializableRefs = async (snapshot, deserializers, options = null) => {
+      begin();
+      const opts = { ...options, ...SPANS };
+      return watched(await P.resumeWithSerializableRefs.call(wf, snapshot, deserializers, opts), options);
     };
     if (steps.length) begin();
     return wf;
@@ -507,7 +539,8 @@ async function main() {
   pyodide.FS.mkdirTree("/playground");
   pyodide.FS.writeFile("/playground/_playground.py", helper);
   pyodide.runPython("import sys; sys.path.insert(0, '/playground')");
-  runPythonCell = pyodide.pyimport("_playground").run_cell; // kept for the page's life
+  drawings = pyodide.pyimport("_playground"); // kept for the page's life
+  runPythonCell = drawings.run_cell;
 
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   progress(1, `Ready in ${seconds} s. Edit a cell and press Run.`);

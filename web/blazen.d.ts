@@ -51,6 +51,12 @@ export interface StreamEvent {
   step?: string | null;
   /** For Error: the steps that were running when the run timed out or was aborted. */
   activeSteps?: Array<{ step: string; eventType: string }>;
+  /** For span items ('blazen::StepStarted' / 'blazen::StepFinished', with `spans: true`):
+   * the invocation's id, the event type it handled, how it ended, performance-clock seconds. */
+  span?: number;
+  handling?: string;
+  outcome?: "completed" | "failed" | "interrupted" | "cancelled";
+  at?: number;
   [field: string]: unknown;
 }
 
@@ -150,6 +156,8 @@ export type SessionPausePolicy = "continue" | "pause";
 export interface RunOptions {
   /** Make the run durable: checkpoints in IndexedDB (default store, or a named one). */
   checkpoint?: "indexeddb" | { store: string } | null;
+  /** Put step span items ('blazen::StepStarted' / 'blazen::StepFinished') on the stream. */
+  spans?: boolean;
 }
 
 export class Workflow {
@@ -167,14 +175,19 @@ export class Workflow {
   ): this;
   validate(): ValidationProblem[];
   run<T = any>(input?: object, options?: RunOptions | null): Promise<WorkflowResult<T>>;
-  runStreaming<T = any>(input: object | null, callback: (event: StreamEvent) => void): Promise<WorkflowResult<T>>;
+  runStreaming<T = any>(
+    input: object | null,
+    callback: (event: StreamEvent) => void,
+    options?: { spans?: boolean } | null,
+  ): Promise<WorkflowResult<T>>;
   runWithHandler(input?: object, options?: RunOptions | null): Promise<WorkflowHandler>;
   unfinishedRuns(options?: RunOptions | null): Promise<{ runId: string; createdAt: number; status: string }[]>;
   resumeCheckpoint(runId: string, options?: RunOptions | null): Promise<WorkflowHandler>;
-  resume(snapshot: Snapshot | string): Promise<WorkflowHandler>;
+  resume(snapshot: Snapshot | string, options?: { spans?: boolean } | null): Promise<WorkflowHandler>;
   resumeWithSerializableRefs(
     snapshot: Snapshot | string,
     deserializers: Record<string, (bytes: Uint8Array) => unknown> | null,
+    options?: { spans?: boolean } | null,
   ): Promise<WorkflowHandler>;
 }
 

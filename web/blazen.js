@@ -455,10 +455,14 @@ export class Workflow {
     return callAsync("workflow_run", this.#id, input ?? null, options);
   }
 
-  /** Run, calling `callback(event)` synchronously for every stream item ({eventType, ...}). */
-  runStreaming(input, callback) {
+  /**
+   * Run, calling `callback(event)` synchronously for every stream item ({eventType, ...}).
+   * `options.spans: true` adds the span items of every step invocation
+   * ('blazen::StepStarted' / 'blazen::StepFinished'), as a timeline needs.
+   */
+  runStreaming(input, callback, options = null) {
     if (typeof callback !== "function") throw new BlazenError("runStreaming needs a callback");
-    return callAsync("workflow_run_streaming", this.#id, input ?? null, callback);
+    return callAsync("workflow_run_streaming", this.#id, input ?? null, callback, options);
   }
 
   /**
@@ -466,7 +470,8 @@ export class Workflow {
    * `options.checkpoint: 'indexeddb'` (or {store: name}) makes it durable: a snapshot is
    * saved to IndexedDB after steps complete and deleted when the run ends. After a
    * reload, `unfinishedRuns()` lists such runs and `resumeCheckpoint(runId)` continues
-   * one; steps that were running run again (at-least-once).
+   * one; steps that were running run again (at-least-once). `options.spans: true` puts
+   * step span items on the handler's stream (see runStreaming).
    */
   async runWithHandler(input = {}, options = null) {
     return new WorkflowHandler(await callAsync("workflow_run_with_handler", this.#id, input ?? null, options));
@@ -483,14 +488,16 @@ export class Workflow {
   }
 
   /** Resume a snapshot (object or JSON text) in this page; resolves to a WorkflowHandler. */
-  resume(snapshot) {
-    return this.resumeWithSerializableRefs(snapshot, null);
+  resume(snapshot, options = null) {
+    return this.resumeWithSerializableRefs(snapshot, null, options);
   }
 
   /** Resume a snapshot, rebuilding session refs with `{TypeTag: (bytes) => value}`. */
-  async resumeWithSerializableRefs(snapshot, deserializers) {
+  async resumeWithSerializableRefs(snapshot, deserializers, options = null) {
     const text = typeof snapshot === "string" ? snapshot : JSON.stringify(snapshot);
-    return new WorkflowHandler(await callAsync("workflow_resume", this.#id, text, deserializers ?? null));
+    return new WorkflowHandler(
+      await callAsync("workflow_resume", this.#id, text, deserializers ?? null, options),
+    );
   }
 }
 

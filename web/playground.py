@@ -1,19 +1,38 @@
-"""The playground's side of Python cells (loaded into Pyodide by app.js as `_playground`).
+"""The playground's Python side (loaded into Pyodide by app.js as `_playground`).
 
-Each cell runs in its own namespace holding a few helpers: `print` (to the cell's output),
-`timeline` (a stream callback feeding the cell's timeline), `graph(wf)` (draws a workflow
-from its declared accepts/emits), `ask(prompt, choices)` (buttons in the cell, awaitable)
-and `settings()` (the endpoint fields of the page: base URL and model, never the key).
-Everything crosses to JS as JSON text, so no Python object is handed to the page.
+Python cells: each runs in its own namespace holding a few helpers: `print` (to the cell's
+output), `graph(wf)` (draws a workflow from its declared accepts/emits), `ask(prompt,
+choices)` (buttons in the cell, awaitable) and `settings()` (the endpoint fields of the
+page: base URL and model, never the key). Every run a Python cell starts is traced into
+that cell's timeline, as JS cells' runs are.
+
+Drawings, for cells of both languages: the graph and the timeline are drawn here by
+blazen_py's renderer (blazen_py._draw, the one notebooks use) and handed to the page as
+element trees in JSON, which graph.js turns into DOM nodes. A JS cell's stream items come
+in as JSON through `timeline_add`. Everything crosses to JS as JSON text, so no Python
+object is handed to the page.
 """
 
 from __future__ import annotations
 
 import json
 import traceback
+from contextvars import ContextVar
 from typing import Any
 
 from pyodide.code import eval_code_async
+
+from blazen_py import runtime
+from blazen_py._draw.graph import check_description, describe, graph_tree
+from blazen_py._draw.timeline import Timeline
+from blazen_py.stream import INPUT_ANSWERED, STEP_FINISHED, STEP_STARTED
+
+# The cell whose code is running: runs started there are traced into its timeline.
+_cell: ContextVar[tuple[str, Any] | None] = ContextVar("playground_cell", default=None)
+_timelines: dict[str, Timeline] = {}
+_SPAN_ITEMS = (STEP_STARTED, STEP_FINISHED, INPUT_ANSWERED)
+# JS stream items name the engine's keys in camelCase (blazen.js); the renderer reads Python's.
+_PY_KEYS = {"eventType": "event_type", "requestId": "request_id", "errorType": "error_type"}
 
 
 def _jsonable(value: Any) -> Any:
@@ -26,29 +45,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, default=_jsonable)
 
 
-def describe(wf: Any) -> dict[str, Any]:
-    """A workflow's name and steps with their declared accepts / emits (None: undeclared)."""
-    return {
-        "name": wf.name,
-        "steps": [
-            {
-                "name": step.name,
-                "accepts": list(step.accepts),
-                "emits": None if step.emits is None else list(step.emits),
-            }
-            for step in wf.steps
-        ],
-    }
-
-
 def make_namespace(hooks: Any) -> dict[str, Any]:
     """A fresh namespace for one cell run; `hooks` is the cell's JS object."""
 
     def print_(*args: Any, sep: str = " ", end: str = "\n", **_: Any) -> None:
         hooks.out(sep.join(str(a) for a in args) + end)
-
-    def timeline(item: Any) -> None:
-        hooks.event(_dumps(dict(item)))
 
     def graph(wf: Any) -> None:
         hooks.graph(_dumps(describe(wf)))
@@ -62,16 +63,16 @@ def make_namespace(hooks: Any) -> dict[str, Any]:
     return {
         "__name__": "__main__",
         "print": print_,
-        "timeline": timeline,
         "graph": graph,
         "ask": ask,
         "settings": settings,
     }
 
 
-async def run_cell(code: str, hooks: Any, filename: str) -> str:
+async def run_cell(code: str, hooks: Any, filename: str, cell: str = "") -> str:
     """Run a cell; JSON of {value: repr of the last expression or null, error: text or null}."""
     namespace = make_namespace(hooks)
+    token = _cell.set((cell, hooks))
     try:
         value = await eval_code_async(code, namespace, filename=filename)
     except Exception as exc:  # shown to the user, whatever it is
@@ -79,6 +80,8 @@ async def run_cell(code: str, hooks: Any, filename: str) -> str:
         lines = traceback.format_list(frames) if frames else []
         lines += traceback.format_exception_only(type(exc), exc)
         return _dumps({"value": None, "error": "".join(lines).rstrip(), "graph": _auto_graph(namespace)})
+    finally:
+        _cell.reset(token)
     shown = None if value is None else repr(value)
     return _dumps({"value": shown, "error": None, "graph": _auto_graph(namespace)})
 
@@ -89,3 +92,83 @@ def _auto_graph(namespace: dict[str, Any]) -> Any:
 
     found = [v for v in namespace.values() if isinstance(v, Workflow)]
     return describe(found[-1]) if found else None
+
+
+# -- tracing Python cells' runs -------------------------------------------------------------
+
+
+def _trace_cell_runs(run: runtime.Run) -> None:
+    """A run hook: a run started by a Python cell's code feeds that cell's timeline."""
+    current = _cell.get()
+    if current is None:
+        return
+    cell, hooks = current
+    timeline = _timelines.get(cell)
+    if timeline is None:
+        return
+    if not timeline.lanes:
+        hooks.graph(_dumps(describe(_StepsOf(run))))
+
+    def item(event: Any) -> None:
+        timeline.add(event)
+        if event.get("event_type") in _SPAN_ITEMS:
+            hooks.redraw()
+        else:
+            hooks.event(_dumps(dict(event)))
+
+    run.trace(item)
+
+
+class _StepsOf:
+    """A run seen as a workflow, for describe()."""
+
+    def __init__(self, run: runtime.Run) -> None:
+        self.name = run.workflow_name
+        self.steps = run.steps
+
+
+if _trace_cell_runs not in runtime.run_hooks:
+    runtime.run_hooks.append(_trace_cell_runs)
+
+
+# -- drawings for the page ------------------------------------------------------------------
+
+
+def draw_graph(desc_json: str, api: str) -> str:
+    """The graph of a workflow description, as a drawing tree in JSON."""
+    return json.dumps(graph_tree(check_description(desc_json), api="js" if api == "js" else "python"))
+
+
+def timeline_begin(cell: str) -> None:
+    """A cell starts running: its timeline starts afresh."""
+    _timelines[cell] = Timeline()
+
+
+def timeline_declare(cell: str, desc_json: str) -> None:
+    """The cell's workflow: lanes for its steps."""
+    timeline = _timelines.get(cell)
+    if timeline is not None:
+        timeline.declare(check_description(desc_json))
+
+
+def timeline_add(cell: str, item_json: str) -> None:
+    """A stream item of a JS cell's run (JSON of what blazen.js gave the stream callback)."""
+    timeline = _timelines.get(cell)
+    item = json.loads(item_json)
+    if timeline is not None and isinstance(item, dict):
+        timeline.add({_PY_KEYS.get(k, k): v for k, v in item.items()})
+
+
+def timeline_end(cell: str, status: str) -> None:
+    """The cell's code has finished (``completed`` or ``failed``)."""
+    timeline = _timelines.get(cell)
+    if timeline is not None and not timeline.finished:
+        timeline.end("failed" if status == "failed" else "completed")
+
+
+def timeline_draw(cell: str, width: float) -> str:
+    """The cell's timeline as a drawing tree in JSON (``null`` before any item)."""
+    timeline = _timelines.get(cell)
+    if timeline is None or timeline.t0 is None:
+        return "null"
+    return json.dumps(timeline.tree(float(width)))

@@ -254,7 +254,8 @@ def graph_tree(desc: Description, *, api: str = "python") -> Node:
             "role": "img",
             "class": "graph",
             "font-family": FONT,
-            "style": "max-width:100%;height:auto",
+            # shrink to fit, but not past what stays readable: a box around it then scrolls
+            "style": f"max-width:100%;min-width:{width * 0.8:.0f}px;height:auto",
         },
         el("title", {}, f"Workflow {desc['name']}: {len(steps)} step{'' if len(steps) == 1 else 's'}"),
         el("desc", {}, _summary(steps)),

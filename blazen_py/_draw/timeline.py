@@ -129,16 +129,10 @@ class Timeline:
         self, desc: Description | None = None, *, clock: Callable[[], float] = time.perf_counter
     ) -> None:
         self.clock = clock
-        self.name = desc["name"] if desc else ""
+        self.name = ""
         self.lanes: list[tuple[str, ...]] = []
         self._accepts: dict[str, list[str]] = {}
         self._emits: dict[str, list[str]] = {}
-        for step in desc["steps"] if desc else ():
-            self._lane((step["name"],))
-            for etype in step["accepts"]:
-                self._accepts.setdefault(etype, []).append(step["name"])
-            for etype in step["emits"] or ():
-                self._emits.setdefault(etype, []).append(step["name"])
         self.spans: list[Span] = []
         self.marks: list[_Mark] = []
         self._open: dict[tuple[tuple[str, ...], Any], Span] = {}
@@ -154,8 +148,25 @@ class Timeline:
         self.error = ""
         self.ended_at: float | None = None
         self.version = 0
+        if desc:
+            self.declare(desc)
 
     # -- taking items ----------------------------------------------------------------------
+
+    def declare(self, desc: Description) -> None:
+        """Take a workflow's steps: a lane each, in order, and who accepts / emits what."""
+        self.name = self.name or desc["name"]
+        for step in desc["steps"][:MAX_LANES]:
+            self._lane((step["name"],))
+            for etype in step["accepts"]:
+                names = self._accepts.setdefault(etype, [])
+                if step["name"] not in names:
+                    names.append(step["name"])
+            for etype in step["emits"] or ():
+                names = self._emits.setdefault(etype, [])
+                if step["name"] not in names:
+                    names.append(step["name"])
+        self.version += 1
 
     def _lane(self, key: tuple[str, ...]) -> tuple[str, ...]:
         if key in self.lanes:
@@ -193,6 +204,8 @@ class Timeline:
             self.t0 = at
         at = max(at, self.t0)
         self.last = max(self.last, at)
+        if self.ended_at is not None:  # a late item (a page's stream lags a little)
+            self.ended_at = max(self.ended_at, at)
         return at
 
     def add(self, item: Mapping[str, Any]) -> None:
@@ -290,7 +303,8 @@ class Timeline:
         return (emitting[0],) if emitting else ("stream",)
 
     def end(self, status: str, error: str = "") -> None:
-        """The run ended (``'completed'``, ``'failed'``, ``'paused'``...): close what is open."""
+        """The run ended (``'completed'``, ``'failed'``, ``'paused'``...). What is still open
+        is drawn as cancelled (interrupted, for a pause) unless its own end arrives late."""
         at = self.clock()
         if self._anchor is not None:
             at = self._anchor[0] + max(at - self._anchor[1], 0.0)
@@ -301,11 +315,14 @@ class Timeline:
         self.status = status
         if error:
             self.error = _text(error, 500)
-        for span in self._open.values():
-            span.end = self.ended_at
-            span.outcome = "interrupted" if status == "paused" else "cancelled"
-        self._open.clear()
         self.version += 1
+
+    def _shown(self, span: Span) -> str:
+        """How ``span`` is drawn: its outcome, or for one still open once the run ended,
+        cancelled (interrupted, if the run paused)."""
+        if span.outcome != "running" or self.ended_at is None:
+            return span.outcome
+        return "interrupted" if self.status == "paused" else "cancelled"
 
     @property
     def finished(self) -> bool:
@@ -391,8 +408,12 @@ class Timeline:
         def lane_mid(key: tuple[str, ...]) -> float:
             return lane_y.get(key, top) + heights.get(key, 24.0) / 2
 
-        legend, legend_h = _legend(width)
-        height = axis_y + 20 + legend_h + 22
+        legend, legend_h = _legend(width, self._kinds())
+        summary_text = self.summary_text()
+        if self.dropped:
+            summary_text += f" \u00b7 {self.dropped} items not drawn"
+        summary_lines = _wrap(summary_text, width - 20, 12)
+        height = axis_y + 20 + legend_h + 8 + 16 * len(summary_lines) + 6
         state = "finished" if self.finished else "running"
         svg = el(
             "svg",
@@ -426,76 +447,61 @@ class Timeline:
                     },
                 )
             )
-            svg.append(
-                el(
-                    "text",
-                    {
-                        "x": f"{label_w - 4:.0f}",
-                        "y": f"{y + h / 2 + 4:.0f}",
-                        "text-anchor": "end",
-                        "class": "lane-label",
-                        "data-lane": SEP.join(key),
-                        "font-size": 11,
-                        "fill": INK,
-                    },
-                    el("title", {}, SEP.join(key)),
-                    label,
-                )
+            label_text = el(
+                "text",
+                {
+                    "x": f"{label_w - 4:.0f}",
+                    "y": f"{y + h / 2 + 4:.0f}",
+                    "text-anchor": "end",
+                    "class": "lane-label",
+                    "data-lane": SEP.join(key),
+                    "font-size": 11,
+                    "fill": INK,
+                },
+                label,
             )
+            svg.append(el("g", {}, el("title", {}, SEP.join(key)), label_text))
         spans_layer = el("g", {"class": "spans"})
         for key, spans in by_lane.items():
             y, h = lane_y.get(key, top) + 4, heights.get(key, 24.0) - 8
             if len(spans) > MAX_DRAWN_PER_LANE:
-                spans_layer.extend(_merged(spans, x_of, now, y, h, key))
+                spans_layer.extend(_merged(spans, x_of, now, y, h, key, self._shown))
                 continue
             count = counts[key]
             row_h = h / count
             for span in spans:
                 row = rows.get(id(span), 0)
-                spans_layer.append(
-                    _span(span, x_of, now, y + row * row_h, max(row_h - 2, 4) if count > 1 else h)
-                )
+                top_y, span_h = y + row * row_h, max(row_h - 2, 4) if count > 1 else h
+                spans_layer.append(_span(span, x_of, now, top_y, span_h, self._shown(span)))
         svg.append(spans_layer)
         marks_layer = el("g", {"class": "marks"})
         for mark in self.marks:
-            cy = lane_mid(mark.key)
-            cx = x_of(mark.at)
-            marks_layer.append(
-                el(
-                    "circle",
-                    {
-                        "cx": f"{cx:.1f}",
-                        "cy": cy,
-                        "r": 4.5,
-                        "class": f"dot {mark.kind}",
-                        "fill": MARK_FILL[mark.kind],
-                        "stroke": "#ffffff",
-                        "stroke-width": 1.5,
-                    },
-                    el("title", {}, f"{mark.label} at +{format_ms(mark.at - t0)}"),
-                )
-            )
+            title = el("title", {}, f"{mark.label} at +{format_ms(mark.at - t0)}")
+            marks_layer.append(_mark(mark.kind, x_of(mark.at), lane_mid(mark.key), title))
         svg.append(marks_layer)
         svg.append(_axis(plot_x, plot_w, axis_y, total, width))
         svg.append(el("g", {"class": "legend", "transform": f"translate(10,{axis_y + 22:.0f})"}, *legend))
-        summary = self.summary_text()
-        if self.dropped:
-            summary += f" \u00b7 {self.dropped} items not drawn"
-        svg.append(
-            el(
-                "text",
-                {
-                    "x": 10,
-                    "y": f"{height - 8:.0f}",
-                    "class": "summary " + state,
-                    "font-size": 12,
-                    "fill": "#b42318" if self.status == "failed" else INK,
-                    "font-weight": "600" if self.finished else "400",
-                },
-                clip(summary, int(width / 6.5)),
-            )
+        summary = el(
+            "text",
+            {
+                "x": 10,
+                "y": f"{axis_y + 20 + legend_h + 18:.0f}",
+                "class": "summary " + state,
+                "font-size": 12,
+                "fill": "#b42318" if self.status == "failed" else INK,
+                "font-weight": "600" if self.finished else "400",
+            },
         )
+        for i, line in enumerate(summary_lines):
+            summary.append(el("tspan", {"x": 10, "dy": 0 if i == 0 else 16}, line))
+        svg.append(summary)
         return svg
+
+    def _kinds(self) -> set[str]:
+        """What the drawing shows (for its legend): span outcomes and mark kinds."""
+        kinds = {self._shown(s) for s in self.spans}
+        kinds.update(m.kind for m in self.marks)
+        return kinds
 
 
 MAX_ROWS = 6
@@ -523,7 +529,7 @@ def _rows(spans: Sequence[Span], now: float, rows: dict[int, int]) -> int:
     return max(len(ends), 1)
 
 
-def _span(span: Span, x_of: Callable[[float], float], now: float, y: float, h: float) -> Node:
+def _span(span: Span, x_of: Callable[[float], float], now: float, y: float, h: float, outcome: str) -> Node:
     end = span.end if span.end is not None else now
     x1, x2 = x_of(span.start), x_of(end)
     attrs: dict[str, Any] = {
@@ -532,13 +538,13 @@ def _span(span: Span, x_of: Callable[[float], float], now: float, y: float, h: f
         "width": f"{max(x2 - x1, 2.5):.1f}",
         "height": f"{h:.0f}",
         "rx": 2,
-        "class": f"span {span.outcome}",
+        "class": f"span {outcome}",
         "data-step": span.step,
-        "fill": OUTCOME_FILL[span.outcome],
+        "fill": OUTCOME_FILL[outcome],
     }
-    if span.outcome == "running":
+    if outcome == "running":
         attrs.update({"stroke": "#2f6db5", "stroke-dasharray": "3 2"})
-    what = f"{SEP.join(span.key)} #{span.span}: {format_ms(end - span.start)}, {span.outcome}"
+    what = f"{SEP.join(span.key)} #{span.span}: {format_ms(end - span.start)}, {outcome}"
     if span.handling:
         what += f" (handling {short_type(span.handling)})"
     if span.error:
@@ -553,6 +559,7 @@ def _merged(
     y: float,
     h: float,
     key: tuple[str, ...],
+    shown: Callable[[Span], str],
 ) -> Iterable[Node]:
     """Many spans of one lane as runs of busy pixels (the worst outcome colours a run)."""
     order = {"failed": 4, "retried": 3, "running": 2, "cancelled": 1, "interrupted": 1, "completed": 0}
@@ -564,10 +571,10 @@ def _merged(
             run = runs[-1]
             run[1] = max(run[1], x2)
             run[2] += 1
-            if order[span.outcome] > order[run[3]]:
-                run[3] = span.outcome
+            if order[shown(span)] > order[run[3]]:
+                run[3] = shown(span)
         else:
-            runs.append([x1, x2, 1, span.outcome])
+            runs.append([x1, x2, 1, shown(span)])
     for x1, x2, count, outcome in runs:
         yield el(
             "rect",
@@ -619,17 +626,57 @@ _KEYS = (
     ("span", "running", "running"),
     ("span", "failed", "failed"),
     ("span", "retried", "retried"),
+    ("span", "interrupted", "interrupted"),
     ("span", "cancelled", "cancelled"),
+    ("dot", "start", "start"),
     ("dot", "event", "event"),
+    ("dot", "stop", "stop"),
     ("dot", "input", "input request"),
     ("dot", "answer", "answer"),
+    ("dot", "retry", "retry"),
+    ("dot", "error", "error"),
 )
 
 
-def _legend(width: float) -> tuple[list[Node], int]:
+def _mark(kind: str, cx: float, cy: float, *children: Node, role: str = "dot") -> Node:
+    """A point on a lane (``role`` ``"key"``: in the legend): a circle for events and
+    answers, a diamond for an input request, a cross for an error."""
+    fill, cls = MARK_FILL[kind], f"{role} {kind}"
+    if kind == "input":
+        d = f"M{cx:.1f},{cy - 5.5:.1f} l5.5,5.5 l-5.5,5.5 l-5.5,-5.5 z"
+        return el("path", {"d": d, "class": cls, "fill": fill, "stroke": "#ffffff"}, *children)
+    if kind == "error":
+        d = f"M{cx - 4:.1f},{cy - 4:.1f} l8,8 M{cx + 4:.1f},{cy - 4:.1f} l-8,8"
+        return el(
+            "path", {"d": d, "class": cls, "stroke": fill, "stroke-width": 2.5, "fill": "none"}, *children
+        )
+    attrs = {"cx": f"{cx:.1f}", "cy": f"{cy:.1f}", "r": 4.5, "class": cls, "fill": fill}
+    return el("circle", {**attrs, "stroke": "#ffffff", "stroke-width": 1.5}, *children)
+
+
+def _wrap(text: str, width: float, size: float) -> list[str]:
+    """``text`` in lines that fit ``width`` px at font ``size`` (at most 4; the rest clipped)."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        candidate = f"{line} {word}" if line else word
+        if line and text_width(candidate, size * 1.05) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = candidate
+    lines.append(line)
+    if len(lines) > 4:
+        lines = [*lines[:3], clip(" ".join(lines[3:]), int(width / (size * 0.63)))]
+    return [clip(one, max(int(width / (size * 0.63)), 8)) for one in lines]
+
+
+def _legend(width: float, shown: set[str]) -> tuple[list[Node], int]:
     items: list[Node] = []
     x, y = 0.0, 0
     for shape, kind, label in _KEYS:
+        if kind not in shown:
+            continue
         w = 18 + text_width(label, 10) + 10
         if x + w > width - 20:
             x, y = 0.0, y + 16
@@ -647,18 +694,7 @@ def _legend(width: float) -> tuple[list[Node], int]:
                 attrs.update({"stroke": "#2f6db5", "stroke-dasharray": "3 2"})
             items.append(el("rect", attrs))
         else:
-            items.append(
-                el(
-                    "circle",
-                    {
-                        "cx": f"{x + 7:.0f}",
-                        "cy": y + 5,
-                        "r": 4.5,
-                        "class": f"key {kind}",
-                        "fill": MARK_FILL[kind],
-                    },
-                )
-            )
+            items.append(_mark(kind, x + 7, y + 5, role="key"))
         items.append(el("text", {"x": f"{x + 18:.0f}", "y": y + 9, "font-size": 10, "fill": MUTED}, label))
         x += w
-    return items, y + 12
+    return items, (y + 12 if items else 0)

@@ -69,6 +69,21 @@ class Visit:
         """Event types of the cell's timeline items, in order."""
         return [str(t) for t in self.cell(cell_id).locator("ol.items .type").all_text_contents()]
 
+    def spans(self, cell_id: str) -> list[tuple[str, str]]:
+        """(step, outcome) of every span drawn in the cell's timeline."""
+        return [
+            (str(step), str(outcome))
+            for step, outcome in self.cell(cell_id)
+            .locator("svg.timeline rect.span")
+            .evaluate_all("rs => rs.map(r => [r.dataset.step, r.getAttribute('class').split(' ').pop()])")
+        ]
+
+    def timeline_summary(self, cell_id: str) -> str:
+        """The summary line of the cell's timeline, once it is drawn."""
+        summary = self.cell(cell_id).locator("svg.timeline text.summary")
+        summary.wait_for(timeout=RUN_TIMEOUT_MS)
+        return str(summary.text_content())
+
     def graph_steps(self, cell_id: str) -> list[str]:
         return [
             str(s)
@@ -141,6 +156,8 @@ def test_summarizer_calls_the_configured_endpoint_with_the_key_from_env(
     assert f"Echo: {ARTICLE}" in output
     assert visit.graph_steps("summarizer") == ["fetch_text", "summarize"]
     assert visit.items("summarizer") == ["StartEvent", "SummarizeEvent", "StopEvent"]
+    # a Python cell's run is traced like a JS cell's: a span per step
+    assert visit.spans("summarizer") == [("fetch_text", "completed"), ("summarize", "completed")]
     chats = [r for r in llm.requests if r.method == "POST"]
     assert chats, "the model server got no request"
     assert chats[-1].json["model"] == "echo-model"
@@ -200,6 +217,14 @@ def test_fan_out_runs_every_branch_and_joins(visit: Visit) -> None:
     assert lanes == ["split", "measure", "collect"]
     assert cell.locator("svg.timeline circle.dot").count() == len(items)
     assert cell.locator("svg.graph g.node.seen").count() == 3 + 4  # every step, every event type
+    spans = visit.spans("fanout")
+    assert spans == [("split", "completed")] + [("measure", "completed")] * 6 + [("collect", "completed")] * 6
+    # the six measures ran side by side: they are drawn in rows of their own
+    rows = cell.locator("svg.timeline rect.span[data-step=measure]").evaluate_all("rs => rs.map(r => r.getAttribute('y'))")
+    assert len(set(rows)) > 1
+    assert visit.timeline_summary("fanout").startswith("completed in ")
+    assert "13 step runs" in visit.timeline_summary("fanout")
+    assert cell.locator("svg.timeline g.legend").count() == 1
     visit.shot("fanout", "fanout")
 
 
@@ -264,14 +289,18 @@ from blazen_py import START_EVENT, STOP_EVENT, Workflow
 payload = {PAYLOAD!r}
 wf = Workflow("inject")
 wf.add_step(payload, [START_EVENT], lambda e, ctx: {{"type": STOP_EVENT, "result": e["html"]}})
-result = await wf.run_streaming({{"html": payload}}, timeline)
+result = await wf.run({{"html": payload}})
 print(result.data)
 result.data
 """,
     )
     assert visit.run_cell(py) == "done", visit.output(py)
     assert visit.output(py).count(PAYLOAD) == 2  # printed, and the last line's value
-    assert PAYLOAD in visit.graph_steps(py)  # drawn from the workflow found in the cell
+    assert PAYLOAD in visit.graph_steps(py)  # drawn from the workflow of the cell's run
+    assert visit.spans(py) == [(PAYLOAD, "completed")]
+    lane = visit.cell(py).locator("svg.timeline .lane-label")
+    assert lane.get_attribute("data-lane") == PAYLOAD
+    assert lane.text_content() == PAYLOAD[:23] + "\u2026"  # clipped, as text
     visit.shot("injection", js)
 
     assert page.evaluate("window.__pwned") is None
@@ -292,6 +321,11 @@ def test_failures_are_shown_in_the_cell(visit: Visit) -> None:
     assert "boom" in visit.output(js)
     assert "in step 'explode'" in visit.output(js)
     assert visit.items(js)[-1] == "Error"
+    assert visit.spans(js) == [("explode", "failed")]
+    failed = visit.cell(js).locator("svg.timeline rect.span.failed")
+    assert failed.evaluate("r => getComputedStyle(r).fill") == "rgb(180, 35, 24)"  # red
+    assert visit.timeline_summary(js).startswith("failed after ")
+    visit.shot("failed-step", js)
 
     py = visit.add_cell("python", "x = 1\nraise ValueError('not a workflow')\n")
     assert visit.run_cell(py) == "error"
@@ -317,3 +351,30 @@ def test_nothing_is_requested_from_another_origin(visit: Visit, base_url: str, l
 
 def test_no_console_error(visit: Visit) -> None:
     assert visit.console_errors == []
+
+
+def test_the_drawings_fit_a_phone(browser: Any, base_url: str, artifacts: Path) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(base_url, wait_until="domcontentloaded")
+        phone = Visit(page, artifacts)
+        phone.wait_ready()
+        assert phone.run_cell("fanout") == "done"
+        assert phone.timeline_summary("fanout").startswith("completed in ")
+        # The page does not scroll sideways: the timeline is drawn for the cell's width,
+        # and the graph, kept readable, scrolls inside its own box.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for selector in ("svg.timeline", ".graph-box"):
+            box = phone.cell("fanout").locator(selector).bounding_box()
+            assert box is not None
+            assert box["width"] <= 390
+        graph = phone.cell("fanout").locator("svg.graph").bounding_box()
+        assert graph is not None
+        assert graph["width"] > 390
+        phone.cell("fanout").screenshot(path=str(artifacts / "playground-phone-fanout.png"))
+        assert errors == []
+    finally:
+        context.close()

@@ -356,3 +356,26 @@ async def test_run_hooks_see_resumed_runs_and_cannot_break_a_run() -> None:
 
 def test_outcomes_are_named() -> None:
     assert SPAN_OUTCOMES == ("completed", "failed", "interrupted", "cancelled")
+
+
+async def test_a_tracer_of_a_resumed_run_sees_its_open_requests_again() -> None:
+    wf = Workflow("resumed")
+    wf.add_step("ask", [START_EVENT], lambda e, c: {"type": INPUT_REQUEST_EVENT, "prompt": "go?"})
+    wf.add_step("done", [INPUT_RESPONSE_EVENT], lambda e, c: stop(e["response"]))
+    handler = await wf.run_with_handler({})
+    await asyncio.sleep(0.01)
+    snapshot = await handler.pause()
+    traced = []
+
+    def hook(run):
+        run.trace(traced.append)
+
+    run_hooks.append(hook)
+    try:
+        resumed = await wf.resume(snapshot)
+    finally:
+        run_hooks.remove(hook)
+    assert [(i["event_type"], i["prompt"]) for i in traced] == [("InputRequested", "go?")]
+    resumed.respond_to_input(traced[0]["request_id"], "yes")
+    assert (await resumed.result()).data == "yes"
+    assert [i["event_type"] for i in traced][-2:] == [STOP_EVENT, STEP_FINISHED]

@@ -40,7 +40,6 @@ saved = await store.load("review-run")
 if saved is None:
     handler = await wf.run_with_handler({"title": "Notes on Pyodide", "body": "Python runs here, no server."})
     async for item in handler.events():
-        timeline(item)
         if item.event_type == "InputRequested":
             break  # the run now waits for an answer: a good moment to save it
     snapshot = await handler.snapshot({"saved_by": "playground"})
@@ -53,7 +52,6 @@ else:
     handler = await wf.resume(saved)  # a fresh page: the run continues from the snapshot
 
     async def on_item(item):
-        timeline(item)
         if item.event_type == "InputRequested":
             handler.respond_to_input(item["request_id"], await ask(item["prompt"], ["Publish", "Discard"]))
 

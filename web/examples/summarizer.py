@@ -36,5 +36,5 @@ wf.add_step("fetch_text", [START_EVENT], fetch_text, emits=["SummarizeEvent"])
 wf.add_step("summarize", ["SummarizeEvent"], summarize, emits=[STOP_EVENT])
 graph(wf)
 
-result = await wf.run_streaming({"url": "article.txt"}, timeline)
+result = await wf.run({"url": "article.txt"})
 print(result.data["summary"])
