@@ -220,7 +220,9 @@ def test_fan_out_runs_every_branch_and_joins(visit: Visit) -> None:
     spans = visit.spans("fanout")
     assert spans == [("split", "completed")] + [("measure", "completed")] * 6 + [("collect", "completed")] * 6
     # the six measures ran side by side: they are drawn in rows of their own
-    rows = cell.locator("svg.timeline rect.span[data-step=measure]").evaluate_all("rs => rs.map(r => r.getAttribute('y'))")
+    rows = cell.locator("svg.timeline rect.span[data-step=measure]").evaluate_all(
+        "rs => rs.map(r => r.getAttribute('y'))"
+    )
     assert len(set(rows)) > 1
     assert visit.timeline_summary("fanout").startswith("completed in ")
     assert "13 step runs" in visit.timeline_summary("fanout")

@@ -298,7 +298,9 @@ async def test_a_timeline_has_a_span_per_invocation_and_a_summary() -> None:
     # the three concurrent invocations of "work" are drawn in rows of their own
     assert len({r.get("y") for r in rects if r.get("data-step") == "work"}) == 3
     [summary] = [t for t in root.iter(SVG + "text") if (t.get("class") or "").startswith("summary")]
-    assert re.match(r"completed in [\d.]+ m?s · 8 events · 7 step runs · slowest: work", "".join(summary.itertext()))
+    assert re.match(
+        r"completed in [\d.]+ m?s · 8 events · 7 step runs · slowest: work", "".join(summary.itertext())
+    )
     assert timeline.summary()["slowest"]["step"] == "work"
 
 
@@ -320,7 +322,10 @@ async def test_a_failed_step_is_drawn_red_and_the_summary_says_so() -> None:
     assert span.get("fill") == "#b42318"
     assert "<b>boom</b>" in span.find(SVG + "title").text
     # an error mark on the step's lane, and the legend names it
-    assert [c.get("class") for c in root.iter() if "error" in (c.get("class") or "")] == ["dot error", "key error"]
+    assert [c.get("class") for c in root.iter() if "error" in (c.get("class") or "")] == [
+        "dot error",
+        "key error",
+    ]
     assert timeline.summary_text().startswith("failed after")
 
 

@@ -129,7 +129,9 @@ async def test_a_traced_run_shows_then_updates_in_place_and_ends_with_the_summar
     final = log[-1][2]
     assert final["text/plain"].startswith("timeline of 'three': completed in")
     summary = [
-        "".join(t.itertext()) for t in svg_of(final).iter(SVG + "text") if (t.get("class") or "").startswith("summary")
+        "".join(t.itertext())
+        for t in svg_of(final).iter(SVG + "text")
+        if (t.get("class") or "").startswith("summary")
     ]
     assert summary[0].startswith("completed in")
     assert "3 step runs" in summary[0]
