@@ -439,9 +439,7 @@ def workflow_resume_checkpoint(call_id: int, wf_id: int, run_id: str, options: A
 
 
 @export_async
-def workflow_resume(
-    call_id: int, wf_id: int, snapshot_json: str, deserializers: Any, options: Any = None
-) -> None:
+def workflow_resume(call_id: int, wf_id: int, snapshot: str, deserializers: Any, options: Any = None) -> None:
     """``wf.resume(snap)`` / ``resumeWithSerializableRefs(snap, {Tag: bytes => value}, {spans})``."""
     wf = _workflows[wf_id]
     spans = _spans(options)
@@ -451,7 +449,7 @@ def workflow_resume(
             table[str(tag)] = _deserializer(getattr(deserializers, tag))
 
     async def run() -> Any:
-        return _new_handler(await wf.resume_with_serializable_refs(snapshot_json, table, spans=spans))
+        return _new_handler(await wf.resume_with_serializable_refs(snapshot, table, spans=spans))
 
     _answer(call_id, run())
 

@@ -11,9 +11,22 @@ from ..errors import SnapshotError, StateError
 from ..runtime import COMPLETED, FAILED, PAUSED, RUNNING, Run
 from ..state import encode_state_value
 from .format import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, encode_event
-from .summary import Snapshot
 
-__all__ = ["capture", "serialize_session"]
+__all__ = ["Snapshot", "capture", "serialize_session"]
+
+
+class Snapshot(dict[str, Any]):
+    """What :func:`capture` returns: a plain ``dict`` (JSON, equality and state values all
+    treat it as one) that a notebook displays as a readable summary (see :mod:`.summary`,
+    imported only then)."""
+
+    __slots__ = ()
+
+    def _repr_html_(self) -> str:
+        from .._draw.tree import to_markup
+        from .summary import snapshot_tree
+
+        return to_markup(snapshot_tree(self))
 
 
 def capture(run: Run, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:

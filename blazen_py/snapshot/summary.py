@@ -16,22 +16,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._draw.graph import short_type
-from .._draw.tree import Node, clip, el, to_markup
+from .._draw.tree import Node, clip, el
 from ..errors import SnapshotError
 from .format import loads, parse
 
-__all__ = ["Snapshot", "snapshot_lines", "snapshot_tree"]
-
-
-class Snapshot(dict[str, Any]):
-    """A snapshot as :func:`~blazen_py.snapshot.capture` makes it: a plain ``dict`` (JSON,
-    equality and state values all treat it as one) that a notebook displays as a readable
-    summary."""
-
-    __slots__ = ()
-
-    def _repr_html_(self) -> str:
-        return to_markup(snapshot_tree(self))
+__all__ = ["snapshot_lines", "snapshot_tree"]
 
 
 ROWS = 40

@@ -162,7 +162,8 @@ def test_every_js_error_class_extends_its_python_parent(page: Any) -> None:
     import blazen_py._boundary as boundary
 
     expected = {cls.__name__: boundary.js_parent(cls) for cls in boundary.error_classes()}
-    found = page.evaluate("""(names) => {
+    found = page.evaluate(
+        """(names) => {
         const m = window.blazen;
         const out = {};
         for (const name of Object.keys(names)) {
@@ -173,7 +174,9 @@ def test_every_js_error_class_extends_its_python_parent(page: Any) -> None:
             out[name] = [err instanceof Kind, err instanceof parent, err instanceof m.BlazenError, err.name, Object.getPrototypeOf(Kind).name];
         }
         return out;
-    }""", expected)
+    }""",
+        expected,
+    )
     for name, parent in expected.items():
         assert found[name] == [True, True, True, name, parent], name
 

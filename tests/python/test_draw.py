@@ -24,10 +24,10 @@ from blazen_py import (
 )
 from blazen_py._draw.export import to_dot, to_mermaid
 from blazen_py._draw.graph import check_description, describe, short_type
-from blazen_py._draw.summary import snapshot_lines, snapshot_tree
 from blazen_py._draw.timeline import MAX_SPANS, STEP_RETRYING, Timeline
 from blazen_py._draw.tree import clean, clip, el, to_markup
-from blazen_py.snapshot import Snapshot
+from blazen_py.snapshot.capture import Snapshot
+from blazen_py.snapshot.summary import snapshot_lines, snapshot_tree
 
 # pydot's grammar still uses pyparsing's old camelCase names
 pytestmark = pytest.mark.filterwarnings(r"ignore:'\w+' deprecated")
