@@ -25,8 +25,10 @@ KERNEL_WHEELS: dict[str, str] = {
     "decorator": "5.3.1",
     "executing": "2.3.0",
     "ipython": "9.12.0",
+    "ipywidgets": "8.1.9",  # optional: notebooks install it to answer input requests from a cell
     "ipython-pygments-lexers": "1.1.1",
     "jedi": "0.20.1",
+    "jupyterlab-widgets": "3.0.17",
     "matplotlib-inline": "0.2.2",
     "parso": "0.8.7",
     "pexpect": "4.9.0",

@@ -20,6 +20,7 @@ LAB_TOOLS: dict[str, str] = {
     "jupyterlite-core": "0.8.6",
     "jupyterlite-pyodide-kernel": "0.8.6",
     "jupyter_server": "2.21.1",
+    "jupyterlab_widgets": "3.0.17",  # the widgets' front end, so ipywidgets show in the lab
 }
 # The Python peer of the benchmarks, installed into BENCH_VENV only (never into .venv).
 BENCH_PEERS: dict[str, str] = {"llama-index-workflows": "2.26.1"}

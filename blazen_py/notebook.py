@@ -204,13 +204,12 @@ class LiveTimeline:
             self._report(exc)
 
     def _changed(self) -> None:
+        # Never drawn inside the dispatcher: the items of one burst (a fan-out) keep their
+        # times, and the run does not wait for the drawing.
         if self._timer is not None:
             return
         wait = self._last + self.interval - self.clock()
-        if wait <= 0:
-            self._flush()
-        else:
-            self._timer = self.run.loop.call_later(wait, self._flush)
+        self._timer = self.run.loop.call_later(max(wait, 0.0), self._flush)
 
     def _flush(self) -> None:
         self._timer = None

@@ -368,6 +368,8 @@ class Timeline:
             parts.append(f"slowest: {clip(s['slowest']['step'], 40)} ({format_ms(s['slowest']['seconds'])})")
         if s["open_requests"]:
             parts.append(f"{s['open_requests']} input request{'' if s['open_requests'] == 1 else 's'} open")
+        if self.finished and s["status"] == "failed" and s["error"]:
+            parts.append(clip(s["error"], 160))
         return " \u00b7 ".join(parts)
 
     # -- drawing ---------------------------------------------------------------------------

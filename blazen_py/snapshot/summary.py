@@ -44,6 +44,10 @@ def _bytes(n: int) -> str:
     return f"{n / 1_000_000:.1f} MB"
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, Mapping):
         if set(value) == {"$bytes"}:
@@ -89,7 +93,7 @@ def snapshot_lines(snapshot: Mapping[str, Any] | str | bytes) -> list[str]:
         return [f"not a valid blazen_py snapshot: {clip(str(exc), 300)}"]
     lines = [
         f"snapshot of {clip(f['workflow'], 60)!r}, run {f['run_id']}, {f['status']}, taken {f['created']}",
-        f"state: {len(f['state'])} keys, {_bytes(f['state_bytes'])}",
+        f"state: {_count(len(f['state']), 'key')}, {_bytes(f['state_bytes'])}",
     ]
     lines += [f"  {clip(k, 60)}: {kind}, {_bytes(n)}" for k, kind, n in f["state"][:ROWS]]
     if len(f["state"]) > ROWS:
@@ -161,7 +165,7 @@ def snapshot_tree(snapshot: Mapping[str, Any] | str | bytes) -> Node:
         )
     )
     section = {"style": "margin:6px 0 2px;font-weight:600"}
-    box.append(el("p", section, f"State: {len(f['state'])} keys, {_bytes(f['state_bytes'])}"))
+    box.append(el("p", section, f"State: {_count(len(f['state']), 'key')}, {_bytes(f['state_bytes'])}"))
     if f["state"]:
         rows = [[clip(k, 60), kind, _bytes(n)] for k, kind, n in f["state"][:ROWS]]
         box.append(_table(["key", "type", "size"], rows, max(len(f["state"]) - ROWS, 0)))

@@ -29,7 +29,13 @@ from llm_server import ARTICLE, LLMTestServer
 
 KERNEL_TIMEOUT_MS = 120_000
 RUN_TIMEOUT_MS = 90_000
-NOTEBOOKS = ("spec_examples.ipynb", "js_steps.ipynb", "snapshot_indexeddb.ipynb", "summarizer.ipynb")
+NOTEBOOKS = (
+    "spec_examples.ipynb",
+    "drawing.ipynb",
+    "js_steps.ipynb",
+    "snapshot_indexeddb.ipynb",
+    "summarizer.ipynb",
+)
 
 KERNEL_READY_JS = """() =>
     document.querySelector('.jp-KernelStatus-success') !== null &&
@@ -83,10 +89,18 @@ class Lab:
         self.page.keyboard.insert_text(source)
         self.page.keyboard.press("Escape")
 
-    def run_all(self) -> list[str]:
-        """Run → Run All Cells; wait for every cell to run; return each code cell's output text."""
+    def start_run_all(self) -> None:
+        """Run → Run All Cells, without waiting."""
         self.page.get_by_role("menuitem", name="Run", exact=True).click()
         self.page.locator('[data-command="runmenu:run-all"]').click()
+
+    def run_all(self) -> list[str]:
+        """Run → Run All Cells; wait for every cell to run; return each code cell's output text."""
+        self.start_run_all()
+        return self.settled()
+
+    def settled(self) -> list[str]:
+        """Wait for every cell to have run; return each code cell's output text."""
         self.page.wait_for_function(RUN_SETTLED_JS, timeout=RUN_TIMEOUT_MS)
         errors = self.page.evaluate(ERRORS_JS)
         assert not errors, "a cell failed or wrote to stderr:\n" + "\n".join(errors)
@@ -146,11 +160,22 @@ def test_spec_examples_notebook(lab: Lab) -> None:
         "progress: {'done': True}",
         "asked: Approve the refund? {'amount': 30}\napprove: {'amount': 30, 'answer': 'yes'}",
         "paused: paused | state: {'n': 1} | queued: [{'type': 'Tick'}]",
-        "resumed in place: {'ticks': 3}\nresumed from JSON: {'ticks': 3}",
+        "resumed in place: {'ticks': 3}",
+        "resumed from JSON: {'ticks': 3}",
         "branching: ['negative', 'positive']",
         "timeout: WorkflowTimeoutError",
     ):
         assert expected in text
+    # every example shows its workflow's graph and the timeline of each of its runs (13
+    # runs: the counter is paused twice, resumed in place once, from JSON once)
+    assert lab.page.locator(".jp-OutputArea-output .blazen-graph svg.graph").count() == 11
+    timelines = lab.page.locator(".jp-OutputArea-output .blazen-timeline svg.timeline")
+    assert timelines.count() == 13
+    states = timelines.evaluate_all("svgs => svgs.map(s => s.dataset.state)")
+    assert states == ["finished"] * 13
+    summaries = timelines.locator("text.summary").all_text_contents()
+    assert summaries[0].startswith("completed in ")
+    assert summaries[-1].startswith("failed after ")  # the timeout
     lab.assert_only_origins()
 
 
@@ -199,3 +224,84 @@ def test_summarizer_notebook_against_a_local_server(lab: Lab, llm: LLMTestServer
     assert chat.json["model"] == "test-model"
     assert chat.json["messages"][1] == {"role": "user", "content": ARTICLE}
     lab.assert_only_origins(llm.url + "/")
+
+
+# The first live timeline of drawing.ipynb: its state, how many spans, its summary line.
+TIMELINE_JS = """() => {
+    const svg = document.querySelector('.jp-OutputArea-output .blazen-timeline svg.timeline');
+    if (!svg) return null;
+    const summary = svg.querySelector('text.summary');
+    return [svg.dataset.state, Number(svg.dataset.spans), summary ? summary.textContent : ''];
+}"""
+
+
+def test_drawing_notebook_draws_the_graph_and_a_live_timeline(lab: Lab, artifacts: Path) -> None:
+    lab.open_notebook("drawing.ipynb")
+    lab.start_run_all()
+    # Watch the first timeline while its run goes: it is updated in place (one output,
+    # replaced through update_display_data), so several states show up one after another.
+    seen: list[tuple[str, int, str]] = []
+    for _ in range(1200):
+        state = lab.page.evaluate(TIMELINE_JS)
+        if state is not None and (not seen or tuple(state) != seen[-1]):
+            seen.append(tuple(state))
+        if state is not None and state[0] == "finished":
+            break
+        lab.page.wait_for_timeout(25)
+    outputs = lab.settled()
+    running = [s for s in seen if s[0] == "running"]
+    assert len({spans for _, spans, _ in running}) > 1, seen  # more than one state while it ran
+    assert seen[-1][0] == "finished", seen
+    assert seen[-1][1] == 1 + 4 + 4  # split, four counts, four totals
+    assert re.match(r"completed in [\d.]+ m?s · \d+ events · 9 step runs · slowest: count", seen[-1][2]), seen[-1]
+    # there is one output per timeline: the updates replaced it
+    assert lab.page.locator(".jp-OutputArea-output .blazen-timeline").count() == 4
+
+    text = outputs_text(outputs)
+    assert "word-count: {'parts': 4, 'words': 15}" in text
+    assert "failed: StepError in step parse" in text
+    assert "approval: {'customer': 'Ada', 'amount': 30, 'answer': 'approved'}" in text
+    assert "flowchart LR" in text
+
+    graph = lab.page.locator(".jp-OutputArea-output .blazen-graph svg.graph").first
+    steps = graph.locator("g.node.step").evaluate_all("nodes => nodes.map(n => n.dataset.step)")
+    assert steps == ["split", "count", "total"]
+    events = graph.locator("g.node.event").evaluate_all("nodes => nodes.map(n => n.dataset.event)")
+    assert set(events) == {"blazen::StartEvent", "Part", "Counted", "blazen::StopEvent"}
+
+    failed = lab.page.locator(".blazen-timeline svg.timeline").nth(1)
+    assert failed.locator("rect.span.failed").count() == 1
+    assert failed.locator("text.summary").text_content().startswith("failed after")
+    approval = lab.page.locator(".blazen-timeline svg.timeline").nth(2)
+    assert approval.get_attribute("data-state") == "finished"
+    assert approval.locator(".dot.input").count() == 1
+    assert approval.locator(".dot.answer").count() == 1
+    summary = lab.page.locator(".jp-OutputArea-output .blazen-snapshot")
+    assert "Open input requests: 1" in summary.text_content()
+
+    # The last run waits for an answer from the cell: a text box and a button (ipywidgets,
+    # installed in the notebook from this site; the earlier request came before it was).
+    assert lab.page.locator(".jp-CodeCell").nth(5).locator(".widget-text").count() == 0
+    last = lab.page.locator(".jp-CodeCell").last
+    box = last.locator(".widget-text input")
+    box.wait_for(timeout=RUN_TIMEOUT_MS)
+    assert last.locator(".widget-label").first.text_content() == "Publish 'Notes on <Pyodide>'?"
+    waiting = last.locator(".blazen-timeline svg.timeline")
+    assert waiting.get_attribute("data-state") == "running"
+    box.fill("yes, publish")
+    last.get_by_role("button", name="Answer").click()
+    last.locator(".blazen-timeline svg.timeline[data-state=finished]").wait_for(timeout=RUN_TIMEOUT_MS)
+    assert last.locator(".widget-label", has_text="answered").count() == 1
+    assert waiting.locator(".dot.answer").count() == 1
+    last.screenshot(path=str(artifacts / "lab-drawing-answered.png"))
+
+    graph.scroll_into_view_if_needed()
+    graph.screenshot(path=str(artifacts / "lab-drawing-graph.png"))
+    first = lab.page.locator(".jp-OutputArea-output .blazen-timeline").first
+    first.scroll_into_view_if_needed()
+    first.screenshot(path=str(artifacts / "lab-drawing-timeline.png"))
+    for index, name in ((3, "timeline-cell"), (4, "failed-cell"), (6, "snapshot-cell")):
+        cell = lab.page.locator(".jp-CodeCell").nth(index)
+        cell.scroll_into_view_if_needed()
+        cell.screenshot(path=str(artifacts / f"lab-drawing-{name}.png"))
+    lab.assert_only_origins()
