@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import re
 import inspect
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
