@@ -20,6 +20,7 @@ OUT = ROOT / "docs" / "python-api.md"
 sys.path.insert(0, str(ROOT))
 
 import blazen_py  # noqa: E402
+import blazen_py.notebook  # noqa: E402
 
 GROUPS = (
     (
@@ -199,8 +200,8 @@ def document_class(name: str, cls: type) -> list[str]:
     return lines
 
 
-def document(name: str) -> list[str]:
-    obj = getattr(blazen_py, name)
+def document(name: str, module: Any = blazen_py) -> list[str]:
+    obj = getattr(module, name)
     if inspect.isclass(obj):
         return document_class(name, obj)
     if inspect.isfunction(obj):
@@ -255,6 +256,10 @@ def render() -> str:
         lines += [f"## {title}", ""]
         for name in members:
             lines += document(name)
+    notebook = blazen_py.notebook
+    lines += ["## Notebooks: `blazen_py.notebook`", "", *block(doc(notebook))]
+    for name in notebook.__all__:
+        lines += document(name, notebook)
     return "\n".join(lines).rstrip() + "\n"
 
 
