@@ -89,7 +89,6 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "ActiveStep",
     "INPUT_ANSWERED",
     "INPUT_REQUESTED",
     "INPUT_REQUEST_EVENT",
@@ -100,6 +99,7 @@ __all__ = [
     "STEP_FINISHED",
     "STEP_STARTED",
     "STOP_EVENT",
+    "ActiveStep",
     "BlazenError",
     "ChatMessage",
     "CheckpointError",

@@ -181,7 +181,7 @@ class LiveTimeline:
     def _item(self, item: StreamEvent) -> None:
         try:
             self.model.add(item)
-            if item.get("event_type") == INPUT_REQUESTED and isinstance(item.get("request_id"), str):
+            if item.event_type == INPUT_REQUESTED and isinstance(item.get("request_id"), str):
                 self._ask(item)
             self._changed()
         except Exception as exc:  # drawing must never break the run

@@ -32,7 +32,12 @@ _cell: ContextVar[tuple[str, Any] | None] = ContextVar("playground_cell", defaul
 _timelines: dict[str, Timeline] = {}
 _SPAN_ITEMS = (STEP_STARTED, STEP_FINISHED, INPUT_ANSWERED)
 # JS stream items name the engine's keys in camelCase (blazen.js); the renderer reads Python's.
-_PY_KEYS = {"eventType": "event_type", "requestId": "request_id", "errorType": "error_type"}
+_PY_KEYS = {
+    "eventType": "event_type",
+    "requestId": "request_id",
+    "errorType": "error_type",
+    "activeSteps": "active_steps",
+}
 
 
 def _jsonable(value: Any) -> Any:
@@ -111,7 +116,7 @@ def _trace_cell_runs(run: runtime.Run) -> None:
 
     def item(event: Any) -> None:
         timeline.add(event)
-        if event.get("event_type") in _SPAN_ITEMS:
+        if event.event_type in _SPAN_ITEMS:
             hooks.redraw()
         else:
             hooks.event(_dumps(dict(event)))

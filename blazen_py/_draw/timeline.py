@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..events import INPUT_REQUESTED, START_EVENT, STOP_EVENT
-from ..stream import ERROR, INPUT_ANSWERED, STEP_FINISHED, STEP_STARTED
+from ..stream import ERROR, INPUT_ANSWERED, STEP_FINISHED, STEP_STARTED, StreamEvent
 from .graph import Description, short_type
 from .tree import Node, clip, el, text_width
 
@@ -210,7 +210,9 @@ class Timeline:
 
     def add(self, item: Mapping[str, Any]) -> None:
         """Take one stream item (a :class:`~blazen_py.StreamEvent` or its JSON form)."""
-        kind = item.get("event_type")
+        # A stream item says what it is in .event_type (its "event_type" key may be a
+        # field of the user's own event); the JSON form of one has only the key.
+        kind = item.event_type if isinstance(item, StreamEvent) else item.get("event_type")
         if not isinstance(kind, str):
             return
         at = self._time(item)
