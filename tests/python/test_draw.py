@@ -521,3 +521,50 @@ def test_an_invalid_snapshot_is_summarized_as_invalid(bad) -> None:
     assert line.startswith("not a valid blazen_py snapshot: ")
     root = ET.fromstring(to_markup(snapshot_tree(bad)))
     assert root.find("p").text.startswith("Not a valid blazen_py snapshot")
+
+
+def test_an_end_that_arrives_after_the_run_ended_still_closes_its_span() -> None:
+    # A page's stream can lag: the cell ends first, the last span items come after.
+    timeline = Timeline(clock=lambda: 1.0)
+    timeline.add({"event_type": STEP_STARTED, "step": "a", "span": 1, "at": 0.0})
+    timeline.add({"event_type": STEP_STARTED, "step": "b", "span": 2, "at": 0.1})
+    timeline.end("completed")
+    root = parse_svg(to_markup(timeline.tree()))
+    shown = {r.get("data-step"): r.get("class") for r in root.iter(SVG + "rect") if r.get("data-step")}
+    assert shown == {"a": "span cancelled", "b": "span cancelled"}  # still open when the run ended
+    timeline.add({"event_type": STEP_FINISHED, "step": "a", "span": 1, "outcome": "completed", "at": 1.5})
+    root = parse_svg(to_markup(timeline.tree()))
+    shown = {r.get("data-step"): r.get("class") for r in root.iter(SVG + "rect") if r.get("data-step")}
+    assert shown == {"a": "span completed", "b": "span cancelled"}
+    assert timeline.ended_at == 1.5  # the axis grew to hold it
+
+
+async def test_a_user_field_named_event_type_does_not_confuse_the_timeline() -> None:
+    wf = Workflow("sneaky")
+    wf.add_step(
+        "s", [START_EVENT], lambda e, c: {"type": "Note", "event_type": STEP_STARTED, "step": "ghost"}
+    )
+    wf.add_step("t", ["Note"], lambda e, c: {"type": STOP_EVENT, "result": 1})
+    timeline = Timeline(describe(wf))
+    for item in await traced_items(wf):
+        timeline.add(item)
+    assert [s.step for s in timeline.spans] == ["s", "t"]
+    assert ("ghost",) not in timeline.lanes
+
+
+async def test_a_snapshot_is_a_state_value_like_any_dict() -> None:
+    wf = Workflow("keep")
+    wf.add_step("a", [START_EVENT], lambda e, c: {"type": INPUT_REQUEST_EVENT, "prompt": "?"})
+    handler = await wf.run_with_handler({})
+    await asyncio.sleep(0.01)
+    snapshot = await handler.snapshot()
+    handler.abort()
+
+    def keep(event, ctx):
+        ctx.set("snap", event["snap"])
+        kept = ctx.get("snap")
+        return {"type": STOP_EVENT, "result": [type(kept).__name__, kept["workflow"]]}
+
+    other = Workflow("other")
+    other.add_step("keep", [START_EVENT], keep)
+    assert (await other.run({"snap": snapshot})).data == ["dict", "keep"]

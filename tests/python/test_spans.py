@@ -379,3 +379,25 @@ async def test_a_tracer_of_a_resumed_run_sees_its_open_requests_again() -> None:
     resumed.respond_to_input(traced[0]["request_id"], "yes")
     assert (await resumed.result()).data == "yes"
     assert [i["event_type"] for i in traced][-2:] == [STOP_EVENT, STEP_FINISHED]
+
+
+async def test_a_stop_held_by_a_pause_cancels_the_other_running_spans() -> None:
+    wf = Workflow("held")
+    wf.add_step("split", [START_EVENT], lambda e, c: [{"type": "Fast"}, {"type": "Slow"}])
+
+    async def fast(event, ctx):
+        await asyncio.sleep(0.02)
+        return stop("fast")
+
+    async def slow(event, ctx):
+        await asyncio.sleep(10)
+
+    wf.add_step("fast", ["Fast"], fast)
+    wf.add_step("slow", ["Slow"], slow)
+    handler = await wf.run_with_handler({}, spans=True)
+    await asyncio.sleep(0.005)
+    await handler.pause()  # fast finishes while pausing: its stop is held
+    ends = {i["step"]: i["outcome"] for i in handler._items if i.event_type == STEP_FINISHED}
+    assert ends == {"split": "completed", "fast": "completed", "slow": "cancelled"}
+    await handler.resume_in_place()
+    assert (await handler.result()).data == "fast"
