@@ -150,6 +150,8 @@ class LiveTimeline:
         self.model = Timeline(steps, clock=clock)
         self._displays: list[Display] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._beat: asyncio.TimerHandle | None = None
+        self._quiet = 0  # redraws since the last item (a waiting run: they come slower)
         self._last = float("-inf")
         self._asked: dict[str, Any] = {}
         self._attached = False
@@ -180,6 +182,7 @@ class LiveTimeline:
 
     def _item(self, item: StreamEvent) -> None:
         try:
+            self._quiet = 0
             self.model.add(item)
             if item.event_type == INPUT_REQUESTED and isinstance(item.get("request_id"), str):
                 self._ask(item)
@@ -196,9 +199,10 @@ class LiveTimeline:
             for box in self._asked.values():
                 _close_widget(box)
             self._asked.clear()
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            for handle in (self._timer, self._beat):
+                if handle is not None:
+                    handle.cancel()
+            self._timer = self._beat = None
             self._flush()
         except Exception as exc:
             self._report(exc)
@@ -220,6 +224,20 @@ class LiveTimeline:
                 display.update(bundle, self.model.finished)
         except Exception as exc:
             self._report(exc)
+        # While the run goes on without items (a long step, a request waiting for its
+        # answer), running spans still grow: redraw now and then, less and less often.
+        if self._beat is not None:
+            self._beat.cancel()
+            self._beat = None
+        if not self.model.finished and not self.run.finished:
+            delay = max(self.interval, min(0.5 * 2**self._quiet, 5.0))
+            self._beat = self.run.loop.call_later(delay, self._heartbeat)
+
+    def _heartbeat(self) -> None:
+        self._beat = None
+        self._quiet = min(self._quiet + 1, 10)
+        if self._timer is None:
+            self._flush()
 
     def _report(self, exc: Exception) -> None:
         self.run.loop.call_exception_handler({"message": "blazen_py live timeline failed", "exception": exc})

@@ -325,6 +325,8 @@ class Cell {
     this.panes.hidden = false;
     this.setStatus("running", "Running…");
     const started = performance.now();
+    // Running spans grow even when no item comes (a long step, a run waiting for an answer).
+    const growing = setInterval(() => this.timeline.schedule(), 500);
     let ok = true;
     try {
       await applyKey();
@@ -334,6 +336,7 @@ class Cell {
       ok = false;
       this.print(`${describeError(error)}\n`, "error");
     } finally {
+      clearInterval(growing);
       drawings.timeline_end(this.id, ok ? "completed" : "failed");
       this.timeline.schedule();
       const seconds = ((performance.now() - started) / 1000).toFixed(2);

@@ -333,11 +333,13 @@ class Timeline:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, now: float | None = None) -> dict[str, Any]:
         """Wall time, events, step invocations, the slowest step, status, error."""
         ended = [s for s in self.spans if s.end is not None]
         slowest = max(ended, key=lambda s: s.end - s.start, default=None)  # type: ignore[operator]
-        wall = (self.last - self.t0) if self.t0 is not None else 0.0
+        # a run still going has lasted until now (a step may be running, no item coming)
+        until = self.last if self.finished else max(self.last, self._now() if now is None else now)
+        wall = (until - self.t0) if self.t0 is not None else 0.0
         return {
             "status": self.status,
             "seconds": wall,
@@ -352,9 +354,14 @@ class Timeline:
             "error": self.error,
         }
 
-    def summary_text(self) -> str:
+    def _now(self) -> float:
+        """The clock's now, on the span items' time line."""
+        now = self.clock()
+        return self._anchor[0] + max(now - self._anchor[1], 0.0) if self._anchor is not None else now
+
+    def summary_text(self, now: float | None = None) -> str:
         """The summary in one line: ``completed in 1.20 s · 9 events · 5 step runs · slowest: b (0.90 s)``."""
-        s = self.summary()
+        s = self.summary(now)
         runs = f"{s['steps']} step run{'' if s['steps'] == 1 else 's'}"
         events = f"{s['events']} event{'' if s['events'] == 1 else 's'}"
         if not self.finished:
@@ -379,7 +386,7 @@ class Timeline:
     def tree(self, width: float = 760, *, now: float | None = None) -> Node:
         """Draw the timeline as an ``<svg class="timeline">`` tree ``width`` px wide."""
         width = max(float(width), 300.0)
-        now = self.ended_at if self.ended_at is not None else (self.clock() if now is None else now)
+        now = self.ended_at if self.ended_at is not None else (self._now() if now is None else now)
         t0 = self.t0 if self.t0 is not None else now
         total = max(now - t0, self.last - t0, 1e-3)
         lanes = self.lanes or [("stream",)]
@@ -413,7 +420,7 @@ class Timeline:
             return lane_y.get(key, top) + heights.get(key, 24.0) / 2
 
         legend, legend_h = _legend(width, self._kinds())
-        summary_text = self.summary_text()
+        summary_text = self.summary_text(now)
         if self.dropped:
             summary_text += f" \u00b7 {self.dropped} items not drawn"
         summary_lines = _wrap(summary_text, width - 20, 12)
@@ -433,7 +440,7 @@ class Timeline:
                 "font-family": FONT,
                 "style": "max-width:100%;height:auto",
             },
-            el("title", {}, f"Timeline of {self.name or 'a run'}: {self.summary_text()}"),
+            el("title", {}, f"Timeline of {self.name or 'a run'}: {summary_text}"),
             el("rect", {"width": f"{width:.0f}", "height": f"{height:.0f}", "rx": 8, "fill": "#ffffff"}),
         )
         for i, (key, label) in enumerate(zip(lanes, labels, strict=True)):

@@ -19,6 +19,7 @@ from blazen_build.paths import DIST, ROOT
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
+
 @pytest.fixture(scope="module", params=[True, False], ids=["snapshot", "no-snapshot"])
 def js(request: pytest.FixtureRequest, browser: Any, origin: str) -> Iterator[JsPage]:
     """A page booted from the build's memory snapshot, or booted normally: every test of

@@ -147,6 +147,22 @@ async def test_updates_are_throttled(ipython: FakeIPython) -> None:
     assert [state for _, state, _ in states(ipython.log)] == ["running", "running", "finished"]
 
 
+async def test_a_waiting_run_is_still_redrawn_less_and_less_often(ipython: FakeIPython) -> None:
+    # No item comes while the step waits for its answer; its span grows all the same.
+    handler = await approval().run_with_handler({})
+    handler._ipython_display_()
+    await asyncio.sleep(1.8)
+    summaries = [b["text/plain"] for kind, _, b in ipython.log if kind == "update"]
+    assert 3 <= len(summaries) <= 8  # redraws at about 0.5, 1 and 2 s apart, not every 0.1 s
+    assert len(set(summaries)) == len(summaries)  # "running for ..." moved on each time
+    [request_id] = list(nb._live[handler.run].model.requests)
+    handler.respond_to_input(request_id, "ok")
+    await handler.result()
+    count = len(ipython.log)
+    await asyncio.sleep(0.6)
+    assert len(ipython.log) == count  # no redraw once the run has ended
+
+
 async def test_a_handler_displayed_in_a_cell_draws_its_run(ipython: FakeIPython) -> None:
     handler = await three_steps(0.02).run_with_handler({})
     handler._ipython_display_()  # what IPython calls for a cell's value or display(handler)
