@@ -11,7 +11,7 @@ import http.server
 from collections.abc import Callable, Mapping
 from os import PathLike
 from pathlib import Path
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 from blazen_build.common import BuildError
 from blazen_build.paths import DIST, DIST_LAB, ROOT
@@ -47,13 +47,13 @@ class StaticHandler(http.server.SimpleHTTPRequestHandler):
     precompressed: ClassVar[bool] = False
     content_encoding: str | None = None
 
-    def send_head(self):  # type: ignore[no-untyped-def]  (the stdlib's own signature)
+    def send_head(self) -> BinaryIO | None:
         """Decide the Content-Encoding before the stdlib sends the headers."""
         self.content_encoding = self.encoding_of(self.translate_path(self.path))
         return super().send_head()
 
     def encoding_of(self, path: str) -> str | None:
-        """"gzip" for a real gzip file the client accepts gzipped, when precompressed."""
+        """ "gzip" for a real gzip file the client accepts gzipped, when precompressed."""
         if not (self.precompressed and path.endswith(".gz")):
             return None
         if "gzip" not in self.headers.get("Accept-Encoding", ""):

@@ -112,7 +112,14 @@ def test_serve_rejects_what_is_not_a_port(port: str) -> None:
 
 @pytest.mark.parametrize(
     "image",
-    [b"", b"\x01", bytes(4096), bytes(5000) + b"\x01" + bytes(10), b"\x01" * 8192 + bytes(4096) + b"\x02", b"\x03" * 9000 + bytes(9000) + b"\x03"],
+    [
+        b"",
+        b"\x01",
+        bytes(4096),
+        bytes(5000) + b"\x01" + bytes(10),
+        b"\x01" * 8192 + bytes(4096) + b"\x02",
+        b"\x03" * 9000 + bytes(9000) + b"\x03",
+    ],
     ids=["empty", "one-byte", "all-zero", "tail-block", "two-runs", "odd-size"],
 )
 def test_the_sparse_container_round_trips_and_leaves_out_zero_blocks(image: bytes) -> None:
