@@ -198,7 +198,7 @@ def run_node(config: Mapping[str, Any]) -> dict[str, Any]:
 def bench_server() -> Iterator[str]:
     """dist/ at /, bench/ at /bench/, the vendored peer at /bench/vendor/, on 127.0.0.1."""
     mounts = {"/bench/vendor/": prepare_vendor(), "/bench/": BENCH}
-    server = make_server(DIST, 0, mounts=mounts)
+    server = make_server(DIST, 0, mounts=mounts, precompressed=True)  # as `serve` sends it
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

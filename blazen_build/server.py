@@ -9,8 +9,9 @@ import errno
 import functools
 import http.server
 from collections.abc import Callable, Mapping
+from os import PathLike
 from pathlib import Path
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 from blazen_build.common import BuildError
 from blazen_build.paths import DIST, DIST_LAB, ROOT
@@ -40,6 +41,32 @@ class StaticHandler(http.server.SimpleHTTPRequestHandler):
     }
     mounts: ClassVar[dict[str, Path]] = {}
     quiet: ClassVar[bool] = True
+    # Send gzip files (the memory snapshot) with `Content-Encoding: gzip` to a browser that
+    # accepts it: the browser then gunzips them off the page's main thread. `serve` does;
+    # the tests also serve them as plain files, which blazen.js gunzips itself.
+    precompressed: ClassVar[bool] = False
+    content_encoding: str | None = None
+
+    def send_head(self) -> BinaryIO | None:
+        """Decide the Content-Encoding before the stdlib sends the headers."""
+        self.content_encoding = self.encoding_of(self.translate_path(self.path))
+        return super().send_head()
+
+    def encoding_of(self, path: str) -> str | None:
+        """ "gzip" for a real gzip file the client accepts gzipped, when precompressed."""
+        if not (self.precompressed and path.endswith(".gz")):
+            return None
+        if "gzip" not in self.headers.get("Accept-Encoding", ""):
+            return None
+        try:
+            with open(path, "rb") as file:
+                return "gzip" if file.read(2) == b"\x1f\x8b" else None
+        except OSError:
+            return None
+
+    def guess_type(self, path: str | PathLike[str]) -> str:
+        """The decoded type for a file sent with a Content-Encoding."""
+        return "application/octet-stream" if self.content_encoding else super().guess_type(path)
 
     def translate_path(self, path: str) -> str:
         """Map URL paths under a mount prefix to that mount's folder."""
@@ -56,6 +83,9 @@ class StaticHandler(http.server.SimpleHTTPRequestHandler):
     def end_headers(self) -> None:
         """Never let a browser cache a stale build."""
         self.send_header("Cache-Control", "no-cache")
+        if self.content_encoding:
+            self.send_header("Content-Encoding", self.content_encoding)
+            self.send_header("Vary", "Accept-Encoding")
         super().end_headers()
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib name)
@@ -101,7 +131,7 @@ def listen(port: int, quiet: bool) -> http.server.ThreadingHTTPServer:
     """make_server(DIST, port) for `serve`: a port it cannot have is a BuildError that says
     which other ports to use, not an OSError traceback."""
     try:
-        return make_server(DIST, port, quiet=quiet)
+        return make_server(DIST, port, quiet=quiet, precompressed=True)
     except OSError as exc:
         if exc.errno not in PORT_PROBLEMS:
             raise

@@ -1,7 +1,8 @@
 """The memory snapshot: Pyodide with blazen_py already imported, made in headless Chromium.
 
 blazen.js boots from a memory snapshot of Pyodide with blazen_py imported when the build
-leaves one beside the runtime: dist/pyodide/blazen-snapshot.json names the gzipped file.
+leaves one beside the runtime: dist/pyodide/blazen-snapshot.json names the file, the
+snapshot's non-zero blocks in a small container (`pack_sparse`), gzipped.
 A snapshot loads only on the Pyodide build that made it, and holds the modules imported
 from this wheel: its key covers both, and it is remade only when the key changes."""
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import struct
 import subprocess
 import tempfile
 import threading
@@ -23,7 +25,7 @@ from blazen_build.paths import DIST, DIST_PYODIDE, PACKAGE, PYODIDE_VERSION
 from blazen_build.server import StaticHandler, make_server, server_url
 from blazen_build.wheel import canonical_name, version
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2  # 1: the raw memory image, gzipped; 2: its non-zero blocks (pack_sparse), gzipped
 SNAPSHOT_MANIFEST = DIST_PYODIDE / "blazen-snapshot.json"
 SNAPSHOT_TIMEOUT_S = 240
 SNAPSHOT_PREFIX = "/__blazen_snapshot__/"
@@ -52,6 +54,54 @@ try {
 """
 
 
+# The container of format 2. About half of a memory image is zero pages; sending only the
+# other blocks halves what the page must gunzip and keep in the Cache API. All integers are
+# little-endian u32: magic, image size, block-run count, (offset, length) per run, then the
+# runs' bytes in order. blazen.js (web/boot.js, expandSparse) checks every bound of it.
+SPARSE_MAGIC = b"BLZSPRS1"
+SPARSE_BLOCK = 4096
+_SPARSE_HEAD = struct.Struct("<8sII")
+_SPARSE_RUN = struct.Struct("<II")
+
+
+def pack_sparse(image: bytes) -> bytes:
+    """The container of `image`: its runs of non-zero SPARSE_BLOCK-sized blocks."""
+    if len(image) >= 2**32:
+        raise BuildError(f"a memory image of {len(image)} bytes does not fit the snapshot container")
+    zero = bytes(SPARSE_BLOCK)
+    runs: list[tuple[int, int]] = []
+    view = memoryview(image)
+    for start in range(0, len(image), SPARSE_BLOCK):
+        block = view[start : start + SPARSE_BLOCK]
+        if block == zero[: len(block)]:
+            continue
+        if runs and runs[-1][0] + runs[-1][1] == start:
+            runs[-1] = (runs[-1][0], runs[-1][1] + len(block))
+        else:
+            runs.append((start, len(block)))
+    head = _SPARSE_HEAD.pack(SPARSE_MAGIC, len(image), len(runs))
+    table = b"".join(_SPARSE_RUN.pack(offset, length) for offset, length in runs)
+    return b"".join([head, table, *(view[offset : offset + length] for offset, length in runs)])
+
+
+def unpack_sparse(packed: bytes) -> bytes:
+    """The memory image a container holds (the inverse of pack_sparse; for tests and checks)."""
+    magic, size, count = _SPARSE_HEAD.unpack_from(packed)
+    if magic != SPARSE_MAGIC:
+        raise ValueError("not a blazen snapshot container")
+    image = bytearray(size)
+    position = _SPARSE_HEAD.size + count * _SPARSE_RUN.size
+    for index in range(count):
+        offset, length = _SPARSE_RUN.unpack_from(packed, _SPARSE_HEAD.size + index * _SPARSE_RUN.size)
+        if offset + length > size or position + length > len(packed):
+            raise ValueError(f"block run {index} of a blazen snapshot container is out of bounds")
+        image[offset : offset + length] = packed[position : position + length]
+        position += length
+    if position != len(packed):
+        raise ValueError("a blazen snapshot container with bytes left over")
+    return bytes(image)
+
+
 def snapshot_key(wheel: Path) -> str:
     """What a snapshot depends on: the Pyodide runtime files, the wheel, how it is made."""
     digest = hashlib.sha256(f"{SNAPSHOT_FORMAT}\0{SNAPSHOT_IMPORTS}\0{SNAPSHOT_PAGE}\0".encode())
@@ -78,7 +128,8 @@ def ensure_memory_snapshot(wheel: Path) -> set[Path]:
     except BuildError as exc:
         log(f"warning: {exc}\ndist/ gets no memory snapshot (pages boot Pyodide without one)")
         return set()
-    packed = gzip.compress(raw, compresslevel=6, mtime=0)
+    sparse = pack_sparse(raw)
+    packed = gzip.compress(sparse, compresslevel=6, mtime=0)
     target = DIST_PYODIDE / f"blazen-snapshot-{key[:16]}.bin.gz"
     target.write_bytes(packed)
     manifest = {
@@ -86,6 +137,7 @@ def ensure_memory_snapshot(wheel: Path) -> set[Path]:
         "key": key,
         "file": target.name,
         "size": len(raw),
+        "sparse_size": len(sparse),
         "gzip_size": len(packed),
         "pyodide": PYODIDE_VERSION,
         "package": canonical_name(PACKAGE),
@@ -96,7 +148,8 @@ def ensure_memory_snapshot(wheel: Path) -> set[Path]:
     write_text_if_changed(SNAPSHOT_MANIFEST, json.dumps(manifest, indent=2) + "\n")
     log(
         f"made the memory snapshot in {time.monotonic() - started:.1f} s: "
-        f"{len(raw) / 2**20:.1f} MiB, {len(packed) / 2**20:.1f} MiB gzipped"
+        f"{len(raw) / 2**20:.1f} MiB, {len(sparse) / 2**20:.1f} MiB without its zero blocks, "
+        f"{len(packed) / 2**20:.1f} MiB gzipped"
     )
     return {SNAPSHOT_MANIFEST, target}
 

@@ -38,12 +38,12 @@ export async function bootPyodide(options, report) {
 // -- boot from a memory snapshot -------------------------------------------------------------
 //
 // `python build.py` makes the snapshot in headless Chromium: Pyodide with blazen_py imported,
-// gzipped, named after a key of everything it depends on (Pyodide build, wheel). The
-// decoded bytes are kept in the Cache API under that key, so a new build never meets a
-// stale copy, and old copies are deleted.
+// its non-zero blocks in a small container (expandSparse), gzipped, named after a key of
+// everything it depends on (Pyodide build, wheel). The container is kept in the Cache API
+// under that key, so a new build never meets a stale copy, and old copies are deleted.
 
 const SNAPSHOT_MANIFEST = "blazen-snapshot.json";
-const SNAPSHOT_FORMAT = 1;
+const SNAPSHOT_FORMAT = 2;
 const SNAPSHOT_CACHE = "blazen-py-snapshot";
 
 async function fetchSnapshotManifest(indexURL) {
@@ -77,36 +77,61 @@ function openSnapshot(indexURL, found, version, report) {
     return new Uint8Array(await response.arrayBuffer());
   });
   wheel.catch(() => {}); // awaited later; a failure there is reported as a fallback
-  return { url, manifest, wheel, bytes: snapshotBytes(url, manifest) };
+  return { url, manifest, wheel, packed: packedSnapshot(url, manifest) };
 }
 
-// The decoded snapshot: from the Cache API when this build's copy is there, else fetched,
-// gunzipped (the gzip trailer's CRC catches a damaged file) and checked against its size.
-async function snapshotBytes(url, manifest) {
+// The container: from the Cache API when this build's copy is there, else fetched and
+// gunzipped (the gzip trailer's CRC catches a damaged file).
+async function packedSnapshot(url, manifest) {
   const cache = await openCache();
   const key = cacheKey(url);
   const cached = cache && (await cache.match(key).catch(() => undefined));
   if (cached) {
-    const bytes = new Uint8Array(await cached.arrayBuffer());
-    if (bytes.length === manifest.size) return { bytes, cache: null };
+    const packed = new Uint8Array(await cached.arrayBuffer());
+    if (packed.length === manifest.sparse_size) return { packed, cache: null };
     await cache.delete(key).catch(() => {});
   }
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${manifest.file}: HTTP ${response.status}`);
-  let bytes;
   try {
-    bytes = new Uint8Array(await new Response(await gunzipped(response.body)).arrayBuffer());
+    return { packed: new Uint8Array(await new Response(await gunzipped(response.body)).arrayBuffer()), cache };
   } catch (error) {
     throw new Error(`${manifest.file} is damaged (${error.message})`);
   }
-  if (bytes.length !== manifest.size) {
-    throw new Error(`${manifest.file} holds ${bytes.length} bytes, its manifest says ${manifest.size}`);
+}
+
+// The memory image a container holds: u32 little-endian magic "BLZSPRS1" (8 bytes), image
+// size, run count, (offset, length) per run, then the runs' bytes; everything between the
+// runs is zero. Every bound is checked: a damaged file is an error here, never a bad image.
+const SPARSE_MAGIC = "BLZSPRS1";
+
+function expandSparse(packed, manifest) {
+  const damaged = (why) => new Error(`${manifest.file} is damaged (${why})`);
+  if (packed.length < 16) throw damaged("too short");
+  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
+  if (new TextDecoder().decode(packed.subarray(0, 8)) !== SPARSE_MAGIC) throw damaged("not a snapshot container");
+  const size = view.getUint32(8, true);
+  const count = view.getUint32(12, true);
+  if (size !== manifest.size) throw new Error(`${manifest.file} holds ${size} bytes, its manifest says ${manifest.size}`);
+  let position = 16 + 8 * count;
+  if (position > packed.length) throw damaged("its run table is cut short");
+  const image = new Uint8Array(size);
+  let end = 0;
+  for (let index = 0; index < count; index += 1) {
+    const offset = view.getUint32(16 + 8 * index, true);
+    const length = view.getUint32(20 + 8 * index, true);
+    if (offset < end || offset + length > size || position + length > packed.length) throw damaged(`run ${index} out of bounds`);
+    image.set(packed.subarray(position, position + length), offset);
+    position += length;
+    end = offset + length;
   }
-  return { bytes, cache };
+  if (position !== packed.length) throw damaged("bytes left over after its runs");
+  return image;
 }
 
 // A host that serves .gz files with `Content-Encoding: gzip` has the browser gunzip them
-// already: only a body that starts with gzip's magic bytes is gunzipped here (streaming).
+// already (off the main thread; `python build.py serve` does so): only a body that starts
+// with gzip's magic bytes is gunzipped here (streaming).
 async function gunzipped(body) {
   const reader = body.getReader();
   const first = await reader.read();
@@ -138,19 +163,19 @@ async function openCache() {
   return caches.open(SNAPSHOT_CACHE).catch(() => null);
 }
 
-// Keep this build's decoded copy, drop every other one; after boot, off the critical path.
-async function rememberSnapshot(cache, url, bytes) {
+// Keep this build's container, drop every other one; after boot, off the critical path.
+async function rememberSnapshot(cache, url, packed) {
   const key = cacheKey(url);
   try {
     for (const request of await cache.keys()) if (request.url !== key) await cache.delete(request);
-    await cache.put(key, new Response(bytes, { headers: { "Content-Type": "application/octet-stream" } }));
+    await cache.put(key, new Response(packed, { headers: { "Content-Type": "application/octet-stream" } }));
   } catch {
     // Quota or a storage error: the next visit fetches the file again.
   }
 }
 
-// Pyodide keeps its loadPyodide options for the life of the page: give it the bytes through a
-// thenable that lets go of them once taken, not a promise that would hold 30 MB forever.
+// Pyodide keeps its loadPyodide options for the life of the page: give it the image through a
+// thenable that lets go of it once taken, not a promise that would hold 30 MB forever.
 function handOver(promise) {
   let source = promise;
   return {
@@ -172,25 +197,22 @@ async function forgetSnapshot(url) {
   if (cache) await cache.delete(cacheKey(url)).catch(() => {});
 }
 
-// Pyodide from the snapshot, or null (reported). loadPyodide gets the bytes as a promise:
-// it fetches and compiles the runtime while they arrive.
+// Pyodide from the snapshot, or null (reported). loadPyodide gets the image as a promise:
+// it fetches the runtime while the container arrives and is expanded.
 async function bootFromSnapshot(loadPyodide, indexURL, snapshot, report) {
   let problem = null; // the snapshot's own failure (HTTP, damage) is reported as it is
-  const decoded = snapshot.bytes.then(
-    (found) => {
-      report("restore", 0.5, "Restoring Python from the memory snapshot");
-      return found;
-    },
-    (error) => {
-      problem = error.message;
-      throw error;
-    },
-  );
-  const bytes = decoded.then((found) => found.bytes);
-  bytes.catch(() => {}); // loadPyodide awaits it only later: not an unhandled rejection
+  const image = snapshot.packed.then((found) => {
+    report("restore", 0.5, "Restoring Python from the memory snapshot");
+    return expandSparse(found.packed, snapshot.manifest);
+  });
+  const given = image.catch((error) => {
+    problem = error.message;
+    throw error;
+  });
+  given.catch(() => {}); // loadPyodide awaits it only later: not an unhandled rejection
   let instance;
   try {
-    instance = await loadPyodide({ indexURL, _loadSnapshot: handOver(bytes) });
+    instance = await loadPyodide({ indexURL, _loadSnapshot: handOver(given) });
     // The file system is not in the snapshot: put the package's files back before any
     // import can need them (lazily imported submodules, package metadata).
     instance.unpackArchive(await snapshot.wheel, "wheel");
@@ -198,9 +220,9 @@ async function bootFromSnapshot(loadPyodide, indexURL, snapshot, report) {
     await forgetSnapshot(snapshot.url);
     return reportFallback(report, problem ?? `it did not load (${error.message})`);
   }
-  const { cache } = await decoded;
-  // Storing 30 MB blocks the page for tens of ms: wait until it is idle (after the first run).
-  if (cache) whenIdle(async () => rememberSnapshot(cache, snapshot.url, await bytes));
+  const { packed, cache } = await snapshot.packed;
+  // Storing 15 MB blocks the page for tens of ms: wait until it is idle (after the first run).
+  if (cache) whenIdle(() => rememberSnapshot(cache, snapshot.url, packed));
   report("package", 0.8, "Booted from the memory snapshot");
   return instance;
 }

@@ -9,6 +9,7 @@ runs the workflow, and says through ``onProgress`` why it did not use the snapsh
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -23,7 +24,7 @@ import pytest
 
 from blazen_build.paths import DIST, DIST_PYODIDE, PYODIDE_VERSION
 from blazen_build.server import make_server, server_url
-from blazen_build.snapshot import SNAPSHOT_MANIFEST, snapshot_key
+from blazen_build.snapshot import SNAPSHOT_MANIFEST, pack_sparse, snapshot_key, unpack_sparse
 from blazen_build.wheel import version, wheel_name
 
 BOOT_TIMEOUT_MS = 120_000
@@ -107,14 +108,14 @@ class Visitor:
                 pytest.fail(f"cache holds {self.cached()}, expected {wanted}")
             time.sleep(0.1)
 
-    def put_in_cache(self, url: str, size: int) -> None:
-        """Store `size` zero bytes as the decoded copy of `url` (a damaged cached copy)."""
+    def put_in_cache(self, url: str, data: bytes) -> None:
+        """Store `data` as the decoded copy of `url` (a damaged cached copy)."""
         self.page.evaluate(
-            """async ([name, key, size]) => {
+            """async ([name, key, data]) => {
                 const cache = await caches.open(name);
-                await cache.put(key, new Response(new Uint8Array(size)));
+                await cache.put(key, new Response(Uint8Array.from(atob(data), (c) => c.charCodeAt(0))));
             }""",
-            [CACHE_NAME, url + "?decoded", size],
+            [CACHE_NAME, url + "?decoded", base64.b64encode(data).decode()],
         )
 
     def close(self) -> None:
@@ -151,8 +152,11 @@ def test_build_made_a_snapshot_for_this_runtime_and_wheel() -> None:
     assert manifest["key"] == snapshot_key(wheel)
     assert manifest["wheel"] == wheel.name
     assert manifest["pyodide"] == PYODIDE_VERSION
-    raw = gzip.decompress((DIST_PYODIDE / manifest["file"]).read_bytes())
+    packed = gzip.decompress((DIST_PYODIDE / manifest["file"]).read_bytes())
+    assert len(packed) == manifest["sparse_size"]
+    raw = unpack_sparse(packed)
     assert len(raw) == manifest["size"]
+    assert len(packed) < 0.75 * len(raw)  # the zero blocks stay out of the file
     # Pyodide's header: a magic number, then the build id the runtime checks on load.
     build_id = re.search(r'BUILD_ID:"([0-9a-f]{64})"', (DIST_PYODIDE / "pyodide.mjs").read_text())
     assert build_id is not None
@@ -198,6 +202,28 @@ def test_a_file_the_host_already_gunzipped_is_used_as_it_is(visitor: Visitor, si
     assert outcome["result"] == 42
 
 
+def test_a_snapshot_served_with_content_encoding_boots_and_is_cached(visitor: Visitor, site: Site) -> None:
+    """`python build.py serve` sends the .gz with `Content-Encoding: gzip` (the browser
+    gunzips it off the main thread); the container is still what is cached."""
+    server = make_server(site.root, 0, mounts={"/_test/": PAGES}, precompressed=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    encoded = Site(site.root, server_url(server))
+    encodings: dict[str, str | None] = {}
+    visitor.page.on("response", lambda r: encodings.__setitem__(r.url, r.headers.get("content-encoding")))
+    try:
+        outcome = visitor.boot(encoded)
+        assert booted_from_snapshot(outcome), outcome["stages"]
+        assert encodings[encoded.snapshot_url()] == "gzip"
+        visitor.wait_cached([encoded.snapshot_url() + "?decoded"])
+        size = visitor.page.evaluate(
+            f"async () => (await (await (await caches.open('{CACHE_NAME}')).match('{encoded.snapshot_url()}?decoded')).arrayBuffer()).byteLength"
+        )
+        assert size == site.manifest["sparse_size"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_the_page_does_not_keep_the_snapshot_bytes(visitor: Visitor, site: Site) -> None:
     """Pyodide keeps its loadPyodide options for the life of the page (a private `_api`
     detail): what blazen.js gave it as `_loadSnapshot` must not hold on to 30 MB."""
@@ -238,7 +264,7 @@ def test_a_new_build_replaces_the_cached_copy(visitor: Visitor, site: Site) -> N
 
 def test_a_cached_copy_of_the_wrong_size_is_dropped_and_fetched_again(visitor: Visitor, site: Site) -> None:
     visitor.page.goto(site.url + "_test/blank.html")
-    visitor.put_in_cache(site.snapshot_url(), 1024)
+    visitor.put_in_cache(site.snapshot_url(), bytes(1024))
     outcome = visitor.boot(site)
     assert booted_from_snapshot(outcome)
     assert site.snapshot_url() in visitor.requests
@@ -246,12 +272,15 @@ def test_a_cached_copy_of_the_wrong_size_is_dropped_and_fetched_again(visitor: V
     size = visitor.page.evaluate(
         f"async () => (await (await (await caches.open('{CACHE_NAME}')).match('{site.snapshot_url()}?decoded')).arrayBuffer()).byteLength"
     )
-    assert size == site.manifest["size"]
+    assert size == site.manifest["sparse_size"]
 
 
 def test_a_cached_copy_that_does_not_load_is_forgotten(visitor: Visitor, site: Site) -> None:
     visitor.page.goto(site.url + "_test/blank.html")
-    visitor.put_in_cache(site.snapshot_url(), site.manifest["size"])  # right size, all zeros
+    # a well-formed container of the right size whose runs hold only zeros
+    packed = gzip.decompress(site.snapshot_path.read_bytes())
+    table_end = 16 + 8 * int.from_bytes(packed[12:16], "little")
+    visitor.put_in_cache(site.snapshot_url(), packed[:table_end] + bytes(len(packed) - table_end))
     outcome = visitor.boot(site)
     assert outcome["result"] == 42
     assert re.search(r"it did not load \(.*invalid magic number", fallback_message(outcome))
@@ -297,9 +326,22 @@ def truncate(site: Site) -> None:
 
 def other_build_id(site: Site) -> None:
     """A well-formed snapshot of another Pyodide build: only its build id differs."""
-    raw = bytearray(gzip.decompress(site.snapshot_path.read_bytes()))
+    raw = bytearray(unpack_sparse(gzip.decompress(site.snapshot_path.read_bytes())))
     raw[16:48] = bytes(32)
-    site.snapshot_path.write_bytes(gzip.compress(bytes(raw), compresslevel=1))
+    site.snapshot_path.write_bytes(gzip.compress(pack_sparse(bytes(raw)), compresslevel=1))
+
+
+def bad_run_table(site: Site) -> None:
+    """The gzip is intact, the container inside is not: its first run reaches past the image."""
+    packed = bytearray(gzip.decompress(site.snapshot_path.read_bytes()))
+    packed[20:24] = (0xFFFFFFF0).to_bytes(4, "little")
+    site.snapshot_path.write_bytes(gzip.compress(bytes(packed), compresslevel=1))
+
+
+def not_a_container(site: Site) -> None:
+    """A format-1 file (the raw image, gzipped) under a format-2 manifest."""
+    raw = unpack_sparse(gzip.decompress(site.snapshot_path.read_bytes()))
+    site.snapshot_path.write_bytes(gzip.compress(raw, compresslevel=1))
 
 
 def other_pyodide(site: Site) -> None:
@@ -325,6 +367,8 @@ def bad_manifest(site: Site) -> None:
 FALLBACKS: list[tuple[Callable[[Site], None], str]] = [
     (damage_bytes, r"blazen-snapshot-\w+\.bin\.gz is damaged"),
     (truncate, r"blazen-snapshot-\w+\.bin\.gz is damaged"),
+    (bad_run_table, r"blazen-snapshot-\w+\.bin\.gz is damaged \(run 0 out of bounds\)"),
+    (not_a_container, r"blazen-snapshot-\w+\.bin\.gz is damaged \(not a snapshot container\)"),
     (other_build_id, r"it did not load \(Snapshot build id mismatch"),
     (other_pyodide, r"made for Pyodide 0\.0\.0, this is 314\.0\.7"),
     (wrong_size, r"holds \d+ bytes, its manifest says \d+"),

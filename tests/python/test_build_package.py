@@ -105,3 +105,80 @@ def test_serve_rejects_what_is_not_a_port(port: str) -> None:
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert f"argument --port: {port!r} is not a port (a number from 0 to 65535)" in out.stderr
+
+
+# -- the memory snapshot's container and how `serve` sends it ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        b"",
+        b"\x01",
+        bytes(4096),
+        bytes(5000) + b"\x01" + bytes(10),
+        b"\x01" * 8192 + bytes(4096) + b"\x02",
+        b"\x03" * 9000 + bytes(9000) + b"\x03",
+    ],
+    ids=["empty", "one-byte", "all-zero", "tail-block", "two-runs", "odd-size"],
+)
+def test_the_sparse_container_round_trips_and_leaves_out_zero_blocks(image: bytes) -> None:
+    from blazen_build.snapshot import SPARSE_BLOCK, pack_sparse, unpack_sparse
+
+    packed = pack_sparse(image)
+    assert unpack_sparse(packed) == image
+    blocks = [image[i : i + SPARSE_BLOCK] for i in range(0, len(image), SPARSE_BLOCK)]
+    kept = sum(len(block) for block in blocks if any(block))  # the zero blocks stay out
+    runs = int.from_bytes(packed[12:16], "little")
+    assert len(packed) == 16 + 8 * runs + kept
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: b"NOTSPRS1" + p[8:], "not a blazen snapshot container"),
+        (lambda p: p[:20] + (2**31).to_bytes(4, "little") + p[24:], "out of bounds"),
+        (lambda p: p + b"\x00", "left over"),
+        (lambda p: p[:-1], "out of bounds"),
+    ],
+    ids=["magic", "long-run", "trailing", "cut"],
+)
+def test_a_damaged_container_is_refused(damage: object, message: str) -> None:
+    from blazen_build.snapshot import pack_sparse, unpack_sparse
+
+    packed = pack_sparse(b"\x07" * 5000)
+    with pytest.raises(ValueError, match=message):
+        unpack_sparse(damage(packed))  # type: ignore[operator]
+
+
+def test_serve_sends_gzip_files_with_content_encoding_to_clients_that_accept_it(tmp_path: Path) -> None:
+    import gzip
+    import threading
+    import urllib.request
+
+    from blazen_build.server import make_server, server_url
+
+    (tmp_path / "s.bin.gz").write_bytes(gzip.compress(b"payload"))
+    (tmp_path / "fake.gz").write_bytes(b"not gzip at all")
+    server = make_server(tmp_path, 0, precompressed=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    plain = make_server(tmp_path, 0)
+    threading.Thread(target=plain.serve_forever, daemon=True).start()
+
+    def get(srv: object, name: str, accept: str | None) -> tuple[str | None, str | None, bytes]:
+        request = urllib.request.Request(server_url(srv) + name)  # type: ignore[arg-type]
+        if accept is not None:
+            request.add_header("Accept-Encoding", accept)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.headers["Content-Encoding"], response.headers["Content-Type"], response.read()
+
+    try:
+        encoding, kind, body = get(server, "s.bin.gz", "gzip, deflate, br, zstd")
+        assert (encoding, kind, gzip.decompress(body)) == ("gzip", "application/octet-stream", b"payload")
+        assert get(server, "s.bin.gz", None)[0] is None  # not accepted: sent as a plain file
+        assert get(server, "fake.gz", "gzip")[0] is None  # only real gzip files
+        assert get(plain, "s.bin.gz", "gzip")[0] is None  # the tests' plain server
+    finally:
+        for srv in (server, plain):
+            srv.shutdown()
+            srv.server_close()
