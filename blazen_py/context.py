@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any, Protocol
 
-from .blazen_state import META_SUFFIX, FieldStore, decompose, is_blazen_state, reassemble
-from .errors import StateError
+from .blazen_state import META_SUFFIX, FieldStore, check_meta, decompose, is_blazen_state, reassemble
+from .errors import InvalidEventError, StateError
 from .events import event_type_of
-from .state import StateValue, copy_state_value
+from .state import MAX_INT_BITS, StateValue, bad_number, check_int, copy_state_value
 
 __all__ = ["Context", "RunAccess", "SessionNamespace", "StateNamespace"]
 
@@ -69,6 +69,10 @@ class Context:
         state = run.state
         if type(key) is not str:
             raise StateError(f"state keys are strings, got {key!r}")
+        if key.endswith(META_SUFFIX):
+            raise StateError(
+                f"state key {key!r} ends with {META_SUFFIX!r}, which the BlazenState protocol reserves"
+            )
         if run.current:  # inside a step: journal the old values (see Run.committed_state)
             run.record(key)
             if run.has_meta:
@@ -77,6 +81,8 @@ class Context:
             state.pop(key + META_SUFFIX, None)
         cls = type(value)
         if cls in _SCALARS:
+            if cls is int and value.bit_length() > MAX_INT_BITS:
+                check_int(value, key)
             state[key] = value
         elif is_blazen_state(value):
             self._store_object(key, value)
@@ -100,8 +106,11 @@ class Context:
         if self._run.has_meta:
             meta = state.get(key + META_SUFFIX)
             if meta is not None:
-                return reassemble(key, meta, self.get, self._load_field)
-        value = state.get(key)
+                return reassemble(key, meta, self._plain, self._load_field, self._meta_at)
+        return self._plain(key, default)
+
+    def _plain(self, key: str, default: Any = None) -> Any:
+        value = self._run.state.get(key)
         if value is None:
             return default
         if type(value) is list or type(value) is dict:
@@ -145,10 +154,14 @@ class Context:
     def _load_field(self, store: FieldStore, field_key: str) -> Any:
         return store.load(field_key, self)
 
+    def _meta_at(self, key: str) -> Any:
+        return self._run.state.get(key + META_SUFFIX)
+
     def set_object_meta(self, key: str, meta: Mapping[str, Any]) -> None:
         """Record ``key`` as a decomposed object with metadata ``meta`` (its fields are
         already stored). A documented internal: the JS bridge decomposes JS objects itself.
         """
+        class_key, fields = check_meta(key, dict(meta) if isinstance(meta, Mapping) else meta)
         run = self._run
         state = run.state
         if key in state:
@@ -157,18 +170,23 @@ class Context:
         meta_key = key + META_SUFFIX
         run.record(meta_key)
         run.has_meta = True
-        state[meta_key] = copy_state_value(dict(meta), key=meta_key)
+        state[meta_key] = {"class": class_key, "fields": list(fields)}
 
     def lookup(self, key: str) -> tuple[bool, Any] | None:
         """What is stored at ``key`` as the store holds it: ``(False, value)``, ``(True,
-        metadata)`` for a decomposed object, or ``None`` when missing. No copy is made.
-        A documented internal, for bridges that rebuild values on their side.
+        metadata)`` for a decomposed object (validated: ``{"class", "fields"}`` only), or
+        ``None`` when missing. No copy is made of a value. A documented internal, for
+        bridges that rebuild values on their side.
+
+        Raises:
+            StateError: the key's metadata entry is malformed.
         """
         _check_key(key)
         state = self._run.state
         meta = state.get(key + META_SUFFIX)
         if meta is not None:
-            return True, meta
+            class_key, fields = check_meta(key, meta)
+            return True, {"class": class_key, "fields": fields}
         if key not in state:
             return None
         return False, state[key]
@@ -202,12 +220,14 @@ class Context:
         Raises:
             InvalidEventError: ``event`` is not a mapping with a string ``type``.
         """
-        event_type_of(event, step=self._step)
+        etype = event_type_of(event, step=self._step)
+        _check_numbers(etype, event, self._step)
         self._run.produce(event, self._step)
 
     def write_event_to_stream(self, event: Mapping[str, Any]) -> None:
         """Put ``event`` on the run's stream without routing it to any step."""
         etype = event_type_of(event, step=self._step)
+        _check_numbers(etype, event, self._step)
         self._run.publish(etype, event)
 
     async def request_input(self, prompt: str, metadata: Mapping[str, Any] | None = None) -> Any:
@@ -274,8 +294,12 @@ class StateNamespace(MutableMapping[str, Any]):
         state = run.state
         meta = state.get(key + META_SUFFIX)
         doomed = [key, key + META_SUFFIX]
-        if isinstance(meta, dict):
-            doomed += [f"{key}.{field}" for field in meta.get("fields") or ()]
+        if meta is not None:
+            try:
+                _, fields = check_meta(key, meta)
+            except StateError:
+                fields = []  # malformed: drop the entry, touch no other key
+            doomed += [f"{key}.{field}" for field in fields]
         for name in doomed:
             if name in state:
                 run.record(name)
@@ -378,3 +402,14 @@ class SessionNamespace(MutableMapping[str, Any]):
 def _check_key(key: object) -> None:
     if type(key) is not str:
         raise StateError(f"state and session keys are strings, got {key!r}")
+
+
+def _check_numbers(etype: str, event: Mapping[str, Any], step: str | None) -> None:
+    bad = bad_number(event if type(event) is dict else dict(event))
+    if bad is not None:
+        raise InvalidEventError(
+            f"step {step!r} sent a {etype!r} event whose field {bad.lstrip('.')}; events carry "
+            "finite numbers and integers of at most 4300 digits, and no cycles",
+            step=step,
+            event_type=etype,
+        )

@@ -44,7 +44,7 @@ from .errors import (
 from .events import INPUT_REQUEST_EVENT, INPUT_RESPONSE_EVENT, STOP_EVENT, describe, event_type_of
 from .journal import Journal
 from .requests import InputRequests, PausedForInput, ended_error
-from .state import copy_state_value
+from .state import bad_number, copy_state_value
 from .stream import ERROR, INPUT_ANSWERED, STEP_FINISHED, STEP_STARTED, StreamEvent
 
 if TYPE_CHECKING:
@@ -461,6 +461,10 @@ class Run:
         if type(out) is dict:
             etype = out.get("type")
             if type(etype) is str and etype:
+                bad = bad_number(out)
+                if bad is not None:
+                    self._bad_output(step, event, _number_problem(etype, bad))
+                    return
                 self.produce(out, step.name)
             else:
                 try:
@@ -478,6 +482,11 @@ class Run:
                 self._bad_output(step, event, f"returned a list holding a non-event: {exc}")
                 return
             for item in out:
+                bad = bad_number(item)
+                if bad is not None:
+                    self._bad_output(step, event, _number_problem(item["type"], bad))
+                    return
+            for item in out:
                 self.produce(item, step.name)
             return
         elif isinstance(out, Mapping):
@@ -485,6 +494,10 @@ class Run:
                 event_type_of(out, step=step.name)
             except InvalidEventError as exc:
                 self._bad_output(step, event, str(exc))
+                return
+            bad = bad_number(dict(out))
+            if bad is not None:
+                self._bad_output(step, event, _number_problem(out["type"], bad))
                 return
             self.produce(out, step.name)
             return
@@ -1055,3 +1068,11 @@ class _Tee:
     def __call__(self, item: StreamEvent) -> None:
         self.first(item)
         self.second(item)
+
+
+def _number_problem(etype: str, bad: str) -> str:
+    """The message for an event that breaks the number rule (see :mod:`blazen_py.state`)."""
+    return (
+        f"produced a {etype!r} event whose field {bad.lstrip('.')}; events carry finite numbers and "
+        "integers of at most 4300 digits, and no cycles"
+    )

@@ -5,10 +5,17 @@ of StateValues, or a dict with string keys and StateValue values (the spec's
 ``type StateValue``). Tuples and ``bytearray``/``memoryview`` are accepted on the way in
 and stored as lists and ``bytes``.
 
-The JSON encoding, used by snapshots, is plain JSON except for two tagged forms, so that
-it round-trips exactly:
+Numbers follow one rule everywhere (state, events, snapshots, both runtimes): integers
+are exact, up to :data:`MAX_INT_DIGITS` decimal digits (more is refused, as Python's own
+``int``/``str`` conversion limit would refuse it later); floats must be finite (NaN and
+the infinities are refused: JSON has no form for them). In JS an integer is a ``number``
+while it is a safe integer (``|n| <= 2**53 - 1``) and a ``BigInt`` beyond.
+
+The JSON encoding, used by snapshots, is plain JSON except for three tagged forms, so that
+it round-trips exactly, through any JSON reader (JS's included):
 
 * ``bytes`` become ``{"$bytes": "<base64>"}``;
+* an integer beyond the safe range becomes ``{"$int": "<decimal digits>"}``;
 * a dict with a key starting with ``$`` is wrapped as ``{"$map": {...}}`` so that user
   data can never be mistaken for a tag.
 """
@@ -18,14 +25,21 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from typing import Any
 
 from .errors import SnapshotError, StateError
 
 __all__ = [
     "BYTES_TAG",
+    "INT_TAG",
     "MAP_TAG",
+    "MAX_INT_BITS",
+    "MAX_INT_DIGITS",
+    "MAX_SAFE_INT",
     "StateValue",
+    "bad_number",
+    "check_int",
     "copy_state_value",
     "decode_state_value",
     "encode_state_value",
@@ -35,11 +49,20 @@ BYTES_TAG = "$bytes"
 """Tag of encoded ``bytes``: ``{"$bytes": "<base64>"}``."""
 MAP_TAG = "$map"
 """Tag of an encoded dict that has a key starting with ``$``: ``{"$map": {...}}``."""
+INT_TAG = "$int"
+"""Tag of an encoded integer beyond the safe range: ``{"$int": "<decimal digits>"}``."""
+MAX_SAFE_INT = 2**53 - 1
+"""The largest integer a JS ``number`` holds exactly (``Number.MAX_SAFE_INTEGER``)."""
+MAX_INT_DIGITS = 4300
+"""Most decimal digits of a storable integer (CPython's default conversion limit)."""
+MAX_INT_BITS = int((MAX_INT_DIGITS - 1) * 3.3219)
+"""Integers of at most this many bits surely have at most :data:`MAX_INT_DIGITS` digits."""
 
 StateValue = Any
 """A value that persistable state can hold (see the module docstring)."""
 
 _MAX_DEPTH = 200
+_DIGITS = re.compile(r"-?[0-9]{1,%d}" % MAX_INT_DIGITS)
 _SCALARS = (str, int, bool, type(None))
 
 
@@ -53,12 +76,76 @@ def copy_state_value(value: object, *, key: str = "") -> StateValue:
     Raises:
         StateError: ``value`` (or something nested in it) is not a StateValue.
     """
-    return _copy(value, key, 0)
+    return _copy(value, key, 0, set())
 
 
-def _copy(value: object, path: str, depth: int) -> StateValue:
+def _too_long(value: int) -> bool:
+    try:
+        return len(str(abs(value))) > MAX_INT_DIGITS
+    except ValueError:  # over this interpreter's own conversion limit
+        return True
+
+
+def check_int(value: int, path: str) -> None:
+    """Refuse an integer of more than :data:`MAX_INT_DIGITS` digits.
+
+    Raises:
+        StateError: it has more.
+    """
+    if value.bit_length() > MAX_INT_BITS and _too_long(value):
+        raise StateError(
+            f"state value at {path!r} is an integer of over {MAX_INT_DIGITS} digits, which cannot be stored"
+        )
+
+
+def bad_number(value: object) -> str | None:
+    """What in ``value`` breaks the number rule (a NaN or infinite float, an integer of
+    over :data:`MAX_INT_DIGITS` digits) or is cyclic, described with its path; ``None``
+    when nothing does. Other values (even ones that are no StateValue) are not judged.
+
+    Cheap on flat events: one type test per field.
+    """
+    return _bad(value, "", 0, None)
+
+
+def _bad(value: object, path: str, depth: int, seen: set[int] | None) -> str | None:
+    cls = type(value)
+    if cls is float:
+        return None if math.isfinite(value) else f"{path or 'the event'} is {value!r}"  # type: ignore[arg-type]
+    if cls is int:
+        if value.bit_length() > MAX_INT_BITS and _too_long(value):  # type: ignore[attr-defined]
+            return f"{path or 'the event'} is an integer of over {MAX_INT_DIGITS} digits"
+        return None
+    if cls is dict or cls is list or cls is tuple or isinstance(value, (dict, list)):
+        if seen is None:
+            seen = set()
+        marker = id(value)
+        if marker in seen:
+            return f"{path or 'the event'} is cyclic (it contains itself)"
+        if depth > _MAX_DEPTH:
+            return f"{path or 'the event'} is nested more than {_MAX_DEPTH} levels deep"
+        seen.add(marker)
+        if isinstance(value, dict):
+            items: Any = value.items()
+        else:
+            items = enumerate(value)  # type: ignore[arg-type]
+        for k, v in items:
+            if type(v) in _SCALARS and type(v) is not int:
+                continue
+            found = _bad(v, f"{path}.{k}" if isinstance(k, str) else f"{path}[{k}]", depth + 1, seen)
+            if found is not None:
+                return found
+        seen.discard(marker)
+    elif isinstance(value, float):
+        return _bad(float(value), path, depth, seen)
+    return None
+
+
+def _copy(value: object, path: str, depth: int, stack: set[int]) -> StateValue:
     cls = type(value)
     if cls in _SCALARS:
+        if cls is int and value.bit_length() > MAX_INT_BITS:  # type: ignore[attr-defined]
+            check_int(value, path)  # type: ignore[arg-type]
         return value
     if isinstance(value, float) and cls is float:
         if not math.isfinite(value):
@@ -66,23 +153,30 @@ def _copy(value: object, path: str, depth: int) -> StateValue:
         return value
     if depth > _MAX_DEPTH:
         raise StateError(f"state value at {path!r} is nested more than {_MAX_DEPTH} levels deep")
-    if isinstance(value, (list, tuple)) and (cls is list or cls is tuple):
-        return [_copy(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
-    if isinstance(value, dict) and cls is dict:
-        out: dict[str, StateValue] = {}
-        for k, v in value.items():
-            if type(k) is not str:
-                raise StateError(f"state value at {path!r} has a non-string key {k!r}")
-            out[k] = _copy(v, f"{path}.{k}", depth + 1)
-        return out
+    if cls is list or cls is tuple or cls is dict:
+        marker = id(value)
+        if marker in stack:
+            raise StateError(f"state value at {path!r} is cyclic (it contains itself)")
+        stack.add(marker)
+        try:
+            if cls is dict:
+                out: dict[str, StateValue] = {}
+                for k, v in value.items():  # type: ignore[attr-defined]
+                    if type(k) is not str:
+                        raise StateError(f"state value at {path!r} has a non-string key {k!r}")
+                    out[k] = _copy(v, f"{path}.{k}", depth + 1, stack)
+                return out
+            return [_copy(item, f"{path}[{i}]", depth + 1, stack) for i, item in enumerate(value)]  # type: ignore[arg-type]
+        finally:
+            stack.discard(marker)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, (str, int, float)):  # subclasses (enums, numpy-free bools...)
-        return _copy(_plain(value), path, depth)
+        return _copy(_plain(value), path, depth, stack)
     if isinstance(value, (list, tuple)):
-        return _copy(list(value), path, depth)
+        return _copy(list(value), path, depth, stack)
     if isinstance(value, dict):
-        return _copy(dict(value), path, depth)
+        return _copy(dict(value), path, depth, stack)
     raise StateError(
         f"state value at {path!r} is a {cls.__qualname__}, which cannot be persisted; "
         "store StateValues (None, bool, int, float, str, bytes, lists and dicts of them) in "
@@ -100,22 +194,46 @@ def _plain(value: str | int | float) -> str | int | float:
     return str.__str__(value)  # not str(): an enum's __str__ adds its class name
 
 
-def encode_state_value(value: StateValue) -> Any:
-    """Encode a StateValue (already checked) as JSON-compatible data."""
+def encode_state_value(value: StateValue, *, path: str = "") -> Any:
+    """Encode a StateValue as JSON-compatible data (an unchecked one is checked first).
+
+    Raises:
+        StateError: something in ``value`` is no StateValue, breaks the number rule, or
+            is nested too deep (a cycle).
+    """
+    return _encode(value, path, 0)
+
+
+def _encode(value: StateValue, path: str, depth: int) -> Any:
     cls = type(value)
-    if cls in _SCALARS or cls is float:
+    if cls is int:
+        if -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            return value
+        check_int(value, path)
+        return {INT_TAG: str(value)}
+    if cls is str or cls is bool or value is None:
         return value
+    if cls is float:
+        if not math.isfinite(value):
+            raise StateError(f"value at {path!r} is {value!r}: only finite numbers can be stored")
+        return value
+    if depth > _MAX_DEPTH:
+        raise StateError(f"value at {path!r} is nested more than {_MAX_DEPTH} levels deep (or cyclic)")
     if cls is bytes:
         return {BYTES_TAG: base64.b64encode(value).decode("ascii")}
     if cls is list:
-        return [encode_state_value(v) for v in value]
+        return [_encode(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
     if cls is dict:
-        body = {k: encode_state_value(v) for k, v in value.items()}
+        body = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                raise StateError(f"value at {path!r} has a non-string key {k!r}")
+            body[k] = _encode(v, f"{path}.{k}", depth + 1)
         if any(k.startswith("$") for k in body):
             return {MAP_TAG: body}
         return body
     # Not checked yet (e.g. an event payload): check and copy, then encode.
-    return encode_state_value(copy_state_value(value))
+    return _encode(copy_state_value(value, key=path), path, depth)
 
 
 def decode_state_value(data: Any, *, path: str = "$") -> StateValue:
@@ -130,6 +248,8 @@ def decode_state_value(data: Any, *, path: str = "$") -> StateValue:
 def _decode(data: Any, path: str, depth: int) -> StateValue:
     cls = type(data)
     if cls in _SCALARS:
+        if cls is int and data.bit_length() > MAX_INT_BITS and _too_long(data):
+            raise SnapshotError(f"invalid number at {path}: an integer of over {MAX_INT_DIGITS} digits")
         return data
     if cls is float:
         if not math.isfinite(data):
@@ -159,6 +279,10 @@ def _decode(data: Any, path: str, depth: int) -> StateValue:
             return base64.b64decode(body.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError) as exc:
             raise SnapshotError(f"invalid $bytes at {path}: {exc}") from None
+    if tag == INT_TAG:
+        if type(body) is not str or not _DIGITS.fullmatch(body):
+            raise SnapshotError(f"invalid $int at {path}: expected decimal digits (at most {MAX_INT_DIGITS})")
+        return int(body)
     if tag == MAP_TAG:
         if type(body) is not dict:
             raise SnapshotError(f"invalid $map at {path}: expected an object")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -63,10 +64,10 @@ class Step:
         if not callable(handler):
             raise WorkflowDefinitionError(f"step {name!r}: handler must be callable, got {handler!r}")
         if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf
         ):
             raise WorkflowDefinitionError(
-                f"step {name!r}: timeout must be a positive number of seconds, got {timeout!r}"
+                f"step {name!r}: timeout must be a positive number of seconds (finite, not NaN), got {timeout!r}"
             )
         if max_concurrency is not None and (
             isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1

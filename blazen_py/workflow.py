@@ -16,6 +16,7 @@ from .events import START_EVENT, describe
 from .handler import WorkflowHandler, await_result
 from .runtime import Run, WorkflowResult
 from .snapshot import Deserializer, restore
+from .state import bad_number
 from .step import Handler, Step
 from .stores import SnapshotStore
 from .stream import ERROR, StreamEvent
@@ -254,6 +255,13 @@ class Workflow:
             )
         event = dict(input)
         event["type"] = START_EVENT
+        bad = bad_number(event)
+        if bad is not None:
+            raise InvalidEventError(
+                f"run() input: field {bad.lstrip('.')}; events carry finite numbers and integers "
+                "of at most 4300 digits, and no cycles",
+                event_type=START_EVENT,
+            )
         return event
 
     async def run(

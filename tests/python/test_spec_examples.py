@@ -220,8 +220,9 @@ async def test_blazen_state_decomposes_and_restores() -> None:
         "session.url",
     ]
     assert seen["meta"]["fields"] == ["url", "token", "request_count"]
-    assert seen["meta"]["transient"] == ["conn"]
-    assert seen["meta"]["restore"] == "reconnect"
+    # The metadata names the class's registration key and the fields, nothing else: what
+    # runs on rebuild (restore, transient fields) comes from the registered class.
+    assert sorted(seen["meta"]) == ["class", "fields"]
     assert re.search(r"SessionState$", seen["meta"]["class"])
     assert seen["url"] == "https://db.local"
     assert seen["conn"] == ("https://db.local", "t0k")
