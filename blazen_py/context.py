@@ -81,8 +81,8 @@ class Context:
             state.pop(key + META_SUFFIX, None)
         cls = type(value)
         if cls in _SCALARS:
-            if cls is int and value.bit_length() > MAX_INT_BITS:
-                check_int(value, key)
+            if cls is int and value.bit_length() > MAX_INT_BITS:  # type: ignore[attr-defined]
+                check_int(value, key)  # type: ignore[arg-type]
             state[key] = value
         elif is_blazen_state(value):
             self._store_object(key, value)

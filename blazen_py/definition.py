@@ -41,7 +41,15 @@ class Definition:
         ref_types: The registered session-ref types, in registration order.
     """
 
-    __slots__ = ("name", "ref_types", "routes", "session_pause_policy", "steps", "steps_by_name", "timeout")
+    __slots__ = (
+        "name",
+        "ref_types",
+        "routes",
+        "session_pause_policy",
+        "steps",
+        "steps_by_name",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -63,6 +71,11 @@ class Definition:
         self.timeout = timeout
         self.session_pause_policy = session_pause_policy
         self.ref_types = ref_types
+
+    def fingerprint(self) -> dict[str, list[dict[str, Any]]]:
+        """What a snapshot records of this definition, so that resuming into different
+        steps is refused: ``{"steps": [{"name", "accepts"}, ...]}`` (a fresh copy)."""
+        return {"steps": [{"name": s.name, "accepts": list(s.accepts)} for s in self.steps]}
 
     def __repr__(self) -> str:
         return f"<Definition {self.name!r} steps={[s.name for s in self.steps]!r}>"

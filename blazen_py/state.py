@@ -62,7 +62,7 @@ StateValue = Any
 """A value that persistable state can hold (see the module docstring)."""
 
 _MAX_DEPTH = 200
-_DIGITS = re.compile(r"-?[0-9]{1,%d}" % MAX_INT_DIGITS)
+_DIGITS = re.compile(rf"-?[0-9]{{1,{MAX_INT_DIGITS}}}")
 _SCALARS = (str, int, bool, type(None))
 
 
@@ -108,12 +108,12 @@ def bad_number(value: object) -> str | None:
     return _bad(value, "", 0, None)
 
 
-def _bad(value: object, path: str, depth: int, seen: set[int] | None) -> str | None:
+def _bad(value: Any, path: str, depth: int, seen: set[int] | None) -> str | None:
     cls = type(value)
     if cls is float:
-        return None if math.isfinite(value) else f"{path or 'the event'} is {value!r}"  # type: ignore[arg-type]
+        return None if math.isfinite(value) else f"{path or 'the event'} is {value!r}"
     if cls is int:
-        if value.bit_length() > MAX_INT_BITS and _too_long(value):  # type: ignore[attr-defined]
+        if value.bit_length() > MAX_INT_BITS and _too_long(value):
             return f"{path or 'the event'} is an integer of over {MAX_INT_DIGITS} digits"
         return None
     if cls is dict or cls is list or cls is tuple or isinstance(value, (dict, list)):
@@ -128,7 +128,7 @@ def _bad(value: object, path: str, depth: int, seen: set[int] | None) -> str | N
         if isinstance(value, dict):
             items: Any = value.items()
         else:
-            items = enumerate(value)  # type: ignore[arg-type]
+            items = enumerate(value)
         for k, v in items:
             if type(v) in _SCALARS and type(v) is not int:
                 continue
@@ -141,11 +141,11 @@ def _bad(value: object, path: str, depth: int, seen: set[int] | None) -> str | N
     return None
 
 
-def _copy(value: object, path: str, depth: int, stack: set[int]) -> StateValue:
+def _copy(value: Any, path: str, depth: int, stack: set[int]) -> StateValue:
     cls = type(value)
     if cls in _SCALARS:
-        if cls is int and value.bit_length() > MAX_INT_BITS:  # type: ignore[attr-defined]
-            check_int(value, path)  # type: ignore[arg-type]
+        if cls is int and value.bit_length() > MAX_INT_BITS:
+            check_int(value, path)
         return value
     if isinstance(value, float) and cls is float:
         if not math.isfinite(value):
@@ -161,12 +161,12 @@ def _copy(value: object, path: str, depth: int, stack: set[int]) -> StateValue:
         try:
             if cls is dict:
                 out: dict[str, StateValue] = {}
-                for k, v in value.items():  # type: ignore[attr-defined]
+                for k, v in value.items():
                     if type(k) is not str:
                         raise StateError(f"state value at {path!r} has a non-string key {k!r}")
                     out[k] = _copy(v, f"{path}.{k}", depth + 1, stack)
                 return out
-            return [_copy(item, f"{path}[{i}]", depth + 1, stack) for i, item in enumerate(value)]  # type: ignore[arg-type]
+            return [_copy(item, f"{path}[{i}]", depth + 1, stack) for i, item in enumerate(value)]
         finally:
             stack.discard(marker)
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -256,7 +256,7 @@ def _decode(data: Any, path: str, depth: int) -> StateValue:
             raise SnapshotError(f"invalid number at {path}: {data!r}")
         return data
     if depth > _MAX_DEPTH:
-        raise SnapshotError(f"value at {path} is nested more than {_MAX_DEPTH} levels deep")
+        raise SnapshotError(f"value at {path} is nested more than {_MAX_DEPTH} levels deep (or cyclic)")
     if cls is list:
         return [_decode(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(data)]
     if cls is not dict:

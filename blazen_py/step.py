@@ -67,7 +67,8 @@ class Step:
             isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf
         ):
             raise WorkflowDefinitionError(
-                f"step {name!r}: timeout must be a positive number of seconds (finite, not NaN), got {timeout!r}"
+                f"step {name!r}: timeout must be a positive number of seconds (finite, not NaN), "
+                f"got {timeout!r}"
             )
         if max_concurrency is not None and (
             isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1

@@ -373,17 +373,27 @@ class Workflow:
         *,
         checkpoint: SnapshotStore | None = None,
         spans: bool = False,
+        allow_definition_change: bool = False,
     ) -> WorkflowHandler:
         """Resume a run from a snapshot (a dict or its JSON text) in this process.
 
         Session refs in the snapshot are skipped (with a logged warning); use
         :meth:`resume_with_serializable_refs` to bring them back.
 
+        Args:
+            snapshot: From :meth:`WorkflowHandler.snapshot` / ``pause``.
+            checkpoint: Keep the resumed run durable in this store.
+            spans: Put step span items on the handler's stream.
+            allow_definition_change: Resume a snapshot taken by this workflow with other
+                steps (see docs/snapshot-format.md); refused by default.
+
         Raises:
-            SnapshotError: the snapshot is corrupt, truncated, newer than this version, or
-                does not fit this workflow.
+            SnapshotError: the snapshot is corrupt, truncated, newer than this version, was
+                taken by a different definition of this workflow, or does not fit it.
         """
-        return await self.resume_with_serializable_refs(snapshot, {}, checkpoint=checkpoint, spans=spans)
+        return await self.resume_with_serializable_refs(
+            snapshot, {}, checkpoint=checkpoint, spans=spans, allow_definition_change=allow_definition_change
+        )
 
     async def resume_with_serializable_refs(
         self,
@@ -392,6 +402,7 @@ class Workflow:
         *,
         checkpoint: SnapshotStore | None = None,
         spans: bool = False,
+        allow_definition_change: bool = False,
     ) -> WorkflowHandler:
         """Resume a run from a snapshot, rebuilding session refs with ``deserializers``.
 
@@ -402,11 +413,14 @@ class Workflow:
             checkpoint: Keep the resumed run durable in this store (see
                 :meth:`run_with_handler`).
             spans: Put step span items on the handler's stream (see :meth:`run_streaming`).
+            allow_definition_change: See :meth:`resume`.
 
         Raises:
             SnapshotError: see :meth:`resume`.
         """
-        run = restore(self.definition(), snapshot, deserializers)
+        run = restore(
+            self.definition(), snapshot, deserializers, allow_definition_change=allow_definition_change
+        )
         handler = _handler(run, checkpoint)
         if spans:
             run.trace(run.listener)  # type: ignore[arg-type]  # the handler's recorder
@@ -423,9 +437,11 @@ class Workflow:
         return await list_checkpoints(store, self._name)
 
     async def resume_checkpoint(
-        self, store: SnapshotStore, run_id: str, *, spans: bool = False
+        self, store: SnapshotStore, run_id: str, *, spans: bool = False, allow_definition_change: bool = False
     ) -> WorkflowHandler:
         """Continue the durable run ``run_id`` from its checkpoint in ``store``.
+
+        ``allow_definition_change``: see :meth:`resume`.
 
         Raises:
             SnapshotError: there is no such checkpoint, or it is not a valid snapshot.
@@ -433,7 +449,9 @@ class Workflow:
         snapshot = await store.load(run_id)
         if snapshot is None:
             raise SnapshotError(f"no checkpoint of run {run_id!r} in the store")
-        return await self.resume(snapshot, checkpoint=store, spans=spans)
+        return await self.resume(
+            snapshot, checkpoint=store, spans=spans, allow_definition_change=allow_definition_change
+        )
 
     def __repr__(self) -> str:
         return f"<Workflow {self._name!r} steps={[s.name for s in self._steps]!r}>"

@@ -52,6 +52,7 @@ def capture(run: Run, metadata: Mapping[str, Any] | None = None) -> dict[str, An
             "format": SNAPSHOT_FORMAT,
             "version": SNAPSHOT_VERSION,
             "workflow": run.workflow_name,
+            "definition": run.definition.fingerprint(),
             "run_id": run.run_id,
             "status": _STATUS[run.status],
             "created_at": time.time(),

@@ -4,8 +4,9 @@ A snapshot is a ``dict`` of JSON types only::
 
     {
       "format": "blazen_py/snapshot",
-      "version": 1,
+      "version": 2,
       "workflow": "summarizer",
+      "definition": {"steps": [{"name": "step", "accepts": ["EventType", ...]}, ...]},
       "run_id": "2b7c...",
       "status": "running" | "paused" | "completed" | "failed",
       "created_at": 1764063000.0,            # seconds since the epoch
@@ -23,8 +24,11 @@ A StopEvent at the head of ``queue`` is one that a step produced while the run w
 the resumed run ends with it at once, as the run never paused would have.
 
 StateValues and events are encoded by :mod:`blazen_py.state` (``bytes`` as
-``{"$bytes": base64}``). Loading validates everything and raises :class:`SnapshotError`
-with the reason; it never executes anything it reads.
+``{"$bytes": base64}``, integers beyond 2**53 as ``{"$int": digits}``). Loading validates
+everything and raises :class:`SnapshotError` with the reason; it never executes anything
+it reads. ``definition`` (from version 2) is the fingerprint of the workflow that took the
+snapshot: its steps and the event types each accepts (see :mod:`.restore`). Version 1
+snapshots have none and are still read.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import SnapshotError
+from ..blazen_state import META_SUFFIX, check_meta
+from ..errors import SnapshotError, StateError
 from ..events import STOP_EVENT
 from ..state import decode_state_value, encode_state_value
 
@@ -53,7 +58,9 @@ __all__ = [
 ]
 
 SNAPSHOT_FORMAT = "blazen_py/snapshot"
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+MAX_STEPS = 10_000
+"""Most steps a snapshot's definition fingerprint may list."""
 _MAX_TEXT = 256 * 1024 * 1024
 
 
@@ -66,6 +73,7 @@ class ParsedSnapshot:
     """A validated snapshot, decoded back to Python values."""
 
     __slots__ = (
+        "definition",
         "input_requests",
         "metadata",
         "outcome_error",
@@ -91,8 +99,19 @@ class ParsedSnapshot:
         self.outcome_error: dict[str, Any] | None = None
         if status in ("completed", "failed"):
             self._read_outcome(data.get("outcome"))
+        self.definition: dict[str, tuple[str, ...]] | None = _definition(data)
         state = _field(data, "state", dict)
-        self.state = {k: decode_state_value(v, path=f"state.{k}") for k, v in state.items()}
+        self.state = {}
+        for k, v in state.items():
+            if type(k) is not str:
+                raise SnapshotError(f"snapshot state key {k!r} is not a string")
+            self.state[k] = decode_state_value(v, path=f"state.{k}")
+        for k, v in self.state.items():
+            if k.endswith(META_SUFFIX):
+                try:
+                    check_meta(k[: -len(META_SUFFIX)], v)
+                except StateError as exc:
+                    raise SnapshotError(f"snapshot state.{k}: {exc}") from None
         self.queue = [_event(e, f"queue[{i}]") for i, e in enumerate(_field(data, "queue", list))]
         self.step_inputs: list[tuple[str, dict[str, Any]]] = []
         for i, item in enumerate(_field(data, "step_inputs", list)):
@@ -108,9 +127,12 @@ class ParsedSnapshot:
             step = item.get("step")
             if step is not None and not isinstance(step, str):
                 raise SnapshotError(f"snapshot {where}.step must be a string or null")
+            request_id = _text(item, "request_id", where)
+            if any(request_id == known for known, *_ in self.input_requests):
+                raise SnapshotError(f"snapshot {where}: request id {request_id!r} appears more than once")
             self.input_requests.append(
                 (
-                    _text(item, "request_id", where),
+                    request_id,
                     decode_state_value(item.get("prompt"), path=f"{where}.prompt"),
                     decode_state_value(item.get("metadata"), path=f"{where}.metadata"),
                     step,
@@ -165,6 +187,32 @@ class ParsedSnapshot:
             raise SnapshotError("snapshot outcome.error 'active_steps' must list {step, event_type} objects")
         described["active_steps"] = [(a["step"], a["event_type"]) for a in active]
         self.outcome_error = described
+
+
+def _definition(data: Mapping[str, Any]) -> dict[str, tuple[str, ...]] | None:
+    """The definition fingerprint, validated: step name -> accepted event types."""
+    given = data.get("definition")
+    if given is None:
+        if data.get("version") == 1:
+            return None  # version 1 snapshots predate the fingerprint
+        raise SnapshotError("snapshot is missing 'definition' (truncated?)")
+    if not isinstance(given, dict) or not isinstance(given.get("steps"), list):
+        raise SnapshotError("snapshot 'definition' must be an object with a 'steps' list")
+    steps: dict[str, tuple[str, ...]] = {}
+    if len(given["steps"]) > MAX_STEPS:
+        raise SnapshotError(f"snapshot definition lists over {MAX_STEPS} steps")
+    for i, step in enumerate(given["steps"]):
+        where = f"definition.steps[{i}]"
+        if not isinstance(step, dict):
+            raise SnapshotError(f"snapshot {where} must be an object")
+        name = _text(step, "name", where)
+        accepts = step.get("accepts")
+        if not isinstance(accepts, list) or not accepts or not all(isinstance(t, str) and t for t in accepts):
+            raise SnapshotError(f"snapshot {where}.accepts must be a non-empty list of event types")
+        if name in steps:
+            raise SnapshotError(f"snapshot {where}: step {name!r} appears more than once")
+        steps[name] = tuple(accepts)
+    return steps
 
 
 def parse(data: object) -> ParsedSnapshot:
@@ -238,8 +286,15 @@ def _check_depth(text: str | bytes | bytearray) -> None:
 
 
 def dumps(snapshot: Mapping[str, Any]) -> str:
-    """Serialize a snapshot to compact JSON text."""
-    return json.dumps(snapshot, separators=(",", ":"), allow_nan=False)
+    """Serialize a snapshot to compact JSON text.
+
+    Raises:
+        SnapshotError: it holds a value JSON has no form for (NaN, a cycle...).
+    """
+    try:
+        return json.dumps(snapshot, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise SnapshotError(f"cannot write the snapshot as JSON: {exc}") from None
 
 
 def _field(data: Mapping[str, Any], name: str, kind: type, *, default: Any = None) -> Any:

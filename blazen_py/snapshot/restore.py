@@ -28,7 +28,11 @@ Deserializer = Callable[[bytes], Any]
 
 
 def restore(
-    definition: Definition, snapshot: object, deserializers: Mapping[str, Deserializer] | None = None
+    definition: Definition,
+    snapshot: object,
+    deserializers: Mapping[str, Deserializer] | None = None,
+    *,
+    allow_definition_change: bool = False,
 ) -> Run:
     """Validate ``snapshot`` against ``definition`` and rebuild its run (not started).
 
@@ -37,12 +41,18 @@ def restore(
         snapshot: A snapshot (a mapping, or its JSON text).
         deserializers: Session-ref type tag -> bytes -> live value. Refs of other tags are
             skipped with a logged warning.
+        allow_definition_change: Resume even though the snapshot's definition fingerprint
+            (its steps and their accepted types) differs from ``definition``'s. What the
+            snapshot holds must still fit: every step it names exists and accepts the
+            events it would be given, and every queued event has a step.
 
     Raises:
         SnapshotError: the snapshot is corrupt, truncated, newer than this version, or
             does not fit ``definition``.
     """
     parsed = parse(snapshot)
+    if parsed.definition is not None and not allow_definition_change:
+        _check_same_steps(definition, parsed.definition)
     _check_fits(definition, parsed)
     run = Run(definition, run_id=parsed.run_id)
     run.state.update(parsed.state)
@@ -68,9 +78,20 @@ def _check_fits(definition: Definition, parsed: ParsedSnapshot) -> None:
     name = definition.name
     if parsed.workflow != name:
         raise SnapshotError(f"snapshot is of workflow {parsed.workflow!r}, not {name!r}")
-    for step, _ in parsed.step_inputs:
-        if step not in definition.steps_by_name:
+    for step, event in parsed.step_inputs:
+        found = definition.steps_by_name.get(step)
+        if found is None:
             raise SnapshotError(f"snapshot names step {step!r}, which workflow {name!r} does not have")
+        if event["type"] not in found.accepts:
+            raise SnapshotError(
+                f"snapshot gives step {step!r} a {event['type']!r} event, which it does not accept "
+                f"(it accepts {list(found.accepts)!r})"
+            )
+    for _, _, _, asker in parsed.input_requests:
+        if asker is not None and asker not in definition.steps_by_name:
+            raise SnapshotError(
+                f"snapshot has an input request of step {asker!r}, which workflow {name!r} does not have"
+            )
     for i, event in enumerate(parsed.queue):
         if i == 0 and event["type"] == STOP_EVENT:
             continue
@@ -78,6 +99,28 @@ def _check_fits(definition: Definition, parsed: ParsedSnapshot) -> None:
             raise SnapshotError(
                 f"snapshot queues a {event['type']!r} event, which no step of {name!r} accepts"
             )
+
+
+def _check_same_steps(definition: Definition, recorded: Mapping[str, tuple[str, ...]]) -> None:
+    """Refuse a snapshot taken by a workflow of this name with other steps, naming the
+    differences (a snapshot's events and state mean what its own steps made of them)."""
+    here = {step.name: step.accepts for step in definition.steps}
+    differences = []
+    for step in recorded:
+        if step not in here:
+            differences.append(f"step {step!r} is in the snapshot but not in this workflow")
+    for step, accepts in here.items():
+        if step not in recorded:
+            differences.append(f"step {step!r} is in this workflow but not in the snapshot")
+        elif sorted(recorded[step]) != sorted(accepts):
+            was = sorted(recorded[step])
+            differences.append(f"step {step!r} accepts {sorted(accepts)!r} here but {was!r} in the snapshot")
+    if differences:
+        raise SnapshotError(
+            f"snapshot was taken by a different definition of workflow {definition.name!r}: "
+            + "; ".join(differences)
+            + " (resume with allow_definition_change=True to resume it anyway)"
+        )
 
 
 def _error_classes() -> dict[str, type[WorkflowError]]:

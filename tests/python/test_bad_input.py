@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from blazen_py import (
+    SNAPSHOT_VERSION,
     START_EVENT,
     STOP_EVENT,
     InputRequestError,
@@ -190,7 +191,7 @@ SNAPSHOTS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("null", lambda s: "null", "a JSON object"),
     ("array", lambda s: "[]", "a JSON object"),
     ("number", lambda s: 12, "a JSON object"),
-    ("newer version", lambda s: {**s, "version": 2}, "newer than this blazen_py reads"),
+    ("newer version", lambda s: {**s, "version": SNAPSHOT_VERSION + 1}, "newer than this blazen_py reads"),
     ("far newer", lambda s: {**s, "version": 10**9}, "newer than this blazen_py reads"),
     ("version float", lambda s: {**s, "version": 1.0}, "must be an integer"),
     ("not ours", lambda s: {**s, "format": "other/snapshot"}, "not a blazen_py snapshot"),

@@ -11,6 +11,7 @@ import pytest
 from blazen_py import (
     INPUT_REQUEST_EVENT,
     INPUT_RESPONSE_EVENT,
+    SNAPSHOT_VERSION,
     START_EVENT,
     STOP_EVENT,
     HandlerStateError,
@@ -211,7 +212,7 @@ async def test_snapshot_does_not_stop_the_run() -> None:
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     snap = await handler.snapshot({"note": "mine"})
-    assert snap["version"] == 1
+    assert snap["version"] == SNAPSHOT_VERSION == 2
     assert snap["state"] == {}  # the unfinished step's write is left out: it runs again
     assert handler._run.state == {"phase": "waiting"}
     assert snap["step_inputs"] == [{"step": "wait", "event": {"n": 1, "type": START_EVENT}}]
