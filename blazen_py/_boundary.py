@@ -10,7 +10,8 @@ Everything the two sides must agree on is declared here, on the Python side:
   that call later through ``resolveCall(callId, value)`` / ``rejectCall(callId, error)``);
 * **the error classes**: every subclass of :class:`~blazen_py.errors.BlazenError`, with
   its JS name (the same), its JS parent, and the fields its ``js_fields`` declare;
-* **the value encoding**: the tags of the state codec (:mod:`blazen_py.state`).
+* **the value encoding**: the tags and limits of the state codec (:mod:`blazen_py.state`)
+  and the BlazenState protocol's reserved key suffix.
 
 This module is platform-free. ``python build.py`` writes from it what JS must mirror
 (``web/errors.js``, ``web/errors.d.ts``, ``web/codec.js``, all generated: do not edit
@@ -29,8 +30,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .blazen_state import META_SUFFIX
 from .errors import BlazenError
-from .state import BYTES_TAG, MAP_TAG
+from .state import BYTES_TAG, INT_TAG, MAP_TAG, MAX_INT_DIGITS
 
 __all__ = [
     "ASYNC",
@@ -310,6 +312,12 @@ def render_codec_js() -> str:
             f"export const BYTES_TAG = {BYTES_TAG!r};".replace("'", '"'),
             "/** Tag of an encoded object that has a key starting with '$': {[MAP_TAG]: {...}}. */",
             f"export const MAP_TAG = {MAP_TAG!r};".replace("'", '"'),
+            "/** Tag of an encoded integer beyond Number.MAX_SAFE_INTEGER: {[INT_TAG]: 'digits'}. */",
+            f"export const INT_TAG = {INT_TAG!r};".replace("'", '"'),
+            "/** Most decimal digits of a storable integer. */",
+            f"export const MAX_INT_DIGITS = {MAX_INT_DIGITS};",
+            "/** The BlazenState protocol's reserved key suffix. */",
+            f"export const META_SUFFIX = {META_SUFFIX!r};".replace("'", '"'),
             "",
         ]
     )

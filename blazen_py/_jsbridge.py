@@ -52,6 +52,7 @@ from .context import Context
 from .errors import InvalidEventError, StateError, WorkflowError
 from .handler import WorkflowHandler
 from .runtime import Deferred, Run, WorkflowResult
+from .snapshot import dumps
 from .stream import StreamEvent
 from .workflow import Workflow
 
@@ -178,7 +179,10 @@ def _js_step(fn: Any) -> Callable[[Any, Context], Any]:
     return handler
 
 
-def _settle(invocation: int, value: Any, ok: bool) -> None:
+def _settle(invocation: int, value: Any, ok: bool, description: Any = None) -> None:
+    """Settle a JS step's pending Promise. ``description`` (a failure's text) was made by
+    blazen.js, which can describe any thrown value without throwing; nothing here probes
+    the thrown value itself, so the run always ends (never hangs on an odd value)."""
     deferred = _pending.pop(invocation, None)
     if deferred is None:
         return
@@ -188,19 +192,8 @@ def _settle(invocation: int, value: Any, ok: bool) -> None:
         except Exception as exc:
             deferred.reject(exc)
         return
-    deferred.reject(JsStepError(_js_error_text(value), value))
-
-
-def _js_error_text(value: Any) -> str:
-    if isinstance(value, JsProxy):
-        name = getattr(value, "name", None)
-        message = getattr(value, "message", None)
-        if isinstance(message, str):
-            return f"{name}: {message}" if isinstance(name, str) else message
-        return f"a non-Error value was thrown: {js.String(value)}"
-    if value is None:
-        return "a non-Error value was thrown: undefined"
-    return f"a non-Error value was thrown: {value if value is not jsnull else 'null'!s}"
+    text = description if isinstance(description, str) else "a non-Error value was thrown"
+    deferred.reject(JsStepError(text, value))
 
 
 def _register_context(ctx: Context) -> int:
@@ -355,6 +348,12 @@ def _checkpoint_store(options: Any) -> Any:
     return store
 
 
+def _allow_definition_change(options: Any) -> bool:
+    """The ``{allowDefinitionChange: true}`` option of resume / resumeCheckpoint."""
+    given = from_js(options)
+    return isinstance(given, dict) and given.get("allowDefinitionChange") is True
+
+
 def _spans(options: Any) -> bool:
     """The ``{spans: true}`` option: put step span items on the run's stream."""
     given = from_js(options)
@@ -431,9 +430,12 @@ def workflow_resume_checkpoint(call_id: int, wf_id: int, run_id: str, options: A
     wf = _workflows[wf_id]
     store = _checkpoint_store(options) or _checkpoint_store({"checkpoint": "indexeddb"})
     spans = _spans(options)
+    allow = _allow_definition_change(options)
 
     async def run() -> Any:
-        return _new_handler(await wf.resume_checkpoint(store, run_id, spans=spans))
+        return _new_handler(
+            await wf.resume_checkpoint(store, run_id, spans=spans, allow_definition_change=allow)
+        )
 
     _answer(call_id, run())
 
@@ -443,13 +445,18 @@ def workflow_resume(call_id: int, wf_id: int, snapshot: str, deserializers: Any,
     """``wf.resume(snap)`` / ``resumeWithSerializableRefs(snap, {Tag: bytes => value}, {spans})``."""
     wf = _workflows[wf_id]
     spans = _spans(options)
+    allow = _allow_definition_change(options)
     table: dict[str, Callable[[bytes], Any]] = {}
     if deserializers is not None and deserializers is not jsnull:
         for tag in js.Object.keys(deserializers):
             table[str(tag)] = _deserializer(getattr(deserializers, tag))
 
     async def run() -> Any:
-        return _new_handler(await wf.resume_with_serializable_refs(snapshot, table, spans=spans))
+        return _new_handler(
+            await wf.resume_with_serializable_refs(
+                snapshot, table, spans=spans, allow_definition_change=allow
+            )
+        )
 
     _answer(call_id, run())
 
@@ -519,7 +526,7 @@ def handler_snapshot(call_id: int, handler_id: int, metadata: Any) -> None:
     snap = h.snapshot(from_js(metadata))
 
     async def run() -> Any:
-        return json.dumps(await snap)
+        return dumps(await snap)
 
     _answer(call_id, run())
 
@@ -530,7 +537,7 @@ def handler_pause(call_id: int, handler_id: int, metadata: Any) -> None:
     paused = _handlers[handler_id].pause(from_js(metadata))
 
     async def run() -> Any:
-        return json.dumps(await paused)
+        return dumps(await paused)
 
     _answer(call_id, run())
 
@@ -581,8 +588,12 @@ def ctx_set(ctx_id: int, invocation: int, key: str, value: Any) -> None:
 def ctx_set_meta(ctx_id: int, invocation: int, key: str, meta_json: str) -> None:
     """Store the metadata entry of a BlazenState object decomposed by blazen.js."""
     ctx = _ctx(ctx_id)
+    try:
+        meta = json.loads(meta_json)
+    except ValueError as exc:
+        raise StateError(f"the BlazenState metadata of {key!r} is not JSON: {exc}") from None
     with _acting(invocation):
-        ctx.set_object_meta(key, json.loads(meta_json))
+        ctx.set_object_meta(key, meta)
 
 
 @export

@@ -113,8 +113,11 @@ export interface FieldStore {
   load(key: string, ctx: WasmContext): unknown;
 }
 
-/** Register a BlazenState class so ctx.get can rebuild it (needed in a fresh page). */
-export function registerStateClass<T extends new (...args: any[]) => any>(cls: T): T;
+/**
+ * Register a BlazenState class so ctx.get can rebuild it (needed in a fresh page), under
+ * `key` (default: its name; give one when two classes share a name).
+ */
+export function registerStateClass<T extends new (...args: any[]) => any>(cls: T, key?: string): T;
 
 export interface StateNamespace {
   set(key: string, value: StateValue): void;
@@ -158,6 +161,15 @@ export interface RunOptions {
   checkpoint?: "indexeddb" | { store: string } | null;
   /** Put step span items ('blazen::StepStarted' / 'blazen::StepFinished') on the stream. */
   spans?: boolean;
+  /** resumeCheckpoint: resume although the workflow's steps changed since the snapshot. */
+  allowDefinitionChange?: boolean;
+}
+
+/** Options of resume / resumeWithSerializableRefs. */
+export interface ResumeOptions {
+  spans?: boolean;
+  /** Resume a snapshot taken by this workflow with other steps (refused by default). */
+  allowDefinitionChange?: boolean;
 }
 
 export class Workflow {
@@ -183,11 +195,11 @@ export class Workflow {
   runWithHandler(input?: object, options?: RunOptions | null): Promise<WorkflowHandler>;
   unfinishedRuns(options?: RunOptions | null): Promise<{ runId: string; createdAt: number; status: string }[]>;
   resumeCheckpoint(runId: string, options?: RunOptions | null): Promise<WorkflowHandler>;
-  resume(snapshot: Snapshot | string, options?: { spans?: boolean } | null): Promise<WorkflowHandler>;
+  resume(snapshot: Snapshot | string, options?: ResumeOptions | null): Promise<WorkflowHandler>;
   resumeWithSerializableRefs(
     snapshot: Snapshot | string,
     deserializers: Record<string, (bytes: Uint8Array) => unknown> | null,
-    options?: { spans?: boolean } | null,
+    options?: ResumeOptions | null,
   ): Promise<WorkflowHandler>;
 }
 

@@ -20,9 +20,9 @@ let py = null; // the bridge's exported functions
 
 export * from "./errors.js";
 import * as errors from "./errors.js";
-import { BYTES_TAG, MAP_TAG } from "./codec.js";
+import { BYTES_TAG, INT_TAG, MAP_TAG, META_SUFFIX } from "./codec.js";
 
-const { BlazenError, ModelError, StateError, WorkflowDefinitionError } = errors;
+const { BlazenError, ModelError, SnapshotError, StateError, WorkflowDefinitionError } = errors;
 
 function toError(info) {
   if (info === undefined || info === null) return new BlazenError("unknown error");
@@ -79,14 +79,27 @@ const helpers = {
     try {
       out = fn(event, ctx);
     } catch (error) {
-      queueMicrotask(() => py.settle(invocation, error, false));
+      queueMicrotask(() => py.settle(invocation, error, false, describeThrown(error)));
       return undefined;
     }
-    if (out !== null && typeof out === "object" && typeof out.then === "function") {
-      out.then(
-        (value) => py.settle(invocation, value, true),
-        (error) => py.settle(invocation, error, false),
-      );
+    let then;
+    try {
+      then = out !== null && typeof out === "object" ? out.then : undefined;
+    } catch (error) {
+      // A revoked Proxy (or a throwing `then` getter) as the step's result.
+      queueMicrotask(() => py.settle(invocation, error, false, describeThrown(error)));
+      return undefined;
+    }
+    if (typeof then === "function") {
+      try {
+        then.call(
+          out,
+          (value) => py.settle(invocation, value, true, null),
+          (error) => py.settle(invocation, error, false, describeThrown(error)),
+        );
+      } catch (error) {
+        queueMicrotask(() => py.settle(invocation, error, false, describeThrown(error)));
+      }
       return undefined;
     }
     return out === undefined ? null : out;
@@ -106,6 +119,29 @@ const helpers = {
     }
   },
 };
+
+// What a step threw, as text, whatever it is: an Error, a primitive, a Symbol, an object
+// with no prototype or a throwing toString, a revoked Proxy. Never throws itself.
+function describeThrown(value) {
+  try {
+    if (value === undefined) return "a non-Error value was thrown: undefined";
+    if (value === null) return "a non-Error value was thrown: null";
+    if (typeof value === "symbol") return `a non-Error value was thrown: ${value.toString()}`;
+    if (typeof value !== "object" && typeof value !== "function") {
+      return `a non-Error value was thrown: ${String(value)}`;
+    }
+    const message = value.message;
+    const name = value.name;
+    if (typeof message === "string") return typeof name === "string" ? `${name}: ${message}` : message;
+    return `a non-Error value was thrown: ${String(value)}`;
+  } catch {
+    try {
+      return `a non-Error value was thrown: ${Object.prototype.toString.call(value)}`;
+    } catch {
+      return "a non-Error value was thrown: an object that cannot be described (a revoked Proxy?)";
+    }
+  }
+}
 
 // -- init ---------------------------------------------------------------------------------------
 
@@ -164,71 +200,164 @@ function b64ToBytes(text) {
   return out;
 }
 
-// Decode the state codec's JSON (its BYTES_TAG and MAP_TAG forms), top down.
+// Decode the state codec's JSON (its BYTES_TAG, INT_TAG and MAP_TAG forms), top down.
+// Every key becomes an own data property: `__proto__` stays a key, never the prototype.
 function decode(value) {
   if (Array.isArray(value)) return value.map(decode);
   if (value !== null && typeof value === "object") {
     const keys = Object.keys(value);
     if (keys.length === 1 && keys[0] === BYTES_TAG) return b64ToBytes(value[BYTES_TAG]);
+    if (keys.length === 1 && keys[0] === INT_TAG) return BigInt(value[INT_TAG]);
     const body = keys.length === 1 && keys[0] === MAP_TAG ? value[MAP_TAG] : value;
     const out = {};
-    for (const key of Object.keys(body)) out[key] = decode(body[key]);
+    for (const key of Object.keys(body)) {
+      Object.defineProperty(out, key, { value: decode(body[key]), writable: true, enumerable: true, configurable: true });
+    }
     return out;
   }
   return value;
 }
 
-// -- BlazenState ------------------------------------------------------------------------------
+// What ctx.set refuses, named, before anything crosses to Python (which would turn typed
+// arrays into bytes and Maps into objects, and recurse forever on a cycle). Returns the
+// problem's description, or null for a StateValue.
+function refusedValue(value, path, ancestors, depth) {
+  switch (typeof value) {
+    case "number":
+      return Number.isFinite(value) ? null : `${path} is ${value}: only finite numbers can be stored`;
+    case "string": case "boolean": case "bigint":
+      return null;
+    case "undefined":
+      return null; // an absent field, as JSON has it
+    case "symbol": case "function":
+      return `${path} is a ${typeof value}, which cannot be persisted`;
+  }
+  if (value === null) return null;
+  if (value instanceof Uint8Array) return value.constructor === Uint8Array ? null : `${path} is a ${value.constructor.name}`;
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Map || value instanceof Set ||
+      value instanceof WeakMap || value instanceof WeakSet || (typeof SharedArrayBuffer !== "undefined" && value instanceof SharedArrayBuffer)) {
+    const name = Object.prototype.toString.call(value).slice(8, -1);
+    return `${path} is a ${name}, ` +
+      "which state does not hold (store a Uint8Array for binary data, a plain object for a Map)";
+  }
+  if (depth > 200) return `${path} is nested more than 200 levels deep`;
+  if (ancestors.has(value)) return `${path} is cyclic (it contains itself)`;
+  ancestors.add(value);
+  try {
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const found = refusedValue(value[i], `${path}[${i}]`, ancestors, depth + 1);
+        if (found) return found;
+      }
+      return null;
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) return null; // class instances: Python names them
+    for (const key of Object.keys(value)) {
+      const found = refusedValue(value[key], `${path}.${key}`, ancestors, depth + 1);
+      if (found) return found;
+    }
+    return null;
+  } finally {
+    ancestors.delete(value);
+  }
+}
 
-const stateClasses = new Map();
+// -- BlazenState ------------------------------------------------------------------------------
+//
+// Stored metadata names a registered class by its registration key and lists field names,
+// nothing else: what runs on rebuild (the constructor, meta.restore, meta.storeBy) comes from
+// the registered class. Python validates every metadata entry before JS sees it.
+
+const stateClasses = new Map(); // registration key -> class
+const stateKeys = new Map(); // class -> registration key
+const PLAIN = "Object"; // the key of plain objects marked __blazen_state__
+const FORBIDDEN_FIELDS = new Set(["__proto__", "constructor", "prototype"]);
+
+function fieldProblem(name) {
+  if (typeof name !== "string" || name === "") return `a field name must be a non-empty string`;
+  if (name.includes(".")) return `field name '${name}' holds a '.'`;
+  if (name.startsWith("__") && name.endsWith("__")) return `field name '${name}' is a dunder name`;
+  if (FORBIDDEN_FIELDS.has(name)) return `field name '${name}' is reserved`;
+  return null;
+}
 
 /**
  * Register a BlazenState class so `ctx.get` can rebuild its instances, in particular in a
- * fresh page that resumes a snapshot. Classes are also registered when an instance is stored.
+ * fresh page that resumes a snapshot. `key` (default: the class's name) is what stored
+ * metadata names; give one when two classes share a name. Registering a key again replaces
+ * its class. Classes are also registered (under their name) when an instance is stored,
+ * which refuses to take a name another class holds.
  */
-export function registerStateClass(cls) {
+export function registerStateClass(cls, key = undefined) {
   if (typeof cls !== "function") throw new StateError("registerStateClass takes a class");
-  stateClasses.set(cls.name, cls);
+  const name = key === undefined ? cls.name : key;
+  if (typeof name !== "string" || name === "" || name === PLAIN) {
+    throw new StateError(`registerStateClass: the key must be a non-empty string other than '${PLAIN}', got ${String(name)}`);
+  }
+  const old = stateClasses.get(name);
+  if (old !== undefined && old !== cls) stateKeys.delete(old);
+  stateClasses.set(name, cls);
+  stateKeys.set(cls, name);
   return cls;
+}
+
+function keyOf(cls) {
+  const known = stateKeys.get(cls);
+  if (known !== undefined) return known;
+  const other = stateClasses.get(cls.name);
+  if (other !== undefined && other !== cls) {
+    throw new StateError(
+      `another class is registered as '${cls.name}'; register this one with its own key: ` +
+        `registerStateClass(${cls.name}, 'some.key')`,
+    );
+  }
+  registerStateClass(cls);
+  return cls.name;
+}
+
+function classConfig(cls) {
+  const meta = (cls && cls.meta) || {};
+  return { transient: new Set(meta.transient || []), storeBy: meta.storeBy || {}, restore: meta.restore ?? null };
 }
 
 function decompose(ctx, id, invocation, key, obj) {
   const cls = obj.constructor && obj.constructor !== Object ? obj.constructor : null;
-  const meta = (cls && cls.meta) || {};
-  const transient = new Set(meta.transient || []);
-  const storeBy = meta.storeBy || {};
+  const classKey = cls ? keyOf(cls) : PLAIN;
+  const { transient, storeBy } = classConfig(cls);
   const fields = [];
   for (const field of Object.keys(obj)) {
     if (field === "__blazen_state__" || transient.has(field)) continue;
+    const problem = fieldProblem(field);
+    if (problem) throw new StateError(`BlazenState object at '${key}': ${problem}`);
     const fieldKey = `${key}.${field}`;
-    const store = storeBy[field];
+    const store = Object.hasOwn(storeBy, field) ? storeBy[field] : null;
     if (store) store.save(fieldKey, obj[field], ctx);
     else ctx.set(fieldKey, obj[field]);
     fields.push(field);
   }
-  if (cls) registerStateClass(cls);
-  const className = cls ? cls.name : "Object";
-  call("ctx_set_meta", id, invocation, key, JSON.stringify({
-    class: `js:${className}`,
-    class_name: className,
-    fields,
-    transient: [...transient],
-    store_by: Object.keys(storeBy),
-    restore: meta.restore ?? null,
-    lang: "js",
-  }));
+  call("ctx_set_meta", id, invocation, key, JSON.stringify({ class: `js:${classKey}`, fields }));
 }
 
-function reassemble(ctx, key, meta) {
+const MAX_NESTING = 64;
+
+function reassemble(ctx, key, meta, depth) {
+  // `meta` was validated by Python ({class, fields}: unique names, no dots or dunders).
+  const classKey = typeof meta.class === "string" && meta.class.startsWith("js:") ? meta.class.slice(3) : null;
+  if (classKey === null) {
+    throw new StateError(`cannot rebuild the BlazenState object at '${key}': it was stored by Python (${String(meta.class)})`);
+  }
+  if (depth >= MAX_NESTING) throw new StateError(`BlazenState objects at '${key}' are nested more than ${MAX_NESTING} deep`);
   let obj;
-  if (meta.class_name === "Object") {
+  let cls = null;
+  if (classKey === PLAIN) {
     obj = {};
   } else {
-    const cls = stateClasses.get(meta.class_name);
+    cls = stateClasses.get(classKey);
     if (!cls) {
       throw new StateError(
-        `cannot rebuild the BlazenState object at '${key}': class ${meta.class_name} is not ` +
-          `registered in this page; call registerStateClass(${meta.class_name}) first`,
+        `cannot rebuild the BlazenState object at '${key}': class '${classKey}' is not ` +
+          `registered in this page; call registerStateClass(YourClass${classKey.includes(".") ? `, '${classKey}'` : ""}) first`,
       );
     }
     try {
@@ -237,17 +366,22 @@ function reassemble(ctx, key, meta) {
       obj = Object.create(cls.prototype);
     }
   }
-  const storeBy = (obj.constructor && obj.constructor.meta && obj.constructor.meta.storeBy) || {};
+  const { transient, storeBy, restore } = classConfig(cls);
   for (const field of meta.fields) {
+    const problem = fieldProblem(field);
+    if (problem) throw new StateError(`the BlazenState metadata of '${key}': ${problem}`);
+    if (transient.has(field)) throw new StateError(`the BlazenState metadata of '${key}' lists transient field '${field}'`);
     const fieldKey = `${key}.${field}`;
-    obj[field] = storeBy[field] ? storeBy[field].load(fieldKey, ctx) : ctx.get(fieldKey);
+    const store = Object.hasOwn(storeBy, field) ? storeBy[field] : null;
+    const value = store ? store.load(fieldKey, ctx) : ctx._read(fieldKey, null, depth + 1);
+    Object.defineProperty(obj, field, { value, writable: true, enumerable: true, configurable: true });
   }
   obj.__blazen_state__ = true;
-  if (meta.restore) {
-    if (typeof obj[meta.restore] !== "function") {
-      throw new StateError(`${meta.class_name} has no method '${meta.restore}' named by meta.restore`);
+  if (restore) {
+    if (typeof obj[restore] !== "function") {
+      throw new StateError(`${classKey} has no method '${restore}' named by its meta.restore`);
     }
-    obj[meta.restore]();
+    obj[restore]();
   }
   return obj;
 }
@@ -267,13 +401,23 @@ class WasmContext {
     this.#invocation = invocation;
   }
 
-  /** Store a StateValue; Uint8Array is stored as binary, BlazenState objects field by field. */
+  /**
+   * Store a StateValue; Uint8Array is stored as binary, BlazenState objects field by field.
+   * Refused with StateError: NaN and infinities, cycles, typed arrays other than
+   * Uint8Array, ArrayBuffer, DataView, Map, Set, functions, symbols, live objects.
+   */
   set(key, value) {
+    if (typeof key !== "string") throw new StateError(`state keys are strings, got ${typeof key}`);
+    if (key.endsWith(META_SUFFIX)) {
+      throw new StateError(`state key '${key}' ends with '${META_SUFFIX}', which the BlazenState protocol reserves`);
+    }
     if (value !== null && typeof value === "object" && value.__blazen_state__ === true) {
       decompose(this, this.#id, this.#invocation, key, value);
-    } else {
-      call("ctx_set", this.#id, this.#invocation, key, value);
+      return;
     }
+    const problem = refusedValue(value, `state value at '${key}'`, new Set(), 0);
+    if (problem) throw new StateError(problem);
+    call("ctx_set", this.#id, this.#invocation, key, value);
   }
 
   /**
@@ -282,10 +426,15 @@ class WasmContext {
    * Keys are flat: 'user.name' is one key, not a path into 'user'.
    */
   get(key, defaultValue = null) {
+    return this._read(key, defaultValue, 0);
+  }
+
+  /** @private ctx.get, `depth` BlazenState objects deep. */
+  _read(key, defaultValue, depth) {
     const found = call("ctx_get", this.#id, key);
     if (found === undefined || found === null) return defaultValue;
     const value = decode(JSON.parse(found.slice(1)));
-    if (found[0] === "M") return reassemble(this, key, value);
+    if (found[0] === "M") return reassemble(this, key, value, depth);
     return value === null ? defaultValue : value;
   }
 
@@ -492,12 +641,35 @@ export class Workflow {
     return this.resumeWithSerializableRefs(snapshot, null, options);
   }
 
-  /** Resume a snapshot, rebuilding session refs with `{TypeTag: (bytes) => value}`. */
+  /**
+   * Resume a snapshot, rebuilding session refs with `{TypeTag: (bytes) => value}`.
+   * `options.allowDefinitionChange: true` resumes a snapshot taken by this workflow with
+   * other steps (refused by default, see docs/snapshot-format.md).
+   */
   async resumeWithSerializableRefs(snapshot, deserializers, options = null) {
-    const text = typeof snapshot === "string" ? snapshot : JSON.stringify(snapshot);
+    const text = snapshotText(snapshot);
     return new WorkflowHandler(
       await callAsync("workflow_resume", this.#id, text, deserializers ?? null, options),
     );
+  }
+}
+
+// A snapshot object as JSON text: what is not JSON (a BigInt, a cycle, a function) is
+// refused here, with the reason, as a SnapshotError.
+function snapshotText(snapshot) {
+  if (typeof snapshot === "string") return snapshot;
+  if (snapshot === null || typeof snapshot !== "object" || Array.isArray(snapshot)) {
+    throw new SnapshotError(`a snapshot is a JSON object or its text, got ${snapshot === null ? "null" : Array.isArray(snapshot) ? "an array" : typeof snapshot}`);
+  }
+  try {
+    return JSON.stringify(snapshot, (key, value) => {
+      if (typeof value === "bigint") throw new SnapshotError(`snapshot field '${key}' is a BigInt, which snapshot JSON does not hold`);
+      if (typeof value === "number" && !Number.isFinite(value)) throw new SnapshotError(`snapshot field '${key}' is ${value}`);
+      return value;
+    });
+  } catch (error) {
+    if (error instanceof SnapshotError) throw error;
+    throw new SnapshotError(`the snapshot object is not JSON data: ${describeThrown(error)}`);
   }
 }
 

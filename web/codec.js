@@ -4,3 +4,9 @@
 export const BYTES_TAG = "$bytes";
 /** Tag of an encoded object that has a key starting with '$': {[MAP_TAG]: {...}}. */
 export const MAP_TAG = "$map";
+/** Tag of an encoded integer beyond Number.MAX_SAFE_INTEGER: {[INT_TAG]: 'digits'}. */
+export const INT_TAG = "$int";
+/** Most decimal digits of a storable integer. */
+export const MAX_INT_DIGITS = 4300;
+/** The BlazenState protocol's reserved key suffix. */
+export const META_SUFFIX = ".__blazen_meta__";
