@@ -139,7 +139,7 @@ MALFORMED_META = [
 ]
 
 
-@pytest.mark.parametrize(("meta"), [m for _, m in MALFORMED_META], ids=[n for n, _ in MALFORMED_META])
+@pytest.mark.parametrize("meta", [m for _, m in MALFORMED_META], ids=[n for n, _ in MALFORMED_META])
 async def test_malformed_metadata_is_refused_when_resuming(meta: Any) -> None:
     with pytest.raises(SnapshotError, match=r"state\.obj\.__blazen_meta__"):
         await reader().resume(crafted({"obj" + M: meta}))
@@ -148,7 +148,7 @@ async def test_malformed_metadata_is_refused_when_resuming(meta: Any) -> None:
 PLANTED = [(n, m) for n, m in MALFORMED_META if m is not None]  # a null entry reads as no entry
 
 
-@pytest.mark.parametrize(("meta"), [m for _, m in PLANTED], ids=[n for n, _ in PLANTED])
+@pytest.mark.parametrize("meta", [m for _, m in PLANTED], ids=[n for n, _ in PLANTED])
 async def test_malformed_metadata_is_a_state_error_on_get(meta: Any) -> None:
     # Metadata that reaches a running run's state (not through a snapshot): ctx.get refuses.
     wf = Workflow("planted")
@@ -194,7 +194,8 @@ async def test_a_field_named_like_a_property_never_runs_its_setter() -> None:
 
 async def test_a_stored_transient_field_is_refused() -> None:
     out = await read_back({"obj" + M: {"class": "hostile.Account", "fields": ["conn"]}, "obj.conn": "x"})
-    assert out["error"] == "StateError" and "transient field 'conn'" in out["message"]
+    assert out["error"] == "StateError"
+    assert "transient field 'conn'" in out["message"]
 
 
 @pytest.mark.parametrize(
@@ -202,7 +203,8 @@ async def test_a_stored_transient_field_is_refused() -> None:
 )
 async def test_an_unregistered_class_is_a_state_error(class_key: str) -> None:
     out = await read_back({"obj" + M: {"class": class_key, "fields": []}})
-    assert out["error"] == "StateError" and "not registered" in out["message"]
+    assert out["error"] == "StateError"
+    assert "not registered" in out["message"]
 
 
 def nested_state(depth: int, fanout: int = 1) -> dict[str, Any]:
@@ -229,7 +231,8 @@ async def test_deep_nesting_is_linear_then_bounded() -> None:
     out = await read_back(nested_state(60))
     assert out["class"] == "Node"
     out = await read_back(nested_state(200))
-    assert out["error"] == "StateError" and "nested more than 64" in out["message"]
+    assert out["error"] == "StateError"
+    assert "nested more than 64" in out["message"]
     assert time.perf_counter() - started < 10
 
 
@@ -370,7 +373,8 @@ async def roundtrip_through_snapshot(value: Any) -> Any:
 async def test_numbers_round_trip_exactly_in_state_and_events(value: Any) -> None:
     got_state, got_event = await roundtrip_through_snapshot(value)
     for got in (got_state, got_event):
-        assert type(got) is type(value) and got == value
+        assert type(got) is type(value)
+        assert got == value
         if isinstance(value, float):
             assert math.copysign(1, got) == math.copysign(1, value)
 
@@ -407,7 +411,7 @@ REFUSED_AT_SET = [
 
 
 @pytest.mark.parametrize(
-    ("value", "fragment"), [c[1:] for c in REFUSED_AT_SET], ids=[c[0] for c in REFUSED_AT_SET]
+    "value, fragment", [c[1:] for c in REFUSED_AT_SET], ids=[c[0] for c in REFUSED_AT_SET]
 )
 async def test_values_refused_at_set(value: Any, fragment: str) -> None:
     wf = Workflow("refuse")
@@ -461,7 +465,7 @@ BAD_EVENTS = [
 ]
 
 
-@pytest.mark.parametrize(("fields", "fragment"), [c[1:] for c in BAD_EVENTS], ids=[c[0] for c in BAD_EVENTS])
+@pytest.mark.parametrize("fields, fragment", [c[1:] for c in BAD_EVENTS], ids=[c[0] for c in BAD_EVENTS])
 @pytest.mark.parametrize("how", ["returned", "sent", "in a list"])
 async def test_events_breaking_the_number_rule_are_refused_when_produced(
     fields: dict[str, Any], fragment: str, how: str
