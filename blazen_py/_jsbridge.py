@@ -44,15 +44,16 @@ from ._jsvalues import (
     from_js,
     js_kind,
     json_value,
-    reject_live,
+    set_event_json,
     stream_item_to_js,
     to_js_value,
 )
 from .context import Context
-from .errors import InvalidEventError, StateError, WorkflowError
+from .errors import InvalidEventError, SnapshotError, StateError, WorkflowError
 from .handler import WorkflowHandler
 from .runtime import Deferred, Run, WorkflowResult
 from .snapshot import dumps
+from .state import decode_state_value
 from .stream import StreamEvent
 from .workflow import Workflow
 
@@ -571,17 +572,17 @@ def _acting(invocation: int) -> AbstractContextManager[None]:
 
 
 @export
-def ctx_set(ctx_id: int, invocation: int, key: str, value: Any) -> None:
-    """``ctx.set(key, value)`` for plain values (``Uint8Array`` stored as bytes)."""
-    data = from_js(value)
-    if isinstance(data, JsProxy):
-        raise StateError(
-            f"state value at {key!r} is a JS {data.typeof}, which cannot be persisted; "
-            "store plain data in ctx.state, or keep live objects in ctx.session"
-        )
+def ctx_set(ctx_id: int, invocation: int, key: str, text: str) -> None:
+    """``ctx.set(key, value)`` for plain values: blazen.js checked the value and sends it
+    as the state codec's JSON text (``Uint8Array`` as ``$bytes``, big integers as ``$int``),
+    so no key or number depends on Pyodide's conversion."""
+    try:
+        data = decode_state_value(json.loads(text), path=key)
+    except (ValueError, SnapshotError) as exc:
+        raise StateError(f"state value at {key!r} cannot be stored: {exc}") from None
     ctx = _ctx(ctx_id)
     with _acting(invocation):
-        ctx.set(key, reject_live(data, key))
+        ctx.set(key, data)
 
 
 @export
@@ -812,6 +813,7 @@ def install(helpers: Any) -> Any:
     if _exported is None:
         _fresh_random_state()
     _call_step = helpers.callStep
+    set_event_json(helpers.eventJson)
     _resolve_call = helpers.resolveCall
     _reject_call = helpers.rejectCall
     if _exported is None:

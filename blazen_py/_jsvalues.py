@@ -21,9 +21,9 @@ from pyodide.ffi import (  # type: ignore[import-not-found,attr-defined,unused-i
     to_js,
 )
 
-from .errors import InvalidEventError, StateError
+from .errors import InvalidEventError
 from .events import INPUT_RESPONSE_EVENT
-from .state import encode_state_value
+from .state import decode_state_value, encode_state_value
 from .stream import StreamEvent
 
 __all__ = [
@@ -36,7 +36,7 @@ __all__ = [
     "is_proxy",
     "js_kind",
     "json_value",
-    "reject_live",
+    "set_event_json",
     "stream_item_to_js",
     "to_js_value",
 ]
@@ -124,6 +124,15 @@ def event_from_js(value: Any) -> Any:
         event = JsEvent(_clean(py))
         event.js = value
         return event
+    if is_proxy(py) and _event_json is not None and py.typeof == "object":
+        # A plain object Pyodide did not convert (an own `constructor` key): as JSON data.
+        text = _event_json(value)
+        if isinstance(text, str):
+            decoded = decode_state_value(json.loads(text))
+            if type(decoded) is dict:
+                event = JsEvent(decoded)
+                event.js = value
+                return event
     if type(py) is list:
         return [_twin(item, value[i]) for i, item in enumerate(py)]  # type: ignore[index,unused-ignore]
     return JsValue(py) if is_proxy(py) else py
@@ -142,6 +151,15 @@ class JsValue:
 
     def __repr__(self) -> str:
         return f"<JS {self._text}>"
+
+
+_event_json: Any = None
+
+
+def set_event_json(fn: Any) -> None:
+    """Keep blazen.js's ``eventJson`` helper (see :func:`event_from_js`)."""
+    global _event_json
+    _event_json = fn
 
 
 def _twin(item: Any, js_item: Any) -> Any:
@@ -232,20 +250,3 @@ def stream_item_to_js(item: StreamEvent) -> Any:
 def json_value(value: Any) -> str:
     """StateValue as JSON text (bytes tagged), parsed by blazen.js's reviver."""
     return json.dumps(encode_state_value(value), separators=(",", ":"))
-
-
-def reject_live(data: Any, path: str) -> Any:
-    cls = type(data)
-    if cls is dict:
-        for k, v in data.items():
-            reject_live(v, f"{path}.{k}")
-    elif cls is list:
-        for i, v in enumerate(data):
-            reject_live(v, f"{path}[{i}]")
-    elif isinstance(data, JsProxy):
-        kind = getattr(getattr(data, "constructor", None), "name", None) or data.typeof
-        raise StateError(
-            f"state value at {path!r} is a JS {kind}, which cannot be persisted; "
-            "store plain data (objects, arrays, strings, numbers, booleans, null, Uint8Array)"
-        )
-    return data

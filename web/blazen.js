@@ -104,6 +104,15 @@ const helpers = {
     }
     return out === undefined ? null : out;
   },
+  // A plain JS object that Pyodide's conversion does not take for one (it has an own
+  // `constructor` key, say), as the codec's JSON text; null when it is no plain data.
+  eventJson(value) {
+    try {
+      return refusedValue(value, "event", new Set(), 0) === null ? JSON.stringify(encodeState(value)) : null;
+    } catch {
+      return null;
+    }
+  },
   resolveCall(callId, value) {
     const waiter = waiters.get(callId);
     if (waiter !== undefined) {
@@ -218,6 +227,34 @@ function decode(value) {
   return value;
 }
 
+function bytesToB64(bytes) {
+  let raw = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) raw += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(raw);
+}
+
+// A StateValue (already checked by refusedValue) as the state codec's JSON data: the
+// inverse of decode. Object keys are read as own data (`constructor`, `__proto__` too).
+function encodeState(value) {
+  if (value === undefined) return null;
+  if (typeof value === "bigint") {
+    return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= -BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(value) : { [INT_TAG]: value.toString() };
+  }
+  if (value === null || typeof value !== "object") return value;
+  if (value instanceof Uint8Array) return { [BYTES_TAG]: bytesToB64(value) };
+  if (Array.isArray(value)) return Array.from(value, encodeState);
+  const body = {};
+  let tagged = false;
+  for (const key of Object.keys(value)) {
+    const item = value[key];
+    if (item === undefined) continue; // as JSON leaves it out
+    if (key.startsWith("$")) tagged = true;
+    Object.defineProperty(body, key, { value: encodeState(item), writable: true, enumerable: true, configurable: true });
+  }
+  return tagged ? { [MAP_TAG]: body } : body;
+}
+
 // What ctx.set refuses, named, before anything crosses to Python (which would turn typed
 // arrays into bytes and Maps into objects, and recurse forever on a cycle). Returns the
 // problem's description, or null for a StateValue.
@@ -252,7 +289,15 @@ function refusedValue(value, path, ancestors, depth) {
       return null;
     }
     const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) return null; // class instances: Python names them
+    if (proto !== Object.prototype && proto !== null) {
+      let name = "object of a class";
+      try {
+        name = Object.prototype.toString.call(value).slice(8, -1);
+        if (name === "Object" && typeof proto.constructor === "function") name = proto.constructor.name || name;
+      } catch {}
+      return `${path} is a ${name}, which cannot be persisted: store plain data in ctx.state ` +
+        "(objects, arrays, strings, numbers, booleans, null, Uint8Array), or keep live objects in ctx.session";
+    }
     for (const key of Object.keys(value)) {
       const found = refusedValue(value[key], `${path}.${key}`, ancestors, depth + 1);
       if (found) return found;
@@ -322,7 +367,10 @@ function classConfig(cls) {
 }
 
 function decompose(ctx, id, invocation, key, obj) {
-  const cls = obj.constructor && obj.constructor !== Object ? obj.constructor : null;
+  // The class from the prototype chain, never an own `constructor` field.
+  const proto = Object.getPrototypeOf(obj);
+  const ctor = proto === null ? null : proto.constructor;
+  const cls = typeof ctor === "function" && ctor !== Object ? ctor : null;
   const classKey = cls ? keyOf(cls) : PLAIN;
   const { transient, storeBy } = classConfig(cls);
   const fields = [];
@@ -417,7 +465,9 @@ class WasmContext {
     }
     const problem = refusedValue(value, `state value at '${key}'`, new Set(), 0);
     if (problem) throw new StateError(problem);
-    call("ctx_set", this.#id, this.#invocation, key, value);
+    // As the codec's JSON text, not through Pyodide's conversion: every key (an own
+    // `constructor` or `__proto__` included) stays plain data, every integer exact.
+    call("ctx_set", this.#id, this.#invocation, key, JSON.stringify(encodeState(value)));
   }
 
   /**
