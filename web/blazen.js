@@ -258,27 +258,29 @@ function encodeState(value) {
 // What ctx.set refuses, named, before anything crosses to Python (which would turn typed
 // arrays into bytes and Maps into objects, and recurse forever on a cycle). Returns the
 // problem's description, or null for a StateValue.
+const where = (path) => `state value at '${path}'`;
+
 function refusedValue(value, path, ancestors, depth) {
   switch (typeof value) {
     case "number":
-      return Number.isFinite(value) ? null : `${path} is ${value}: only finite numbers can be stored`;
+      return Number.isFinite(value) ? null : `${where(path)} is ${value}: only finite numbers can be stored`;
     case "string": case "boolean": case "bigint":
       return null;
     case "undefined":
       return null; // an absent field, as JSON has it
     case "symbol": case "function":
-      return `${path} is a ${typeof value}, which cannot be persisted`;
+      return `${where(path)} is a JS ${typeof value}, which cannot be persisted`;
   }
   if (value === null) return null;
-  if (value instanceof Uint8Array) return value.constructor === Uint8Array ? null : `${path} is a ${value.constructor.name}`;
+  if (value instanceof Uint8Array) return value.constructor === Uint8Array ? null : `${where(path)} is a JS ${value.constructor.name}, which state does not hold (store a Uint8Array)`;
   if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Map || value instanceof Set ||
       value instanceof WeakMap || value instanceof WeakSet || (typeof SharedArrayBuffer !== "undefined" && value instanceof SharedArrayBuffer)) {
     const name = Object.prototype.toString.call(value).slice(8, -1);
-    return `${path} is a ${name}, ` +
+    return `${where(path)} is a JS ${name}, ` +
       "which state does not hold (store a Uint8Array for binary data, a plain object for a Map)";
   }
-  if (depth > 200) return `${path} is nested more than 200 levels deep`;
-  if (ancestors.has(value)) return `${path} is cyclic (it contains itself)`;
+  if (depth > 200) return `${where(path)} is nested more than 200 levels deep`;
+  if (ancestors.has(value)) return `${where(path)} is cyclic (it contains itself)`;
   ancestors.add(value);
   try {
     if (Array.isArray(value)) {
@@ -295,7 +297,7 @@ function refusedValue(value, path, ancestors, depth) {
         name = Object.prototype.toString.call(value).slice(8, -1);
         if (name === "Object" && typeof proto.constructor === "function") name = proto.constructor.name || name;
       } catch {}
-      return `${path} is a ${name}, which cannot be persisted: store plain data in ctx.state ` +
+      return `${where(path)} is a JS ${name}, which cannot be persisted: store plain data in ctx.state ` +
         "(objects, arrays, strings, numbers, booleans, null, Uint8Array), or keep live objects in ctx.session";
     }
     for (const key of Object.keys(value)) {
@@ -463,7 +465,7 @@ class WasmContext {
       decompose(this, this.#id, this.#invocation, key, value);
       return;
     }
-    const problem = refusedValue(value, `state value at '${key}'`, new Set(), 0);
+    const problem = refusedValue(value, key, new Set(), 0);
     if (problem) throw new StateError(problem);
     // As the codec's JSON text, not through Pyodide's conversion: every key (an own
     // `constructor` or `__proto__` included) stays plain data, every integer exact.

@@ -313,7 +313,7 @@ def test_snapshot_pause_and_resume_in_place(js: JsPage) -> None:
     """)
     assert out["value"] == "one"
     # The unfinished step's write is not in the snapshot: it runs again on resume.
-    assert out["logs"] == [[1, {}, ["first"], "running"], ["paused", ["Second"]]]
+    assert out["logs"] == [[2, {}, ["first"], "running"], ["paused", ["Second"]]]
 
 
 def test_abort(js: JsPage) -> None:
