@@ -23,6 +23,8 @@ from blazen_py import (
     Workflow,
 )
 
+PORTABLE = True  # also run in Pyodide, in Node and in Chromium (tests/pyodide)
+
 BOUND = 20.0
 
 

@@ -27,6 +27,8 @@ from blazen_py import (
 )
 from blazen_py.snapshot import SNAPSHOT_FORMAT
 
+PORTABLE = True  # also run in Pyodide, in Node and in Chromium (tests/pyodide)
+
 BOUND = 20.0  # seconds: no case may take longer (the machine is shared and slow)
 
 
