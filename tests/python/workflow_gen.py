@@ -18,6 +18,9 @@ from blazen_py import INPUT_REQUEST_EVENT, INPUT_RESPONSE_EVENT, START_EVENT, ST
 KINDS = ("forward", "fanout", "send", "ask", "loop")
 
 
+BIG = 2**64  # beyond a JS number's exact range
+
+
 class Generated:
     """A generated workflow and what an uninterrupted run must produce."""
 
@@ -81,13 +84,16 @@ class Generated:
     def _event(self, etype: str, n: int) -> dict[str, Any]:
         if n >= self.depth:
             return {"type": "Sink", "from": etype}
-        return {"type": etype, "n": n}
+        # An integer beyond 2**53 and a `__proto__` key ride along: a resume from JSON must
+        # give both back exactly (the $int tag, keys as plain data).
+        return {"type": etype, "n": n, "big": BIG + n, "__proto__": {"n": n}}
 
     def _make(self, name: str, kind: str, targets: list[str], suspends: bool) -> Any:
         def outputs(event: Any, ctx: Any) -> Any:
             n = event["n"]
-            self._tick(ctx, f"{name}:{event['type']}:{n}")
-            ctx.state.set(f"count.{name}", (ctx.get(f"count.{name}") or 0) + 1)
+            intact = event["big"] == BIG + n and event["__proto__"] == {"n": n}
+            self._tick(ctx, f"{name}:{event['type']}:{n}" + ("" if intact else ":CHANGED"))
+            ctx.state.set(f"count.{name}", (ctx.get(f"count.{name}") or BIG) + 1)
             if kind == "forward":
                 return self._event(targets[0], n + 1)
             if kind == "loop":
