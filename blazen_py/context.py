@@ -11,7 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any, Protocol
 
-from .blazen_state import META_SUFFIX, FieldStore, check_meta, decompose, is_blazen_state, reassemble
+from .blazen_state import (
+    MAX_NESTING,
+    META_SUFFIX,
+    FieldStore,
+    check_meta,
+    decompose,
+    is_blazen_state,
+    reassemble,
+)
 from .errors import InvalidEventError, StateError
 from .events import event_type_of
 from .state import MAX_INT_BITS, StateValue, bad_number, check_int, copy_state_value
@@ -19,6 +27,7 @@ from .state import MAX_INT_BITS, StateValue, bad_number, check_int, copy_state_v
 __all__ = ["Context", "RunAccess", "SessionNamespace", "StateNamespace"]
 
 _SCALARS = (str, int, bool, type(None))
+_DECOMPOSING: set[int] = set()
 _BINARY = (bytes, bytearray, memoryview)
 
 
@@ -143,13 +152,24 @@ class Context:
         raise StateError(f"state key {key!r} holds a {type(value).__name__}, not bytes")
 
     def _store_object(self, key: str, obj: object) -> None:
-        fields, meta = decompose(key, obj)
-        for field_key, value, store in fields:
-            if store is not None:
-                store.save(field_key, value, self)
-            else:
-                self.set(field_key, value)
-        self.set_object_meta(key, meta)
+        # Objects being decomposed right now (a field may hold another BlazenState object):
+        # a cycle would recurse forever, a chain deeper than get rebuilds is refused here.
+        marker = id(obj)
+        if marker in _DECOMPOSING:
+            raise StateError(f"BlazenState object at {key!r} contains itself (a cycle)")
+        if len(_DECOMPOSING) >= MAX_NESTING:
+            raise StateError(f"BlazenState objects at {key!r} are nested more than {MAX_NESTING} deep")
+        _DECOMPOSING.add(marker)
+        try:
+            fields, meta = decompose(key, obj)
+            for field_key, value, store in fields:
+                if store is not None:
+                    store.save(field_key, value, self)
+                else:
+                    self.set(field_key, value)
+            self.set_object_meta(key, meta)
+        finally:
+            _DECOMPOSING.discard(marker)
 
     def _load_field(self, store: FieldStore, field_key: str) -> Any:
         return store.load(field_key, self)

@@ -368,7 +368,22 @@ function classConfig(cls) {
   return { transient: new Set(meta.transient || []), storeBy: meta.storeBy || {}, restore: meta.restore ?? null };
 }
 
+const decomposing = new Set(); // objects being decomposed now: a field may hold another
+
 function decompose(ctx, id, invocation, key, obj) {
+  if (decomposing.has(obj)) throw new StateError(`BlazenState object at '${key}' contains itself (a cycle)`);
+  if (decomposing.size >= MAX_NESTING) {
+    throw new StateError(`BlazenState objects at '${key}' are nested more than ${MAX_NESTING} deep`);
+  }
+  decomposing.add(obj);
+  try {
+    decomposeFields(ctx, id, invocation, key, obj);
+  } finally {
+    decomposing.delete(obj);
+  }
+}
+
+function decomposeFields(ctx, id, invocation, key, obj) {
   // The class from the prototype chain, never an own `constructor` field.
   const proto = Object.getPrototypeOf(obj);
   const ctor = proto === null ? null : proto.constructor;

@@ -586,3 +586,34 @@ def test_a_version_1_snapshot_without_fingerprint_resumes(page: Any) -> None:
         """,
     )
     assert out == {"cls": "Object", "fields": {"a": 1}}
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        ("(() => { const o = { __blazen_state__: true }; o.me = o; return o; })()", "contains itself"),
+        (
+            "(() => { const a = { __blazen_state__: true }, b = { __blazen_state__: true };"
+            " a.b = b; b.a = a; return a; })()",
+            "contains itself",
+        ),
+        (
+            "(() => { const head = { __blazen_state__: true }; let n = head;"
+            " for (let i = 0; i < 100; i++) { n.next = { __blazen_state__: true }; n = n.next; } return head; })()",
+            "nested more than 64",
+        ),
+    ],
+    ids=["holds itself", "two hold each other", "a chain of 100"],
+)
+def test_blazen_state_cycles_and_deep_chains_are_refused_at_set(page: Any, make: str, fragment: str) -> None:
+    out = run(
+        page,
+        f"""
+        return await outcome((e, ctx) => {{
+          try {{ ctx.set('obj', {make}); }} catch (err) {{ return {{ type: 'blazen::StopEvent', result: describe(err) }}; }}
+          return {{ type: 'blazen::StopEvent', result: 'accepted' }};
+        }});
+        """,
+    )
+    assert out["data"]["name"] == "StateError", out
+    assert fragment in out["data"]["message"]

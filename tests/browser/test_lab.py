@@ -254,9 +254,9 @@ def test_drawing_notebook_draws_the_graph_and_a_live_timeline(lab: Lab, artifact
     assert seen[-1][0] == "finished", seen
     assert seen[-1][1] == 1 + 4 + 4  # split, four counts, four totals
     # which step was slowest is the machine's business (split sleeps 0.3 s, count up to 0.55 s)
-    assert re.match(r"completed in [\d.]+ m?s · \d+ events · 9 step runs · slowest: (split|count|total) \(", seen[-1][2]), (
-        seen[-1]
-    )
+    assert re.match(
+        r"completed in [\d.]+ m?s · \d+ events · 9 step runs · slowest: (split|count|total) \(", seen[-1][2]
+    ), seen[-1]
     # there is one output per timeline: the updates replaced it
     assert lab.page.locator(".jp-OutputArea-output .blazen-timeline").count() == 4
 

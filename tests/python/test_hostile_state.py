@@ -505,3 +505,66 @@ def test_step_timeouts_that_are_no_duration_are_refused_when_added(timeout: Any)
     wf = Workflow("timeouts")
     with pytest.raises(WorkflowDefinitionError, match="timeout must be a positive number"):
         wf.add_step("s", [START_EVENT], lambda e, ctx: None, timeout=timeout)
+
+
+def self_holding() -> Any:
+    obj = Node()
+    obj.__blazen_state__ = True
+    obj.me = obj
+    return obj
+
+
+def mutual() -> Any:
+    a, b = Node(), Node()
+    a.__blazen_state__ = b.__blazen_state__ = True
+    a.other, b.other = b, a
+    return a
+
+
+def chain(length: int) -> Any:
+    head = node = Node()
+    for _ in range(length):
+        node.__blazen_state__ = True
+        node.next = Node()
+        node = node.next
+    node.__blazen_state__ = True
+    return head
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (self_holding, "contains itself"),
+        (mutual, "contains itself"),
+        (lambda: chain(100), "nested more than 64"),
+    ],
+    ids=["holds itself", "two hold each other", "a chain of 100"],
+)
+async def test_blazen_state_cycles_and_deep_chains_are_refused_at_set(make: Any, fragment: str) -> None:
+    wf = Workflow("bs-cycle")
+    seen: dict[str, Any] = {}
+
+    def put(event: Any, ctx: Any) -> Any:
+        try:
+            ctx.set("obj", make())
+        except StateError as exc:
+            seen["error"] = str(exc)
+        return {"type": STOP_EVENT}
+
+    wf.add_step("put", [START_EVENT], put)
+    await bounded(wf.run())
+    assert fragment in seen["error"]
+
+
+async def test_a_chain_within_the_limit_round_trips() -> None:
+    wf = Workflow("bs-chain")
+
+    def put(event: Any, ctx: Any) -> Any:
+        ctx.set("obj", chain(30))
+        node, depth = ctx.get("obj"), 0
+        while hasattr(node, "next"):
+            node, depth = node.next, depth + 1
+        return {"type": STOP_EVENT, "result": [depth, type(node).__name__]}
+
+    wf.add_step("put", [START_EVENT], put)
+    assert (await bounded(wf.run())).data == [30, "Node"]
