@@ -209,6 +209,11 @@ function b64ToBytes(text) {
   return out;
 }
 
+// `obj[key] = value` for the one key where assignment would set the prototype instead.
+function ownProperty(obj, key, value) {
+  Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
 // Decode the state codec's JSON (its BYTES_TAG, INT_TAG and MAP_TAG forms), top down.
 // Every key becomes an own data property: `__proto__` stays a key, never the prototype.
 function decode(value) {
@@ -220,7 +225,8 @@ function decode(value) {
     const body = keys.length === 1 && keys[0] === MAP_TAG ? value[MAP_TAG] : value;
     const out = {};
     for (const key of Object.keys(body)) {
-      Object.defineProperty(out, key, { value: decode(body[key]), writable: true, enumerable: true, configurable: true });
+      if (key === "__proto__") ownProperty(out, key, decode(body[key]));
+      else out[key] = decode(body[key]);
     }
     return out;
   }
@@ -250,7 +256,8 @@ function encodeState(value) {
     const item = value[key];
     if (item === undefined) continue; // as JSON leaves it out
     if (key.startsWith("$")) tagged = true;
-    Object.defineProperty(body, key, { value: encodeState(item), writable: true, enumerable: true, configurable: true });
+    if (key === "__proto__") ownProperty(body, key, encodeState(item));
+    else body[key] = encodeState(item);
   }
   return tagged ? { [MAP_TAG]: body } : body;
 }
