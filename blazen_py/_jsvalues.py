@@ -23,7 +23,7 @@ from pyodide.ffi import (  # type: ignore[import-not-found,attr-defined,unused-i
 
 from .errors import InvalidEventError
 from .events import INPUT_RESPONSE_EVENT
-from .state import decode_state_value, encode_state_value
+from .state import MAX_SAFE_INT, decode_state_value, encode_state_value
 from .stream import StreamEvent
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 _from_entries: Any = js.Object.fromEntries
+_EDGE = 2**52  # below it, to_js makes numbers of ints (above MAX_SAFE_INT, BigInts)
 
 
 class JsEvent(dict[str, Any]):
@@ -175,6 +176,8 @@ def to_js_value(value: Any) -> Any:
     if value is None:
         return jsnull
     cls = type(value)
+    if cls is int and _EDGE < abs(value) <= MAX_SAFE_INT:
+        return float(value)  # a number, as the rule says (to_js would make a BigInt)
     if cls is str or cls is int or cls is float or cls is bool or is_proxy(value):
         return value
     if cls is JsEvent:
@@ -188,6 +191,8 @@ def _nulls(value: Any) -> Any:
     cls = type(value)
     if value is None:
         return jsnull
+    if cls is int and _EDGE < abs(value) <= MAX_SAFE_INT:
+        return float(value)  # to_js makes a BigInt of ±(2**53 - 1): the rule says a number
     if cls is JsEvent:
         return value.js
     if cls is dict or cls is StreamEvent:

@@ -617,3 +617,17 @@ def test_blazen_state_cycles_and_deep_chains_are_refused_at_set(page: Any, make:
     )
     assert out["data"]["name"] == "StateError", out
     assert fragment in out["data"]["message"]
+
+
+@pytest.mark.parametrize("expr", ["9007199254740991", "-9007199254740991", "2**52 + 1", "2**53 + 2", "1e20"])
+def test_numbers_at_the_edge_of_the_safe_range_stay_numbers(page: Any, expr: str) -> None:
+    out = run(
+        page,
+        f"""
+        const wf = new Workflow('edge');
+        wf.addStep('s', ['blazen::StartEvent'], (e, ctx) => ({{ type: 'blazen::StopEvent', result: {expr} }}));
+        const r = await wf.run({{}});
+        return [typeof r.data, r.data === {expr}];
+        """,
+    )
+    assert out == ["number", True]
