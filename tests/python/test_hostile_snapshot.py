@@ -299,3 +299,43 @@ async def test_a_huge_int_in_snapshot_text_is_refused() -> None:
     text = json.dumps(base()).replace('"seen": "base"', '"seen": ' + "9" * 4400)
     with pytest.raises(SnapshotError, match="not valid JSON"):
         await workflow().resume(text)
+
+
+# -- keys stay home ---------------------------------------------------------------------------
+
+SECRET = "sk-hostile-0123456789abcdef"
+
+
+@pytest.mark.parametrize("where", ["session", "state"])
+async def test_an_api_key_never_reaches_a_snapshot_or_a_state_error(
+    where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from blazen_py import CompletionModel
+
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    wf = Workflow("keys-home")
+    seen: dict[str, str] = {}
+
+    async def start(event: Any, ctx: Any) -> Any:
+        model = CompletionModel.openai()
+        if where == "session":
+            ctx.session.set("model", model)
+        else:
+            try:
+                ctx.set("model", model)
+            except Exception as exc:
+                seen["error"] = f"{type(exc).__name__}: {exc!r} {exc}"
+        ctx.set("note", "kept")
+        await asyncio.sleep(30)
+
+    wf.add_step("start", [START_EVENT], start)
+    handler = await wf.run_with_handler()
+    await asyncio.sleep(0.05)
+    snap = await handler.snapshot()
+    handler.abort()
+    text = json.dumps(snap)
+    assert SECRET not in text
+    assert SECRET[3:12] not in text
+    if where == "state":
+        assert seen["error"].startswith("StateError")
+        assert SECRET not in seen["error"]
