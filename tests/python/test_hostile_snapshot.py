@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
 from typing import Any
 
 import pytest
@@ -307,12 +308,21 @@ SECRET = "sk-hostile-0123456789abcdef"
 
 
 @pytest.mark.parametrize("where", ["session", "state"])
-async def test_an_api_key_never_reaches_a_snapshot_or_a_state_error(
-    where: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_an_api_key_never_reaches_a_snapshot_or_a_state_error(where: str) -> None:
+    old = os.environ.get("OPENAI_API_KEY")
+    os.environ["OPENAI_API_KEY"] = SECRET
+    try:
+        await key_stays_home(where)
+    finally:
+        if old is None:
+            del os.environ["OPENAI_API_KEY"]
+        else:
+            os.environ["OPENAI_API_KEY"] = old
+
+
+async def key_stays_home(where: str) -> None:
     from blazen_py import CompletionModel
 
-    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     wf = Workflow("keys-home")
     seen: dict[str, str] = {}
 
