@@ -12,9 +12,11 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import HandlerStateError
+from .errors import HandlerStateError, InvalidEventError
+from .events import INPUT_RESPONSE_EVENT
 from .runtime import COMPLETED, PAUSED, STATUS_NAMES, Run, WorkflowResult
 from .snapshot import capture
+from .state import bad_number
 from .stream import StreamEvent
 
 if TYPE_CHECKING:
@@ -148,7 +150,16 @@ class WorkflowHandler:
 
         Raises:
             InputRequestError: the id is unknown or was already answered.
+            InvalidEventError: ``response`` breaks the number rule (NaN, an infinity, an
+                integer of over 4300 digits) or is cyclic; the request stays open.
         """
+        bad = bad_number({"response": response})
+        if bad is not None:
+            raise InvalidEventError(
+                f"the answer to input request {request_id!r} is refused: {bad.lstrip('.')}; a response "
+                "carries finite numbers and integers of at most 4300 digits, and no cycles",
+                event_type=INPUT_RESPONSE_EVENT,
+            )
         self._run.respond(request_id, response)
 
     def snapshot(self, metadata: Mapping[str, Any] | None = None) -> Awaitable[dict[str, Any]]:

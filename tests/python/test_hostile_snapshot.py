@@ -349,3 +349,20 @@ async def key_stays_home(where: str) -> None:
     if where == "state":
         assert seen["error"].startswith("StateError")
         assert SECRET not in seen["error"]
+
+
+@pytest.mark.parametrize(
+    "response", [float("nan"), {"x": [float("inf")]}, 10**4400], ids=["nan", "nested inf", "huge int"]
+)
+async def test_an_answer_breaking_the_number_rule_is_refused_and_the_request_stays_open(
+    response: Any,
+) -> None:
+    from blazen_py import InvalidEventError
+
+    handler = await workflow().resume(base())
+    async for item in handler.events():
+        if item.event_type == "InputRequested":
+            with pytest.raises(InvalidEventError, match="is refused"):
+                handler.respond_to_input(item["request_id"], response)
+            handler.respond_to_input(item["request_id"], "yes")  # still open: a good answer ends it
+    assert (await asyncio.wait_for(handler.result(), BOUND)).data == {"seen": "base", "answer": "yes"}
