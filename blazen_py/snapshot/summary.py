@@ -52,6 +52,8 @@ def _kind(value: Any) -> str:
     if isinstance(value, Mapping):
         if set(value) == {"$bytes"}:
             return "bytes"
+        if set(value) == {"$int"}:
+            return "int"
         if set(value) == {"$map"}:
             return "dict"
         return "dict"

@@ -463,6 +463,7 @@ async def test_a_snapshot_summary_names_what_it_holds() -> None:
     async def draft(event, ctx):
         ctx.set("refund", {"amount": 30, "who": "<b>Ada</b>"})
         ctx.set_bytes("receipt", b"\x00" * 2000)
+        ctx.set("ledger", 2**64)  # tagged {"$int": ...} in the snapshot: still an int
         return {"type": INPUT_REQUEST_EVENT, "prompt": "Refund 30?"}
 
     wf.add_step("draft", [START_EVENT], draft)
@@ -476,8 +477,9 @@ async def test_a_snapshot_summary_names_what_it_holds() -> None:
     assert json.loads(json.dumps(snapshot)) == snapshot
     lines = snapshot_lines(snapshot)
     assert lines[0].startswith("snapshot of 'approve', run ")
-    assert "state: 2 keys" in lines[1]
+    assert "state: 3 keys" in lines[1]
     assert any(line.startswith("  refund: dict,") for line in lines)
+    assert any(line.startswith("  ledger: int,") for line in lines)
     assert any(line.startswith("  receipt: bytes, 2.7 kB") for line in lines)
     assert "open input requests: 1" in lines
     assert any("from draft: 'Refund 30?'" in line for line in lines)
