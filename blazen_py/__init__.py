@@ -19,12 +19,14 @@ from .blazen_state import FieldStore, register_state_class
 from .context import Context, SessionNamespace, StateNamespace
 from .errors import (
     ActiveStep,
+    BadCheckpointError,
     BlazenError,
     CheckpointError,
     HandlerStateError,
     InputRequestError,
     InvalidEventError,
     ModelError,
+    RunOwnedError,
     SnapshotError,
     StateError,
     StepError,
@@ -42,7 +44,7 @@ from .runtime import WorkflowResult
 from .snapshot import SNAPSHOT_VERSION
 from .state import StateValue
 from .step import Step
-from .stores import MemoryStore, SnapshotStore
+from .stores import ClaimingStore, MemoryStore, SnapshotStore
 from .stream import INPUT_ANSWERED, SPAN_OUTCOMES, STEP_FINISHED, STEP_STARTED, StreamEvent
 from .validation import ValidationProblem
 from .workflow import Workflow, WorkflowBuilder
@@ -100,9 +102,11 @@ __all__ = [
     "STEP_STARTED",
     "STOP_EVENT",
     "ActiveStep",
+    "BadCheckpointError",
     "BlazenError",
     "ChatMessage",
     "CheckpointError",
+    "ClaimingStore",
     "CompletionChunk",
     "CompletionModel",
     "CompletionResponse",
@@ -126,6 +130,7 @@ __all__ = [
     "ModelTimeoutError",
     "RateLimitError",
     "ResponseTooLargeError",
+    "RunOwnedError",
     "SessionNamespace",
     "SnapshotError",
     "SnapshotStore",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import sys
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractContextManager, nullcontext
@@ -355,6 +356,19 @@ def _allow_definition_change(options: Any) -> bool:
     return isinstance(given, dict) and given.get("allowDefinitionChange") is True
 
 
+def _wait(options: Any) -> float:
+    """The ``{wait: seconds | true}`` option of ``resumeCheckpoint`` (true: no limit)."""
+    given = from_js(options)
+    wait = given.get("wait", 0) if isinstance(given, dict) else 0
+    if wait is True:
+        return math.inf
+    if wait is None or wait is False:
+        return 0.0
+    if isinstance(wait, (int, float)) and not isinstance(wait, bool):
+        return float(wait)  # range checked by resume_checkpoint
+    raise TypeError(f"wait must be a number of seconds or true, got {wait!r}")
+
+
 def _spans(options: Any) -> bool:
     """The ``{spans: true}`` option: put step span items on the run's stream."""
     given = from_js(options)
@@ -417,25 +431,26 @@ def workflow_checkpoints(call_id: int, wf_id: int, options: Any) -> None:
     store = _checkpoint_store(options) or _checkpoint_store({"checkpoint": "indexeddb"})
 
     async def run() -> Any:
-        found = await wf.checkpoints(store)
-        return data_to_js(
-            [{"runId": c["run_id"], "createdAt": c["created_at"], "status": c["status"]} for c in found]
-        )
+        bad: list[dict[str, Any]] = []
+        found = await wf.checkpoints(store, on_bad=lambda error: bad.append(error_fields(error)))
+        runs = [{"runId": c["run_id"], "createdAt": c["created_at"], "status": c["status"]} for c in found]
+        return data_to_js({"runs": runs, "bad": bad})
 
     _answer(call_id, run())
 
 
 @export_async
 def workflow_resume_checkpoint(call_id: int, wf_id: int, run_id: str, options: Any) -> None:
-    """``await wf.resumeCheckpoint(runId, {checkpoint})``: answers with a handler id."""
+    """``await wf.resumeCheckpoint(runId, {checkpoint, spans, wait})``: answers with a handler id."""
     wf = _workflows[wf_id]
     store = _checkpoint_store(options) or _checkpoint_store({"checkpoint": "indexeddb"})
     spans = _spans(options)
     allow = _allow_definition_change(options)
+    wait = _wait(options)
 
     async def run() -> Any:
         return _new_handler(
-            await wf.resume_checkpoint(store, run_id, spans=spans, allow_definition_change=allow)
+            await wf.resume_checkpoint(store, run_id, spans=spans, wait=wait, allow_definition_change=allow)
         )
 
     _answer(call_id, run())

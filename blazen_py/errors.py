@@ -13,12 +13,14 @@ from typing import ClassVar, NamedTuple
 
 __all__ = [
     "ActiveStep",
+    "BadCheckpointError",
     "BlazenError",
     "CheckpointError",
     "HandlerStateError",
     "InputRequestError",
     "InvalidEventError",
     "ModelError",
+    "RunOwnedError",
     "SnapshotError",
     "StateError",
     "StepError",
@@ -178,6 +180,30 @@ class WorkflowStallError(WorkflowError):
 
 class CheckpointError(WorkflowError):
     """Saving a durable run's checkpoint failed; the :class:`StoreError` is the cause."""
+
+
+class RunOwnedError(CheckpointError):
+    """A durable run is owned by someone else: another run in this process, another tab
+    (its Web Lock), or another process (its claim in the store). Nothing of it was run.
+
+    Raised by ``resume_checkpoint`` (and by a run whose store refused a save or delete
+    because its claim was taken over: the run stops rather than write twice).
+    """
+
+
+class BadCheckpointError(CheckpointError):
+    """A stored checkpoint cannot be listed or resumed: unreadable, not a snapshot, or its
+    ``run_id`` differs from the key it is stored under. Listing reports it and skips it.
+
+    Attributes:
+        key: The store key of the entry.
+    """
+
+    js_fields: ClassVar[dict[str, str]] = {"key": "string"}
+
+    def __init__(self, message: str, *, key: str, run_id: str | None = None) -> None:
+        super().__init__(message, run_id=run_id)
+        self.key = key
 
 
 class StateError(BlazenError, TypeError):

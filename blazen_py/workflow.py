@@ -9,9 +9,15 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from .checkpoint import Checkpointer, list_checkpoints
+from .checkpoint import Checkpointer, check_entry, list_checkpoints
 from .definition import Definition, RefType, Serializer
-from .errors import InvalidEventError, SnapshotError, WorkflowDefinitionError, WorkflowError
+from .errors import (
+    BadCheckpointError,
+    InvalidEventError,
+    SnapshotError,
+    WorkflowDefinitionError,
+    WorkflowError,
+)
 from .events import START_EVENT, describe
 from .handler import WorkflowHandler, await_result
 from .runtime import Run, WorkflowResult
@@ -352,20 +358,19 @@ class Workflow:
             input: Fields merged onto the ``blazen::StartEvent``.
             checkpoint: A snapshot store (``IndexedDBStore(name)`` in the browser,
                 ``MemoryStore()`` or your own): the run saves a snapshot under its run id
-                after steps complete and deletes it when it ends. After a reload, list
+                before its first step runs (this returns after that save), again after
+                steps complete, and deletes it when it ends. After a reload, list
                 unfinished runs with :meth:`checkpoints` and continue one with
                 :meth:`resume_checkpoint`; steps that were running (or whose completion
-                was not saved yet) run again: at-least-once.
+                was not saved yet) run again: at-least-once. The run is owned by this
+                process (and claimed in a :class:`ClaimingStore`) until its checkpoint is
+                deleted.
             spans: Put the span items of every step invocation on the handler's stream
                 (see :meth:`run_streaming`).
         """
         start = self._start_event(input)
         run = Run(self.definition())
-        handler = _handler(run, checkpoint)
-        if spans:
-            run.trace(run.listener)  # type: ignore[arg-type]  # the handler's recorder
-        run.start(start)
-        return handler
+        return await _start(run, start, checkpoint, spans)
 
     async def resume(
         self,
@@ -403,6 +408,7 @@ class Workflow:
         checkpoint: SnapshotStore | None = None,
         spans: bool = False,
         allow_definition_change: bool = False,
+        wait: float = 0.0,
     ) -> WorkflowHandler:
         """Resume a run from a snapshot, rebuilding session refs with ``deserializers``.
 
@@ -411,47 +417,78 @@ class Workflow:
             deserializers: Maps each session-ref type tag to a function from the captured
                 bytes to the live value. Unknown tags are skipped with a logged warning.
             checkpoint: Keep the resumed run durable in this store (see
-                :meth:`run_with_handler`).
+                :meth:`run_with_handler`); the run is owned first (see
+                :meth:`resume_checkpoint`).
             spans: Put step span items on the handler's stream (see :meth:`run_streaming`).
             allow_definition_change: See :meth:`resume`.
+            wait: With ``checkpoint``: seconds to wait for the run's current owner.
 
         Raises:
             SnapshotError: see :meth:`resume`.
+            RunOwnedError: with ``checkpoint``, the run is owned elsewhere.
         """
         run = restore(
             self.definition(), snapshot, deserializers, allow_definition_change=allow_definition_change
         )
-        handler = _handler(run, checkpoint)
-        if spans:
-            run.trace(run.listener)  # type: ignore[arg-type]  # the handler's recorder
-        run.start(None)
-        return handler
+        return await _start(run, None, checkpoint, spans, wait=wait)
 
-    async def checkpoints(self, store: SnapshotStore) -> list[dict[str, Any]]:
+    async def checkpoints(
+        self, store: SnapshotStore, *, on_bad: Callable[[BadCheckpointError], Any] | None = None
+    ) -> list[dict[str, Any]]:
         """List this workflow's unfinished durable runs saved in ``store``.
+
+        Args:
+            on_bad: Called with a :class:`BadCheckpointError` (its ``key`` names the entry)
+                for every entry that is skipped because it cannot be resumed: unreadable,
+                not a valid snapshot, stored under a key other than its run id, or with a
+                ``created_at`` that is not a number. Default: a logged warning.
 
         Returns:
             One ``{"run_id", "workflow", "created_at", "status"}`` per checkpoint,
-            oldest first. Entries that are not snapshots are skipped with a warning.
+            oldest first. A bad entry never hides the others.
         """
-        return await list_checkpoints(store, self._name)
+        return await list_checkpoints(store, self._name, on_bad)
 
     async def resume_checkpoint(
-        self, store: SnapshotStore, run_id: str, *, spans: bool = False, allow_definition_change: bool = False
+        self,
+        store: SnapshotStore,
+        run_id: str,
+        *,
+        spans: bool = False,
+        wait: float = 0.0,
+        allow_definition_change: bool = False,
     ) -> WorkflowHandler:
         """Continue the durable run ``run_id`` from its checkpoint in ``store``.
 
-        ``allow_definition_change``: see :meth:`resume`.
+        The run gets one owner first: a second resume of a run that is running in this
+        process, or whose claim another process or tab holds (a :class:`ClaimingStore`:
+        Web Locks for the IndexedDB store), raises :class:`RunOwnedError` and runs
+        nothing. The run is saved again before its first step (which also checks the
+        claim), and owned until its checkpoint is deleted.
+
+        Args:
+            wait: Seconds to wait for the current owner to finish or release the run
+                (``math.inf``: no limit). After an owner finished it, its checkpoint is
+                gone and this raises :class:`SnapshotError`.
+            allow_definition_change: See :meth:`resume`.
 
         Raises:
+            RunOwnedError: the run is owned elsewhere (after ``wait``).
             SnapshotError: there is no such checkpoint, or it is not a valid snapshot.
+            BadCheckpointError: the checkpoint under ``run_id`` holds another run id.
         """
-        snapshot = await store.load(run_id)
-        if snapshot is None:
-            raise SnapshotError(f"no checkpoint of run {run_id!r} in the store")
-        return await self.resume(
-            snapshot, checkpoint=store, spans=spans, allow_definition_change=allow_definition_change
-        )
+        owner = await Checkpointer.own(store, run_id, wait=wait)
+        try:
+            snapshot = await store.load(run_id)
+            if snapshot is None:
+                raise SnapshotError(f"no checkpoint of run {run_id!r} in the store (ended, or never saved)")
+            if not isinstance(snapshot, dict) or snapshot.get("run_id") != run_id:
+                check_entry(run_id, snapshot if isinstance(snapshot, dict) else {})
+            run = restore(self.definition(), snapshot, {}, allow_definition_change=allow_definition_change)
+        except BaseException:
+            await owner.abandon()
+            raise
+        return await _start(run, None, owner, spans)
 
     def __repr__(self) -> str:
         return f"<Workflow {self._name!r} steps={[s.name for s in self._steps]!r}>"
@@ -495,8 +532,28 @@ def _check_decorator_use(accepts: object, owner: str) -> None:
         )
 
 
-def _handler(run: Run, checkpoint: SnapshotStore | None) -> WorkflowHandler:
-    return WorkflowHandler(run, None if checkpoint is None else Checkpointer(run, checkpoint))
+async def _start(
+    run: Run,
+    start: Mapping[str, Any] | None,
+    checkpoint: SnapshotStore | Checkpointer | None,
+    spans: bool,
+    *,
+    wait: float = 0.0,
+) -> WorkflowHandler:
+    """Start ``run`` under a handler; a durable run is owned and saved first."""
+    owner: Checkpointer | None = None
+    if isinstance(checkpoint, Checkpointer):
+        owner = checkpoint
+    elif checkpoint is not None:
+        owner = await Checkpointer.own(checkpoint, run.run_id, wait=wait)
+    if owner is not None:
+        owner.attach(run)
+        await owner.begin(start)
+    handler = WorkflowHandler(run, owner)
+    if spans:
+        run.trace(run.listener)  # type: ignore[arg-type]  # the handler's recorder
+    run.start(start)
+    return handler
 
 
 class _AwaitedCallbacks:

@@ -193,8 +193,15 @@ export class Workflow {
     options?: { spans?: boolean } | null,
   ): Promise<WorkflowResult<T>>;
   runWithHandler(input?: object, options?: RunOptions | null): Promise<WorkflowHandler>;
-  unfinishedRuns(options?: RunOptions | null): Promise<{ runId: string; createdAt: number; status: string }[]>;
-  resumeCheckpoint(runId: string, options?: RunOptions | null): Promise<WorkflowHandler>;
+  /** Skipped entries go to `onBad` (a BadCheckpointError with its `key`), else console.warn. */
+  unfinishedRuns(
+    options?: (RunOptions & { onBad?: (error: import("./errors.js").BadCheckpointError) => void }) | null,
+  ): Promise<{ runId: string; createdAt: number; status: string }[]>;
+  /** Rejects with RunOwnedError when another tab or call owns the run, unless `wait` says to wait. */
+  resumeCheckpoint(
+    runId: string,
+    options?: (RunOptions & ResumeOptions & { wait?: number | boolean }) | null,
+  ): Promise<WorkflowHandler>;
   resume(snapshot: Snapshot | string, options?: ResumeOptions | null): Promise<WorkflowHandler>;
   resumeWithSerializableRefs(
     snapshot: Snapshot | string,

@@ -691,7 +691,8 @@ export class Workflow {
   /**
    * Start a run in the background; resolves to its WorkflowHandler.
    * `options.checkpoint: 'indexeddb'` (or {store: name}) makes it durable: a snapshot is
-   * saved to IndexedDB after steps complete and deleted when the run ends. After a
+   * saved to IndexedDB before the first step runs (this resolves after that save), after
+   * steps complete, and deleted when the run ends; the run holds its Web Lock until then. After a
    * reload, `unfinishedRuns()` lists such runs and `resumeCheckpoint(runId)` continues
    * one; steps that were running run again (at-least-once). `options.spans: true` puts
    * step span items on the handler's stream (see runStreaming).
@@ -700,12 +701,34 @@ export class Workflow {
     return new WorkflowHandler(await callAsync("workflow_run_with_handler", this.#id, input ?? null, options));
   }
 
-  /** This workflow's unfinished durable runs: [{runId, createdAt, status}], oldest first. */
-  unfinishedRuns(options = null) {
-    return callAsync("workflow_checkpoints", this.#id, options);
+  /**
+   * This workflow's unfinished durable runs: [{runId, createdAt, status}], oldest first.
+   * An entry that cannot be resumed (unreadable, not a valid snapshot, stored under a key
+   * other than its run id, a created_at that is not a number) is skipped and reported:
+   * `options.onBad(error)` gets a BadCheckpointError with its `key` (default:
+   * console.warn). One bad entry never hides the others.
+   */
+  async unfinishedRuns(options = null) {
+    const onBad = options?.onBad;
+    if (onBad !== undefined && typeof onBad !== "function") throw new BlazenError("onBad must be a function");
+    const { onBad: _, ...rest } = options ?? {};
+    const found = await callAsync("workflow_checkpoints", this.#id, rest);
+    for (const info of found.bad) {
+      const error = toError(info);
+      if (onBad) onBad(error);
+      else console.warn(`blazen.js: skipping checkpoint: ${error.message}`);
+    }
+    return found.runs;
   }
 
-  /** Continue a durable run from its checkpoint; resolves to its WorkflowHandler. */
+  /**
+   * Continue a durable run from its checkpoint; resolves to its WorkflowHandler.
+   * One owner per run: the run's Web Lock (navigator.locks) is taken first, so a second
+   * tab (or a second call in this page) resuming the same run rejects with RunOwnedError
+   * and runs nothing; `options.wait: seconds` (or `true`: no limit) waits for the owner
+   * instead (once that owner finished the run, its checkpoint is gone: SnapshotError).
+   * The browser releases a closed or crashed tab's locks.
+   */
   async resumeCheckpoint(runId, options = null) {
     return new WorkflowHandler(await callAsync("workflow_resume_checkpoint", this.#id, runId, options));
   }

@@ -104,6 +104,18 @@ export class WorkflowError extends BlazenError {}
 /** Saving a durable run's checkpoint failed; the StoreError is the cause. */
 export class CheckpointError extends WorkflowError {}
 
+/** A stored checkpoint cannot be listed or resumed: unreadable, not a snapshot, or its `run_id` differs from the key it is stored under. Listing reports it and skips it. */
+export class BadCheckpointError extends CheckpointError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** The store key of the entry. */
+    this.key = info.key ?? null;
+  }
+}
+
+/** A durable run is owned by someone else: another run in this process, another tab (its Web Lock), or another process (its claim in the store). Nothing of it was run. */
+export class RunOwnedError extends CheckpointError {}
+
 /** A step returned or sent something that is not an event (a mapping with a string `type`). */
 export class InvalidEventError extends WorkflowError {}
 
