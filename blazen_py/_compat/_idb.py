@@ -174,7 +174,7 @@ class IndexedDBStore:
         return await self._call(method, await self._open(), *args)
 
     async def _call(self, method: str, *args: Any) -> Any:
-        outcome = await getattr(self._helper, method)(*args)
+        outcome = await getattr(self._js(), method)(*args)
         error, value = outcome[0], outcome[1]
         if error is not None and error is not jsnull:
             raise StoreError(_describe(str(error), str(value), method, self._name))

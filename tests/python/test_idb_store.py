@@ -97,3 +97,115 @@ async def test_pause_save_to_indexeddb_load_in_new_store_and_resume() -> None:
     finally:
         await again.delete(handler.run_id)
         again.close()
+
+
+async def _delete_database(name: str) -> str:
+    """Delete database ``name`` from JS, as another tab would: 'deleted' or 'blocked'."""
+    from pyodide.code import run_js  # type: ignore[import-not-found]
+
+    remove = run_js(
+        """(name) => new Promise((resolve) => {
+          const request = indexedDB.deleteDatabase(name);
+          request.onsuccess = () => resolve('deleted');
+          request.onerror = () => resolve('error');
+          request.onblocked = () => setTimeout(() => resolve('blocked'), 2000);
+        })"""
+    )
+    return str(await asyncio.wait_for(remove(name), 10))
+
+
+@needs_idb
+async def test_another_tabs_delete_is_not_blocked_and_the_store_reopens() -> None:
+    name = f"test-{uuid.uuid4()}"
+    store = blazen_py.IndexedDBStore(name)
+    try:
+        await store.save("a", {"v": 1})
+        # Our open connection gets versionchange and closes, so the delete goes through.
+        assert await _delete_database(name) == "deleted"
+        assert await store.list() == []  # a fresh database, opened again without a reload
+        await store.save("b", {"v": 2})
+        assert await store.load("b") == {"v": 2}
+        assert await _delete_database(name) == "deleted"
+        await store.save("c", {"v": 3})  # the first operation after the delete is a write
+        assert await store.list() == ["c"]
+    finally:
+        store.close()
+
+
+@needs_idb
+async def test_a_durable_run_after_the_database_was_deleted_works_without_a_reload() -> None:
+    name = f"test-{uuid.uuid4()}"
+    store = blazen_py.IndexedDBStore(name)
+    wf = builder().build()
+    try:
+        assert (await wf.run({}, checkpoint=store)).data["n"] == 2
+        assert await _delete_database(name) == "deleted"
+        assert (await wf.run({}, checkpoint=store)).data["n"] == 2
+        assert await store.list() == []
+    finally:
+        store.close()
+
+
+@needs_idb
+async def test_web_locks_give_one_owner_per_key() -> None:
+    name = f"test-{uuid.uuid4()}"
+    mine, theirs = blazen_py.IndexedDBStore(name), blazen_py.IndexedDBStore(name)
+    assert isinstance(mine, blazen_py.ClaimingStore)
+    assert mine.lease is None
+    try:
+        assert await mine.claim("r", "a")
+        assert await mine.claim("r", "a")  # held already: still ours
+        assert not await mine.claim("r", "b")
+        assert not await theirs.claim("r", "c")  # another holder of the same lock name: refused
+        await mine.save("r", {"v": 1}, owner="a")
+        with pytest.raises(blazen_py.RunOwnedError, match="no longer owned"):
+            await theirs.save("r", {"v": 2}, owner="c")
+        with pytest.raises(blazen_py.RunOwnedError):
+            await theirs.delete("r", owner="c")
+        waiting = asyncio.ensure_future(theirs.claim("r", "c", wait=5))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        await mine.release("r", "a")
+        assert await asyncio.wait_for(waiting, 5)
+        assert not await mine.claim("r", "a", wait=0.05)  # a bounded wait gives up
+        await theirs.save("r", {"v": 3}, owner="c")
+        assert await mine.load("r") == {"v": 3}
+        theirs.close()  # closing the store releases its locks (the browser does so soon after)
+        assert await mine.claim("r", "a", wait=5)
+    finally:
+        mine.close()
+        theirs.close()
+
+
+@needs_idb
+async def test_two_resumes_with_indexeddb_run_the_run_once() -> None:
+    name = f"test-{uuid.uuid4()}"
+    store = blazen_py.IndexedDBStore(name)
+    gate = asyncio.Event()
+    executions: list[str] = []
+
+    def gated() -> WorkflowBuilder:
+        b = WorkflowBuilder("idb-owned")
+
+        async def first(event, ctx):
+            executions.append("first")
+            await gate.wait()
+            return {"type": STOP_EVENT, "result": "done"}
+
+        b.add_step("first", [START_EVENT], first)
+        return b
+
+    try:
+        handler = await gated().build().run_with_handler(checkpoint=store)
+        assert await store.list() == [handler.run_id]  # saved before its first step
+        # The same page's second owner: refused (in-process); another page would get the
+        # Web Lock refusal (tests/browser/test_durable_reload.py).
+        with pytest.raises(blazen_py.RunOwnedError):
+            await gated().build().resume_checkpoint(store, handler.run_id)
+        gate.set()
+        assert (await handler.result()).data == "done"
+        assert executions == ["first"]
+        assert await store.list() == []
+        assert await store.claim(handler.run_id, "next", wait=5)  # released at the end
+    finally:
+        store.close()
