@@ -1,0 +1,125 @@
+"""One owner per durable run across tabs: tabs of one browser context resuming the same
+unfinished run execute it exactly once (the Web Lock of the run goes to one tab, the
+others get RunOwnedError, or wait when asked); a closed tab's lock is released by the
+browser and a waiting tab takes the run over.
+
+The page (pages/durable-tabs.js) logs every step execution per tab in localStorage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from test_durable_reload import assert_no_saved_step_ran_again
+
+STEPS = list(range(7))
+RESULT = "ran:" + ",".join(map(str, STEPS)).join("[]")
+URL = "_test/durable-tabs.html"
+
+
+def storage(page: Any) -> dict[str, str]:
+    return page.evaluate("() => Object.fromEntries(Object.entries(localStorage))")
+
+
+def log_of(store: dict[str, str], tab: str) -> list[str]:
+    return [x for x in store.get(f"exec:{tab}", "").split(",") if x]
+
+
+def seed_and_crash(context: Any, origin: str) -> None:
+    """Start the run in a tab and close that tab while step 2 runs: a crashed tab."""
+    seed = context.new_page()
+    seed.set_default_timeout(120_000)
+    seed.goto(origin + "_test/blank.html")  # a page of the origin: clear what earlier tests left
+    seed.evaluate("""() => new Promise((resolve) => {
+        localStorage.clear();
+        const request = indexedDB.deleteDatabase('blazen_py-checkpoints');
+        request.onsuccess = request.onerror = request.onblocked = () => resolve();
+    })""")
+    seed.goto(origin + URL + "?tab=seed&mode=seed")
+    seed.wait_for_function("(localStorage.getItem('exec:seed') ?? '').includes('2,')")
+    seed.close()
+
+
+def open_tabs(context: Any, origin: str, tabs: dict[str, str]) -> dict[str, Any]:
+    """Open a resuming tab per name (value: its wait option) and wait until each is ready."""
+    pages = {}
+    for name, wait in tabs.items():
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        page.goto(f"{origin}{URL}?tab={name}&mode=resume&wait={wait}", wait_until="commit")
+        pages[name] = page
+    for page in pages.values():
+        page.wait_for_function("['ready', 'error'].includes(document.body.dataset.state)")
+        assert page.evaluate("document.body.dataset.state") == "ready", page.inner_text("#status")
+    return pages
+
+
+def go(page: Any, *tabs: str) -> None:
+    page.evaluate("(tabs) => { for (const tab of tabs) localStorage.setItem(`go:${tab}`, '1'); }", list(tabs))
+
+
+def settled(page: Any) -> None:
+    page.wait_for_function("['done', 'error'].includes(document.body.dataset.state)")
+
+
+def test_tabs_resuming_one_run_execute_it_exactly_once(browser: Any, origin: str) -> None:
+    context = browser.new_context()
+    try:
+        seed_and_crash(context, origin)
+        # b and c do not wait: one gets the run, the other RunOwnedError. w waits: when the
+        # owner has finished the run, its checkpoint is gone (SnapshotError).
+        pages = open_tabs(context, origin, {"b": "0", "c": "0", "w": "forever"})
+        go(pages["b"], "b", "c", "w")
+        for page in pages.values():
+            settled(page)
+        store = storage(pages["b"])
+        outcomes = {tab: store.get(f"outcome:{tab}", "") for tab in pages}
+        winners = [tab for tab, outcome in outcomes.items() if outcome.startswith("ran:")]
+        assert len(winners) == 1, outcomes
+        winner = winners[0]
+        assert outcomes[winner] == RESULT
+        for tab, outcome in outcomes.items():
+            if tab == winner:
+                continue
+            if tab == "w":
+                assert outcome.startswith("SnapshotError:no checkpoint of run"), outcomes
+            else:
+                assert outcome.startswith("RunOwnedError:"), outcomes
+                assert "owned elsewhere" in outcome, outcomes
+        losers = [tab for tab in pages if tab != winner]
+        assert all(log_of(store, tab) == [] for tab in losers), store  # nothing ran in them
+        resumed = log_of(store, winner)
+        assert resumed[0].startswith("R"), resumed
+        saved = int(resumed[0][1:])
+        assert resumed[1:] == [str(n) for n in STEPS[saved:]], resumed  # each step once
+        assert_no_saved_step_ran_again(log_of(store, "seed") + resumed, f"tabs: {store}")
+    finally:
+        context.close()
+
+
+def test_a_closed_tabs_lock_is_released_and_a_waiting_tab_takes_over(browser: Any, origin: str) -> None:
+    context = browser.new_context()
+    try:
+        seed_and_crash(context, origin)
+        pages = open_tabs(context, origin, {"b": "0", "w": "60"})
+        go(pages["b"], "b")
+        pages["b"].wait_for_function("document.body.dataset.state === 'running'")
+        go(pages["b"], "w")
+        pages["w"].wait_for_function("document.body.dataset.state === 'resuming'")
+        # b runs a step or two while w waits for the lock; then b's tab closes mid-run.
+        pages["b"].wait_for_function("(localStorage.getItem('exec:b') ?? '').split(',').length >= 3")
+        assert pages["w"].evaluate("document.body.dataset.state") == "resuming"
+        pages["b"].close()
+        settled(pages["w"])
+        store = storage(pages["w"])
+        assert store.get("outcome:w") == RESULT, store
+        log = log_of(store, "seed") + log_of(store, "b") + log_of(store, "w")
+        assert_no_saved_step_ran_again(log, f"takeover: {store}")
+        assert sorted({int(x) for x in log if not x.startswith("R")}) == STEPS
+        left = pages["w"].evaluate("""async () => {
+            const { Workflow } = await import('/blazen.js');
+            return (await new Workflow('durable-tabs').unfinishedRuns()).length;
+        }""")
+        assert left == 0
+    finally:
+        context.close()
