@@ -1,7 +1,10 @@
-"""One owner per durable run across tabs: tabs of one browser context resuming the same
+"""Durable runs in the browser, beyond reloads.
+
+One owner per durable run across tabs: tabs of one browser context resuming the same
 unfinished run execute it exactly once (the Web Lock of the run goes to one tab, the
 others get RunOwnedError, or wait when asked); a closed tab's lock is released by the
-browser and a waiting tab takes the run over.
+browser and a waiting tab takes the run over. And a run whose IndexedDB connection was
+closed under it (site data cleared) recovers without a reload.
 
 The page (pages/durable-tabs.js) logs every step execution per tab in localStorage.
 """
@@ -121,5 +124,43 @@ def test_a_closed_tabs_lock_is_released_and_a_waiting_tab_takes_over(browser: An
             return (await new Workflow('durable-tabs').unfinishedRuns()).length;
         }""")
         assert left == 0
+    finally:
+        context.close()
+
+
+def test_a_run_whose_connection_was_closed_under_it_recovers_without_a_reload(
+    browser: Any, origin: str
+) -> None:
+    """Site data cleared while a durable run goes on (the browser closes the IndexedDB
+    connection under it): the run's next save opens it again, the run ends, and later
+    durable runs and listing work, all without a reload."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    try:
+        page.goto(origin + "_test/blank.html")
+        page.evaluate("""async () => {
+            const blazen = await import('/blazen.js');
+            await blazen.default();
+            const wf = new blazen.Workflow('closed-under');
+            let open;
+            window.gate = new Promise((resolve) => { open = resolve; });
+            window.openGate = open;
+            wf.addStep('a', ['blazen::StartEvent'], async () => { await window.gate; return { type: 'B' }; });
+            wf.addStep('b', ['B'], () => ({ type: 'blazen::StopEvent', result: 'ok' }));
+            window.wf = wf;
+            window.first = await wf.runWithHandler({}, { checkpoint: 'indexeddb' });
+            return (await wf.unfinishedRuns()).length;
+        }""")
+        cdp = context.new_cdp_session(page)
+        cdp.send("Storage.clearDataForOrigin", {"origin": origin.rstrip("/"), "storageTypes": "indexeddb"})
+        assert page.evaluate("async () => (await window.wf.unfinishedRuns()).length") == 0  # cleared
+        outcome = page.evaluate("""async () => {
+            window.openGate();
+            const first = await window.first.result();
+            const second = await window.wf.run({}, { checkpoint: 'indexeddb' });
+            return [first.data, second.data, (await window.wf.unfinishedRuns()).length];
+        }""")
+        assert outcome == ["ok", "ok", 0]
     finally:
         context.close()
