@@ -164,3 +164,75 @@ def test_a_run_whose_connection_was_closed_under_it_recovers_without_a_reload(
         assert outcome == ["ok", "ok", 0]
     finally:
         context.close()
+
+
+def test_unfinished_runs_reports_bad_entries_and_lists_the_others(browser: Any, origin: str) -> None:
+    """Entries another page (or an attacker) wrote into the checkpoint database: one under
+    a key that is not its run id, one with a created_at string, one that is not text, one
+    that is not JSON. Each is reported (BadCheckpointError with its key) and skipped; the
+    good run is listed and resumes; the mis-keyed one is refused by resumeCheckpoint."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    warnings: list[str] = []
+    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    try:
+        page.goto(origin + "_test/blank.html")
+        outcome = page.evaluate("""async () => {
+            const blazen = await import('/blazen.js');
+            await blazen.default();
+            const wf = new blazen.Workflow('listing');
+            let open;
+            const gate = new Promise((resolve) => { open = resolve; });
+            wf.addStep('a', ['blazen::StartEvent'], async () => { await gate; return { type: 'blazen::StopEvent', result: 'ok' }; });
+            const handler = await wf.runWithHandler({}, { checkpoint: 'indexeddb' });
+            const db = await new Promise((resolve, reject) => {
+                const request = indexedDB.open('blazen_py-checkpoints', 1);
+                request.onsuccess = () => resolve(request.result);
+                request.onerror = () => reject(request.error);
+            });
+            const tx = (mode) => db.transaction('snapshots', mode).objectStore('snapshots');
+            const text = await new Promise((resolve) => { tx('readonly').get(handler.runId).onsuccess = (e) => resolve(e.target.result); });
+            const snap = JSON.parse(text);
+            await new Promise((resolve) => {
+                const store = db.transaction('snapshots', 'readwrite');
+                const s = store.objectStore('snapshots');
+                s.put(text, 'elsewhere');
+                s.put(JSON.stringify({ ...snap, run_id: 'bad-time', created_at: 'yesterday' }), 'bad-time');
+                s.put({ not: 'text' }, 'object');
+                s.put('{"truncated', 'truncated');
+                store.oncomplete = resolve;
+            });
+            db.close();
+            const bad = [];
+            const runs = await wf.unfinishedRuns({ onBad: (error) => bad.push(error) });
+            const byDefault = await wf.unfinishedRuns();
+            let refused = null;
+            try { await wf.resumeCheckpoint('elsewhere'); } catch (error) { refused = [error.name, error.key, error instanceof blazen.CheckpointError]; }
+            let badOption = null;
+            try { await wf.unfinishedRuns({ onBad: 'no' }); } catch (error) { badOption = error.message; }
+            open();
+            const result = await handler.result();
+            return {
+                runs: runs.map((r) => r.runId === handler.runId),
+                byDefault: byDefault.length,
+                bad: bad.map((e) => [e.name, e.key, e instanceof blazen.BadCheckpointError]).sort(),
+                messages: bad.map((e) => e.message),
+                refused,
+                badOption,
+                result: result.data,
+            };
+        }""")
+        assert outcome["runs"] == [True]
+        assert outcome["byDefault"] == 1
+        assert outcome["bad"] == [
+            ["BadCheckpointError", key, True]
+            for key in sorted(["bad-time", "elsewhere", "object", "truncated"])
+        ]
+        assert any("must be its run id" in m for m in outcome["messages"])
+        assert outcome["refused"] == ["BadCheckpointError", "elsewhere", True]
+        assert outcome["badOption"] == "onBad must be a function"
+        assert outcome["result"] == "ok"
+        assert sum("skipping checkpoint" in w for w in warnings) == 4, warnings
+    finally:
+        context.close()
