@@ -7,7 +7,7 @@ import json
 
 from workflow_gen import Generated, answer_for
 
-from blazen_py import HandlerStateError, Workflow
+from blazen_py import START_EVENT, HandlerStateError, MemoryStore, Workflow
 
 PORTABLE = True
 
@@ -75,3 +75,44 @@ async def test_pause_at_every_boundary_resumes_to_the_same_result() -> None:
             assert got == expected, f"seed {seed}, paused at step {boundary}"
             checked += 1
     assert checked > WORKFLOWS
+
+
+class RecordingStore(MemoryStore):
+    """A MemoryStore that keeps the JSON text of every checkpoint saved, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: list[str] = []
+
+    async def save(self, key, snapshot, *, owner=None):
+        await super().save(key, snapshot, owner=owner)
+        self.saved.append(json.dumps(snapshot))
+
+
+async def test_resuming_from_every_saved_checkpoint_ends_like_the_uninterrupted_run() -> None:
+    """A durable run may be cut after any save (a reload, a killed process): resumed from
+    each checkpoint it saved, the first one (saved before any step ran) included, in a
+    fresh workflow and store, it ends exactly like the run that was not cut."""
+    checked = 0
+    for seed in range(WORKFLOWS):
+        gen = Generated(seed)
+        store = RecordingStore()
+        handler = await gen.builder().build().run_with_handler({}, checkpoint=store)
+        assert len(store.saved) == 1  # saved before its first step, before this returned
+        first = json.loads(store.saved[0])
+        assert [e["type"] for e in first["queue"]] == [START_EVENT]
+        assert first["state"] == {}
+        expected = await drive(handler)
+        assert expected["sinks"] == gen.expected_sinks
+        assert await store.list() == []
+        for i, text in enumerate(store.saved):
+            survivor = MemoryStore()
+            snap = json.loads(text)
+            await survivor.save(snap["run_id"], snap)
+            wf = Workflow.from_builder(gen.builder())
+            assert [c["run_id"] for c in await wf.checkpoints(survivor)] == [snap["run_id"]]
+            got = await drive(await wf.resume_checkpoint(survivor, snap["run_id"]))
+            assert got == expected, f"seed {seed}, resumed from checkpoint {i}"
+            assert await survivor.list() == []
+            checked += 1
+    assert checked > 2 * WORKFLOWS
