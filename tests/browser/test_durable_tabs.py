@@ -236,3 +236,52 @@ def test_unfinished_runs_reports_bad_entries_and_lists_the_others(browser: Any, 
         assert sum("skipping checkpoint" in w for w in warnings) == 4, warnings
     finally:
         context.close()
+
+
+def test_a_reload_right_after_run_with_handler_resolved_finds_the_run(browser: Any, origin: str) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    define = """async () => {
+        const blazen = await import('/blazen.js');
+        await blazen.default();
+        const wf = new blazen.Workflow('first-step');
+        wf.addStep('a', ['blazen::StartEvent'], async (event) => {
+            localStorage.setItem('ran', (localStorage.getItem('ran') ?? '') + event.tag);
+            await new Promise((resolve) => setTimeout(resolve, 60_000));
+            return { type: 'blazen::StopEvent', result: event.tag };
+        });
+        window.wf = wf;
+    }"""
+    try:
+        page.goto(origin + "_test/blank.html")
+        page.evaluate(define)
+        with page.expect_navigation():
+            page.evaluate("""() => {
+                window.wf.runWithHandler({ tag: 'x' }, { checkpoint: 'indexeddb' }).then((handler) => {
+                    localStorage.setItem('runId', handler.runId);
+                    location.reload();  // at once: the first step has barely begun, if at all
+                });
+            }""")
+        page.wait_for_load_state()
+        run_id = page.evaluate("localStorage.getItem('runId')")
+        assert run_id
+        page.evaluate(define)
+        runs = page.evaluate("async () => (await window.wf.unfinishedRuns()).map((r) => r.runId)")
+        assert runs == [run_id]
+        snap = page.evaluate(
+            """async (runId) => new Promise((resolve) => {
+                indexedDB.open('blazen_py-checkpoints', 1).onsuccess = (e) => {
+                    const db = e.target.result;
+                    db.transaction('snapshots').objectStore('snapshots').get(runId).onsuccess = (g) => {
+                        db.close();
+                        resolve(JSON.parse(g.target.result));
+                    };
+                };
+            })""",
+            run_id,
+        )
+        assert [(e["type"], e.get("tag")) for e in snap["queue"]] == [("blazen::StartEvent", "x")]
+        assert snap["step_inputs"] == []
+    finally:
+        context.close()
