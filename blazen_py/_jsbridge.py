@@ -50,7 +50,7 @@ from ._jsvalues import (
     to_js_value,
 )
 from .context import Context
-from .errors import InvalidEventError, SnapshotError, StateError, WorkflowError
+from .errors import CheckpointError, InvalidEventError, SnapshotError, StateError, WorkflowError
 from .handler import WorkflowHandler
 from .runtime import Deferred, Run, WorkflowResult
 from .snapshot import dumps
@@ -366,7 +366,7 @@ def _wait(options: Any) -> float:
         return 0.0
     if isinstance(wait, (int, float)) and not isinstance(wait, bool):
         return float(wait)  # range checked by resume_checkpoint
-    raise TypeError(f"wait must be a number of seconds or true, got {wait!r}")
+    raise CheckpointError(f"wait must be a number of seconds or true, got {wait!r}")
 
 
 def _spans(options: Any) -> bool:

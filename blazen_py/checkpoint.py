@@ -29,7 +29,14 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import BadCheckpointError, CheckpointError, RunOwnedError, SnapshotError, WorkflowError
+from .errors import (
+    BadCheckpointError,
+    CheckpointError,
+    RunOwnedError,
+    SnapshotError,
+    StoreError,
+    WorkflowError,
+)
 from .snapshot import capture
 from .snapshot.format import encode_event, parse
 from .stores import ClaimingStore
@@ -92,7 +99,10 @@ class Checkpointer:
         Raises:
             RunOwnedError: the run is owned by another run in this process, or the store's
                 claim is held by another owner (another tab or process), after ``wait``.
+            StoreError: ``run_id`` is not a non-empty string.
         """
+        if not isinstance(run_id, str) or not run_id:
+            raise StoreError(f"a run id (a snapshot key) must be a non-empty string, got {run_id!r}")
         wait = _check_wait(wait)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait

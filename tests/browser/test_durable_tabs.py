@@ -285,3 +285,36 @@ def test_a_reload_right_after_run_with_handler_resolved_finds_the_run(browser: A
         assert snap["step_inputs"] == []
     finally:
         context.close()
+
+
+def test_resume_checkpoint_options_and_ids_are_checked(browser: Any, origin: str) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    try:
+        page.goto(origin + "_test/blank.html")
+        out = page.evaluate("""async () => {
+            const blazen = await import('/blazen.js');
+            await blazen.default();
+            const wf = new blazen.Workflow('checked');
+            wf.addStep('a', ['blazen::StartEvent'], () => ({ type: 'blazen::StopEvent', result: 1 }));
+            const outcome = async (promise) => {
+                try { await promise; return 'resolved'; } catch (error) { return `${error.name}: ${error.message}`; }
+            };
+            return [
+                await outcome(wf.resumeCheckpoint('nope', { wait: 'soon' })),
+                await outcome(wf.resumeCheckpoint('nope', { wait: -1 })),
+                await outcome(wf.resumeCheckpoint('nope', { wait: NaN })),
+                await outcome(wf.resumeCheckpoint('nope')),
+                await outcome(wf.resumeCheckpoint('nope', { wait: 0.05 })),
+                await outcome(wf.resumeCheckpoint('')),
+            ];
+        }""")
+        assert out[0].startswith("CheckpointError: wait must be a number of seconds"), out
+        assert out[1].startswith("CheckpointError: wait must be a number of seconds"), out
+        assert out[2].startswith("CheckpointError: wait must be a number of seconds"), out
+        assert out[3].startswith("SnapshotError: no checkpoint of run 'nope'"), out
+        assert out[4].startswith("SnapshotError: no checkpoint of run 'nope'"), out
+        assert out[5].startswith("StoreError: a run id"), out
+    finally:
+        context.close()

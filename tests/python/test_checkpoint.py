@@ -508,3 +508,9 @@ async def test_an_unreadable_entry_is_reported() -> None:
     assert await chain().build().checkpoints(store, on_bad=bad.append) == []
     assert [b.key for b in bad] == ["broken"]
     assert "disk on fire" in str(bad[0])
+
+
+@pytest.mark.parametrize("run_id", ["", 5, None, ["r"]])
+async def test_a_run_id_must_be_a_string(run_id) -> None:
+    with pytest.raises(StoreError, match="must be a non-empty string"):
+        await chain().build().resume_checkpoint(MemoryStore(), run_id)
