@@ -308,6 +308,17 @@ def test_resume_checkpoint_options_and_ids_are_checked(browser: Any, origin: str
                 await outcome(wf.resumeCheckpoint('nope')),
                 await outcome(wf.resumeCheckpoint('nope', { wait: 0.05 })),
                 await outcome(wf.resumeCheckpoint('')),
+                await (async () => {
+                    // A run this page is running: a second owner in the same page is refused.
+                    let release;
+                    const gate = new Promise((resolve) => { release = resolve; });
+                    const slow = new blazen.Workflow('checked-slow');
+                    slow.addStep('a', ['blazen::StartEvent'], async () => { await gate; return { type: 'blazen::StopEvent', result: 2 }; });
+                    const handler = await slow.runWithHandler({}, { checkpoint: 'indexeddb' });
+                    const second = await outcome(slow.resumeCheckpoint(handler.runId));
+                    release();
+                    return [second, (await handler.result()).data];
+                })(),
             ];
         }""")
         assert out[0].startswith("CheckpointError: wait must be a number of seconds"), out
@@ -316,5 +327,8 @@ def test_resume_checkpoint_options_and_ids_are_checked(browser: Any, origin: str
         assert out[3].startswith("SnapshotError: no checkpoint of run 'nope'"), out
         assert out[4].startswith("SnapshotError: no checkpoint of run 'nope'"), out
         assert out[5].startswith("StoreError: a run id"), out
+        assert out[6][0].startswith("RunOwnedError: run "), out
+        assert "already running in this process" in out[6][0], out
+        assert out[6][1] == 2
     finally:
         context.close()
