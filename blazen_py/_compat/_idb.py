@@ -22,6 +22,7 @@ other JS value it receives is a string, a boolean or null.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +33,8 @@ from ..errors import RunOwnedError, StoreError
 from ..snapshot.format import dumps, loads
 
 __all__ = ["IndexedDBStore"]
+
+logger = logging.getLogger("blazen_py")
 
 _STORE = "snapshots"
 
@@ -231,6 +234,12 @@ class IndexedDBStore:
         wait_ms = wait * 1000 if wait != float("inf") else float("inf")
         got = await self._call("claim", self._lock_name(key), owner, wait_ms)
         if got == "unavailable":
+            if not self._unlocked:
+                logger.warning(
+                    "no Web Locks here (not a secure context?): durable runs in IndexedDB %r are "
+                    "guarded against a second owner within this page only",
+                    self._name,
+                )
             self._unlocked.add(key)
             return True
         return got is True

@@ -209,3 +209,25 @@ async def test_two_resumes_with_indexeddb_run_the_run_once() -> None:
         assert await store.claim(handler.run_id, "next", wait=5)  # released at the end
     finally:
         store.close()
+
+
+@needs_idb
+async def test_without_web_locks_claims_fall_back_to_this_page() -> None:
+    from pyodide.code import run_js  # type: ignore[import-not-found]
+
+    hide = run_js("() => Object.defineProperty(navigator, 'locks', { value: undefined, configurable: true })")
+    show = run_js("() => delete navigator.locks")
+    store = blazen_py.IndexedDBStore(f"test-{uuid.uuid4()}")
+    hide()
+    try:
+        assert await store.claim("r", "a")  # nothing to lock with: the claim is not refused
+        await store.save("r", {"v": 1}, owner="a")
+        wf = builder().build()
+        assert (await wf.run({}, checkpoint=store)).data["n"] == 2  # durable runs still work
+        await store.release("r", "a")
+        with pytest.raises(blazen_py.RunOwnedError):
+            await store.save("r", {"v": 2}, owner="a")  # released: no longer this owner's
+    finally:
+        show()
+        store.close()
+    run_js("() => { if (!navigator.locks) throw new Error('navigator.locks not restored'); }")()
