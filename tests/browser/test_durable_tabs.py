@@ -28,8 +28,9 @@ def log_of(store: dict[str, str], tab: str) -> list[str]:
     return [x for x in store.get(f"exec:{tab}", "").split(",") if x]
 
 
-def seed_and_crash(context: Any, origin: str) -> None:
-    """Start the run in a tab and close that tab while step 2 runs: a crashed tab."""
+def seed_and_crash(context: Any, origin: str, *, crash: bool = True, ms: int = 150) -> Any:
+    """Start the run in a tab and close that tab while step 2 runs: a crashed tab
+    (``crash=False``: leave it running, and return it)."""
     seed = context.new_page()
     seed.set_default_timeout(120_000)
     seed.goto(origin + "_test/blank.html")  # a page of the origin: clear what earlier tests left
@@ -38,9 +39,11 @@ def seed_and_crash(context: Any, origin: str) -> None:
         const request = indexedDB.deleteDatabase('blazen_py-checkpoints');
         request.onsuccess = request.onerror = request.onblocked = () => resolve();
     })""")
-    seed.goto(origin + URL + "?tab=seed&mode=seed")
+    seed.goto(origin + URL + f"?tab=seed&mode=seed&ms={ms}")
     seed.wait_for_function("(localStorage.getItem('exec:seed') ?? '').includes('2,')")
-    seed.close()
+    if crash:
+        seed.close()
+    return seed
 
 
 def open_tabs(context: Any, origin: str, tabs: dict[str, str]) -> dict[str, Any]:
@@ -96,6 +99,23 @@ def test_tabs_resuming_one_run_execute_it_exactly_once(browser: Any, origin: str
         saved = int(resumed[0][1:])
         assert resumed[1:] == [str(n) for n in STEPS[saved:]], resumed  # each step once
         assert_no_saved_step_ran_again(log_of(store, "seed") + resumed, f"tabs: {store}")
+    finally:
+        context.close()
+
+
+def test_a_tab_cannot_resume_a_run_that_the_tab_that_started_it_still_runs(browser: Any, origin: str) -> None:
+    context = browser.new_context()
+    try:
+        seed = seed_and_crash(context, origin, crash=False, ms=1500)
+        pages = open_tabs(context, origin, {"b": "0"})
+        go(pages["b"], "b")
+        settled(pages["b"])
+        settled(seed)
+        store = storage(seed)
+        assert store.get("outcome:b", "").startswith("RunOwnedError:"), store
+        assert store.get("outcome:seed") == RESULT, store
+        assert log_of(store, "b") == []
+        assert log_of(store, "seed") == [str(n) for n in STEPS]
     finally:
         context.close()
 

@@ -4,7 +4,7 @@
 // is appended to localStorage under `exec:NAME` (one key per tab, so two tabs writing at
 // once cannot lose each other's entries), with `R<count>` where a resumed run began from
 // a checkpoint holding <count> finished steps. The outcome goes to `outcome:NAME`:
-// `ran:<result>`, or the error's class name and message.
+// `ran:<result>`, or the error's class name and message. &ms=N: each step takes N ms (150).
 import init, { Workflow } from "/blazen.js";
 
 const STEPS = 6;
@@ -29,7 +29,7 @@ async function main() {
     }
     append(`${n},`);
     ctx.set("trace", [...(ctx.get("trace") ?? []), n]);
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await new Promise((resolve) => setTimeout(resolve, Number(params.get("ms") ?? 150)));
     if (n === STEPS) return { type: "blazen::StopEvent", result: ctx.get("trace") };
     return { type: "Next", n: n + 1 };
   });
