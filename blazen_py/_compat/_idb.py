@@ -53,9 +53,13 @@ _HELPER_SOURCE = """
       return;
     }
     const request = indexedDB.open(name, 1);
+    let gaveUp = false;
+    let blocked = null;
     request.onupgradeneeded = () => request.result.createObjectStore('snapshots');
     request.onsuccess = () => {
+      clearTimeout(blocked);
       const db = request.result;
+      if (gaveUp) { db.close(); return; }  // too late: the caller was told it failed
       // Another tab deleting or upgrading the database: close, so it is not blocked
       // forever; site data cleared: the browser closes it. Either way the next
       // operation opens it again.
@@ -63,8 +67,18 @@ _HELPER_SOURCE = """
       db.onclose = () => closed.add(db);
       resolve(db);
     };
-    request.onerror = () => reject(request.error || new Error('indexedDB.open failed'));
-    request.onblocked = () => reject({ name: 'Blocked', message: 'database upgrade blocked by another tab' });
+    request.onerror = () => {
+      clearTimeout(blocked);
+      reject(request.error || new Error('indexedDB.open failed'));
+    };
+    // Blocked by a connection another tab keeps open: it may close soon (ours close on
+    // versionchange), so wait a while before failing.
+    request.onblocked = () => {
+      blocked = setTimeout(() => {
+        gaveUp = true;
+        reject({ name: 'Blocked', message: 'database upgrade blocked by another tab for 10 s' });
+      }, 10000);
+    };
   });
   const run = (db, mode, action) => new Promise((resolve, reject) => {
     const tx = db.transaction('snapshots', mode);
