@@ -32,7 +32,7 @@ GROUPS = (
         ("Context", "StateNamespace", "SessionNamespace", "StateValue", "FieldStore", "register_state_class"),
     ),
     ("Events and streams", ("Event", "StreamEvent")),
-    ("Snapshots and stores", ("SnapshotStore", "MemoryStore", "IndexedDBStore")),
+    ("Snapshots and stores", ("SnapshotStore", "ClaimingStore", "MemoryStore", "IndexedDBStore")),
     ("Models", ("ChatMessage", "CompletionModel", "CompletionResponse", "CompletionChunk", "Usage")),
     (
         "Model transports",
