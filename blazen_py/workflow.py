@@ -345,6 +345,7 @@ class Workflow:
         *,
         checkpoint: SnapshotStore | None = None,
         spans: bool = False,
+        run_id: str | None = None,
     ) -> WorkflowHandler:
         """Start a run in the background and return its :class:`WorkflowHandler`.
 
@@ -358,9 +359,20 @@ class Workflow:
                 was not saved yet) run again: at-least-once.
             spans: Put the span items of every step invocation on the handler's stream
                 (see :meth:`run_streaming`).
+            run_id: The run's id (a new UUID v4 when omitted): a runtime that makes a run
+                durable elsewhere (``blazen_py.server``) gives the run the id it is known by.
+
+        Raises:
+            InvalidEventError: ``input`` is not a mapping.
+            WorkflowDefinitionError: ``run_id`` is not a non-empty string of at most 200
+                characters.
         """
         start = self._start_event(input)
-        run = Run(self.definition())
+        if run_id is not None and not (isinstance(run_id, str) and 0 < len(run_id) <= 200):
+            raise WorkflowDefinitionError(
+                f"run_id must be a non-empty string of at most 200 characters, got {run_id!r}"
+            )
+        run = Run(self.definition(), run_id=run_id)
         handler = _handler(run, checkpoint)
         if spans:
             run.trace(run.listener)  # type: ignore[arg-type]  # the handler's recorder
