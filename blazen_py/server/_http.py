@@ -36,7 +36,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import SnapshotError, StateError
-from ..state import copy_state_value
+from ..state import decode_state_value, encode_state_value
 from ._body import BodyError, read_json
 from ._worker import RUN_ENDED, RunExistsError, RunNotFoundError, Worker, check_run_id
 
@@ -124,7 +124,7 @@ def create_app(
         data = body.get("input", {})
         if not isinstance(data, dict):
             raise BodyError(400, "BadRequestError", "'input' must be a JSON object")
-        copy_state_value(data, key="input")  # StateError: not storable
+        data = _decoded(data, "input")
         run_id = body.get("run_id")
         if run_id is not None:
             try:
@@ -176,7 +176,7 @@ def create_app(
         request_id = body["request_id"]
         if not 0 < len(request_id) <= 200:
             raise BodyError(400, "BadRequestError", "'request_id' must be 1 to 200 characters")
-        copy_state_value(body["response"], key="response")
+        response = _decoded(body["response"], "response")
         info = await worker.status(run_id)
         if info["status"] in _ENDED:
             return error(409, "HandlerStateError", f"run {run_id} has already {info['status']}")
@@ -184,7 +184,7 @@ def create_app(
             return error(
                 404, "InputRequestError", f"run {run_id} has no open input request {request_id[:100]!r}"
             )
-        if not await worker.post(run_id, f"input:{request_id}", body["response"]):
+        if not await worker.post(run_id, f"input:{request_id}", encode_state_value(response)):
             return error(409, "InputRequestError", f"input request {request_id[:100]!r} was already answered")
         return JSONResponse({"run_id": run_id, "request_id": request_id}, status_code=202)
 
@@ -228,6 +228,14 @@ def create_app(
         Route("/runs/{run_id}/abort", _guarded(abort), methods=["POST"]),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+def _decoded(data: Any, path: str) -> Any:
+    # Values cross as the snapshot codec writes them (bytes as {"$bytes": base64}).
+    try:
+        return decode_state_value(data, path=path)
+    except SnapshotError as exc:
+        raise BodyError(422, "StateError", str(exc)) from None
 
 
 def _number(text: str | None, low: float, high: float, name: str) -> float:

@@ -32,7 +32,7 @@ from dbos import DBOS, SetWorkflowID
 
 from ..errors import InputRequestError, SnapshotError, WorkflowError
 from ..handler import WorkflowHandler
-from ..snapshot import restore
+from ..snapshot import loads, restore
 from ..state import decode_state_value, encode_state_value
 from ..workflow import Workflow
 from ._db import Database, DatabaseStore
@@ -81,9 +81,9 @@ async def _run(workflow: str, start: str | None, snapshot: str | None) -> str:
     run_id = DBOS.workflow_id
     assert run_id is not None
     outcome = await _execute(workflow, run_id, start, snapshot)
+    await _forget(run_id)
     await DBOS.write_stream_async(STREAM, json.dumps({**json.loads(outcome), "event_type": RUN_ENDED}))
     await DBOS.close_stream_async(STREAM)
-    await _forget(run_id)
     return outcome
 
 
@@ -286,13 +286,16 @@ class Worker:
         store = DatabaseStore(self.db, name)
         try:
             saved = await store.load(run_id)
+            if saved is None and snapshot is not None:
+                # The page's snapshot is the run's first checkpoint (its open input
+                # requests are answerable at once, and a crash resumes from it).
+                first = loads(snapshot)
+                if restore(wf.definition(), first).run_id != run_id:
+                    return _failed("the snapshot's run id changed", "SnapshotError")
+                await store.save(run_id, first)
+                saved = first
             if saved is not None:
                 handler = await wf.resume(saved, checkpoint=store)
-            elif snapshot is not None:
-                run = restore(wf.definition(), snapshot)
-                if run.run_id != run_id:
-                    return _failed("the snapshot's run id changed", "SnapshotError")
-                handler = await wf.resume(snapshot, checkpoint=store)
             else:
                 data = decode_state_value(json.loads(start or "{}"))
                 handler = await wf.run_with_handler(data, checkpoint=store, run_id=run_id)
