@@ -154,3 +154,37 @@ def max_overlap(entries: list[dict[str, Any]]) -> int:
             active += 1 if entry["what"] == "start" else -1
             worst = max(worst, active)
     return worst
+
+
+@pytest.mark.skipif(
+    not POSTGRES, reason="no Postgres: BLAZEN_POSTGRES_URL is unset (python build.py test starts one)"
+)
+def test_two_workers_on_one_postgres_take_200_queued_runs_each_exactly_once(tmp_path: Path) -> None:
+    assert POSTGRES
+    db = fresh_postgres_database(POSTGRES)
+    log = tmp_path / "executions.jsonl"
+    limit = 3
+    # started one after the other: DBOS creates its schema on first launch
+    first = Server(db, log=log, args=["--worker-id", "w1", "--concurrency", str(limit)]).start()
+    second = Server(db, log=log, args=["--worker-id", "w2", "--concurrency", str(limit)]).start()
+    try:
+        ids = []
+        for n in range(200):
+            front = first if n % 2 else second
+            status, body = front.call(
+                "POST", "/runs", {"workflow": "slow", "input": {"n": n, "pause": 0.05}, "run_id": f"bulk-{n}"}
+            )
+            assert status == 202, body
+            ids.append(body["run_id"])
+        results = [first.wait(r, timeout=180) for r in ids]
+    finally:
+        first.stop()
+        second.stop()
+    assert [r["status"] for r in results] == ["completed"] * 200
+    assert [r["result"] for r in results] == [{"n": n} for n in range(200)]
+    runs = read_log(str(log))
+    assert Counter(e["run"] for e in runs if e["what"] == "start") == Counter(ids), "each run executed once"
+    assert Counter(e["run"] for e in runs if e["what"] == "end") == Counter(ids)
+    per_worker = Counter(e["pid"] for e in runs if e["what"] == "end")
+    assert len(per_worker) == 2, f"both workers took runs: {per_worker}"
+    assert max_overlap(runs) <= limit
