@@ -25,6 +25,7 @@ from .errors import (
     InputRequestError,
     InvalidEventError,
     ModelError,
+    RemoteError,
     SnapshotError,
     StateError,
     StepError,
@@ -72,6 +73,7 @@ _LAZY = {
     "ResponseTooLargeError": ".llm",
     "TransportError": ".llm",
     "TransportTimeoutError": ".llm",
+    "RemoteHandler": ".remote",
 }
 
 
@@ -125,6 +127,8 @@ __all__ = [
     "ModelRedirectError",
     "ModelTimeoutError",
     "RateLimitError",
+    "RemoteError",
+    "RemoteHandler",
     "ResponseTooLargeError",
     "SessionNamespace",
     "SnapshotError",

@@ -102,10 +102,10 @@ class Database:
             return sorted(str(r[0]) for r in conn.execute(sa.select(CHECKPOINTS.c.run_id)))
 
     def forget(self, run_id: str) -> None:
-        """Delete the checkpoint and the inbox of ``run_id`` (its outcome is recorded)."""
+        """Delete the checkpoint of ``run_id`` (its outcome is recorded). Its inbox rows
+        stay: their keys are what refuses a second answer, even one racing the end."""
         with self.engine.begin() as conn:
             conn.execute(CHECKPOINTS.delete().where(CHECKPOINTS.c.run_id == run_id))
-            conn.execute(INBOX.delete().where(INBOX.c.run_id == run_id))
 
     # -- inbox -------------------------------------------------------------------------------
 

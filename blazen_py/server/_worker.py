@@ -11,7 +11,7 @@ DBOS workflow id *is* the run id. It takes two DBOS steps:
    are not run again; the steps in flight are (at-least-once, as in the browser).
    Stream items go to a DBOS stream (``events``); input answers and aborts arrive
    through the ``blazen_inbox`` table, polled while runs are local.
-2. ``blazen_py.forget`` deletes the checkpoint and inbox rows once DBOS has recorded the
+2. ``blazen_py.forget`` deletes the checkpoint once DBOS has recorded the
    outcome of step 1 (so no crash window restarts a run from nothing).
 
 The outcome is JSON text: ``{"status": "completed", "result": ...}`` or

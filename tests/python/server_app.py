@@ -101,4 +101,31 @@ def _fails(event: Any, ctx: Any) -> Any:
     raise ValueError("the step says no")
 
 
-workflows = [ten_steps, echo, ask, slow, fails]
+# `relay` runs in a page (the same steps in JavaScript) or here until its input request,
+# then is handed off; the server runs the rest (`finish` says in which process).
+relay = Workflow("relay")
+
+
+def _relay_first(event: Any, ctx: Any) -> Any:
+    ctx.set("n", event.get("n", 1))
+    return {"type": "A"}
+
+
+def _relay_second(event: Any, ctx: Any) -> Any:
+    return {"type": INPUT_REQUEST_EVENT, "prompt": "Continue?", "metadata": {"n": ctx.get("n")}}
+
+
+def _relay_decide(event: Any, ctx: Any) -> Any:
+    return {"type": "B", "answer": event["response"]}
+
+
+def _relay_finish(event: Any, ctx: Any) -> Any:
+    return {"type": STOP_EVENT, "result": {"n": ctx.get("n"), "answer": event["answer"], "pid": os.getpid()}}
+
+
+relay.add_step("first", [START_EVENT], _relay_first)
+relay.add_step("second", ["A"], _relay_second)
+relay.add_step("decide", [INPUT_RESPONSE_EVENT], _relay_decide)
+relay.add_step("finish", ["B"], _relay_finish)
+
+workflows = [ten_steps, echo, ask, slow, fails, relay]

@@ -63,7 +63,9 @@ def test_a_run_started_by_name_completes_with_its_result(server: Server) -> None
         "status": "completed",
         "result": {"echo": [1, "two", {"three": 3.5}]},
     }
-    assert server.call("GET", "/workflows")[1] == {"workflows": ["ask", "echo", "fails", "slow", "ten_steps"]}
+    assert server.call("GET", "/workflows")[1] == {
+        "workflows": ["ask", "echo", "fails", "relay", "slow", "ten_steps"]
+    }
 
 
 def test_a_failing_run_reports_its_typed_error(server: Server) -> None:
