@@ -254,9 +254,14 @@ class WorkflowHandler:
         remote = RemoteHandler(url, self.run_id, token=token, timeout=timeout)
         snap = await (self.snapshot() if self._run.status == PAUSED else self.pause())
         await send_snapshot(remote, snap)
+        await self.discard_checkpoint()
+        return remote
+
+    async def discard_checkpoint(self) -> None:
+        """Delete a durable run's checkpoint now and save no more (the run goes on
+        elsewhere: a hand-off); does nothing for a run without ``checkpoint=``."""
         if self._checkpointer is not None:
             await self._checkpointer.discard()
-        return remote
 
     def abort(self) -> None:
         """Cancel the run; :meth:`result` then raises :class:`WorkflowAbortedError`.
