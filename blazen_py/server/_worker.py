@@ -284,6 +284,11 @@ class Worker:
         if wf is None:
             return _failed(f"this worker has no workflow named {name!r}", "ServerError")
         store = DatabaseStore(self.db, name)
+        pending = await asyncio.to_thread(self.db.inbox, [run_id])
+        if any(key == "abort" for _, key, _ in pending):  # aborted while queued: run no step
+            return _failed(
+                f"run {run_id} of workflow {name!r} was aborted before it started", "WorkflowAbortedError"
+            )
         try:
             saved = await store.load(run_id)
             if saved is None and snapshot is not None:

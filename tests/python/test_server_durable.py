@@ -67,8 +67,22 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def checkpoint_holds(db: str, run_id: str, key: str) -> bool:
+    """Whether the run's checkpoint in the database has the state key ``key``."""
+    from blazen_py.server._db import Database
+
+    database = Database(db)
+    try:
+        text = database.load_checkpoint(run_id)
+    finally:
+        database.close()
+    return text is not None and f'"{key}"' in text
+
+
 @pytest.mark.parametrize("kind", databases())
-def test_a_worker_killed_mid_run_resumes_it_from_its_checkpoint_on_restart(kind: str, tmp_path: Path) -> None:
+def test_a_worker_killed_mid_run_twice_resumes_it_from_its_checkpoint_on_restart(
+    kind: str, tmp_path: Path
+) -> None:
     db = database_url(kind, tmp_path)
     log = tmp_path / "executions.jsonl"
     first = Server(db, log=log, env={"BLAZEN_TEST_BLOCK_AT": "5"}, args=["--worker-id", "w1"]).start()
@@ -79,38 +93,36 @@ def test_a_worker_killed_mid_run_resumes_it_from_its_checkpoint_on_restart(kind:
         wait_for(lambda: any(e["step"] == 5 for e in read_log(str(log))), 60, "step 5 to start")
 
         # SIGKILL once the checkpoint holds step 5's input (steps 0-4 recorded as done)
-        def checkpointed() -> bool:
-            from blazen_py.server._db import Database
-
-            database = Database(db)
-            try:
-                text = database.load_checkpoint(run_id)
-            finally:
-                database.close()
-            return text is not None and '"done_4"' in text
-
-        wait_for(checkpointed, 30, "the checkpoint after step 4")
+        wait_for(lambda: checkpoint_holds(db, run_id, "done_4"), 30, "the checkpoint after step 4")
         first.kill()
     finally:
         first.kill()
     before = read_log(str(log))
     assert [e["step"] for e in before if e["what"] == "end"] == [0, 1, 2, 3, 4]
 
-    second = Server(db, log=log, args=["--worker-id", "w1"]).start()
+    # the restarted worker is killed too, in its recovery of the run, at step 7
+    second = Server(db, log=log, env={"BLAZEN_TEST_BLOCK_AT": "7"}, args=["--worker-id", "w1"]).start()
     try:
-        info = second.wait(run_id, timeout=90)
+        wait_for(lambda: any(e["step"] == 7 for e in read_log(str(log))), 60, "step 7 to start")
+        wait_for(lambda: checkpoint_holds(db, run_id, "done_6"), 30, "the checkpoint after step 6")
     finally:
-        second.stop()
+        second.kill()
+
+    third = Server(db, log=log, args=["--worker-id", "w1"]).start()
+    try:
+        info = third.wait(run_id, timeout=90)
+    finally:
+        third.stop()
     assert info["status"] == "completed", info
     assert info["result"] == {"steps": [True] * 10}
     runs = read_log(str(log))
     starts = Counter(e["step"] for e in runs if e["what"] == "start")
     ends = Counter(e["step"] for e in runs if e["what"] == "end")
     assert ends == Counter(range(10)), "every step completed exactly once"
-    assert {s: starts[s] for s in range(10)} == {**dict.fromkeys(range(10), 1), 5: 2}, (
-        "only the step in flight at the kill ran again"
+    assert {s: starts[s] for s in range(10)} == {**dict.fromkeys(range(10), 1), 5: 2, 7: 2}, (
+        "only the steps in flight at the kills ran again"
     )
-    assert len({e["pid"] for e in runs}) == 2
+    assert len({e["pid"] for e in runs}) == 3
 
 
 @pytest.mark.parametrize("kind", databases())
@@ -188,3 +200,54 @@ def test_two_workers_on_one_postgres_take_200_queued_runs_each_exactly_once(tmp_
     per_worker = Counter(e["pid"] for e in runs if e["what"] == "end")
     assert len(per_worker) == 2, f"both workers took runs: {per_worker}"
     assert max_overlap(runs) <= limit
+
+
+def test_a_queued_run_aborted_before_it_starts_never_runs_a_step(tmp_path: Path) -> None:
+    log = tmp_path / "executions.jsonl"
+    server = Server(f"sqlite:///{tmp_path / 'q.sqlite'}", log=log, args=["--concurrency", "1"]).start()
+    try:
+        for run_id in ("holds-the-slot", "waits"):
+            body = {"workflow": "slow", "input": {"pause": 1.0, "n": run_id}, "run_id": run_id}
+            assert server.call("POST", "/runs", body)[0] == 202
+        wait_for(
+            lambda: server.call("GET", "/runs/holds-the-slot")[1]["status"] == "running", 30, "the first run"
+        )
+        assert server.call("GET", "/runs/waits")[1]["status"] == "queued"
+        assert server.call("POST", "/runs/waits/abort")[0] == 202
+        first, second = server.wait("holds-the-slot"), server.wait("waits")
+    finally:
+        server.stop()
+    assert first["result"] == {"n": "holds-the-slot"}
+    assert (second["status"], second["error_type"]) == ("failed", "WorkflowAbortedError")
+    assert {e["run"] for e in read_log(str(log))} == {"holds-the-slot"}, "the aborted run ran no step"
+
+
+@pytest.mark.skipif(
+    not POSTGRES, reason="no Postgres: BLAZEN_POSTGRES_URL is unset (python build.py test starts one)"
+)
+def test_a_run_on_one_worker_is_followed_and_answered_through_another(tmp_path: Path) -> None:
+    assert POSTGRES
+    db = fresh_postgres_database(POSTGRES)
+    # only the first worker takes runs (the second's queue slots are all its own: 1 each,
+    # and the run is started before the second exists)
+    first = Server(db, args=["--worker-id", "a"]).start()
+    second = None
+    try:
+        status, body = first.call("POST", "/runs", {"workflow": "ask", "input": {"who": "cross"}})
+        assert status == 202
+        run_id = body["run_id"]
+        wait_for(
+            lambda: first.call("GET", f"/runs/{run_id}")[1]["status"] == "running", 30, "the run to start"
+        )
+        second = Server(db, args=["--worker-id", "b"]).start()
+        request = next(d for _, _, d in second.events(run_id) if d["event_type"] == "InputRequested")
+        answer = {"request_id": request["request_id"], "response": "via b"}
+        assert second.call("POST", f"/runs/{run_id}/input", answer)[0] == 202
+        assert second.call("POST", f"/runs/{run_id}/input", answer)[0] == 409
+        info = second.wait(run_id)
+        assert info["result"] == {"who": "cross", "answer": "via b"}
+        assert first.call("GET", f"/runs/{run_id}")[1] == info
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
