@@ -125,3 +125,30 @@ async def test_attaching_to_an_unknown_run_or_a_bad_url_fails_clearly(server: Se
     for url in ("ftp://x", "127.0.0.1:8765", "", None):
         with pytest.raises(RemoteError, match="absolute http"):
             RemoteHandler(url, "r")  # type: ignore[arg-type]
+
+
+async def test_a_remote_stream_survives_the_server_being_killed_and_restarted(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'restart.sqlite'}"
+    first = Server(db, args=["--worker-id", "solo"]).start()
+    port = first.port
+    second: Server | None = None
+    try:
+        status, body = first.call("POST", "/runs", {"workflow": "ten_steps", "input": {"pause": 0.3}})
+        assert status == 202
+        remote = await RemoteHandler.attach(first.url, body["run_id"], token=TOKEN)
+        seen: list[str] = []
+        async for item in remote.events():
+            seen.append(item.event_type)
+            if item.event_type == "Step3" and second is None:
+                await asyncio.to_thread(first.kill)  # the connection drops mid-stream
+                second = await asyncio.to_thread(Server(db, args=["--worker-id", "solo"], port=port).start)
+        result = await remote.result()
+    finally:
+        first.kill()
+        if second is not None:
+            await asyncio.to_thread(second.stop)
+    assert second is not None
+    assert result.data == {"steps": [True] * 10}
+    assert seen.count("blazen::StartEvent") == 1, "the reconnect went on from the last item seen"
+    assert seen.count("blazen::StopEvent") == 1
+    assert [t for t in dict.fromkeys(seen) if t.startswith("Step")] == [f"Step{i}" for i in range(1, 10)]
