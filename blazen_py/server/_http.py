@@ -146,8 +146,10 @@ def create_app(
         wait = _number(request.query_params.get("wait"), 0.0, MAX_WAIT, "wait")
         deadline = time.monotonic() + wait
         info = await worker.status(run_id)
+        pause = 0.01  # short runs answer fast; long waits cost the database little
         while info["status"] not in _ENDED and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, 0.25)
             info = await worker.status(run_id)
         return JSONResponse(info)
 
