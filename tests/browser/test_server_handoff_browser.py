@@ -154,3 +154,44 @@ def test_the_server_refuses_a_tampered_snapshot_and_the_run_stays_in_the_page(
     finally:
         context.close()
     assert errors == []
+
+
+def test_a_page_stream_reconnects_after_the_server_is_killed_and_restarted(
+    browser: Any, origin: str, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'restart.sqlite'}"
+    args = ["--cors-origin", origin.rstrip("/"), "--worker-id", "solo"]
+    first = Server(db, args=args).start()
+    second: Server | None = None
+    context = browser.new_context()
+    errors: list[str] = []
+    try:
+        status, body = first.call("POST", "/runs", {"workflow": "ten_steps", "input": {"pause": 0.3}})
+        assert status == 202
+        page = booted_page(context, origin, errors)
+        page.evaluate(
+            """([url, token, runId]) => {
+                window.seen = [];
+                window.done = (async () => {
+                  const remote = await window.blazen.reattach(url, runId, { token });
+                  await remote.streamEvents((ev) => { window.seen.push(ev.eventType); });
+                  return (await remote.result()).data;
+                })();
+            }""",
+            [first.url, TOKEN, body["run_id"]],
+        )
+        page.wait_for_function("window.seen.includes('Step3')", timeout=60_000)
+        first.kill()
+        second = Server(db, args=args, port=first.port).start()
+        data = page.evaluate("window.done")
+        seen = page.evaluate("window.seen")
+    finally:
+        context.close()
+        first.kill()
+        if second is not None:
+            second.stop()
+    assert data == {"steps": [True] * 10}
+    assert seen.count("blazen::StartEvent") == 1, "the page went on from the last item it saw"
+    assert seen.count("blazen::StopEvent") == 1
+    assert [t for t in dict.fromkeys(seen) if t.startswith("Step")] == [f"Step{i}" for i in range(1, 10)]
+    assert errors == []
