@@ -134,7 +134,7 @@ def test_a_run_id_starts_one_run_and_the_queue_limits_concurrency(kind: str, tmp
         ids = [f"limited-{i}" for i in range(6)]
         for n, run_id in enumerate(ids):
             status, body = server.call(
-                "POST", "/runs", {"workflow": "slow", "input": {"pause": 0.4, "n": n}, "run_id": run_id}
+                "POST", "/runs", {"workflow": "slow", "input": {"pause": 0.8, "n": n}, "run_id": run_id}
             )
             assert (status, body["run_id"]) == (202, run_id)
         status, body = server.call(
@@ -207,7 +207,7 @@ def test_a_queued_run_aborted_before_it_starts_never_runs_a_step(tmp_path: Path)
     server = Server(f"sqlite:///{tmp_path / 'q.sqlite'}", log=log, args=["--concurrency", "1"]).start()
     try:
         for run_id in ("holds-the-slot", "waits"):
-            body = {"workflow": "slow", "input": {"pause": 1.0, "n": run_id}, "run_id": run_id}
+            body = {"workflow": "slow", "input": {"pause": 2.5, "n": run_id}, "run_id": run_id}
             assert server.call("POST", "/runs", body)[0] == 202
         wait_for(
             lambda: server.call("GET", "/runs/holds-the-slot")[1]["status"] == "running", 30, "the first run"
