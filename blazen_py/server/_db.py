@@ -63,6 +63,10 @@ class Database:
         if self.is_sqlite:
             self.engine = sa.create_engine(target, connect_args={"timeout": 30, "check_same_thread": False})
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            with self.engine.connect() as conn:
+                # WAL (a property of the file, so DBOS's connections use it too): readers
+                # (status, streams) no longer wait for writers, and a commit syncs once.
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         else:
             self.engine = sa.create_engine(target, pool_size=5, max_overflow=5, pool_pre_ping=True)
         _METADATA.create_all(self.engine, checkfirst=True)
