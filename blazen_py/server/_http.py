@@ -253,8 +253,10 @@ def _number(text: str | None, low: float, high: float, name: str) -> float:
 
 
 async def _request_open(worker: Worker, run_id: str, request_id: str) -> bool:
-    # The request is open in the run's latest checkpoint (saved once the asking step has
-    # completed, a moment after the stream announced it: wait a little for it).
+    # A durable request is open in the run's latest checkpoint (saved once the asking step
+    # has completed, a moment after the stream announced it: wait a little for it). A
+    # step awaiting ctx.request_input() is in no snapshot: its request was announced on
+    # the run's stream (in the database, whichever worker runs it).
     deadline = time.monotonic() + 3.0
     while True:
         snap = await worker.checkpoint(run_id)
@@ -263,9 +265,24 @@ async def _request_open(worker: Worker, run_id: str, request_id: str) -> bool:
             isinstance(r, dict) and r.get("request_id") == request_id for r in requests
         ):
             return True
+        if await _announced(worker, run_id, request_id):
+            return True
         if time.monotonic() >= deadline:
             return False
         await asyncio.sleep(0.05)
+
+
+async def _announced(worker: Worker, run_id: str, request_id: str) -> bool:
+    needle = json.dumps(request_id)
+    try:
+        async for _, text in _with_timeout(worker.events(run_id, 0), 0.2):
+            if needle in text:
+                item = json.loads(text)
+                if item.get("event_type") == "InputRequested" and item.get("request_id") == request_id:
+                    return True
+    except TimeoutError:
+        pass  # no more items for now
+    return False
 
 
 async def _sse(worker: Worker, run_id: str, offset: int) -> AsyncIterator[bytes]:

@@ -101,6 +101,16 @@ def _fails(event: Any, ctx: Any) -> Any:
     raise ValueError("the step says no")
 
 
+# asks with the awaiter form (in no snapshot: answered while the step waits)
+ask_await = Workflow("ask_await")
+
+
+@ask_await.step(accepts=[START_EVENT])
+async def _ask_await(event: Any, ctx: Any) -> Any:
+    answer = await ctx.request_input("Name?", {"hint": "any"})
+    return {"type": STOP_EVENT, "result": {"name": answer}}
+
+
 # `relay` runs in a page (the same steps in JavaScript) or here until its input request,
 # then is handed off; the server runs the rest (`finish` says in which process).
 relay = Workflow("relay")
@@ -128,4 +138,4 @@ relay.add_step("second", ["A"], _relay_second)
 relay.add_step("decide", [INPUT_RESPONSE_EVENT], _relay_decide)
 relay.add_step("finish", ["B"], _relay_finish)
 
-workflows = [ten_steps, echo, ask, slow, fails, relay]
+workflows = [ten_steps, echo, ask, slow, fails, relay, ask_await]

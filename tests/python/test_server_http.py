@@ -64,7 +64,7 @@ def test_a_run_started_by_name_completes_with_its_result(server: Server) -> None
         "result": {"echo": [1, "two", {"three": 3.5}]},
     }
     assert server.call("GET", "/workflows")[1] == {
-        "workflows": ["ask", "echo", "fails", "relay", "slow", "ten_steps"]
+        "workflows": ["ask", "ask_await", "echo", "fails", "relay", "slow", "ten_steps"]
     }
 
 
@@ -106,6 +106,15 @@ def test_an_input_request_is_answered_over_http_once(server: Server) -> None:
     server.wait(run_id)
     ended = server.call("POST", f"/runs/{run_id}/input", answer)
     assert error_of(ended) == (409, "HandlerStateError")
+
+
+def test_a_step_awaiting_request_input_is_answered_over_http(server: Server) -> None:
+    run_id = start(server, "ask_await")
+    request = next(d for _, _, d in server.events(run_id) if d["event_type"] == "InputRequested")
+    assert (request["prompt"], request["metadata"]) == ("Name?", {"hint": "any"})
+    answer = {"request_id": request["request_id"], "response": "Ada"}
+    assert server.call("POST", f"/runs/{run_id}/input", answer)[0] == 202
+    assert server.wait(run_id)["result"] == {"name": "Ada"}
 
 
 def test_an_unknown_input_request_is_refused(server: Server) -> None:
