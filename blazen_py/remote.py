@@ -119,8 +119,16 @@ class RemoteHandler:
         """
         return await self._status("")
 
-    async def _status(self, query: str) -> dict[str, Any]:
-        status, answer = await self._call("GET", self._path(query))
+    async def _status(self, query: str, *, patient: bool = False) -> dict[str, Any]:
+        # patient: a GET is safe to repeat, so ride out a server restarting (connection refused).
+        for failures in range(_RECONNECTS + 1):
+            try:
+                status, answer = await self._call("GET", self._path(query))
+                break
+            except RemoteError as exc:
+                if not patient or exc.status is not None or failures == _RECONNECTS:
+                    raise
+                await asyncio.sleep(min(0.1 * (failures + 1), 2.0))
         if (
             status != 200
             or not isinstance(answer, dict)
@@ -140,7 +148,7 @@ class RemoteHandler:
             RemoteError: the server refused or could not be reached.
         """
         while True:
-            info = await self._status("?wait=25")
+            info = await self._status("?wait=25", patient=True)
             if info["status"] in _ENDED:
                 break
         if info["status"] == "completed":

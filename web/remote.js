@@ -150,8 +150,22 @@ export class RemoteHandler {
   }
 
   /** {runId, workflow, status: 'queued'|'running'|'completed'|'failed'|'cancelled', ...}. */
-  async status(query = "") {
-    const [status, answer] = await this.#request("GET", this.#path(query));
+  async status() {
+    return this.#status("", false);
+  }
+
+  // `patient`: a GET is safe to repeat, so ride out a server restarting (connection refused).
+  async #status(query, patient) {
+    let status, answer;
+    for (let failures = 0; ; failures++) {
+      try {
+        [status, answer] = await this.#request("GET", this.#path(query));
+        break;
+      } catch (error) {
+        if (!patient || !(error instanceof RemoteError) || error.status !== null || failures >= RECONNECTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * (failures + 1), 2000)));
+      }
+    }
     if (status !== 200 || !answer || typeof answer !== "object") throw refused(status, answer, `status of run ${this.#runId}`);
     return answer;
   }
@@ -160,7 +174,7 @@ export class RemoteHandler {
   async result() {
     let info;
     do {
-      info = await this.status("?wait=25");
+      info = await this.#status("?wait=25", true);
     } while (!ENDED.includes(info.status));
     if (info.status === "completed") {
       const data = decodeValue(info.result);

@@ -14,6 +14,7 @@ import pytest
 from jspage import BOOT_TIMEOUT_MS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+from server_app import read_log
 from server_proc import TOKEN, Server
 
 pytest.importorskip("dbos", reason="blazen_py[server] is not installed")
@@ -161,12 +162,13 @@ def test_a_page_stream_reconnects_after_the_server_is_killed_and_restarted(
 ) -> None:
     db = f"sqlite:///{tmp_path / 'restart.sqlite'}"
     args = ["--cors-origin", origin.rstrip("/"), "--worker-id", "solo"]
-    first = Server(db, args=args).start()
+    log = tmp_path / "executions.jsonl"
+    first = Server(db, log=log, args=args).start()
     second: Server | None = None
     context = browser.new_context()
     errors: list[str] = []
     try:
-        status, body = first.call("POST", "/runs", {"workflow": "ten_steps", "input": {"pause": 0.3}})
+        status, body = first.call("POST", "/runs", {"workflow": "ten_steps", "input": {"pause": 0.8}})
         assert status == 202
         page = booted_page(context, origin, errors)
         page.evaluate(
@@ -181,8 +183,8 @@ def test_a_page_stream_reconnects_after_the_server_is_killed_and_restarted(
             [first.url, TOKEN, body["run_id"]],
         )
         page.wait_for_function("window.seen.includes('Step3')", timeout=60_000)
-        first.kill()
-        second = Server(db, args=args, port=first.port).start()
+        first.kill()  # steps take 0.8 s: the run is still going (asserted below)
+        second = Server(db, log=log, args=args, port=first.port).start()
         data = page.evaluate("window.done")
         seen = page.evaluate("window.seen")
     finally:
@@ -194,4 +196,6 @@ def test_a_page_stream_reconnects_after_the_server_is_killed_and_restarted(
     assert seen.count("blazen::StartEvent") == 1, "the page went on from the last item it saw"
     assert seen.count("blazen::StopEvent") == 1
     assert [t for t in dict.fromkeys(seen) if t.startswith("Step")] == [f"Step{i}" for i in range(1, 10)]
+    ran_in = {e["pid"] for e in read_log(str(log)) if e["what"] == "end"}
+    assert len(ran_in) == 2, "the kill came mid-run: both servers ran steps"
     assert errors == []
