@@ -21,7 +21,7 @@ let py = null; // the bridge's exported functions
 export * from "./errors.js";
 import * as errors from "./errors.js";
 import { BYTES_TAG, INT_TAG, MAP_TAG, META_SUFFIX } from "./codec.js";
-import { RemoteHandler } from "./remote.js";
+import { RemoteHandler, useCodec } from "./remote.js";
 
 export { RemoteHandler, reattach } from "./remote.js";
 
@@ -264,6 +264,8 @@ function encodeState(value) {
   }
   return tagged ? { [MAP_TAG]: body } : body;
 }
+
+useCodec(decode, encodeState); // remote handlers read and write values as this page does
 
 // What ctx.set refuses, named, before anything crosses to Python (which would turn typed
 // arrays into bytes and Maps into objects, and recurse forever on a cycle). Returns the

@@ -6,7 +6,6 @@
 // and shown by pages as text.
 
 import * as errors from "./errors.js";
-import { BYTES_TAG, MAP_TAG } from "./codec.js";
 
 const { RemoteError, InputRequestError, HandlerStateError, WorkflowError } = errors;
 
@@ -15,42 +14,21 @@ const ENDED = ["completed", "failed", "cancelled"];
 const ENGINE_KEYS = { event_type: "eventType", request_id: "requestId", error_type: "errorType", active_steps: "activeSteps" };
 const RECONNECTS = 20;
 
-function bytesToB64(bytes) {
-  let raw = "";
-  for (let i = 0; i < bytes.length; i++) raw += String.fromCharCode(bytes[i]);
-  return btoa(raw);
+// The state codec (bytes, big integers, $-keys, __proto__ kept a key): blazen.js's own
+// encoder and decoder, handed over once at import, so both sides read values alike.
+let codec = null;
+
+/** Called by blazen.js with its codec: (decode, encode). */
+export function useCodec(decode, encode) {
+  codec = { decode, encode };
 }
 
-function b64ToBytes(text) {
-  const raw = atob(text);
-  const out = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
-  return out;
+function decodeValue(value) {
+  return codec.decode(value);
 }
 
-// The state codec's JSON forms, both ways (bytes as BYTES_TAG, $-keys under MAP_TAG).
-export function encodeValue(value) {
-  if (value instanceof Uint8Array) return { [BYTES_TAG]: bytesToB64(value) };
-  if (Array.isArray(value)) return value.map(encodeValue);
-  if (value !== null && typeof value === "object") {
-    const body = {};
-    for (const key of Object.keys(value)) body[key] = encodeValue(value[key]);
-    return Object.keys(body).some((k) => k.startsWith("$")) ? { [MAP_TAG]: body } : body;
-  }
-  return value;
-}
-
-export function decodeValue(value) {
-  if (Array.isArray(value)) return value.map(decodeValue);
-  if (value !== null && typeof value === "object") {
-    const keys = Object.keys(value);
-    if (keys.length === 1 && keys[0] === BYTES_TAG) return b64ToBytes(value[BYTES_TAG]);
-    const body = keys.length === 1 && keys[0] === MAP_TAG ? value[MAP_TAG] : value;
-    const out = {};
-    for (const key of Object.keys(body)) out[key] = decodeValue(body[key]);
-    return out;
-  }
-  return value;
+function encodeValue(value) {
+  return codec.encode(value);
 }
 
 function baseUrl(url) {

@@ -92,10 +92,14 @@ def test_a_page_hands_a_run_off_closes_and_a_new_page_finishes_it(
                   seen.push(ev.eventType);
                   if (ev.eventType === 'InputRequested') {
                     seen.push(JSON.stringify(ev.metadata), typeof ev.requestId);
-                    await remote.respondToInput(ev.requestId, 'from the second page');
+                    await remote.respondToInput(ev.requestId,
+                      { text: 'from the second page', raw: new Uint8Array([1, 2, 255]), big: 2n ** 60n, $k: 1 });
                   }
                 });
                 const result = await remote.result();
+                const a = result.data.answer;
+                result.data.answer = [a.text, a.raw instanceof Uint8Array ? Array.from(a.raw) : null,
+                  typeof a.big === 'bigint' ? a.big.toString() : null, a.$k];
                 let missing;
                 try { await window.blazen.reattach(url, 'no-such-run', { token }); }
                 catch (e) { missing = [e.name, e.status, e.errorType, e instanceof window.blazen.BlazenError]; }
@@ -107,7 +111,8 @@ def test_a_page_hands_a_run_off_closes_and_a_new_page_finishes_it(
         assert out["seen"][-3:] == ["blazen::InputResponseEvent", "B", "blazen::StopEvent"]
         data = out["result"]["data"]
         assert data["n"] == 5
-        assert data["answer"] == "from the second page"
+        # values cross in the codec both ways: bytes, an integer beyond 2^53, a $-key
+        assert data["answer"] == ["from the second page", [1, 2, 255], str(2**60), 1]
         assert server.process is not None
         assert data["pid"] == server.process.pid, "the rest of the run ran on the server"
         assert out["result"]["runId"] == handed["runId"]
