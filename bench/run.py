@@ -47,7 +47,7 @@ RESULTS = BENCH / "RESULTS.md"
 LAST_JSON = CACHE / "bench" / "last-results.json"
 VENDOR = CACHE / "bench" / "vendor"
 LLAMA_FLOW = NODE_MODULES / "@llama-flow" / "core"
-PARTS = ("cpython", "node", "browser")
+PARTS = ("cpython", "node", "browser", "server")
 
 SIZES_FULL = {"loop": 1000, "fanout_small": 1000, "fanout_large": 10_000, "chain": 1000}
 SIZES_QUICK = {"loop": 50, "fanout_small": 20, "fanout_large": 200, "chain": 20}
@@ -64,6 +64,7 @@ FULL: dict[str, Any] = {
     "snapshot_sizes": [1_000, 100_000, 1_000_000],
     "soak": {"runs": 10_000, "warmup": 200},
     "cold_starts": 7,
+    "server": {"runs": 1000, "clients": 16, "concurrency": 16},
 }
 QUICK: dict[str, Any] = {
     "sizes": SIZES_QUICK,
@@ -74,6 +75,7 @@ QUICK: dict[str, Any] = {
     "snapshot_sizes": [1_000, 10_000],
     "soak": {"runs": 100, "warmup": 10},
     "cold_starts": 1,
+    "server": {"runs": 20, "clients": 4, "concurrency": 4},
 }
 # The soak needs gc() and exact JS heap sizes on top of the usual quiet flags.
 CHROMIUM_ARGS = [
@@ -179,6 +181,20 @@ def run_cpython(config: Mapping[str, Any], python: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONPYCACHEPREFIX": str(CACHE / "pycache")}
     result: dict[str, Any] = run_child(
         [python, "-m", "bench.cpython", json.dumps(config)], "bench/cpython.py", env
+    )
+    return result
+
+
+def run_server(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Short runs through blazen_py.server's HTTP service (DBOS on SQLite) and in-process,
+    in this Python (.venv has the server extra)."""
+    log("blazen_py.server on SQLite")
+    sizes = config["server"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONPYCACHEPREFIX": str(CACHE / "pycache")}
+    args = ["--runs", str(sizes["runs"]), "--clients", str(sizes["clients"])]
+    args += ["--concurrency", str(sizes["concurrency"])]
+    result: dict[str, Any] = run_child(
+        [sys.executable, "-m", "bench.server_load", *args], "bench/server_load.py", env
     )
     return result
 
@@ -936,6 +952,38 @@ class Report:
                 seconds <= 0.010,
             )
 
+    def server(self) -> None:
+        data = self.results.get("server")
+        if not data:
+            return
+        http, local = data["http_sqlite"], data["in_process"]
+        self.add(
+            f"## 6. blazen_py.server: {http['runs']:,} short runs through the HTTP service (SQLite)",
+            "",
+            f"A 3-step workflow (`bench/server_app.py`). HTTP: a real `python -m blazen_py.server` "
+            f"process (DBOS {data['dbos']}, Starlette {data['starlette']}, Uvicorn {data['uvicorn']}) "
+            f"on a fresh SQLite file, queue concurrency {http['concurrency']}; {http['clients']} client "
+            "threads each start a run (`POST /runs`) and wait for its outcome (`GET /runs/{id}?wait=`); "
+            "latency is from the start request to the outcome, every result checked. In-process: the "
+            f"same runs with `Workflow.run`, {http['clients']} at a time, no DBOS, no database. "
+            f"Completed over HTTP: {http['completed']:,} of {http['runs']:,} (none lost).",
+            "",
+            "| | runs/s | p50 | p90 | p99 | max |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        )
+        for label, row in (("HTTP + DBOS on SQLite", http), ("in-process, no DBOS", local)):
+            self.add(
+                f"| {label} | {row['runs_per_s']:,.1f} | {row['p50_ms']:.2f} ms | {row['p90_ms']:.2f} ms "
+                f"| {row['p99_ms']:.2f} ms | {row['max_ms']:.2f} ms |"
+            )
+        self.add(
+            "",
+            "Each durable run costs database transactions the in-process run does not: the enqueue, "
+            "the dequeue, the two DBOS steps and the workflow's outcome, a checkpoint after each "
+            "completed step, one stream write per stream item; SQLite serializes all writers.",
+            "",
+        )
+
     def soak(self) -> None:
         data = self.results.get("browser", {}).get("soak")
         if not data:
@@ -1002,6 +1050,7 @@ class Report:
         self.cold()
         self.snapshots()
         self.soak()
+        self.server()
         self.verdicts()
         return "\n".join(self.lines).rstrip() + "\n"
 
@@ -1022,6 +1071,8 @@ def run_all(
         if chromium is None:
             raise BenchError("no Chromium: set BLAZEN_CHROMIUM or run through `python build.py bench`")
         results["browser"] = run_browser(config, chromium)
+    if "server" in parts:
+        results["server"] = run_server(config)
     return results
 
 

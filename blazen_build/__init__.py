@@ -13,6 +13,7 @@ bottom up (each imports only modules above it in this list):
     pypi         pure wheels for Pyodide's Python, downloaded once into .cache/wheels/
     apt          Debian packages installed with apt-get, as root
     chromium     find_chromium() (the one lookup), ensure_chromium(), CHROMIUM_ARGS
+    postgres     Debian's Postgres (ensure_postgres()) and a throwaway test cluster
     server       the static server: make_server(), MIME types, `serve`
     snapshot     the memory snapshot made in headless Chromium
     dist         dist/: the runtime, the lock file, web/ (and its generated JS), build-info.json

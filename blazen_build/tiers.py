@@ -16,6 +16,7 @@ from blazen_build.common import log
 from blazen_build.lab import build_lab
 from blazen_build.npm import ensure_node
 from blazen_build.paths import CACHE, ROOT
+from blazen_build.postgres import URL_VARIABLE, TestCluster, ensure_postgres
 from blazen_build.pypi import ensure_wheels
 from blazen_build.virtualenvs import ensure_bench_venv, ensure_venv
 
@@ -113,5 +114,17 @@ def test(tiers: Sequence[str], extra: Sequence[str]) -> int:
     setup_seconds = time.monotonic() - started
     log(f"set-up done in {setup_seconds:.1f} s (chromium: {chromium}); running tiers: {', '.join(tiers)}")
     env = tier_env(chromium)
-    results = {tier: run_tier(python, tier, extra, env) for tier in tiers}
+    # The server tests run on SQLite always, and on this throwaway Postgres as well
+    # (they read its URL from the environment and skip, saying why, without it).
+    cluster = None
+    if "python" in tiers and not env.get(URL_VARIABLE):
+        bin_dir = ensure_postgres()
+        if bin_dir is not None:
+            cluster = TestCluster(bin_dir)
+            env[URL_VARIABLE] = cluster.start()
+    try:
+        results = {tier: run_tier(python, tier, extra, env) for tier in tiers}
+    finally:
+        if cluster is not None:
+            cluster.stop()
     return 0 if report(results, setup_seconds) else 1

@@ -26,6 +26,7 @@ from .errors import (
     InputRequestError,
     InvalidEventError,
     ModelError,
+    RemoteError,
     RunOwnedError,
     SnapshotError,
     StateError,
@@ -74,6 +75,7 @@ _LAZY = {
     "ResponseTooLargeError": ".llm",
     "TransportError": ".llm",
     "TransportTimeoutError": ".llm",
+    "RemoteHandler": ".remote",
 }
 
 
@@ -129,6 +131,8 @@ __all__ = [
     "ModelRedirectError",
     "ModelTimeoutError",
     "RateLimitError",
+    "RemoteError",
+    "RemoteHandler",
     "ResponseTooLargeError",
     "RunOwnedError",
     "SessionNamespace",

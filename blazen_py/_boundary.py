@@ -92,8 +92,11 @@ def declared_exports(source: str | None = None) -> dict[str, str]:
 # -- errors -------------------------------------------------------------------------------
 
 
-# Modules that import the platform (js, pyodide): not imported to find error classes.
+# Modules that import the platform (js, pyodide), or the server's dependencies (DBOS;
+# build.py runs without them): not imported to find error classes. blazen_py.server
+# defines none (the errors its clients see are core classes, RemoteError among them).
 _PLATFORM_ONLY = (
+    "blazen_py.server",
     "blazen_py._jsbridge",
     "blazen_py._jsvalues",
     "blazen_py._compat._pyodide",

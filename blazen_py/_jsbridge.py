@@ -564,6 +564,12 @@ def handler_resume_in_place(call_id: int, handler_id: int) -> None:
     _answer(call_id, _handlers[handler_id].resume_in_place())
 
 
+@export_async
+def handler_discard_checkpoint(call_id: int, handler_id: int) -> None:
+    """``handler.handOff()``, once the server has the run: its local checkpoint goes."""
+    _answer(call_id, _handlers[handler_id].discard_checkpoint())
+
+
 @export
 def handler_abort(handler_id: int) -> None:
     """``handler.abort()``."""

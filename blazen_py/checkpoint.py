@@ -272,6 +272,15 @@ class Checkpointer:
             raise CheckpointError(f"checkpointer of run {self._run_id} has no run yet", run_id=self._run_id)
         return self._run
 
+    async def discard(self) -> None:
+        """Delete the checkpoint now (the run went on elsewhere: ``hand_off``); a save
+        still being written is let finish first, and the run saves nothing more."""
+        self._run.on_step_done = None
+        writer = self._writer
+        if writer is not None:
+            await asyncio.gather(writer, return_exceptions=True)
+        await self._store.delete(self.key)
+
     async def closed(self) -> None:
         """Wait until the run has ended and its checkpoint is deleted (and released)."""
         run = self._require_run()

@@ -20,6 +20,7 @@ __all__ = [
     "InputRequestError",
     "InvalidEventError",
     "ModelError",
+    "RemoteError",
     "RunOwnedError",
     "SnapshotError",
     "StateError",
@@ -238,3 +239,22 @@ class ModelError(BlazenError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class RemoteError(BlazenError):
+    """A blazen_py.server refused a request about a run, or could not be reached
+    (``hand_off``, a remote handler).
+
+    Attributes:
+        status: The HTTP status the server answered with, or ``None`` when it was not
+            reached.
+        error_type: The server's name for the error (``"SnapshotError"``, ``"AuthError"``,
+            ``"RunNotFoundError"``, ...), or ``None``.
+    """
+
+    js_fields: ClassVar[dict[str, str]] = {"status": "number | null", "error_type": "string | null"}
+
+    def __init__(self, message: str, *, status: int | None = None, error_type: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type

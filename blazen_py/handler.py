@@ -21,6 +21,7 @@ from .stream import StreamEvent
 
 if TYPE_CHECKING:
     from .checkpoint import Checkpointer
+    from .remote import RemoteHandler
 
 __all__ = ["WorkflowHandler", "await_result"]
 
@@ -220,6 +221,47 @@ class WorkflowHandler:
         if self._run.status != PAUSED:
             raise HandlerStateError(f"run {self._run.run_id} is {self.status}, not paused; nothing to resume")
         self._run.resume()
+
+    async def hand_off(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,  # noqa: ASYNC109 - per request, for the remote handler too
+    ) -> RemoteHandler:
+        """Pause the run, send its snapshot to a blazen_py.server, and follow it there.
+
+        The server validates the snapshot as a resume does and continues the run (its
+        steps must be there, under the same workflow name). The returned handler has
+        ``stream_events``, ``respond_to_input``, ``result`` and ``abort``; from another
+        process or page, ``RemoteHandler.attach(url, run_id, token=...)`` reattaches.
+        A durable run's local checkpoint is deleted once the server has the run. If the
+        server refuses or cannot be reached, the run stays paused here (resume it with
+        :meth:`resume_in_place`, or try again).
+
+        Args:
+            url: The service's base URL, e.g. ``"http://127.0.0.1:8765"``.
+            token: Its bearer token, if it has one.
+            timeout: Seconds each request may take.
+
+        Raises:
+            RemoteError: the server refused the snapshot (``status`` and ``error_type``
+                say why: ``SnapshotError``, ``AuthError``, ...) or could not be reached.
+            HandlerStateError: the run has already ended.
+        """
+        from .remote import RemoteHandler, send_snapshot
+
+        remote = RemoteHandler(url, self.run_id, token=token, timeout=timeout)
+        snap = await (self.snapshot() if self._run.status == PAUSED else self.pause())
+        await send_snapshot(remote, snap)
+        await self.discard_checkpoint()
+        return remote
+
+    async def discard_checkpoint(self) -> None:
+        """Delete a durable run's checkpoint now and save no more (the run goes on
+        elsewhere: a hand-off); does nothing for a run without ``checkpoint=``."""
+        if self._checkpointer is not None:
+            await self._checkpointer.discard()
 
     def abort(self) -> None:
         """Cancel the run; :meth:`result` then raises :class:`WorkflowAbortedError`.

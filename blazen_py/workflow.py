@@ -351,6 +351,7 @@ class Workflow:
         *,
         checkpoint: SnapshotStore | None = None,
         spans: bool = False,
+        run_id: str | None = None,
     ) -> WorkflowHandler:
         """Start a run in the background and return its :class:`WorkflowHandler`.
 
@@ -367,9 +368,20 @@ class Workflow:
                 deleted.
             spans: Put the span items of every step invocation on the handler's stream
                 (see :meth:`run_streaming`).
+            run_id: The run's id (a new UUID v4 when omitted): a runtime that makes a run
+                durable elsewhere (``blazen_py.server``) gives the run the id it is known by.
+
+        Raises:
+            InvalidEventError: ``input`` is not a mapping.
+            WorkflowDefinitionError: ``run_id`` is not a non-empty string of at most 200
+                characters.
         """
         start = self._start_event(input)
-        run = Run(self.definition())
+        if run_id is not None and not (isinstance(run_id, str) and 0 < len(run_id) <= 200):
+            raise WorkflowDefinitionError(
+                f"run_id must be a non-empty string of at most 200 characters, got {run_id!r}"
+            )
+        run = Run(self.definition(), run_id=run_id)
         return await _start(run, start, checkpoint, spans)
 
     async def resume(

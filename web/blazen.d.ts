@@ -236,7 +236,25 @@ export class WorkflowHandler {
   resumeInPlace(): Promise<void>;
   abort(): void;
   result<T = any>(): Promise<WorkflowResult<T>>;
+  /** Pause, send the snapshot to a blazen_py.server, follow the run there. */
+  handOff(url: string, options?: { token?: string } | null): Promise<RemoteHandler>;
 }
+
+/** A run on a blazen_py.server (from handOff or reattach). */
+export class RemoteHandler {
+  constructor(url: string, runId: string, options?: { token?: string } | null);
+  static attach(url: string, runId: string, options?: { token?: string } | null): Promise<RemoteHandler>;
+  readonly runId: string;
+  status(): Promise<{ run_id: string; workflow: string | null; status: "queued" | "running" | "completed" | "failed" | "cancelled"; result?: unknown; error?: string; error_type?: string }>;
+  streamEvents(callback: (event: StreamEvent) => void | Promise<void>): Promise<void>;
+  respondToInput(requestId: string, response: unknown): Promise<void>;
+  result<T = any>(): Promise<WorkflowResult<T>>;
+  abort(): Promise<void>;
+  continueFrom(snapshot: Snapshot): Promise<void>;
+}
+
+/** Reattach to a run on a blazen_py.server by its id. */
+export function reattach(url: string, runId: string, options?: { token?: string } | null): Promise<RemoteHandler>;
 
 export class ChatMessage {
   constructor(role: string, content: string, extra?: Record<string, unknown>);

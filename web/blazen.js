@@ -21,6 +21,9 @@ let py = null; // the bridge's exported functions
 export * from "./errors.js";
 import * as errors from "./errors.js";
 import { BYTES_TAG, INT_TAG, MAP_TAG, META_SUFFIX } from "./codec.js";
+import { RemoteHandler, useCodec } from "./remote.js";
+
+export { RemoteHandler, reattach } from "./remote.js";
 
 const { BlazenError, ModelError, SnapshotError, StateError, WorkflowDefinitionError } = errors;
 
@@ -261,6 +264,8 @@ function encodeState(value) {
   }
   return tagged ? { [MAP_TAG]: body } : body;
 }
+
+useCodec(decode, encodeState); // remote handlers read and write values as this page does
 
 // What ctx.set refuses, named, before anything crosses to Python (which would turn typed
 // arrays into bytes and Maps into objects, and recurse forever on a cycle). Returns the
@@ -871,6 +876,20 @@ export class WorkflowHandler {
   /** Cancel the run; result() then rejects with WorkflowAbortedError. */
   abort() {
     call("handler_abort", this.#id);
+  }
+
+  /**
+   * Pause the run, send its snapshot to a blazen_py.server at `url` and follow it there:
+   * resolves to a RemoteHandler (streamEvents, respondToInput, result, abort). `options`:
+   * {token}. A durable run's local checkpoint goes once the server has the run. If the
+   * server refuses (RemoteError: status, errorType) the run stays paused in this page.
+   */
+  async handOff(url, options = {}) {
+    const remote = new RemoteHandler(url, this.runId, options);
+    const snapshot = this.status === "paused" ? await this.snapshot() : await this.pause();
+    await remote.continueFrom(snapshot);
+    await callAsync("handler_discard_checkpoint", this.#id);
+    return remote;
   }
 
   /** Resolves to {data, runId, type, event} when the run completes; may be awaited many times. */

@@ -61,6 +61,14 @@ export class RateLimitError extends ModelHTTPError {
   retryAfter: number | null;
 }
 
+/** A blazen_py.server refused a request about a run, or could not be reached (`hand_off`, a remote handler). */
+export class RemoteError extends BlazenError {
+  /** The HTTP status the server answered with, or null when it was not reached. */
+  status: number | null;
+  /** The server's name for the error (`"SnapshotError"`, `"AuthError"`, `"RunNotFoundError"`, ...), or null. */
+  errorType: string | null;
+}
+
 /** A snapshot is corrupt, truncated, of a newer format version, or cannot be made. */
 export class SnapshotError extends BlazenError {}
 

@@ -86,6 +86,17 @@ export class RateLimitError extends ModelHTTPError {
   }
 }
 
+/** A blazen_py.server refused a request about a run, or could not be reached (`hand_off`, a remote handler). */
+export class RemoteError extends BlazenError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** The HTTP status the server answered with, or null when it was not reached. */
+    this.status = info.status ?? null;
+    /** The server's name for the error (`"SnapshotError"`, `"AuthError"`, `"RunNotFoundError"`, ...), or null. */
+    this.errorType = info.errorType ?? null;
+  }
+}
+
 /** A snapshot is corrupt, truncated, of a newer format version, or cannot be made. */
 export class SnapshotError extends BlazenError {}
 

@@ -61,3 +61,21 @@ def test_pyodide_on_node() -> None:
     assert_sane(result["records"], {"blazen_py"})
     markdown = run.Report({"node": result}, QUICK, quick=True).render()
     assert "## 2a. Pyodide" in markdown
+
+
+def test_server_load_smoke() -> None:
+    pytest.importorskip("dbos", reason="blazen_py[server] is not installed")
+    from bench import server_load
+
+    data = server_load.measure(runs=5, clients=2, concurrency=2)
+    for side in ("in_process", "http_sqlite"):
+        row = data[side]
+        assert row["runs"] == 5
+        assert row["runs_per_s"] > 0
+        assert 0 < row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"] <= row["max_ms"]
+    assert data["http_sqlite"]["completed"] == 5
+    report = run.Report({"server": data}, run.QUICK, quick=True)
+    report.server()
+    text = "\n".join(report.lines)
+    assert "HTTP + DBOS on SQLite" in text
+    assert "in-process, no DBOS" in text

@@ -19,6 +19,7 @@ from blazen_py.llm import ModelHTTPError
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 PLATFORM_ONLY = (
+    "blazen_py.server",  # as _boundary: needs the server extra, defines no error class
     "blazen_py._jsbridge",
     "blazen_py._jsvalues",
     "blazen_py._compat._pyodide",
