@@ -11,7 +11,6 @@ one started from. See ``docs/python-api.md`` (Retries) for the whole story.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -24,6 +23,7 @@ __all__ = [
     "NonRetryableError",
     "RetryPolicy",
     "RetryableError",
+    "error_message",
     "error_name",
 ]
 
@@ -82,6 +82,13 @@ def error_name(exc: BaseException) -> str:
     return name if isinstance(name, str) and name else type(exc).__name__
 
 
+def error_message(exc: BaseException) -> str:
+    """The message an error handler and ``retry_info`` see: ``str(exc)``, or a JS error's
+    own ``message`` (without the name the step error puts first)."""
+    message = getattr(exc, "error_message", None)  # set by the JS bridge
+    return message if isinstance(message, str) else str(exc)
+
+
 RetryOn = Callable[[BaseException], Any] | Iterable[type[BaseException] | str] | type[BaseException] | None
 
 
@@ -100,8 +107,11 @@ class RetryPolicy:
         retry_on: Which errors are retried: ``None`` (all), exception classes and/or
             error names (strings, matched against the class name or a JS error's
             ``name``; names of base classes match too), or a predicate
-            ``(error) -> bool``. A step's timeout is retried like a failure; its error is
-            a :class:`~blazen_py.errors.StepTimeoutError` (a ``TimeoutError``).
+            ``(error) -> bool``. An error whose ``retryable`` is ``False`` (a
+            :class:`NonRetryableError`) is never retried, one whose ``retryable`` is
+            ``True`` (a :class:`RetryableError`) always is. A step's timeout is retried
+            like a failure; its error is a :class:`~blazen_py.errors.StepTimeoutError`
+            (a ``TimeoutError``).
 
     A failed attempt's state writes are rolled back and the events it sent are dropped
     (``ctx.send_event`` of a step with a policy is held back until its attempt
@@ -236,7 +246,7 @@ class RetryPolicy:
         retryable = getattr(exc, "retryable", None)
         if retryable is False:
             return False
-        if retryable is True and isinstance(exc, RetryableError):
+        if retryable is True:  # a RetryableError, or any error that says so
             return True
         if self.retry_on is None:
             return True
@@ -273,6 +283,8 @@ class RetryPolicy:
             return min(float(asked), self.max_delay)
         delay = self.base_delay(failed)
         if self.jitter and delay > 0:
+            import random  # only on a failure: `import blazen_py` stays as small as it was
+
             delay = delay / 2 + random.random() * delay / 2
         return delay
 

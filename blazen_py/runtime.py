@@ -51,7 +51,7 @@ from .events import (
 )
 from .journal import Journal
 from .requests import InputRequests, PausedForInput, ended_error
-from .retry import error_name
+from .retry import error_message, error_name
 from .state import bad_number, copy_state_value
 from .stream import ERROR, INPUT_ANSWERED, STEP_FINISHED, STEP_RETRYING, STEP_STARTED, StreamEvent
 
@@ -146,6 +146,7 @@ class _Resumed(Coroutine[Any, Any, Any]):
 
 _NOTHING = object()
 _MISSING = object()
+_ABANDONED = -1  # the invocation number of a given-up attempt still running (see Deferred.running)
 
 
 # Python 3.12+ can start a Task eagerly: the continuation then waits on the step's future
@@ -261,6 +262,17 @@ class Deferred:
             yield
             return
         run = flight.run
+        if flight not in run._flights:
+            # Its attempt was given up (it timed out): what it writes or sends now is
+            # journaled apart and undone at once, so it never reaches the next attempt.
+            previous, run.current = run.current, _ABANDONED
+            try:
+                yield
+            finally:
+                run.current = previous
+                run.journal.rollback(_ABANDONED, run.state)
+                run.withheld.pop(_ABANDONED, None)
+            return
         previous, run.current = run.current, flight.inv
         try:
             yield
@@ -983,7 +995,7 @@ class Run:
             self._end_span(inv, "failed", exc)
         policy = step.retry
         name = error_name(exc)
-        message = str(exc)
+        message = error_message(exc)
         try:
             again = policy is not None and number < policy.max_attempts and policy.retries(exc)
         except Exception as broken:  # a retry_on predicate that raises fails the step
