@@ -686,11 +686,14 @@ async def test_resume_checkpoint_mid_backoff_after_a_crash() -> None:
         await asyncio.sleep(0.005)
     else:
         raise AssertionError("the failed attempt was not saved")
-    handler.run._teardown()  # the "crash": its timers and steps are gone, the run never ends
+    survivor = MemoryStore()  # what a reloaded page finds in IndexedDB after the "crash"
+    await survivor.save(handler.run_id, snap)
+    handler.abort()
     log2: list = []
-    resumed = await durable(log2, 1.0).resume_checkpoint(store, handler.run_id)
+    resumed = await durable(log2, 1.0).resume_checkpoint(survivor, handler.run_id)
     assert (await resumed.result()).data == 3
     assert [a for a, _ in log2] == [2, 3]
+    assert await survivor.list() == []
 
 
 @pytest.mark.parametrize(
