@@ -39,14 +39,23 @@ from .errors import (
     WorkflowStallError,
     WorkflowTimeoutError,
 )
-from .events import INPUT_REQUEST_EVENT, INPUT_REQUESTED, INPUT_RESPONSE_EVENT, START_EVENT, STOP_EVENT, Event
+from .events import (
+    INPUT_REQUEST_EVENT,
+    INPUT_REQUESTED,
+    INPUT_RESPONSE_EVENT,
+    START_EVENT,
+    STEP_FAILED_EVENT,
+    STOP_EVENT,
+    Event,
+)
 from .handler import WorkflowHandler
+from .retry import NonRetryableError, RetryableError, RetryPolicy
 from .runtime import WorkflowResult
 from .snapshot import SNAPSHOT_VERSION
 from .state import StateValue
 from .step import Step
 from .stores import ClaimingStore, MemoryStore, SnapshotStore
-from .stream import INPUT_ANSWERED, SPAN_OUTCOMES, STEP_FINISHED, STEP_STARTED, StreamEvent
+from .stream import INPUT_ANSWERED, SPAN_OUTCOMES, STEP_FINISHED, STEP_RETRYING, STEP_STARTED, StreamEvent
 from .validation import ValidationProblem
 from .workflow import Workflow, WorkflowBuilder
 
@@ -100,7 +109,9 @@ __all__ = [
     "SNAPSHOT_VERSION",
     "SPAN_OUTCOMES",
     "START_EVENT",
+    "STEP_FAILED_EVENT",
     "STEP_FINISHED",
+    "STEP_RETRYING",
     "STEP_STARTED",
     "STOP_EVENT",
     "ActiveStep",
@@ -130,10 +141,13 @@ __all__ = [
     "ModelHTTPError",
     "ModelRedirectError",
     "ModelTimeoutError",
+    "NonRetryableError",
     "RateLimitError",
     "RemoteError",
     "RemoteHandler",
     "ResponseTooLargeError",
+    "RetryPolicy",
+    "RetryableError",
     "RunOwnedError",
     "SessionNamespace",
     "SnapshotError",

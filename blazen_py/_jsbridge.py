@@ -50,8 +50,16 @@ from ._jsvalues import (
     to_js_value,
 )
 from .context import Context
-from .errors import CheckpointError, InvalidEventError, SnapshotError, StateError, WorkflowError
+from .errors import (
+    CheckpointError,
+    InvalidEventError,
+    SnapshotError,
+    StateError,
+    WorkflowDefinitionError,
+    WorkflowError,
+)
 from .handler import WorkflowHandler
+from .retry import RetryPolicy
 from .runtime import Deferred, Run, WorkflowResult
 from .snapshot import dumps
 from .state import decode_state_value
@@ -81,11 +89,36 @@ _running: set[asyncio.Future[None]] = set()
 
 
 class JsStepError(Exception):
-    """A JS step threw or its Promise rejected; ``js_error`` is what JS threw."""
+    """A JS step threw or its Promise rejected; ``js_error`` is what JS threw.
+
+    What a retry policy asks of an error is read from the JS value once, here:
+    ``error_name`` (its ``name``), ``retryable`` (its own ``retryable`` when a boolean;
+    ``NonRetryableError`` / ``RetryableError`` by name) and ``retry_delay`` (a
+    ``RetryableError``'s ``delay``).
+    """
 
     def __init__(self, message: str, js_error: Any) -> None:
         super().__init__(message)
         self.js_error = js_error
+        self.error_name: str | None = None
+        self.retryable: bool | None = None
+        self.retry_delay: float | None = None
+        self.error_message: str | None = None
+        if isinstance(js_error, JsProxy) and js_error.typeof == "object":
+            name = getattr(js_error, "name", None)
+            own = getattr(js_error, "retryable", None)
+            delay = getattr(js_error, "delay", None)
+            self.error_name = name if isinstance(name, str) and name else None
+            text = getattr(js_error, "message", None)
+            self.error_message = text if isinstance(text, str) else None
+            if isinstance(own, bool):
+                self.retryable = own
+            elif name == "NonRetryableError":
+                self.retryable = False
+            elif name == "RetryableError":
+                self.retryable = True
+            if name == "RetryableError" and isinstance(delay, (int, float)) and not isinstance(delay, bool):
+                self.retry_delay = float(delay)
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -260,7 +293,67 @@ def workflow_add_step(wf_id: int, name: str, accepts: Any, fn: Any, options: Any
         emits=opts.get("emits"),
         timeout=opts.get("timeout"),
         max_concurrency=opts.get("maxConcurrency"),
+        retry=_retry_policy(opts.get("retry")),
     )
+
+
+_RETRY_OPTIONS = {
+    "maxAttempts": "max_attempts",
+    "initialDelay": "initial_delay",
+    "maxDelay": "max_delay",
+    "backoff": "backoff",
+    "jitter": "jitter",
+    "retryOn": "retry_on",
+}
+
+
+def _retry_policy(options: Any) -> RetryPolicy | None:
+    """A JS ``{maxAttempts, initialDelay, maxDelay, backoff, jitter, retryOn}`` as a policy;
+    ``retryOn`` is a list of error names or a predicate called with the JS error."""
+    if options is None or options is jsnull:
+        return None
+    if not isinstance(options, dict):
+        raise WorkflowDefinitionError(f"retry must be an object of options or null, got {js_kind(options)}")
+    unknown = [k for k in options if k not in _RETRY_OPTIONS]
+    if unknown:
+        raise WorkflowDefinitionError(
+            f"unknown retry option(s) {unknown!r}; the options are {', '.join(_RETRY_OPTIONS)}"
+        )
+    kwargs = {_RETRY_OPTIONS[k]: v for k, v in options.items() if v is not None and v is not jsnull}
+    retry_on = kwargs.get("retry_on")
+    if isinstance(retry_on, JsProxy):
+        if retry_on.typeof != "function":
+            raise WorkflowDefinitionError("retryOn must be a list of error names or a function")
+        kwargs["retry_on"] = _js_predicate(retry_on)
+    elif isinstance(retry_on, list) and not all(isinstance(n, str) and n for n in retry_on):
+        raise WorkflowDefinitionError(f"retryOn must list error names (strings), got {retry_on!r}")
+    elif retry_on is not None and not isinstance(retry_on, list):
+        raise WorkflowDefinitionError(
+            f"retryOn must be a list of error names or a function, got {retry_on!r}"
+        )
+    for key in ("max_attempts",):  # JS numbers come as floats when they have a fraction
+        value = kwargs.get(key)
+        if isinstance(value, float) and value.is_integer():
+            kwargs[key] = int(value)
+    try:
+        return RetryPolicy(**kwargs)
+    except WorkflowDefinitionError as exc:
+        raise WorkflowDefinitionError(str(exc).replace("retry max_attempts", "retry maxAttempts")) from None
+
+
+def _js_predicate(fn: Any) -> Callable[[BaseException], bool]:
+    def retry_on(error: BaseException) -> bool:
+        if isinstance(error, JsStepError) and isinstance(error.js_error, JsProxy):
+            return bool(fn(error.js_error))
+        return bool(fn(describe_error(error)))  # a Python error (a timeout): {name, message, ...}
+
+    return retry_on
+
+
+@export
+def workflow_set_retry_policy(wf_id: int, options: Any) -> None:
+    """``wf.setRetryPolicy(options)`` (``null`` removes it)."""
+    _workflows[wf_id].set_retry_policy(_retry_policy(from_js(options)))
 
 
 @export
@@ -647,9 +740,27 @@ def ctx_get_bytes(ctx_id: int, key: str) -> Any:
 
 
 @export
-def ctx_send(ctx_id: int, event: Any) -> None:
-    """``ctx.sendEvent(event)``."""
-    _ctx(ctx_id).send_event(_require_event(event))
+def ctx_send(ctx_id: int, invocation: int, event: Any) -> None:
+    """``ctx.sendEvent(event)`` (held back until the attempt succeeds, under a retry policy)."""
+    ctx = _ctx(ctx_id)
+    with _acting(invocation):
+        ctx.send_event(_require_event(event))
+
+
+@export
+def ctx_retry_info(ctx_id: int, invocation: int) -> Any:
+    """``ctx.attempt`` / ``ctx.retryInfo()``: {attempt, maxAttempts, lastError, nextDelay}."""
+    ctx = _ctx(ctx_id)
+    with _acting(invocation):
+        info = ctx.retry_info()
+    return data_to_js(
+        {
+            "attempt": info["attempt"],
+            "maxAttempts": info["max_attempts"],
+            "lastError": info["last_error"],
+            "nextDelay": info["next_delay"],
+        }
+    )
 
 
 @export

@@ -24,7 +24,7 @@ from .errors import InvalidEventError, StateError
 from .events import event_type_of
 from .state import MAX_INT_BITS, StateValue, bad_number, check_int, copy_state_value
 
-__all__ = ["Context", "RunAccess", "SessionNamespace", "StateNamespace"]
+__all__ = ["Context", "RetryingContext", "RunAccess", "SessionNamespace", "StateNamespace"]
 
 _SCALARS = (str, int, bool, type(None))
 _DECOMPOSING: set[int] = set()
@@ -49,6 +49,12 @@ class RunAccess(Protocol):
     def produce(self, event: Mapping[str, Any], producer: str | None) -> None: ...
 
     def publish(self, etype: str, event: Mapping[str, Any]) -> None: ...
+
+    def withhold(self, event: Mapping[str, Any], producer: str | None) -> None: ...
+
+    def attempt_of(self, inv: int) -> int: ...
+
+    def retry_info(self, step: str | None) -> dict[str, Any]: ...
 
     async def request_input(
         self, prompt: Any, metadata: Mapping[str, Any] | None, step: str | None
@@ -259,6 +265,22 @@ class Context:
         """
         return await self._run.request_input(prompt, metadata, self._step)
 
+    # -- retries -------------------------------------------------------------------------
+
+    @property
+    def attempt(self) -> int:
+        """Which attempt of the running step invocation this is: 1, then 2, 3... as its
+        retry policy tries it again (the count survives a snapshot and resume)."""
+        run = self._run
+        return run.attempt_of(run.current)
+
+    def retry_info(self) -> dict[str, Any]:
+        """The running invocation's retries: ``{"attempt", "max_attempts", "last_error"
+        ({"name", "message"} of the previous attempt's error, or None), "next_delay"
+        (seconds before another attempt if this one fails, before jitter; None when this
+        is the last)}``."""
+        return self._run.retry_info(self._step)
+
     # -- identity ------------------------------------------------------------------------
 
     def run_id(self) -> str:
@@ -277,6 +299,22 @@ class Context:
 
     def __repr__(self) -> str:
         return f"<Context workflow={self.workflow_name!r} run={self._run.run_id} step={self._step!r}>"
+
+
+class RetryingContext(Context):
+    """The context of a step with a retry policy: events it sends are held back until
+    its attempt succeeds (a failed attempt's events are dropped, as are its state writes)."""
+
+    __slots__ = ()
+
+    def send_event(self, event: Mapping[str, Any]) -> None:
+        """Queue ``event``, once this attempt has succeeded (see :meth:`Context.send_event`).
+
+        Raises:
+            InvalidEventError: ``event`` is not a mapping with a string ``type``.
+        """
+        event_type_of(event, step=self._step)
+        self._run.withhold(event, self._step)
 
 
 class StateNamespace(MutableMapping[str, Any]):

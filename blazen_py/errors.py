@@ -92,7 +92,26 @@ class WorkflowError(BlazenError):
 
 
 class StepError(WorkflowError):
-    """A step raised; the original exception is chained as ``__cause__``."""
+    """A step raised; the original exception is chained as ``__cause__``.
+
+    Attributes:
+        attempts: How many attempts the step made (more than 1 under a retry policy).
+    """
+
+    js_fields: ClassVar[dict[str, str]] = {"attempts": "number"}
+    attempts: int = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str | None = None,
+        event_type: str | None = None,
+        run_id: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, step=step, event_type=event_type, run_id=run_id)
+        self.attempts = attempts
 
 
 class InvalidEventError(WorkflowError, TypeError):
@@ -145,7 +164,14 @@ class WorkflowTimeoutError(_EndedWhileRunning, TimeoutError):
 
 
 class StepTimeoutError(WorkflowTimeoutError):
-    """One step exceeded its own ``timeout``."""
+    """One step exceeded its own ``timeout`` (per attempt, under a retry policy).
+
+    Attributes:
+        attempts: How many attempts the step made.
+    """
+
+    js_fields: ClassVar[dict[str, str]] = {"attempts": "number"}
+    attempts: int = 1
 
 
 class WorkflowAbortedError(_EndedWhileRunning):

@@ -29,6 +29,38 @@ export interface StepOptions {
   timeout?: number;
   /** At most this many invocations waiting at once. */
   maxConcurrency?: number;
+  /** Try a failed invocation again (overrides the workflow's setRetryPolicy). */
+  retry?: RetryOptions | null;
+}
+
+/** A step's retry policy; delays in seconds. */
+export interface RetryOptions {
+  /** Attempts in all, the first included (default 3; 1: never retried). */
+  maxAttempts?: number;
+  /** Seconds before the second attempt (default 1). */
+  initialDelay?: number;
+  /** No delay is longer (default 30). */
+  maxDelay?: number;
+  /** How the delay grows after the n-th failure: initialDelay * 2^(n-1), * n, or fixed. */
+  backoff?: "exponential" | "linear" | "fixed";
+  /** Spread each delay at random over [delay / 2, delay]. */
+  jitter?: boolean;
+  /** Which errors are retried: names matched against the thrown error's `name`, or a
+   * predicate given the thrown error (for a step timeout, {name: 'StepTimeoutError',
+   * message}). Default: all. Never a NonRetryableError (or any error with
+   * `retryable === false`); always a RetryableError. */
+  retryOn?: string[] | ((error: any) => boolean) | null;
+}
+
+/** What ctx.retryInfo() returns. */
+export interface RetryInfo {
+  /** 1 for the first attempt. */
+  attempt: number;
+  maxAttempts: number;
+  /** The previous attempt's error, or null on the first. */
+  lastError: { name: string; message: string } | null;
+  /** Seconds before another attempt if this one fails (before jitter); null on the last. */
+  nextDelay: number | null;
 }
 
 /** One item of a run's stream. */
@@ -57,6 +89,12 @@ export interface StreamEvent {
   handling?: string;
   outcome?: "completed" | "failed" | "interrupted" | "cancelled";
   at?: number;
+  /** For 'blazen::StepRetrying': the attempt that failed, of maxAttempts, the seconds until
+   * the next one, and the error (errorName, error: its message). StepStarted of a retry: attempt. */
+  attempt?: number;
+  maxAttempts?: number;
+  delay?: number;
+  errorName?: string;
   [field: string]: unknown;
 }
 
@@ -148,6 +186,9 @@ export interface WasmContext {
   sendEvent(event: WorkflowEvent): void;
   writeEventToStream(event: WorkflowEvent): void;
   requestInput<T = any>(prompt: unknown, metadata?: unknown): Promise<T>;
+  /** Which attempt this is (1, 2, ...) under the step's retry policy. */
+  readonly attempt: number;
+  retryInfo(): RetryInfo;
   runId(): string;
   readonly workflowName: string;
   readonly state: StateNamespace;
@@ -180,6 +221,7 @@ export class Workflow {
   addStep(name: string, eventTypes: string[], handler: StepHandler, options?: StepOptions | null): this;
   setTimeout(seconds: number | null): this;
   setSessionPausePolicy(policy: SessionPausePolicy): this;
+  setRetryPolicy(policy: RetryOptions | null): this;
   registerSerializableRef(
     typeTag: string,
     match: (new (...args: any[]) => any) | ((value: unknown) => boolean),
@@ -216,6 +258,7 @@ export class WorkflowBuilder {
   addStep(name: string, eventTypes: string[], handler: StepHandler, options?: StepOptions | null): this;
   setTimeout(seconds: number | null): this;
   setSessionPausePolicy(policy: SessionPausePolicy): this;
+  setRetryPolicy(policy: RetryOptions | null): this;
   registerSerializableRef(
     typeTag: string,
     match: (new (...args: any[]) => any) | ((value: unknown) => boolean),

@@ -528,9 +528,25 @@ class WasmContext {
     return data === null || data === undefined ? defaultValue : data;
   }
 
-  /** Queue an event now, before whatever this step returns. */
+  /**
+   * Queue an event now, before whatever this step returns. Under a retry policy it is
+   * held back until this attempt succeeds (a failed attempt's events are dropped).
+   */
   sendEvent(event) {
-    call("ctx_send", this.#id, event);
+    call("ctx_send", this.#id, this.#invocation, event);
+  }
+
+  /** Which attempt this is: 1, then 2, 3... as the step's retry policy tries it again. */
+  get attempt() {
+    return this.retryInfo().attempt;
+  }
+
+  /**
+   * {attempt, maxAttempts, lastError: {name, message} | null, nextDelay}: nextDelay is the
+   * seconds before another attempt if this one fails (before jitter), null on the last.
+   */
+  retryInfo() {
+    return call("ctx_retry_info", this.#id, this.#invocation);
   }
 
   /** Put an event on the run's stream without routing it. */
@@ -641,13 +657,22 @@ export class Workflow {
 
   /**
    * Add a step: `handler(event, ctx)` may be sync or async and returns an event, an array
-   * of events (fan-out) or undefined. `options`: {emits, timeout, maxConcurrency}.
+   * of events (fan-out) or undefined. `options`: {emits, timeout, maxConcurrency, retry}.
+   * `retry`: {maxAttempts, initialDelay, maxDelay, backoff: 'exponential' | 'linear' |
+   * 'fixed', jitter, retryOn}, seconds; `retryOn` is a list of error names or
+   * `(error) => boolean`. `timeout` then counts per attempt.
    */
   addStep(name, eventTypes, handler, options = null) {
     if (typeof handler !== "function") {
       throw new WorkflowDefinitionError(`step '${name}': handler must be a function`);
     }
     call("workflow_add_step", this.#id, name, eventTypes, handler, options);
+    return this;
+  }
+
+  /** The retry policy of every step without its own (`null` removes it); see addStep. */
+  setRetryPolicy(policy) {
+    call("workflow_set_retry_policy", this.#id, policy ?? null);
     return this;
   }
 
@@ -782,6 +807,7 @@ export class WorkflowBuilder {
   #timeout = null;
   #policy = "continue";
   #refs = [];
+  #retry = null;
 
   constructor(name) {
     this.#name = name;
@@ -814,12 +840,18 @@ export class WorkflowBuilder {
     return this;
   }
 
+  setRetryPolicy(policy) {
+    this.#retry = policy ?? null;
+    return this;
+  }
+
   build() {
     const wf = new Workflow(this.#name);
     for (const step of this.#steps) wf.addStep(...step);
     if (this.#timeout !== null) wf.setTimeout(this.#timeout);
     wf.setSessionPausePolicy(this.#policy);
     for (const ref of this.#refs) wf.registerSerializableRef(...ref);
+    if (this.#retry !== null) wf.setRetryPolicy(this.#retry);
     return wf;
   }
 }

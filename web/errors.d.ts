@@ -61,12 +61,21 @@ export class RateLimitError extends ModelHTTPError {
   retryAfter: number | null;
 }
 
+/** Raise it from a step to fail at once, whatever its retry policy says. */
+export class NonRetryableError extends BlazenError {}
+
 /** A blazen_py.server refused a request about a run, or could not be reached (`hand_off`, a remote handler). */
 export class RemoteError extends BlazenError {
   /** The HTTP status the server answered with, or null when it was not reached. */
   status: number | null;
   /** The server's name for the error (`"SnapshotError"`, `"AuthError"`, `"RunNotFoundError"`, ...), or null. */
   errorType: string | null;
+}
+
+/** Raise it from a step to ask for another attempt, after `delay` seconds if given (as a server's `Retry-After` asks), instead of the policy's backoff. */
+export class RetryableError extends BlazenError {
+  /** The seconds to wait before the next attempt, or null for the policy's. */
+  delay: number | null;
 }
 
 /** A snapshot is corrupt, truncated, of a newer format version, or cannot be made. */
@@ -100,7 +109,10 @@ export class RunOwnedError extends CheckpointError {}
 export class InvalidEventError extends WorkflowError {}
 
 /** A step raised; the original exception is chained as `__cause__`. */
-export class StepError extends WorkflowError {}
+export class StepError extends WorkflowError {
+  /** How many attempts the step made (more than 1 under a retry policy). */
+  attempts: number;
+}
 
 /** Nothing is queued, nothing runs, no input is awaited, and no StopEvent was produced. */
 export class WorkflowStallError extends WorkflowError {
@@ -120,5 +132,8 @@ export class WorkflowTimeoutError extends WorkflowError {
   activeSteps: Array<{ step: string; eventType: string }>;
 }
 
-/** One step exceeded its own `timeout`. */
-export class StepTimeoutError extends WorkflowTimeoutError {}
+/** One step exceeded its own `timeout` (per attempt, under a retry policy). */
+export class StepTimeoutError extends WorkflowTimeoutError {
+  /** How many attempts the step made. */
+  attempts: number;
+}

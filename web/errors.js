@@ -86,6 +86,9 @@ export class RateLimitError extends ModelHTTPError {
   }
 }
 
+/** Raise it from a step to fail at once, whatever its retry policy says. */
+export class NonRetryableError extends BlazenError {}
+
 /** A blazen_py.server refused a request about a run, or could not be reached (`hand_off`, a remote handler). */
 export class RemoteError extends BlazenError {
   constructor(message, info = {}) {
@@ -94,6 +97,15 @@ export class RemoteError extends BlazenError {
     this.status = info.status ?? null;
     /** The server's name for the error (`"SnapshotError"`, `"AuthError"`, `"RunNotFoundError"`, ...), or null. */
     this.errorType = info.errorType ?? null;
+  }
+}
+
+/** Raise it from a step to ask for another attempt, after `delay` seconds if given (as a server's `Retry-After` asks), instead of the policy's backoff. */
+export class RetryableError extends BlazenError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** The seconds to wait before the next attempt, or null for the policy's. */
+    this.delay = info.delay ?? null;
   }
 }
 
@@ -131,7 +143,13 @@ export class RunOwnedError extends CheckpointError {}
 export class InvalidEventError extends WorkflowError {}
 
 /** A step raised; the original exception is chained as `__cause__`. */
-export class StepError extends WorkflowError {}
+export class StepError extends WorkflowError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** How many attempts the step made (more than 1 under a retry policy). */
+    this.attempts = info.attempts ?? null;
+  }
+}
 
 /** Nothing is queued, nothing runs, no input is awaited, and no StopEvent was produced. */
 export class WorkflowStallError extends WorkflowError {
@@ -160,5 +178,11 @@ export class WorkflowTimeoutError extends WorkflowError {
   }
 }
 
-/** One step exceeded its own `timeout`. */
-export class StepTimeoutError extends WorkflowTimeoutError {}
+/** One step exceeded its own `timeout` (per attempt, under a retry policy). */
+export class StepTimeoutError extends WorkflowTimeoutError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** How many attempts the step made. */
+    this.attempts = info.attempts ?? null;
+  }
+}

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import SnapshotError, StateError
-from ..runtime import COMPLETED, FAILED, PAUSED, RUNNING, Run
+from ..runtime import COMPLETED, FAILED, PAUSED, RUNNING, Attempt, Run
 from ..state import encode_state_value
 from .format import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, encode_event
 
@@ -58,7 +58,7 @@ def capture(run: Run, metadata: Mapping[str, Any] | None = None) -> dict[str, An
             "created_at": time.time(),
             "state": {k: encode_state_value(v) for k, v in run.committed_state().items()},
             "queue": [encode_event(e) for e in queue],
-            "step_inputs": [{"step": name, "event": encode_event(e)} for name, e in run.step_inputs()],
+            "step_inputs": [_step_input(name, e, a) for name, e, a in run.step_inputs_with_attempts()],
             "input_requests": [
                 {
                     **r,
@@ -76,6 +76,13 @@ def capture(run: Run, metadata: Mapping[str, Any] | None = None) -> dict[str, An
     except StateError as exc:
         raise SnapshotError(f"cannot snapshot run {run.run_id}: {exc}") from exc
     return Snapshot(snapshot)
+
+
+def _step_input(name: str, event: Mapping[str, Any], attempt: Attempt | None) -> dict[str, Any]:
+    item = {"step": name, "event": encode_event(event)}
+    if attempt is not None:  # a retry: its attempt count (and, mid-backoff, when it runs)
+        item.update(attempt.describe())
+    return item
 
 
 _STATUS = {RUNNING: "running", PAUSED: "paused", COMPLETED: "completed", FAILED: "failed"}

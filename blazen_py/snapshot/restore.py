@@ -17,7 +17,7 @@ from ..errors import (
     WorkflowTimeoutError,
 )
 from ..events import STOP_EVENT
-from ..runtime import Run
+from ..runtime import Attempt, Run
 from .format import ParsedSnapshot, parse
 
 __all__ = ["Deserializer", "restore"]
@@ -63,7 +63,20 @@ def restore(
         run.held_stop, queue = queue[0], queue[1:]
     run.queue.extend(queue)
     steps = definition.steps_by_name
-    run.pending.extend((steps[name], event) for name, event in parsed.step_inputs)
+    for i, (name, event) in enumerate(parsed.step_inputs):
+        target = steps[name]
+        retried = parsed.retries.get(i)
+        if retried is None or target.retry is None:  # (a step that lost its policy starts over)
+            run.pending.append((target, event))
+            continue
+        attempt, error_name, message, due = retried
+        # The policy may have changed since: never more attempts than it allows now.
+        waiting = Attempt(target, event, min(attempt, target.retry.max_attempts), error_name, message, due)
+        if due is not None:
+            run.backoffs[waiting] = None
+        else:
+            run.carried[(target.index, id(event))] = waiting
+            run.pending.append((target, event))
     _restore_session(run, parsed, deserializers or {})
     for request_id, prompt, metadata, step in parsed.input_requests:
         run.requests.restore(request_id, prompt, metadata, step)

@@ -1,9 +1,12 @@
-"""Random workflows for differential tests: fan-out, loops, send_event, state, input requests.
+"""Random workflows for differential tests: fan-out, loops, send_event, state, input
+requests, and flaky steps retried under a policy.
 
 Every step's outputs depend only on the event it handles, so the number of events that
 reach the sink is known in advance (:attr:`Generated.expected_sinks`); the sink stops the
 run once all of them arrived. State records an order-sensitive trace, so a resumed run
-that lost or duplicated an event ends with a different result.
+that lost or duplicated an event ends with a different result. A flaky step fails its
+first attempts (how many depends only on its event) after writing to the state and
+sending an event: a retry that kept a failed attempt's writes or events would show.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from typing import Any
 
 from blazen_py import INPUT_REQUEST_EVENT, INPUT_RESPONSE_EVENT, START_EVENT, STOP_EVENT, WorkflowBuilder
 
-KINDS = ("forward", "fanout", "send", "ask", "loop")
+KINDS = ("forward", "fanout", "send", "ask", "loop", "flaky")
+
+FLAKY_RETRY = {"max_attempts": 3, "initial_delay": 0, "backoff": "fixed"}
 
 
 BIG = 2**64  # beyond a JS number's exact range
@@ -36,7 +41,7 @@ class Generated:
             plans = []
             for _ in range(1 if rng.random() < 0.7 else 2):
                 kind = rng.choice(KINDS)
-                width = 2 if kind in ("fanout", "send") else 1
+                width = 2 if kind in ("fanout", "send", "flaky") else 1
                 targets = [rng.choice(self.types) for _ in range(width)]
                 plans.append((f"s{names}", kind, targets, rng.random() < 0.3))
                 names += 1
@@ -65,7 +70,8 @@ class Generated:
         b.add_step("start", [START_EVENT], self._start)
         for etype, plans in self.plans.items():
             for name, kind, targets, suspends in plans:
-                b.add_step(name, [etype], self._make(name, kind, targets, suspends))
+                retry = FLAKY_RETRY if kind == "flaky" else None
+                b.add_step(name, [etype], self._make(name, kind, targets, suspends), retry=retry)
         b.add_step("answer", [INPUT_RESPONSE_EVENT], self._answer)
         b.add_step("sink", ["Sink"], self._sink)
         return b
@@ -102,6 +108,12 @@ class Generated:
                 return [self._event(t, n + 1) for t in targets]
             if kind == "send":
                 ctx.send_event(self._event(targets[0], n + 1))
+                return self._event(targets[1], n + 1)
+            if kind == "flaky":
+                ctx.send_event(self._event(targets[0], n + 1))  # held back until it succeeds
+                if ctx.attempt <= (n + len(name)) % 3:
+                    ctx.set("kept_a_failed_write", True)  # rolled back with the attempt
+                    raise ConnectionError(f"{name} attempt {ctx.attempt}")
                 return self._event(targets[1], n + 1)
             nxt = self._event(targets[0], n + 1)
             return {"type": INPUT_REQUEST_EVENT, "prompt": f"{name}@{n}", "metadata": {"next": nxt}}
