@@ -15,16 +15,21 @@ The public API, re-exported from private modules::
 
 from __future__ import annotations
 
+from .agent import AgentResult, Tool, ToolOutput, extract, run_agent
 from .blazen_state import FieldStore, register_state_class
 from .context import Context, SessionNamespace, StateNamespace
 from .errors import (
     ActiveStep,
+    AgentError,
     BadCheckpointError,
     BlazenError,
+    CassetteError,
+    CassetteMismatchError,
     CheckpointError,
     HandlerStateError,
     InputRequestError,
     InvalidEventError,
+    MaxIterationsError,
     ModelError,
     RemoteError,
     RunOwnedError,
@@ -104,8 +109,12 @@ __all__ = [
     "STEP_STARTED",
     "STOP_EVENT",
     "ActiveStep",
+    "AgentError",
+    "AgentResult",
     "BadCheckpointError",
     "BlazenError",
+    "CassetteError",
+    "CassetteMismatchError",
     "ChatMessage",
     "CheckpointError",
     "ClaimingStore",
@@ -122,6 +131,7 @@ __all__ = [
     "InputRequestError",
     "InvalidApiKeyError",
     "InvalidEventError",
+    "MaxIterationsError",
     "MemoryStore",
     "MissingApiKeyError",
     "MockTransport",
@@ -147,6 +157,8 @@ __all__ = [
     "StoreError",
     "StreamEvent",
     "StreamingHttpResponse",
+    "Tool",
+    "ToolOutput",
     "Transport",
     "TransportError",
     "TransportTimeoutError",
@@ -162,5 +174,7 @@ __all__ = [
     "WorkflowStallError",
     "WorkflowTimeoutError",
     "__version__",
+    "extract",
     "register_state_class",
+    "run_agent",
 ]

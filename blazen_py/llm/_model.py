@@ -855,4 +855,4 @@ class CompletionModel:
                 break
         if not state.events:
             self._fail("ended the stream without sending any event", status)
-        return state.result(self._model)
+        return self._checked(state.result, self._model, status=status)
