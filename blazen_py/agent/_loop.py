@@ -315,9 +315,19 @@ class _Loop:
                     messages=self.messages,
                 )
             results = await asyncio.gather(*(self._call(index, call) for call in calls))
-            for call, result in zip(calls, results, strict=True):
+            for call, result in zip(calls, results, strict=True):  # in the answer's order
                 self.messages.append(
                     {"role": "tool", "tool_call_id": call["id"], "content": result["content"]}
+                )
+                self.results.append(
+                    {
+                        "id": call["id"],
+                        "name": call["function"]["name"],
+                        "arguments": _shown_call(call)["arguments"],
+                        "data": result["data"],
+                        "error": result["error"],
+                        "content": result["content"],
+                    }
                 )
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -373,16 +383,6 @@ class _Loop:
         if result is None:
             result = await self._outcome(index, call)
             self.log.save_result(index, call["id"], result)
-        self.results.append(
-            {
-                "id": call["id"],
-                "name": name,
-                "arguments": _shown_call(call)["arguments"],
-                "data": result["data"],
-                "error": result["error"],
-                "content": result["content"],
-            }
-        )
         self.log.publish(
             {
                 "type": TOOL_RESULT,

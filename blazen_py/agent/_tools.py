@@ -22,6 +22,7 @@ __all__ = [
     "FINISH_TOOL",
     "MAX_RESULT_CHARS",
     "Tool",
+    "ToolFailure",
     "ToolOutput",
     "as_tools",
     "call_result",
@@ -39,6 +40,10 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: ``needs_approval``: always, never, or a predicate over the arguments.
 Approval = bool | Callable[[dict[str, Any]], Any]
 Handler = Callable[[dict[str, Any]], Any]
+
+
+class ToolFailure(Exception):
+    """Raised by a handler (a bridge's) to report exactly its message as the failure."""
 
 
 class ToolOutput:
@@ -259,6 +264,8 @@ async def call_result(tool: Tool, arguments: dict[str, Any]) -> dict[str, Any]:
         value = tool.handler(arguments)
         if inspect.isawaitable(value):
             value = await value
+    except ToolFailure as exc:
+        return error_result(f"tool {tool.name!r} failed: {exc}")
     except Exception as exc:  # reported to the model, which may recover
         return error_result(f"tool {tool.name!r} failed: {type(exc).__name__}: {exc}")
     return output_of(value)
