@@ -807,6 +807,56 @@ def model_stream(call_id: int, model_id: int, messages: Any, on_chunk: Any, opti
     _answer(call_id, run())
 
 
+# -- cassettes -------------------------------------------------------------------------------
+
+_cassettes: dict[int, Any] = {}
+
+
+@export
+def cassette_new(text: Any) -> int:
+    """``new Cassette()`` (``text`` null) or ``Cassette.fromJSON(data)`` (JSON text, checked)."""
+    from .llm import Cassette
+
+    tape = Cassette() if text is None or text is jsnull else Cassette.from_json(str(text))
+    cassette_id = next(_ids)
+    _cassettes[cassette_id] = tape
+    return cassette_id
+
+
+@export
+def cassette_dump(cassette_id: int) -> str:
+    """``cassette.toJSON()``: the cassette's JSON text."""
+    return str(_cassettes[cassette_id].to_json())
+
+
+@export
+def cassette_drop(cassette_id: int) -> None:
+    """Forget a cassette (its JS object was garbage-collected)."""
+    _cassettes.pop(cassette_id, None)
+
+
+@export
+def model_record(model_id: int, cassette_id: int) -> int:
+    """``CompletionModel.record(model, cassette)``: a new model id."""
+    from .llm import CompletionModel
+
+    recording = CompletionModel.record(_models[model_id], _cassettes[cassette_id])
+    model_id = next(_ids)
+    _models[model_id] = recording
+    return model_id
+
+
+@export
+def model_replay(cassette_id: int) -> int:
+    """``CompletionModel.replay(cassette)``: a new model id."""
+    from .llm import CompletionModel
+
+    replaying = CompletionModel.replay(_cassettes[cassette_id])
+    model_id = next(_ids)
+    _models[model_id] = replaying
+    return model_id
+
+
 # -- agents ----------------------------------------------------------------------------------
 
 _AGENT_OPTIONS = {

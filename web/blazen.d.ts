@@ -328,6 +328,13 @@ export interface AgentResult {
   finishReason: string | null;
 }
 
+/** Recorded model calls: record once, replay with no network. */
+export class Cassette {
+  constructor();
+  static fromJSON(data: string | Record<string, unknown>): Cassette;
+  toJSON(): Record<string, unknown>;
+}
+
 export function runAgent(model: CompletionModel, messages: ChatMessage[], tools: AgentTool[], options?: AgentOptions | null): Promise<AgentResult>;
 export function extract(
   model: CompletionModel,
@@ -341,6 +348,8 @@ export class CompletionModel {
   static openrouter(options?: ModelOptions): CompletionModel;
   static openai(options?: ModelOptions): CompletionModel;
   static openaiCompatible(options: ModelOptions & { baseUrl: string; model: string; apiKeyEnv?: string }): CompletionModel;
+  static record(model: CompletionModel, cassette: Cassette): CompletionModel;
+  static replay(cassette: Cassette | string | Record<string, unknown>): CompletionModel;
   complete(messages: ChatMessage[], options?: Record<string, unknown> | null): Promise<CompletionResponse>;
   stream(
     messages: ChatMessage[],

@@ -968,7 +968,26 @@ export class CompletionModel {
     return new CompletionModel("openaiCompatible", options);
   }
 
-  /** Resolves to {content, model, usage, finishReason, id}. */
+  /**
+   * `model`, keeping a copy of each of its exchanges in `cassette` (requests still go out;
+   * no API key or auth header is recorded). Keep `cassette.toJSON()` for replay.
+   */
+  static record(model, cassette) {
+    if (!(cassette instanceof Cassette)) throw new ModelError("CompletionModel.record(model, cassette) needs a Cassette");
+    return new CompletionModel(null, call("model_record", modelId(model), cassetteIds.get(cassette)));
+  }
+
+  /**
+   * A model answering from a cassette only (a Cassette, or its JSON data or text, checked as
+   * hostile): no network, no key. A request with no recording rejects with
+   * CassetteMismatchError, naming it.
+   */
+  static replay(cassette) {
+    const tape = cassette instanceof Cassette ? cassette : Cassette.fromJSON(cassette);
+    return new CompletionModel(null, call("model_replay", cassetteIds.get(tape)));
+  }
+
+  /** Resolves to {content, model, usage, finishReason, id, toolCalls, cost}. */
   complete(messages, options = null) {
     return callAsync("model_complete", this.#id, plainMessages(messages), options);
   }
@@ -976,6 +995,29 @@ export class CompletionModel {
   /** Streams: onChunk({delta, index}) per piece; resolves to the whole response. */
   stream(messages, onChunk, options = null) {
     return callAsync("model_stream", this.#id, plainMessages(messages), onChunk, options);
+  }
+}
+
+const dropCassette = new FinalizationRegistry((id) => py && py.cassette_drop(id));
+const cassetteIds = new WeakMap();
+
+/** Recorded model calls (see CompletionModel.record / replay). */
+export class Cassette {
+  constructor(text = null) {
+    requireInit();
+    const id = call("cassette_new", text);
+    cassetteIds.set(this, id);
+    dropCassette.register(this, id);
+  }
+
+  /** A cassette from its JSON data or text (checked: a malformed one throws CassetteError). */
+  static fromJSON(data) {
+    return new Cassette(typeof data === "string" ? data : JSON.stringify(data));
+  }
+
+  /** The recorded exchanges as JSON data (what fromJSON reads). */
+  toJSON() {
+    return JSON.parse(call("cassette_dump", cassetteIds.get(this)));
   }
 }
 

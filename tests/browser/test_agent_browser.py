@@ -269,3 +269,80 @@ def test_finish_tool_extract_override_and_approve(page: Any, llm: LLMTestServer)
     assert "need approval" in value["refused"][1]
     names = [t["function"]["name"] for t in llm.chat_requests()[0].json["tools"]]
     assert names == ["lookup", "wipe", "finish"]
+
+
+KEY = "sk-or-v1-cassette-0123456789abcdef0123456789abcdef"
+
+
+def test_record_then_replay_with_the_network_cut(browser: Any, origin: str, llm: LLMTestServer) -> None:
+    llm.reset()
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    page.goto(origin + "_test/blank.html")
+    model = script(llm, "cassette", THREE)
+    body = """
+        const blazen = await import('/blazen.js');
+        await blazen.default({ env: { CASSETTE_KEY: values.key } });
+        const { runAgent, ChatMessage, CompletionModel, Cassette } = blazen;
+        const tools = [
+          { name: 'add', description: 'Add', parameters: values.numbers, handler: (a) => ({ sum: a.a + a.b }) },
+          { name: 'multiply', description: 'Multiply', parameters: values.numbers, handler: (a) => a.a * a.b },
+        ];
+        window.__agent = { blazen, tools };
+        const cassette = new Cassette();
+        const live = CompletionModel.openaiCompatible({ ...values.model, apiKeyEnv: 'CASSETTE_KEY' });
+        const result = await runAgent(CompletionModel.record(live, cassette), [ChatMessage.user('(2+3)*4?')], tools);
+        return JSON.stringify({ content: result.content, cassette: cassette.toJSON() });
+    """
+    recorded = json.loads(
+        page.evaluate(
+            "async ([body, values]) => (new Function('values', `return (async () => { ${body} })();`))(values)",
+            [body, {"key": KEY, "numbers": NUMBERS, "model": model}],
+        )
+    )
+    assert recorded["content"] == "The answer is 20."
+    text = json.dumps(recorded["cassette"])
+    assert KEY not in text
+    assert "authorization" not in text.lower()
+    assert len(recorded["cassette"]["exchanges"]) == 3
+    assert len(llm.chat_requests()) == 3
+
+    blocked: list[str] = []
+
+    def cut(route: Any) -> None:
+        blocked.append(route.request.url)
+        route.abort()
+
+    context.route("**/*", cut)  # from here on, nothing leaves the page
+    replay = page.evaluate(
+        """async (data) => {
+            const { blazen, tools } = window.__agent;
+            const { runAgent, ChatMessage, CompletionModel } = blazen;
+            const model = CompletionModel.replay(data);
+            const result = await runAgent(model, [ChatMessage.user('(2+3)*4?')], tools);
+            let mismatch;
+            try { await runAgent(CompletionModel.replay(data), [ChatMessage.user('something else')], tools); }
+            catch (e) { mismatch = [e.name, e.message, e.index, e instanceof blazen.CassetteMismatchError]; }
+            let hostile;
+            try { CompletionModel.replay({ format: 'blazen-cassette', version: 1, model: 'm', base_url: '/v1',
+                exchanges: [{ request: { method: 'POST', url: '/v1', headers: { Authorization: 'Bearer x' } },
+                              response: { status: 200, chunks: [] } }] }); }
+            catch (e) { hostile = [e.name, e.message]; }
+            return { content: result.content, usage: result.totalUsage, mismatch, hostile };
+        }""",
+        recorded["cassette"],
+    )
+    context.close()
+    assert blocked == []  # the replay sent nothing: no request left the page
+    assert len(llm.chat_requests()) == 3
+    assert replay["content"] == "The answer is 20."
+    assert replay["usage"] == {"promptTokens": 60, "completionTokens": 10, "totalTokens": 70}
+    name, message, index, typed = replay["mismatch"]
+    assert name == "CassetteMismatchError"
+    assert typed is True
+    assert index == 0
+    assert "request 0 (POST " in message
+    assert "something else" in message
+    assert replay["hostile"][0] == "CassetteError"
+    assert "would carry a credential" in replay["hostile"][1]
