@@ -15,16 +15,21 @@ The public API, re-exported from private modules::
 
 from __future__ import annotations
 
+from .agent import AgentResult, Tool, ToolOutput, extract, run_agent
 from .blazen_state import FieldStore, register_state_class
 from .context import Context, SessionNamespace, StateNamespace
 from .errors import (
     ActiveStep,
+    AgentError,
     BadCheckpointError,
     BlazenError,
+    CassetteError,
+    CassetteMismatchError,
     CheckpointError,
     HandlerStateError,
     InputRequestError,
     InvalidEventError,
+    MaxIterationsError,
     ModelError,
     RemoteError,
     RunOwnedError,
@@ -68,6 +73,7 @@ _LAZY = {
     "CompletionChunk": ".llm",
     "CompletionModel": ".llm",
     "CompletionResponse": ".llm",
+    "Cassette": ".llm",
     "Usage": ".llm",
     "MockTransport": ".llm",
     "Transport": ".llm",
@@ -115,8 +121,13 @@ __all__ = [
     "STEP_STARTED",
     "STOP_EVENT",
     "ActiveStep",
+    "AgentError",
+    "AgentResult",
     "BadCheckpointError",
     "BlazenError",
+    "Cassette",
+    "CassetteError",
+    "CassetteMismatchError",
     "ChatMessage",
     "CheckpointError",
     "ClaimingStore",
@@ -133,6 +144,7 @@ __all__ = [
     "InputRequestError",
     "InvalidApiKeyError",
     "InvalidEventError",
+    "MaxIterationsError",
     "MemoryStore",
     "MissingApiKeyError",
     "MockTransport",
@@ -161,6 +173,8 @@ __all__ = [
     "StoreError",
     "StreamEvent",
     "StreamingHttpResponse",
+    "Tool",
+    "ToolOutput",
     "Transport",
     "TransportError",
     "TransportTimeoutError",
@@ -176,5 +190,7 @@ __all__ = [
     "WorkflowStallError",
     "WorkflowTimeoutError",
     "__version__",
+    "extract",
     "register_state_class",
+    "run_agent",
 ]

@@ -8,9 +8,11 @@ keeps their identity, and never goes into a snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Protocol
 
+from .agent import AgentResult
+from .agent._record import run_durable
 from .blazen_state import (
     MAX_NESTING,
     META_SUFFIX,
@@ -20,7 +22,7 @@ from .blazen_state import (
     is_blazen_state,
     reassemble,
 )
-from .errors import InvalidEventError, StateError
+from .errors import InvalidEventError, StateError, WorkflowError
 from .events import event_type_of
 from .state import MAX_INT_BITS, StateValue, bad_number, check_int, copy_state_value
 
@@ -59,6 +61,14 @@ class RunAccess(Protocol):
     async def request_input(
         self, prompt: Any, metadata: Mapping[str, Any] | None, step: str | None
     ) -> Any: ...
+
+    journal: Mapping[int, Any]
+
+    def record_for(self, inv: int, key: str) -> None: ...
+
+    def checkpoint_now(self) -> None: ...
+
+    async def wait_bound(self, request_id: str, prompt: Any, metadata: Any, step: str | None) -> Any: ...
 
 
 class Context:
@@ -264,6 +274,39 @@ class Context:
         survive a snapshot, return a ``blazen::InputRequestEvent`` instead.
         """
         return await self._run.request_input(prompt, metadata, self._step)
+
+    def run_agent(
+        self,
+        model: Any,
+        messages: Iterable[Any],
+        tools: Iterable[Any] = (),
+        **options: Any,
+    ) -> Awaitable[AgentResult]:
+        """Run a tool-calling agent durably (see :func:`blazen_py.agent.run_agent`).
+
+        ``await ctx.run_agent(model, messages, tools, max_iterations=..., ...)`` takes
+        the options of :func:`~blazen_py.agent.run_agent` but ``approve`` and
+        ``on_event``. Each completed model turn and tool result is kept in the run, so a
+        snapshot or checkpoint taken mid-agent, resumed anywhere, goes on after the last
+        completed one: no completed model call or tool call runs again (the one under
+        way does). Tools declared ``needs_approval`` wait for a durable input request
+        (an ``InputRequested`` item whose metadata holds ``tool`` and ``arguments``;
+        answer ``True``, ``False`` or ``{"approved": bool, "reason": text}``); a
+        rejection is the tool's result for the model. Turns and tool calls appear on
+        the run's stream (``blazen::AgentTurn``, ``blazen::ToolCall``,
+        ``blazen::ToolResult``).
+
+        Call it from the step's own code (it notes which invocation asks, at the call).
+
+        Raises:
+            WorkflowError: called outside a step invocation.
+            MaxIterationsError: see :func:`~blazen_py.agent.run_agent`.
+        """
+        run = self._run
+        inv = run.current
+        if not inv:
+            raise WorkflowError("ctx.run_agent must be called by a running step", step=self._step)
+        return run_durable(run, inv, self._step, model, messages, tools, options)
 
     # -- retries -------------------------------------------------------------------------
 

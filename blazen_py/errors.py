@@ -13,12 +13,16 @@ from typing import ClassVar, NamedTuple
 
 __all__ = [
     "ActiveStep",
+    "AgentError",
     "BadCheckpointError",
     "BlazenError",
+    "CassetteError",
+    "CassetteMismatchError",
     "CheckpointError",
     "HandlerStateError",
     "InputRequestError",
     "InvalidEventError",
+    "MaxIterationsError",
     "ModelError",
     "RemoteError",
     "RunOwnedError",
@@ -284,3 +288,43 @@ class RemoteError(BlazenError):
         super().__init__(message)
         self.status = status
         self.error_type = error_type
+
+
+class CassetteError(ModelError):
+    """A cassette of recorded model calls is malformed, too large, or of another version."""
+
+
+class CassetteMismatchError(CassetteError):
+    """A replayed model has no recording for a request; the message names the request.
+
+    Attributes:
+        index: The position (from 0) of the request among those the replaying model sent.
+    """
+
+    js_fields: ClassVar[dict[str, str]] = {"index": "number"}
+
+    def __init__(self, message: str, *, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class AgentError(BlazenError):
+    """A tool-calling agent could not finish (see :func:`blazen_py.agent.run_agent`)."""
+
+
+class MaxIterationsError(AgentError):
+    """The model still called tools after ``max_iterations`` rounds of tool calls.
+
+    Attributes:
+        iterations: The rounds of tool calls that ran (``max_iterations``).
+        messages: The conversation so far (OpenAI format), to inspect or continue.
+    """
+
+    js_fields: ClassVar[dict[str, str]] = {"iterations": "number"}
+
+    def __init__(
+        self, message: str, *, iterations: int, messages: list[dict[str, object]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.iterations = iterations
+        self.messages = list(messages or [])

@@ -50,7 +50,7 @@ from .events import (
     event_type_of,
 )
 from .journal import Journal
-from .requests import InputRequests, PausedForInput, ended_error
+from .requests import ANSWER_PREFIX, InputRequests, PausedForInput, ended_error
 from .retry import error_message, error_name
 from .state import bad_number, copy_state_value
 from .stream import ERROR, INPUT_ANSWERED, STEP_FINISHED, STEP_RETRYING, STEP_STARTED, StreamEvent
@@ -451,6 +451,24 @@ class Run:
         """Note ``key``'s value before the running step invocation changes it."""
         if self.current:
             self.journal.record(self.current, key, self.state)
+
+    def record_for(self, inv: int, key: str) -> None:
+        """Note ``key``'s value before invocation ``inv`` changes it (from code that runs
+        for an invocation after its own stretch: ``ctx.run_agent``)."""
+        if inv:
+            self.journal.record(inv, key, self.state)
+
+    def checkpoint_now(self) -> None:
+        """Ask a durable run to save a checkpoint soon, as after a step completes (a
+        durable agent calls it after each turn it records)."""
+        if self.on_step_done is not None:
+            self.on_step_done()
+
+    async def wait_bound(self, request_id: str, prompt: Any, metadata: Any, step: str | None) -> Any:
+        """Wait on a bound durable input request (see :meth:`InputRequests.wait_bound`)."""
+        if self.status >= COMPLETED:
+            raise ended_error(self.run_id, step)
+        return await self.requests.wait_bound(request_id, prompt, metadata, step, self.state)
 
     def committed_state(self) -> dict[str, Any]:
         """The state without the writes of step invocations that have not finished.
@@ -1279,6 +1297,10 @@ class Run:
         self.requests.close(request)
         if self.tracer is not None:
             self._trace(INPUT_ANSWERED, request_id=request_id, step=request.step)
+        if request.bound:  # no step waits on it now: kept for the step that will
+            self.state[ANSWER_PREFIX + request_id] = response
+            self.checkpoint_now()
+            return
         self.produce({"type": INPUT_RESPONSE_EVENT, "request_id": request_id, "response": response}, None)
         if self.status == RUNNING:
             self._schedule()

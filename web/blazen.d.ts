@@ -189,6 +189,8 @@ export interface WasmContext {
   /** Which attempt this is (1, 2, ...) under the step's retry policy. */
   readonly attempt: number;
   retryInfo(): RetryInfo;
+  /** runAgent, durably: completed turns and tool results survive a reload; approvals are durable requests. */
+  runAgent(model: CompletionModel, messages: ChatMessage[], tools: AgentTool[], options?: AgentOptions | null): Promise<AgentResult>;
   runId(): string;
   readonly workflowName: string;
   readonly state: StateNamespace;
@@ -326,13 +328,71 @@ export interface CompletionResponse {
   finishReason: string | null;
   id: string | null;
   usage: { promptTokens: number | null; completionTokens: number | null; totalTokens: number | null } | null;
+  /** Tool calls, OpenAI format ({id, type: 'function', function: {name, arguments (JSON text)}}). */
+  toolCalls: Array<{ id: string; type: "function"; function: { name: string; arguments: string } }>;
+  /** The provider's cost in USD (OpenRouter's usage.cost), or null. */
+  cost: number | null;
 }
+
+/** A function the model may call. */
+export interface AgentTool {
+  name: string;
+  description: string;
+  /** JSON Schema of the arguments (validated before the handler runs; see docs/js-api.md). */
+  parameters?: Record<string, unknown> | null;
+  /** Sync or async; returns a JSON value, or {data, llmOverride}. A throw is reported to the model. */
+  handler: (args: any) => unknown | Promise<unknown>;
+  /** true, or a predicate over the arguments: the call waits for approval first. */
+  needsApproval?: boolean | ((args: any) => boolean | Promise<boolean>);
+}
+
+export interface AgentOptions {
+  toolConcurrency?: number;
+  maxIterations?: number;
+  systemPrompt?: string;
+  temperature?: number;
+  maxTokens?: number;
+  addFinishTool?: boolean;
+  options?: Record<string, unknown>;
+  onChunk?: (chunk: { delta: string; index: number }) => void | Promise<void>;
+  /** runAgent only (ctx.runAgent puts these items on the run's stream). */
+  onEvent?: (item: Record<string, unknown>) => void;
+  /** runAgent only: decides calls of tools that need approval. */
+  approve?: (name: string, args: any) => boolean | { approved: boolean; reason?: string } | Promise<boolean | { approved: boolean; reason?: string }>;
+}
+
+export interface AgentResult {
+  content: string;
+  messages: Array<Record<string, unknown>>;
+  iterations: number;
+  totalUsage: { promptTokens: number; completionTokens: number; totalTokens: number } | null;
+  totalCost: number | null;
+  toolResults: Array<{ id: string; name: string; arguments: unknown; data: unknown; error: string | null; content: string }>;
+  finishReason: string | null;
+}
+
+/** Recorded model calls: record once, replay with no network. */
+export class Cassette {
+  constructor();
+  static fromJSON(data: string | Record<string, unknown>): Cassette;
+  toJSON(): Record<string, unknown>;
+}
+
+export function runAgent(model: CompletionModel, messages: ChatMessage[], tools: AgentTool[], options?: AgentOptions | null): Promise<AgentResult>;
+export function extract(
+  model: CompletionModel,
+  messages: ChatMessage[],
+  schema: Record<string, unknown>,
+  options?: { maxAttempts?: number; systemPrompt?: string; temperature?: number; maxTokens?: number } | null,
+): Promise<any>;
 
 export class CompletionModel {
   private constructor();
   static openrouter(options?: ModelOptions): CompletionModel;
   static openai(options?: ModelOptions): CompletionModel;
   static openaiCompatible(options: ModelOptions & { baseUrl: string; model: string; apiKeyEnv?: string }): CompletionModel;
+  static record(model: CompletionModel, cassette: Cassette): CompletionModel;
+  static replay(cassette: Cassette | string | Record<string, unknown>): CompletionModel;
   complete(messages: ChatMessage[], options?: Record<string, unknown> | null): Promise<CompletionResponse>;
   stream(
     messages: ChatMessage[],

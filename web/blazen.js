@@ -559,6 +559,22 @@ class WasmContext {
     return callAsync("ctx_request_input", this.#id, prompt, metadata);
   }
 
+  /**
+   * runAgent, durably: each completed model turn and tool result is kept in the run, so a
+   * run resumed after a reload goes on after the last completed one (no completed model or
+   * tool call runs again). Tools with `needsApproval: true` (or a predicate) wait for a
+   * durable input request ('InputRequested', metadata {kind: 'tool_approval', tool,
+   * arguments}); answer true, false or {approved, reason}. Options as runAgent's, but
+   * onEvent and approve: turns and tool calls go on the run's stream.
+   */
+  runAgent(model, messages, tools, options = null) {
+    const [specs, callTool, needs] = agentTools(tools);
+    return callAsync(
+      "ctx_run_agent", this.#id, this.#invocation, modelId(model), plainMessages(messages),
+      specs, callTool, needs, options,
+    );
+  }
+
   /** The run's id (a UUID v4). */
   runId() {
     return this.#describe()[0];
@@ -946,6 +962,13 @@ export class ChatMessage {
 }
 
 const dropModel = new FinalizationRegistry((id) => py && py.model_drop(id));
+const modelIds = new WeakMap(); // CompletionModel -> its Python model's id
+
+function modelId(model) {
+  const id = modelIds.get(model);
+  if (id === undefined) throw new ModelError("model must be a CompletionModel");
+  return id;
+}
 
 /**
  * A chat model behind an OpenAI-compatible endpoint. The API key is read from the runtime
@@ -957,8 +980,9 @@ export class CompletionModel {
   /** @hideconstructor */
   constructor(provider, options) {
     requireInit();
-    this.#id = call("model_new", provider, options ?? null);
+    this.#id = provider === null ? options : call("model_new", provider, options ?? null);
     dropModel.register(this, this.#id);
+    modelIds.set(this, this.#id);
   }
 
   /** OpenRouter: OPENROUTER_API_KEY; options {model, baseUrl, timeout, maxRetries, ...}. */
@@ -976,7 +1000,26 @@ export class CompletionModel {
     return new CompletionModel("openaiCompatible", options);
   }
 
-  /** Resolves to {content, model, usage, finishReason, id}. */
+  /**
+   * `model`, keeping a copy of each of its exchanges in `cassette` (requests still go out;
+   * no API key or auth header is recorded). Keep `cassette.toJSON()` for replay.
+   */
+  static record(model, cassette) {
+    if (!(cassette instanceof Cassette)) throw new ModelError("CompletionModel.record(model, cassette) needs a Cassette");
+    return new CompletionModel(null, call("model_record", modelId(model), cassetteIds.get(cassette)));
+  }
+
+  /**
+   * A model answering from a cassette only (a Cassette, or its JSON data or text, checked as
+   * hostile): no network, no key. A request with no recording rejects with
+   * CassetteMismatchError, naming it.
+   */
+  static replay(cassette) {
+    const tape = cassette instanceof Cassette ? cassette : Cassette.fromJSON(cassette);
+    return new CompletionModel(null, call("model_replay", cassetteIds.get(tape)));
+  }
+
+  /** Resolves to {content, model, usage, finishReason, id, toolCalls, cost}. */
   complete(messages, options = null) {
     return callAsync("model_complete", this.#id, plainMessages(messages), options);
   }
@@ -985,6 +1028,88 @@ export class CompletionModel {
   stream(messages, onChunk, options = null) {
     return callAsync("model_stream", this.#id, plainMessages(messages), onChunk, options);
   }
+}
+
+const dropCassette = new FinalizationRegistry((id) => py && py.cassette_drop(id));
+const cassetteIds = new WeakMap();
+
+/** Recorded model calls (see CompletionModel.record / replay). */
+export class Cassette {
+  constructor(text = null) {
+    requireInit();
+    const id = call("cassette_new", text);
+    cassetteIds.set(this, id);
+    dropCassette.register(this, id);
+  }
+
+  /** A cassette from its JSON data or text (checked: a malformed one throws CassetteError). */
+  static fromJSON(data) {
+    return new Cassette(typeof data === "string" ? data : JSON.stringify(data));
+  }
+
+  /** The recorded exchanges as JSON data (what fromJSON reads). */
+  toJSON() {
+    return JSON.parse(call("cassette_dump", cassetteIds.get(this)));
+  }
+}
+
+// -- agents -----------------------------------------------------------------------------------
+
+// The tools' declarations cross as data; their handlers stay here, called by index. A
+// handler's value crosses back as JSON text, so nothing live reaches Python.
+function agentTools(tools) {
+  if (!Array.isArray(tools)) throw new BlazenError("tools must be an array of {name, description, parameters, handler}");
+  const specs = tools.map((tool, index) => {
+    if (tool === null || typeof tool !== "object") throw new BlazenError(`tool ${index} must be an object`);
+    if (typeof tool.handler !== "function") throw new BlazenError(`tool '${tool.name}': handler must be a function`);
+    const rule = tool.needsApproval;
+    if (rule !== undefined && typeof rule !== "boolean" && typeof rule !== "function") {
+      throw new BlazenError(`tool '${tool.name}': needsApproval must be a boolean or a function`);
+    }
+    return {
+      name: tool.name,
+      description: tool.description ?? "",
+      parameters: tool.parameters ?? null,
+      needsApproval: typeof rule === "function" ? "predicate" : rule === true,
+    };
+  });
+  const callTool = async (index, argsJson) => {
+    try {
+      const value = await tools[index].handler(JSON.parse(argsJson));
+      return { ok: true, json: JSON.stringify(value === undefined ? null : value) };
+    } catch (error) {
+      const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      return { ok: false, error: text };
+    }
+  };
+  const needs = (index, argsJson) => tools[index].needsApproval(JSON.parse(argsJson));
+  return [specs, callTool, needs];
+}
+
+/**
+ * Run a tool-calling agent: ask the model, run the tools it calls, repeat until it answers
+ * without tool calls. A tool is {name, description, parameters (JSON Schema), handler(args)}
+ * (sync or async; returns a value, or {data, llmOverride}); arguments are validated against
+ * the schema before the handler runs, and a failure (bad arguments, a throw, an unknown tool)
+ * goes back to the model as the tool's result. Options: {toolConcurrency (0: no limit),
+ * maxIterations = 10 (then MaxIterationsError), systemPrompt, temperature, maxTokens,
+ * addFinishTool, onChunk (stream each turn), onEvent (each turn and tool call), approve(name,
+ * args) (for tools with needsApproval)}. Resolves to {content, messages, iterations,
+ * totalUsage, totalCost, toolResults, finishReason}.
+ */
+export function runAgent(model, messages, tools, options = null) {
+  requireInit();
+  const [specs, callTool, needs] = agentTools(tools);
+  return callAsync("agent_run", modelId(model), plainMessages(messages), specs, callTool, needs, options);
+}
+
+/**
+ * Structured output through a single-purpose tool: resolves to the model's arguments to it,
+ * validated against `schema`. Options: {maxAttempts = 3, systemPrompt, temperature, maxTokens}.
+ */
+export function extract(model, messages, schema, options = null) {
+  requireInit();
+  return callAsync("agent_extract", modelId(model), plainMessages(messages), schema, options);
 }
 
 function plainMessages(messages) {

@@ -11,6 +11,15 @@ export class BlazenError extends Error {
   runId: string | null;
 }
 
+/** A tool-calling agent could not finish (see run_agent). */
+export class AgentError extends BlazenError {}
+
+/** The model still called tools after `max_iterations` rounds of tool calls. */
+export class MaxIterationsError extends AgentError {
+  /** The rounds of tool calls that ran (`max_iterations`). */
+  iterations: number;
+}
+
 /** A handler operation does not fit the run's current state (e.g. pausing a finished run). */
 export class HandlerStateError extends BlazenError {}
 
@@ -21,6 +30,15 @@ export class InputRequestError extends BlazenError {}
 export class ModelError extends BlazenError {
   /** HTTP status code, or null for network failures. */
   status: number | null;
+}
+
+/** A cassette of recorded model calls is malformed, too large, or of another version. */
+export class CassetteError extends ModelError {}
+
+/** A replayed model has no recording for a request; the message names the request. */
+export class CassetteMismatchError extends CassetteError {
+  /** The position (from 0) of the request among those the replaying model sent. */
+  index: number;
 }
 
 /** The environment variable that should hold the API key is unset or empty. */

@@ -18,6 +18,18 @@ export class BlazenError extends Error {
   }
 }
 
+/** A tool-calling agent could not finish (see run_agent). */
+export class AgentError extends BlazenError {}
+
+/** The model still called tools after `max_iterations` rounds of tool calls. */
+export class MaxIterationsError extends AgentError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** The rounds of tool calls that ran (`max_iterations`). */
+    this.iterations = info.iterations ?? null;
+  }
+}
+
 /** A handler operation does not fit the run's current state (e.g. pausing a finished run). */
 export class HandlerStateError extends BlazenError {}
 
@@ -30,6 +42,18 @@ export class ModelError extends BlazenError {
     super(message, info);
     /** HTTP status code, or null for network failures. */
     this.status = info.status ?? null;
+  }
+}
+
+/** A cassette of recorded model calls is malformed, too large, or of another version. */
+export class CassetteError extends ModelError {}
+
+/** A replayed model has no recording for a request; the message names the request. */
+export class CassetteMismatchError extends CassetteError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** The position (from 0) of the request among those the replaying model sent. */
+    this.index = info.index ?? null;
   }
 }
 
