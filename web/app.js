@@ -126,6 +126,14 @@ function settings() {
   return { baseUrl: $("base-url").value.trim(), model: $("model").value.trim() };
 }
 
+const DEFAULT_LIMIT_S = 120;
+
+/** The time limit of a cell run in seconds (the field under the endpoint settings). */
+function cellLimit() {
+  const value = Number($("cell-limit").value);
+  return Number.isFinite(value) && value > 0 ? Math.min(value, 86_400) : DEFAULT_LIMIT_S;
+}
+
 /** Hand a changed API key to the runtime environment (os.environ), and nowhere else. */
 async function applyKey() {
   const key = $("api-key").value;
@@ -137,7 +145,7 @@ async function applyKey() {
 
 function restoreSettings() {
   $("settings").addEventListener("submit", (event) => event.preventDefault());
-  for (const id of ["base-url", "model"]) {
+  for (const id of ["base-url", "model", "cell-limit"]) {
     const saved = localStorage.getItem(`blazen-playground:${id}`);
     if (saved) $(id).value = saved;
     $(id).addEventListener("change", () => localStorage.setItem(`blazen-playground:${id}`, $(id).value.trim()));
@@ -159,8 +167,12 @@ class Cell {
     const base = `cell-${id}`;
     this.runButton = h("button", { type: "button", class: "run primary", disabled: pyodide === null, text: "Run" });
     this.runButton.setAttribute("aria-describedby", `${base}-title`);
+    this.stopButton = h("button", { type: "button", class: "stop", hidden: true, text: "Stop" });
+    this.stopButton.setAttribute("aria-describedby", `${base}-title`);
+    this.stopButton.addEventListener("click", () => this.stopNow && this.stopNow("you pressed Stop"));
+    this.stopNow = null;
     this.status = h("span", { class: "cell-status", role: "status" });
-    const actions = h("div", { class: "actions" }, this.status, this.runButton);
+    const actions = h("div", { class: "actions" }, this.status, this.runButton, this.stopButton);
     if (reload) {
       const button = h("button", { type: "button", class: "reload", text: "Reload page" });
       button.addEventListener("click", () => location.reload());
@@ -323,24 +335,50 @@ class Cell {
     this.graphSvg = null;
     this.graphBox.replaceChildren(h("p", { class: "muted", text: "No workflow drawn yet." }));
     this.panes.hidden = false;
-    this.setStatus("running", "Running…");
+    const limit = cellLimit();
+    this.setStatus("running", `Running… (stops after ${limit} s)`);
     const started = performance.now();
     // Running spans grow even when no item comes (a long step, a run waiting for an answer).
     const growing = setInterval(() => this.timeline.schedule(), 500);
+    // Stop (the button or the time limit) aborts the cell's runs, cancels its Python code,
+    // and ends the cell at once: code that never returns cannot hold the page.
+    let stopped = null;
+    const stopping = new Promise((resolve) => {
+      this.stopNow = (why) => {
+        if (stopped !== null) return;
+        stopped = why;
+        drawings.stop_cell(this.id);
+        resolve(false);
+      };
+    });
+    const timer = setTimeout(() => this.stopNow(`it ran longer than the time limit of ${limit} s`), limit * 1000);
+    this.runButton.hidden = true;
+    this.stopButton.hidden = false;
     let ok = true;
     try {
       await applyKey();
-      if (this.lang === "python") ok = await this.runPython();
-      else ok = await this.runJs();
+      const work = this.lang === "python" ? this.runPython() : this.runJs();
+      work.catch(() => {}); // after a stop its failure is no longer shown
+      ok = await Promise.race([work, stopping]);
     } catch (error) {
       ok = false;
-      this.print(`${describeError(error)}\n`, "error");
+      if (stopped === null) this.print(`${describeError(error)}\n`, "error");
     } finally {
+      clearTimeout(timer);
       clearInterval(growing);
+      this.stopNow = null;
+      if (stopped !== null) {
+        ok = false;
+        this.askBox.replaceChildren();
+        this.print(`Stopped: ${stopped}.\n`, "error");
+      }
       drawings.timeline_end(this.id, ok ? "completed" : "failed");
       this.timeline.schedule();
       const seconds = ((performance.now() - started) / 1000).toFixed(2);
-      this.setStatus(ok ? "done" : "error", ok ? `Done in ${seconds} s` : "Failed");
+      if (stopped !== null) this.setStatus("stopped", `Stopped after ${seconds} s`);
+      else this.setStatus(ok ? "done" : "error", ok ? `Done in ${seconds} s` : "Failed");
+      this.stopButton.hidden = true;
+      this.runButton.hidden = false;
       this.running = false;
       this.runButton.disabled = false;
     }
@@ -359,6 +397,7 @@ class Cell {
       },
     };
     const answer = JSON.parse(await runPythonCell(this.code.value, hooks, `<cell ${this.id}>`, this.id));
+    if (answer.stopped) return false;
     if (answer.graph && this.graphDesc === null) this.setGraph(answer.graph);
     if (answer.error !== null) {
       this.print(`${answer.error}\n`, "error");
@@ -386,6 +425,15 @@ function jsScope(cell) {
     const desc = { name: wf.name, steps };
     drawn.set(wf, desc);
     const begin = () => cell.setGraph(desc);
+    // A run started here is the cell's: Stop aborts it (see playground.py's stop_cell).
+    const own = (start) => {
+      drawings.js_cell_enter(cell.id);
+      try {
+        return start();
+      } finally {
+        drawings.js_cell_exit();
+      }
+    };
     wf.addStep = (name, eventTypes, handler, options = null) => {
       P.addStep.call(wf, name, eventTypes, handler, options);
       steps.push({
@@ -401,16 +449,16 @@ function jsScope(cell) {
     const SPANS = { spans: true };
     wf.run = (input = {}) => {
       begin();
-      return P.runStreaming.call(wf, input, (item) => cell.event(item), SPANS);
+      return own(() => P.runStreaming.call(wf, input, (item) => cell.event(item), SPANS));
     };
     wf.runStreaming = (input, callback, options = null) => {
       if (typeof callback !== "function") return P.runStreaming.call(wf, input, callback);
       begin();
-      const own = options && options.spans === true;
-      return P.runStreaming.call(wf, input, (item) => {
+      const asked = options && options.spans === true;
+      return own(() => P.runStreaming.call(wf, input, (item) => {
         cell.event(item);
-        return own || !isSpanItem(item) ? callback(item) : undefined;
-      }, SPANS);
+        return asked || !isSpanItem(item) ? callback(item) : undefined;
+      }, SPANS));
     };
     // A handler's own streamEvents leaves the span items out, unless the cell asked for them.
     const watched = (handler, options) => {
@@ -423,13 +471,14 @@ function jsScope(cell) {
     };
     wf.runWithHandler = async (input = {}, options = null) => {
       begin();
-      return watched(await P.runWithHandler.call(wf, input, { ...options, ...SPANS }), options);
+      return watched(await own(() => P.runWithHandler.call(wf, input, { ...options, ...SPANS })), options);
     };
     wf.resumeWithSerializableRefs = async (snapshot, deserializers, options = null) => {
       begin();
       const opts = { ...options, ...SPANS };
-      return watched(await P.resumeWithSerializableRefs.call(wf, snapshot, deserializers, opts), options);
+      return watched(await own(() => P.resumeWithSerializableRefs.call(wf, snapshot, deserializers, opts)), options);
     };
+    wf.resumeCheckpoint = (runId, options = null) => own(() => P.resumeCheckpoint.call(wf, runId, options));
     if (steps.length) begin();
     return wf;
   };

@@ -15,6 +15,7 @@ object is handed to the page.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import traceback
 from contextvars import ContextVar
@@ -29,7 +30,13 @@ from blazen_py.stream import INPUT_ANSWERED, STEP_FINISHED, STEP_STARTED
 
 # The cell whose code is running: runs started there are traced into its timeline.
 _cell: ContextVar[tuple[str, Any] | None] = ContextVar("playground_cell", default=None)
+# The cell whose JS code is starting a run right now (set around blazen.js's start calls):
+# such runs can be stopped with the cell, as a Python cell's runs are.
+_js_cell: ContextVar[str | None] = ContextVar("playground_js_cell", default=None)
+_js_tokens: list[Any] = []
 _timelines: dict[str, Timeline] = {}
+_cell_runs: dict[str, list[runtime.Run]] = {}  # a cell's runs not known to be finished
+_cell_tasks: dict[str, asyncio.Task[Any]] = {}  # a Python cell's code, while it runs
 _SPAN_ITEMS = (STEP_STARTED, STEP_FINISHED, INPUT_ANSWERED)
 # JS stream items name the engine's keys in camelCase (blazen.js); the renderer reads Python's.
 _PY_KEYS = {
@@ -79,7 +86,12 @@ async def run_cell(code: str, hooks: Any, filename: str, cell: str = "") -> str:
     namespace = make_namespace(hooks)
     token = _cell.set((cell, hooks))
     try:
-        value = await eval_code_async(code, namespace, filename=filename)
+        # Its own Task (with the cell in its context), so that stop_cell can cancel it.
+        task = asyncio.ensure_future(eval_code_async(code, namespace, filename=filename))
+        _cell_tasks[cell] = task
+        value = await task
+    except asyncio.CancelledError:
+        return _dumps({"value": None, "error": None, "stopped": True, "graph": _auto_graph(namespace)})
     except Exception as exc:  # shown to the user, whatever it is
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
         lines = traceback.format_list(frames) if frames else []
@@ -87,6 +99,8 @@ async def run_cell(code: str, hooks: Any, filename: str, cell: str = "") -> str:
         return _dumps({"value": None, "error": "".join(lines).rstrip(), "graph": _auto_graph(namespace)})
     finally:
         _cell.reset(token)
+        if _cell_tasks.get(cell) is task:
+            del _cell_tasks[cell]
     shown = None if value is None else repr(value)
     return _dumps({"value": shown, "error": None, "graph": _auto_graph(namespace)})
 
@@ -103,8 +117,14 @@ def _auto_graph(namespace: dict[str, Any]) -> Any:
 
 
 def _trace_cell_runs(run: runtime.Run) -> None:
-    """A run hook: a run started by a Python cell's code feeds that cell's timeline."""
+    """A run hook: a run started by a cell's code is the cell's (stop_cell aborts it); one
+    started by a Python cell's code feeds that cell's timeline."""
     current = _cell.get()
+    owner = current[0] if current is not None else _js_cell.get()
+    if owner is not None:
+        runs = [r for r in _cell_runs.get(owner, ()) if not r.finished]
+        runs.append(run)
+        _cell_runs[owner] = runs
     if current is None:
         return
     cell, hooks = current
@@ -134,6 +154,33 @@ class _StepsOf:
 
 if _trace_cell_runs not in runtime.run_hooks:
     runtime.run_hooks.append(_trace_cell_runs)
+
+
+# -- stopping a cell --------------------------------------------------------------------------
+
+
+def js_cell_enter(cell: str) -> None:
+    """blazen.js is about to start a run for a JS cell: the run is that cell's."""
+    _js_tokens.append(_js_cell.set(cell))
+
+
+def js_cell_exit() -> None:
+    """The start call of js_cell_enter returned."""
+    if _js_tokens:
+        _js_cell.reset(_js_tokens.pop())
+
+
+def stop_cell(cell: str) -> int:
+    """Stop a cell: abort its unfinished runs and cancel its Python code; how many runs."""
+    aborted = 0
+    for run in _cell_runs.pop(cell, []):
+        if not run.finished:
+            run.abort()
+            aborted += 1
+    task = _cell_tasks.get(cell)
+    if task is not None and not task.done():
+        task.cancel()
+    return aborted
 
 
 # -- drawings for the page ------------------------------------------------------------------

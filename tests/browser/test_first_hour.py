@@ -111,3 +111,105 @@ def test_a_relative_index_url_is_resolved_against_the_page(browser: Any, base_ur
         assert out["tries"]["http://[::1"].startswith("BlazenError: init: indexURL \"http://[::1\" is not a URL")
     finally:
         context.close()
+
+
+# -- a cell that never ends ------------------------------------------------------------------
+
+HUNG_PYTHON = """
+import asyncio
+from blazen_py import START_EVENT, STOP_EVENT, Workflow
+
+async def wait(event, ctx):
+    await asyncio.Event().wait()  # never set
+    return {"type": STOP_EVENT, "result": "never"}
+
+wf = Workflow("hangs")
+wf.add_step("wait", [START_EVENT], wait, emits=[STOP_EVENT])
+await wf.run({})
+"""
+
+HUNG_JS = """
+const wf = new Workflow('hangs');
+wf.addStep('wait', ['blazen::StartEvent'], () => new Promise(() => {}), { emits: ['blazen::StopEvent'] });
+return await wf.run({});
+"""
+
+
+@pytest.fixture(scope="module")
+def playground(browser: Any, base_url: str) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(base_url, wait_until="domcontentloaded")
+    page.wait_for_function("() => document.body.dataset.state === 'ready'", timeout=BOOT_TIMEOUT_MS)
+    yield page
+    context.close()
+    assert errors == []
+
+
+def _add_cell(page: Any, lang: str, code: str) -> Any:
+    page.click("#add-python" if lang == "python" else "#add-js")
+    cell = page.locator("article.cell").last
+    cell.locator("textarea").fill(code)
+    return cell
+
+
+def _spans(cell: Any) -> list[tuple[str, str]]:
+    return [
+        (str(step), str(outcome))
+        for step, outcome in cell.locator("svg.timeline rect.span").evaluate_all(
+            "rs => rs.map(r => [r.dataset.step, r.getAttribute('class').split(' ').pop()])"
+        )
+    ]
+
+
+@pytest.mark.parametrize("lang", ["python", "js"])
+def test_stop_aborts_a_hung_cell_and_the_cell_runs_again(playground: Any, lang: str) -> None:
+    """Was: "Running…" for ever with Run disabled; only a reload recovered."""
+    page = playground
+    cell = _add_cell(page, lang, HUNG_PYTHON if lang == "python" else HUNG_JS)
+    cell.locator("button.run").click()
+    page.wait_for_function(
+        "(c) => c.querySelectorAll('svg.timeline rect.span').length === 1", arg=cell.element_handle(), timeout=30_000
+    )
+    assert cell.get_attribute("data-status") == "running"
+    assert "stops after 120 s" in cell.locator(".cell-status").inner_text()
+    assert cell.locator("button.run").is_hidden()
+    cell.locator("button.stop").click()
+    page.wait_for_function("(c) => c.dataset.status !== 'running'", arg=cell.element_handle(), timeout=10_000)
+    assert cell.get_attribute("data-status") == "stopped"
+    assert cell.locator(".cell-status").inner_text().startswith("Stopped after ")
+    assert "Stopped: you pressed Stop." in cell.locator("pre.output").inner_text()
+    assert cell.locator("button.stop").is_hidden()
+    # the run was aborted: its step's span ends, cancelled
+    page.wait_for_function(
+        "(c) => !c.querySelector('svg.timeline rect.span.running')", arg=cell.element_handle(), timeout=10_000
+    )
+    assert _spans(cell) == [("wait", "cancelled")]
+    # ... and the cell runs again, to the end
+    fixed = "print('again')" if lang == "python" else "print('again');"
+    cell.locator("textarea").fill(fixed)
+    cell.locator("button.run").click()
+    page.wait_for_function("(c) => c.dataset.status !== 'running'", arg=cell.element_handle(), timeout=30_000)
+    assert cell.get_attribute("data-status") == "done"
+    assert cell.locator("pre.output").inner_text() == "again\n"
+
+
+def test_a_cell_stops_at_the_visible_time_limit(playground: Any) -> None:
+    page = playground
+    limit = page.locator("#cell-limit")
+    assert limit.is_visible()
+    assert limit.input_value() == "120"
+    assert "stops after" in page.inner_text("#limit")
+    limit.fill("2")
+    try:
+        cell = _add_cell(page, "js", "await new Promise(() => {}); // code that never returns")
+        cell.locator("button.run").click()
+        assert "stops after 2 s" in cell.locator(".cell-status").inner_text()
+        page.wait_for_function("(c) => c.dataset.status !== 'running'", arg=cell.element_handle(), timeout=20_000)
+        assert cell.get_attribute("data-status") == "stopped"
+        assert "longer than the time limit of 2 s" in cell.locator("pre.output").inner_text()
+    finally:
+        limit.fill("120")
+        limit.dispatch_event("change")
