@@ -58,7 +58,9 @@ def _check_policy(policy: str) -> str:
 class Workflow:
     """A named set of steps that react to events.
 
-    Example::
+    Example (top-level ``await``, as in Pyodide or a notebook cell)::
+
+        from blazen_py import START_EVENT, STOP_EVENT, Workflow
 
         wf = Workflow("greeter")
 
