@@ -424,6 +424,14 @@ def workflow_run_with_handler(call_id: int, wf_id: int, input: Any, options: Any
     _answer(call_id, run())
 
 
+def _js_time(seconds: Any) -> int | None:
+    """Seconds since the epoch (a snapshot's ``created_at``) as JS time: whole milliseconds,
+    so ``new Date(createdAt)`` is right; null when the stored value is not a time."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return None
+    return round(seconds * 1000)
+
+
 @export_async
 def workflow_checkpoints(call_id: int, wf_id: int, options: Any) -> None:
     """``await wf.unfinishedRuns({checkpoint})``: this workflow's saved durable runs."""
@@ -433,7 +441,9 @@ def workflow_checkpoints(call_id: int, wf_id: int, options: Any) -> None:
     async def run() -> Any:
         bad: list[dict[str, Any]] = []
         found = await wf.checkpoints(store, on_bad=lambda error: bad.append(error_fields(error)))
-        runs = [{"runId": c["run_id"], "createdAt": c["created_at"], "status": c["status"]} for c in found]
+        runs = [
+            {"runId": c["run_id"], "createdAt": _js_time(c["created_at"]), "status": c["status"]} for c in found
+        ]
         return data_to_js({"runs": runs, "bad": bad})
 
     _answer(call_id, run())

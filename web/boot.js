@@ -35,6 +35,29 @@ export function resolveIndexURL(indexURL) {
   return url.href;
 }
 
+// A classic worker (new Worker(url) without {type: "module"}) cannot import ES modules:
+// Pyodide refuses to boot there. importScripts() with no URL does nothing in a classic
+// worker and throws in a module worker.
+function isClassicWorker() {
+  if (typeof WorkerGlobalScope === "undefined" || typeof importScripts !== "function") return false;
+  try {
+    importScripts();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function refuseUnusable() {
+  if (isClassicWorker()) {
+    throw new BlazenError(
+      "blazen.js runs in a module Web Worker, not a classic one: create the worker with " +
+        "new Worker(url, { type: 'module' }) and import blazen.js in it",
+    );
+  }
+  refuseFileURL();
+}
+
 function refuseFileURL() {
   // Node has no location (and loads Pyodide from files, as it should): browsers only.
   if (globalThis.location?.protocol === "file:") {
@@ -52,7 +75,7 @@ function refuseFileURL() {
  * false` always boots normally.
  */
 export async function bootPyodide(options, report) {
-  refuseFileURL();
+  refuseUnusable();
   const indexURL = resolveIndexURL(options.indexURL);
   report("runtime", 0, "Loading the Python runtime");
   const manifest = options.snapshot === false ? null : fetchSnapshotManifest(indexURL);

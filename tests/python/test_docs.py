@@ -37,6 +37,37 @@ def test_python_api_reference_names_every_public_name() -> None:
     assert sorted(set(blazen_py.__all__) - headings) == []
 
 
+def test_indexeddb_store_is_documented_as_the_browser_has_it() -> None:
+    """Not only as CPython's stand-in that always raises."""
+    text = (DOCS / "python-api.md").read_text()
+    section = text[text.index("### class `IndexedDBStore`") : text.index("## Models")]
+    for method in ("save", "load", "list", "delete"):
+        assert f"async IndexedDBStore.{method}(" in section
+    assert "IndexedDBStore.close()" in section
+    assert "On CPython creating one raises" in section
+    # generating the docs (in this process) leaves no placeholder module behind
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_api", DOCS / "gen_api.py")
+    assert spec is not None and spec.loader is not None
+    gen_api = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen_api)
+    assert gen_api.render() == text
+    assert "pyodide" not in sys.modules
+    assert "blazen_py._compat._idb" not in sys.modules
+
+
+def test_type_aliases_are_documented_with_their_own_docstrings() -> None:
+    """Was: StateValue (an alias of typing.Any) shown with typing.Any's docstring."""
+    text = (DOCS / "python-api.md").read_text()
+    for name in ("StateValue", "Event"):
+        section = text[text.index(f"### `{name}` (type alias)") :]
+        section = section[: section.index("\n### ", 1)]
+        assert "unconstrained type" not in section
+        assert f"{name} = " in section
+    assert "Uint8Array" in text[text.index("### `StateValue`") :][:800]
+
+
 def test_readme_links_to_docs_that_exist() -> None:
     readme = (ROOT / "README.md").read_text()
     links = re.findall(r"\]\((docs/[^)#]+)", readme)
@@ -149,3 +180,31 @@ def test_shell_blocks_name_commands_that_exist(block: docblocks.Block) -> None:
             assert (ROOT / path).is_file(), (block.id, path)
         for module, test in re.findall(r"(test_\w+\.py)::(test_\w+)", line):  # a portable test's id
             assert f"def {test}(" in (ROOT / "tests" / "python" / module).read_text(), (block.id, test)
+
+
+# -- docs/js-api.md against blazen.js --------------------------------------------------------
+
+WEB = ROOT / "web"
+
+
+def _js_class_members(source: str, cls: str) -> list[str]:
+    body = re.search(rf"^export class {cls}\b.*?\n(.*?)^\}}", source, flags=re.M | re.S)
+    assert body is not None, cls
+    names = re.findall(r"^  (?:static |async |get )*(\w+)\s*\(", body.group(1), flags=re.M)
+    return [n for n in names if n != "constructor"]
+
+
+def test_js_api_reference_names_every_export_and_public_method() -> None:
+    source = (WEB / "blazen.js").read_text()
+    doc = (DOCS / "js-api.md").read_text()
+    exports = re.findall(r"^export (?:class|function|const) (\w+)", source, flags=re.M)
+    errors = re.findall(r"^export class (\w+)", (WEB / "errors.js").read_text(), flags=re.M)
+    assert len(errors) > 10
+    missing = [n for n in exports + errors if not re.search(rf"\b{n}\b", doc)]
+    assert missing == []
+    for cls in ("Workflow", "WorkflowBuilder", "WorkflowHandler", "ChatMessage", "CompletionModel"):
+        for member in _js_class_members(source, cls):
+            assert re.search(rf"`[^`]*\b{member}\b", doc), f"{cls}.{member} is not in docs/js-api.md"
+    # ... and the TypeScript declarations declare the same exports
+    declared = set(re.findall(r"^export (?:declare )?(?:class|function|const|default function) (\w+)", (WEB / "blazen.d.ts").read_text(), flags=re.M))
+    assert set(exports) - {"default"} <= declared | set(errors)
