@@ -51,6 +51,7 @@ from ._jsvalues import (
 )
 from .context import Context
 from .errors import CheckpointError, InvalidEventError, SnapshotError, StateError, WorkflowError
+from .events import message_language
 from .handler import WorkflowHandler
 from .runtime import Deferred, Run, WorkflowResult
 from .snapshot import dumps
@@ -83,6 +84,10 @@ _running: set[asyncio.Future[None]] = set()
 class JsStepError(Exception):
     """A JS step threw or its Promise rejected; ``js_error`` is what JS threw."""
 
+    # Its message is what JS threw, with its own kind ("SyntaxError: ..."): a StepError
+    # quotes it as it is, not as "JsStepError: SyntaxError: ...".
+    names_its_kind = True
+
     def __init__(self, message: str, js_error: Any) -> None:
         super().__init__(message)
         self.js_error = js_error
@@ -113,11 +118,16 @@ def take_last_error() -> Any:
 def _remember(fn: Callable[..., Any]) -> Callable[..., Any]:
     def call(*args: Any) -> Any:
         global _last_error
+        # Messages of what JS calls speak JS (null, a string): see events.message_language.
+        # The runs started here inherit it through the context their tasks copy.
+        token = message_language.set("js")
         try:
             return fn(*args)
         except BaseException as exc:
             _last_error = exc
             raise
+        finally:
+            message_language.reset(token)
 
     call.__name__ = fn.__name__
     call.__doc__ = fn.__doc__
@@ -320,7 +330,8 @@ def _result_to_js(result: WorkflowResult) -> Any:
     """``{data, runId, type, event}``: the StopEvent's result, the run id, and the StopEvent."""
     event = result.event
     if type(event) is JsEvent:
-        data, stop = event.js.result, event.js
+        # a StopEvent without a result: null, as in Python (a missing JS property would raise)
+        data, stop = (event.js.result if "result" in event else None), event.js
     else:
         data, stop = to_js_value(result.data), event_to_js(event)
     return data_to_js({"data": data, "runId": result.run_id, "type": event["type"], "event": stop})
@@ -442,7 +453,8 @@ def workflow_checkpoints(call_id: int, wf_id: int, options: Any) -> None:
         bad: list[dict[str, Any]] = []
         found = await wf.checkpoints(store, on_bad=lambda error: bad.append(error_fields(error)))
         runs = [
-            {"runId": c["run_id"], "createdAt": _js_time(c["created_at"]), "status": c["status"]} for c in found
+            {"runId": c["run_id"], "createdAt": _js_time(c["created_at"]), "status": c["status"]}
+            for c in found
         ]
         return data_to_js({"runs": runs, "bad": bad})
 

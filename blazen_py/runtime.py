@@ -41,7 +41,15 @@ from .errors import (
     WorkflowStallError,
     WorkflowTimeoutError,
 )
-from .events import INPUT_REQUEST_EVENT, INPUT_RESPONSE_EVENT, STOP_EVENT, describe, event_type_of
+from .events import (
+    INPUT_REQUEST_EVENT,
+    INPUT_RESPONSE_EVENT,
+    STOP_EVENT,
+    describe,
+    event_shape,
+    event_type_of,
+    message_language,
+)
 from .journal import Journal
 from .requests import InputRequests, PausedForInput, ended_error
 from .state import bad_number, copy_state_value
@@ -501,11 +509,10 @@ class Run:
                 return
             self.produce(out, step.name)
             return
+        js = message_language.get() == "js"
+        others = "an array of events, or undefined" if js else "a list of events, or None"
         self._bad_output(
-            step,
-            event,
-            f"returned {describe(out)}; a step returns an event (a mapping with a string 'type'), "
-            "a list of events, or None",
+            step, event, f"returned {describe(out)}; a step returns an event ({event_shape()}), {others}"
         )
 
     def _bad_output(self, step: Step, event: Mapping[str, Any], what: str) -> None:
@@ -786,8 +793,11 @@ class Run:
         if isinstance(exc, WorkflowError) and exc.run_id == self.run_id:
             error = exc  # already ours (e.g. raised by a nested engine call)
         else:
+            # An error that names its own kind (a JS step's: "SyntaxError: ...") is not wrapped
+            # in its Python class name.
+            said = str(exc) if getattr(exc, "names_its_kind", False) else f"{type(exc).__name__}: {exc}"
             error = StepError(
-                f"step {step.name!r} failed handling {event['type']!r}: {type(exc).__name__}: {exc}",
+                f"step {step.name!r} failed handling {event['type']!r}: {said}",
                 step=step.name,
                 event_type=event["type"],
                 run_id=self.run_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import re
 import sys
 import textwrap
@@ -249,7 +250,7 @@ def documented_assignments() -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for path in sorted((ROOT / "blazen_py").rglob("*.py")):
         body = ast.parse(path.read_text()).body
-        for node, following in zip(body, body[1:], strict=False):
+        for node, following in itertools.pairwise(body):
             if (
                 isinstance(node, ast.Assign)
                 and len(node.targets) == 1
@@ -258,7 +259,8 @@ def documented_assignments() -> dict[str, tuple[str, str]]:
                 and isinstance(following.value, ast.Constant)
                 and isinstance(following.value.value, str)
             ):
-                found.setdefault(node.targets[0].id, (ast.unparse(node.value), inspect.cleandoc(following.value.value)))
+                text = inspect.cleandoc(following.value.value)
+                found.setdefault(node.targets[0].id, (ast.unparse(node.value), text))
     return found
 
 

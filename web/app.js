@@ -16,6 +16,10 @@ const EXAMPLES = [
     blurb:
       "Two steps: fetch a text from this site, then ask the model set under Model endpoint " +
       "for a summary (any OpenAI-compatible server that allows this page's origin).",
+    needs:
+      "Needs a model server: set Model endpoint above to one that is running (for example a " +
+      "local llama.cpp or Ollama server) before you press Run; without one the run fails with " +
+      "a connection error.",
   },
   {
     id: "approval",
@@ -113,11 +117,45 @@ function format(value) {
 function describeError(error) {
   if (error && typeof error === "object" && "message" in error) {
     let text = `${error.name || "Error"}: ${error.message}`;
-    if (error.step) text += `\n  in step '${error.step}'`;
-    if (error.eventType) text += ` handling '${error.eventType}'`;
+    // The engine's messages name the step already ("step 'parse' failed handling ..."):
+    // say it again only when the message does not.
+    if (error.step && !String(error.message).includes(`'${error.step}'`)) {
+      text += `\n  in step '${error.step}'`;
+      if (error.eventType) text += ` handling '${error.eventType}'`;
+    }
     return text;
   }
   return String(error);
+}
+
+/**
+ * Where a syntax error is in a JS cell's code: the Function constructor's SyntaxError says
+ * what but not where, so the code is parsed once more as a script, whose error event has
+ * the line. `throw null` comes first: were the code to close the wrapper and parse, nothing
+ * of it would run.
+ */
+function syntaxErrorLine(code) {
+  return new Promise((resolve) => {
+    const source = `throw null;\n(async function () {\n${code}\n});`;
+    const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+    const script = document.createElement("script");
+    const onError = (event) => {
+      if (event.filename !== url) return;
+      event.preventDefault(); // reported in the cell, not in the console
+      done(event.error instanceof SyntaxError && event.lineno > 2 ? event.lineno - 2 : null);
+    };
+    const done = (line) => {
+      window.removeEventListener("error", onError);
+      script.remove();
+      URL.revokeObjectURL(url);
+      resolve(line);
+    };
+    window.addEventListener("error", onError);
+    script.onload = () => done(null);
+    script.onerror = () => done(null);
+    script.src = url;
+    document.head.append(script);
+  });
 }
 
 // -- settings ---------------------------------------------------------------------------------
@@ -155,7 +193,7 @@ function restoreSettings() {
 // -- cells --------------------------------------------------------------------------------------
 
 class Cell {
-  constructor({ id, lang, title, blurb = "", code, reload = false, removable = false }) {
+  constructor({ id, lang, title, blurb = "", needs = "", code, reload = false, removable = false }) {
     this.id = id;
     this.lang = lang;
     this.original = code;
@@ -184,6 +222,7 @@ class Cell {
     this.code = h("textarea", {
       id: `${base}-code`,
       class: "code",
+      wrap: "off", // code is not wrapped: a line is a line, and rows count them
       spellcheck: "false",
       autocapitalize: "off",
       autocomplete: "off",
@@ -192,11 +231,25 @@ class Cell {
     this.code.value = code;
     this.fit();
     this.code.addEventListener("input", () => this.fit());
+    // Tab indents, Shift+Tab dedents; Esc then Tab leaves the editor, as code editors do.
+    this.escaped = false;
     this.code.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey || event.shiftKey)) {
         event.preventDefault();
         this.run();
+      } else if (event.key === "Escape") {
+        this.escaped = true;
+        return;
+      } else if (event.key === "Tab" && !event.ctrlKey && !event.altKey && !event.metaKey) {
+        if (!this.escaped) {
+          event.preventDefault();
+          this.indent(event.shiftKey);
+        }
       }
+      if (event.key !== "Shift") this.escaped = false;
+    });
+    this.code.addEventListener("blur", () => {
+      this.escaped = false;
     });
 
     this.output = h("pre", { class: "output", "aria-live": "polite" });
@@ -232,9 +285,14 @@ class Cell {
         actions,
       ),
       blurb ? h("p", { class: "blurb", text: blurb }) : "",
+      needs ? h("p", { class: "needs", role: "note", text: needs }) : "",
       h("label", { class: "sr-only", for: `${base}-code`, text: `${LANG_NAMES[lang]} code of “${title}”` }),
       this.code,
-      h("p", { class: "hint", id: `${base}-hint`, text: "Ctrl+Enter runs the cell." }),
+      h("p", {
+        class: "hint",
+        id: `${base}-hint`,
+        text: "Ctrl+Enter runs the cell. Tab indents; Esc, then Tab, leaves the editor.",
+      }),
       this.panes,
     );
 
@@ -250,7 +308,36 @@ class Cell {
   }
 
   fit() {
-    this.code.rows = Math.min(Math.max(this.code.value.split("\n").length, 4), 80);
+    const lines = this.code.value.split("\n").length;
+    this.code.rows = Math.min(Math.max(lines, 4), 80);
+    // The browser scrolls the field to the caret before it grows: once every line fits,
+    // its first lines come back into view.
+    if (lines <= 80) this.code.scrollTop = 0;
+  }
+
+  /** Indent the selected lines (or insert an indent at the caret); `out`: dedent. */
+  indent(out) {
+    const unit = this.lang === "python" ? "    " : "  ";
+    const area = this.code;
+    const { value, selectionStart: start, selectionEnd: end } = area;
+    if (!out && start === end) {
+      area.setRangeText(unit, start, end, "end");
+    } else {
+      const from = value.lastIndexOf("\n", start - 1) + 1;
+      const to = end > start && value[end - 1] === "\n" ? end - 1 : end;
+      const lines = value.slice(from, to).split("\n");
+      const changed = lines.map((line) => {
+        if (!out) return unit + line;
+        const spaces = line.match(/^ */)[0].length;
+        return line.slice(Math.min(spaces, unit.length));
+      });
+      const text = changed.join("\n");
+      area.setRangeText(text, from, to, "preserve");
+      const first = changed[0].length - lines[0].length;
+      area.selectionStart = Math.max(from, start + first);
+      area.selectionEnd = Math.max(area.selectionStart, end + text.length - (to - from));
+    }
+    this.fit();
   }
 
   enable() {
@@ -409,7 +496,15 @@ class Cell {
 
   async runJs() {
     const scope = jsScope(this);
-    const fn = new AsyncFunction(...Object.keys(scope), this.code.value);
+    let fn;
+    try {
+      fn = new AsyncFunction(...Object.keys(scope), this.code.value);
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error;
+      const line = await syntaxErrorLine(this.code.value);
+      if (line !== null) error.message += ` (line ${line})`;
+      throw error;
+    }
     const value = await fn(...Object.values(scope));
     if (value !== undefined) this.print(`${format(value)}\n`, "value");
     return true;
@@ -549,17 +644,9 @@ function progress(value, text) {
   $("status").textContent = text;
 }
 
-// The JupyterLite site exists once `python build.py lab` (or `test`) has built it.
-function showLabLink() {
-  fetch("./lab/jupyter-lite.json", { method: "HEAD" })
-    .then((response) => { $("lab-link").hidden = !response.ok; })
-    .catch(() => {});
-}
-
 async function main() {
   document.body.dataset.state = "booting";
   restoreSettings();
-  showLabLink();
   progress(0.02, "Reading build info…");
   const [info, codes, helper] = await Promise.all([
     fetch("./build-info.json").then((r) => r.json()),
@@ -567,6 +654,9 @@ async function main() {
     fetch("./playground.py").then((r) => r.text()),
   ]);
   $("versions").textContent = `${info.name} ${info.version} · Pyodide ${info.pyodide} · Python ${info.python}`;
+  // The JupyterLite site exists once `python build.py lab` (or `test`) has built it: the
+  // build says so (no probe that would 404 when it has not).
+  $("lab-link").hidden = info.lab !== true;
   EXAMPLES.forEach((example, i) => addCell({ ...example, code: codes[i] }));
 
   // The runtime stage reports once at its start; creep the bar meanwhile so it shows life.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import linecache
 import traceback
 from contextvars import ContextVar
 from typing import Any
@@ -84,6 +85,8 @@ def make_namespace(hooks: Any) -> dict[str, Any]:
 async def run_cell(code: str, hooks: Any, filename: str, cell: str = "") -> str:
     """Run a cell; JSON of {value: repr of the last expression or null, error: text or null}."""
     namespace = make_namespace(hooks)
+    # The cell's source, for its tracebacks' lines (steps defined in the cell fail later).
+    linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
     token = _cell.set((cell, hooks))
     try:
         # Its own Task (with the cell in its context), so that stop_cell can cancel it.
@@ -93,16 +96,40 @@ async def run_cell(code: str, hooks: Any, filename: str, cell: str = "") -> str:
     except asyncio.CancelledError:
         return _dumps({"value": None, "error": None, "stopped": True, "graph": _auto_graph(namespace)})
     except Exception as exc:  # shown to the user, whatever it is
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
-        lines = traceback.format_list(frames) if frames else []
-        lines += traceback.format_exception_only(type(exc), exc)
-        return _dumps({"value": None, "error": "".join(lines).rstrip(), "graph": _auto_graph(namespace)})
+        return _dumps(
+            {"value": None, "error": cell_traceback(exc, filename), "graph": _auto_graph(namespace)}
+        )
     finally:
         _cell.reset(token)
         if _cell_tasks.get(cell) is task:
             del _cell_tasks[cell]
     shown = None if value is None else repr(value)
     return _dumps({"value": shown, "error": None, "graph": _auto_graph(namespace)})
+
+
+def cell_traceback(exc: BaseException, filename: str) -> str:
+    """The traceback of a cell's error, its frames in the cell only; first the errors that
+    caused it and have frames in the cell (a step's own error: the line of the step that
+    failed), as Python prints a chain."""
+    chain: list[BaseException] = [exc]
+    while len(chain) < 20:
+        last = chain[-1]
+        cause = last.__cause__
+        if cause is None and not last.__suppress_context__:
+            cause = last.__context__
+        if cause is None or cause in chain:
+            break
+        chain.append(cause)
+    parts: list[str] = []
+    for error in reversed(chain):
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == filename]
+        if error is not exc and not frames:
+            continue  # nothing of the cell's code in it; the message above quotes it
+        if parts:
+            parts.append("\nThe above exception was the direct cause of:\n\n")
+        parts += traceback.format_list(frames)
+        parts += traceback.format_exception_only(type(error), error)
+    return "".join(parts).rstrip()
 
 
 def _auto_graph(namespace: dict[str, Any]) -> Any:

@@ -56,7 +56,7 @@ class DocPage:
         return page
 
 
-@pytest.fixture()
+@pytest.fixture
 def docs(browser: Any, base_url: str) -> Iterator[DocPage]:
     doc = DocPage(browser, base_url)
     yield doc

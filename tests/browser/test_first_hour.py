@@ -108,7 +108,9 @@ def test_a_relative_index_url_is_resolved_against_the_page(browser: Any, base_ur
         )
         assert out["data"] == "ok"
         assert out["tries"]["42"] == "BlazenError: init: indexURL must be a string or a URL, got number"
-        assert out["tries"]["http://[::1"].startswith("BlazenError: init: indexURL \"http://[::1\" is not a URL")
+        assert out["tries"]["http://[::1"].startswith(
+            'BlazenError: init: indexURL "http://[::1" is not a URL'
+        )
     finally:
         context.close()
 
@@ -171,7 +173,9 @@ def test_stop_aborts_a_hung_cell_and_the_cell_runs_again(playground: Any, lang: 
     cell = _add_cell(page, lang, HUNG_PYTHON if lang == "python" else HUNG_JS)
     cell.locator("button.run").click()
     page.wait_for_function(
-        "(c) => c.querySelectorAll('svg.timeline rect.span').length === 1", arg=cell.element_handle(), timeout=30_000
+        "(c) => c.querySelectorAll('svg.timeline rect.span').length === 1",
+        arg=cell.element_handle(),
+        timeout=30_000,
     )
     assert cell.get_attribute("data-status") == "running"
     assert "stops after 120 s" in cell.locator(".cell-status").inner_text()
@@ -207,9 +211,281 @@ def test_a_cell_stops_at_the_visible_time_limit(playground: Any) -> None:
         cell = _add_cell(page, "js", "await new Promise(() => {}); // code that never returns")
         cell.locator("button.run").click()
         assert "stops after 2 s" in cell.locator(".cell-status").inner_text()
-        page.wait_for_function("(c) => c.dataset.status !== 'running'", arg=cell.element_handle(), timeout=20_000)
+        page.wait_for_function(
+            "(c) => c.dataset.status !== 'running'", arg=cell.element_handle(), timeout=20_000
+        )
         assert cell.get_attribute("data-status") == "stopped"
         assert "longer than the time limit of 2 s" in cell.locator("pre.output").inner_text()
     finally:
         limit.fill("120")
         limit.dispatch_event("change")
+
+
+# -- what JS users read ----------------------------------------------------------------------
+
+# (what a JS user does by mistake, a message it must contain, a Python word it must not)
+JS_MISTAKES = [
+    ("() => 'hello'", 'returned a string "hello"', "str 'hello'"),
+    ("() => 'hello'", "an array of events, or undefined", "or None"),
+    ("() => ({ kind: 1 })", 'an object {"kind": 1}', "JsEvent"),
+    ("() => ({ type: null })", "(got null)", "NoneType"),
+    ("(e, ctx) => { ctx.set(null, 1); }", "state keys are strings, got null", "jsnull"),
+    ("(e, ctx) => { ctx.session.set(undefined, 1); }", "keys are strings, got null", "None"),
+    ("(e, ctx) => { ctx.sendEvent('x'); }", "(an object with a string 'type')", "a mapping"),
+    ("() => { JSON.parse('{'); }", "failed handling 'blazen::StartEvent': SyntaxError: ", "JsStepError"),
+]
+
+
+@pytest.fixture(scope="module")
+def js(browser: Any, base_url: str) -> Iterator[Any]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(BOOT_TIMEOUT_MS)
+    page.goto(base_url.rstrip("/") + "/_test/blank.html")
+    page.evaluate(
+        "async () => { window.blazen = await import('/blazen.js'); await window.blazen.default(); }"
+    )
+    yield page
+    context.close()
+
+
+def _message(page: Any, body: str) -> str:
+    return str(
+        page.evaluate(
+            f"""async () => {{
+                const {{ Workflow }} = window.blazen;
+                try {{ {body}; return 'no error'; }} catch (error) {{ return `${{error.name}}: ${{error.message}}`; }}
+            }}"""
+        )
+    )
+
+
+@pytest.mark.parametrize("step, said, not_said", JS_MISTAKES)
+def test_js_messages_speak_js(js: Any, step: str, said: str, not_said: str) -> None:
+    message = _message(
+        js,
+        f"const wf = new Workflow('w'); wf.addStep('s', ['blazen::StartEvent'], {step}); await wf.run({{}})",
+    )
+    assert said in message
+    assert not_said not in message
+
+
+def test_js_definition_and_input_messages_speak_js(js: Any) -> None:
+    assert _message(js, "new Workflow(null)").endswith("a workflow name must be a non-empty string, got null")
+    assert _message(js, "new Workflow('w').setTimeout(-1)").endswith("seconds or null, got -1")
+    assert _message(js, "await new Workflow('w').run('x')").endswith(
+        'run() input must be an object (merged onto the start event), got a string "x"'
+    )
+    assert _message(js, "await new Workflow('w').resume('[1]')") == (
+        "SnapshotError: a snapshot is a JSON object, got an array"
+    )
+
+
+def test_a_js_step_error_says_what_it_is_once(js: Any) -> None:
+    """Was: "... JsStepError: SyntaxError: ... in step 'parse' handling ..." (the playground
+    added the step again)."""
+    message = _message(
+        js,
+        "const wf = new Workflow('w'); wf.addStep('parse', ['blazen::StartEvent'], () => JSON.parse('{')); await wf.run({})",
+    )
+    assert message.startswith("StepError: step 'parse' failed handling 'blazen::StartEvent': SyntaxError: ")
+    assert message.count("parse'") == 1
+
+
+def test_a_stop_event_without_result_gives_null(js: Any) -> None:
+    """Was: "AttributeError: result"."""
+    out = js.evaluate(
+        """async () => {
+            const wf = new window.blazen.Workflow('w');
+            wf.addStep('s', ['blazen::StartEvent'], () => ({ type: 'blazen::StopEvent' }));
+            const result = await wf.run({});
+            return { data: result.data, type: result.type };
+        }"""
+    )
+    assert out == {"data": None, "type": "blazen::StopEvent"}
+
+
+def test_python_messages_in_the_same_page_speak_python(js: Any) -> None:
+    """The words follow the caller: Python code run by the page reads Python's."""
+    text = js.evaluate(
+        """async () => {
+            const pyodide = await window.blazen.default();
+            return await pyodide.runPythonAsync(`
+from blazen_py import START_EVENT, Workflow
+wf = Workflow("w")
+wf.add_step("s", [START_EVENT], lambda e, ctx: "hello")
+try:
+    await wf.run({})
+except Exception as exc:
+    message = str(exc)
+message`);
+        }"""
+    )
+    assert "returned str 'hello'" in text
+    assert "a list of events, or None" in text
+
+
+# -- what the playground shows of an error ---------------------------------------------------
+
+FAILING_STEP = """from blazen_py import START_EVENT, STOP_EVENT, Workflow
+
+def parse(event, ctx):
+    return {"type": STOP_EVENT, "result": int(event["text"])}
+
+wf = Workflow("parse")
+wf.add_step("parse", [START_EVENT], parse)
+await wf.run({"text": "seven"})
+"""
+
+
+def test_a_python_traceback_shows_the_line_of_the_step_that_failed(playground: Any) -> None:
+    """Was: only line 8 (the cell's await), never line 4 where int("seven") failed."""
+    cell = _add_cell(playground, "python", FAILING_STEP)
+    cell.locator("button.run").click()
+    playground.wait_for_function(
+        "(c) => c.dataset.status !== 'running'", arg=cell.element_handle(), timeout=30_000
+    )
+    out = cell.locator("pre.output").inner_text()
+    assert 'line 4, in parse\n    return {"type": STOP_EVENT, "result": int(event["text"])}' in out
+    assert "ValueError: invalid literal for int() with base 10: 'seven'" in out
+    assert "line 8, in <module>" in out
+    assert out.rstrip().endswith(
+        "StepError: step 'parse' failed handling 'blazen::StartEvent': "
+        "ValueError: invalid literal for int() with base 10: 'seven'"
+    )
+    assert out.index("line 4") < out.index("line 8")
+
+
+def test_a_js_syntax_error_has_its_line(playground: Any) -> None:
+    cell = _add_cell(playground, "js", "const a = 1;\nconst b = 2;\nthis is not javascript\n")
+    cell.locator("button.run").click()
+    playground.wait_for_function(
+        "(c) => c.dataset.status !== 'running'", arg=cell.element_handle(), timeout=30_000
+    )
+    out = cell.locator("pre.output").inner_text()
+    assert out.startswith("SyntaxError: ")
+    assert "(line 3)" in out
+    # code that closes the function and parses is not run by the line lookup
+    sneaky = _add_cell(playground, "js", "}); window.__ran = 1; (async function () {")
+    sneaky.locator("button.run").click()
+    playground.wait_for_function(
+        "(c) => c.dataset.status !== 'running'", arg=sneaky.element_handle(), timeout=30_000
+    )
+    assert sneaky.locator("pre.output").inner_text().startswith("SyntaxError: ")
+    assert playground.evaluate("window.__ran") is None
+
+
+def test_a_js_step_error_is_said_once_in_the_cell(playground: Any) -> None:
+    cell = _add_cell(
+        playground,
+        "js",
+        "const wf = new Workflow('w');\n"
+        "wf.addStep('parse', ['blazen::StartEvent'], () => JSON.parse('{'));\n"
+        "await wf.run({});\n",
+    )
+    cell.locator("button.run").click()
+    playground.wait_for_function(
+        "(c) => c.dataset.status !== 'running'", arg=cell.element_handle(), timeout=30_000
+    )
+    out = cell.locator("pre.output").inner_text()
+    assert out.startswith("StepError: step 'parse' failed handling 'blazen::StartEvent': SyntaxError: ")
+    assert out.count("parse'") == 1
+    assert "JsStepError" not in out
+
+
+# -- rough edges -------------------------------------------------------------------------------
+
+
+def test_tab_indents_and_esc_then_tab_leaves_the_editor(playground: Any) -> None:
+    cell = _add_cell(playground, "python", "def f():\nreturn 1")
+    code = cell.locator("textarea")
+    code.focus()
+    code.evaluate("t => { t.selectionStart = t.selectionEnd = t.value.length; }")  # end of line 2
+    code.press("Home")
+    code.press("Tab")
+    assert code.input_value() == "def f():\n    return 1"
+    assert playground.evaluate("document.activeElement.tagName") == "TEXTAREA"
+    code.evaluate("t => { t.selectionStart = 0; t.selectionEnd = t.value.length; }")
+    code.press("Tab")
+    assert code.input_value() == "    def f():\n        return 1"
+    code.press("Shift+Tab")
+    code.press("Shift+Tab")
+    assert code.input_value() == "def f():\nreturn 1"
+    code.press("Escape")
+    code.press("Tab")  # leaves: the field keeps its text, focus moves on
+    assert code.input_value() == "def f():\nreturn 1"
+    assert playground.evaluate("document.activeElement.tagName") != "TEXTAREA"
+    js = _add_cell(playground, "js", "")
+    js.locator("textarea").focus()
+    js.locator("textarea").press("Tab")
+    assert js.locator("textarea").input_value() == "  "  # two spaces in JS
+
+
+def test_the_editor_keeps_its_first_lines_in_view_as_it_grows(playground: Any) -> None:
+    cell = _add_cell(playground, "python", "# first line\nx = 1")
+    code = cell.locator("textarea")
+    code.focus()
+    code.evaluate("t => { t.selectionStart = t.selectionEnd = t.value.length; }")
+    for i in range(30):
+        code.press("Enter")
+        code.type(f"y{i} = {i}  # a line long enough " + "to scroll sideways " * 8)
+    assert code.evaluate("t => t.scrollTop") == 0
+    assert code.evaluate("t => t.rows") == 32
+    assert code.evaluate("t => t.scrollHeight <= t.clientHeight + 1")
+
+
+def test_the_example_that_needs_a_model_server_says_so_before_the_first_click(playground: Any) -> None:
+    note = playground.locator("#cell-summarizer .needs")
+    assert note.is_visible()
+    assert note.inner_text().startswith("Needs a model server")
+    assert playground.locator("article.cell .needs").count() == 1  # only that one
+
+
+def test_the_lab_link_is_known_from_the_build_with_no_probe(playground: Any, base_url: str) -> None:
+    """Was: a HEAD of lab/jupyter-lite.json, a red 404 when the lab is not built."""
+    fetched = playground.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+    assert not [url for url in fetched if "jupyter-lite.json" in url]
+    info = playground.evaluate("fetch('./build-info.json').then(r => r.json())")
+    assert isinstance(info["lab"], bool)
+    assert playground.locator("#lab-link").is_hidden() is (not info["lab"])
+    assert info["lab"] is (DIST / "lab" / "jupyter-lite.json").is_file()
+
+
+def test_touch_screens_get_no_keyboard_hint_and_the_desktop_does(
+    browser: Any, base_url: str, playground: Any
+) -> None:
+    assert playground.locator("#cell-fanout .hint").is_visible()
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    try:
+        page = context.new_page()
+        page.goto(base_url, wait_until="domcontentloaded")
+        page.locator("#cell-fanout .hint").wait_for(state="attached", timeout=BOOT_TIMEOUT_MS)
+        assert page.locator("#cell-fanout .hint").is_hidden()
+    finally:
+        context.close()
+
+
+def test_the_page_follows_a_dark_system_theme(browser: Any, base_url: str, playground: Any) -> None:
+    light = playground.evaluate("getComputedStyle(document.documentElement).backgroundColor")
+    assert light == "rgb(244, 245, 248)"
+    context = browser.new_context(color_scheme="dark")
+    try:
+        page = context.new_page()
+        page.goto(base_url, wait_until="domcontentloaded")
+        page.locator("#cell-fanout textarea").wait_for(timeout=BOOT_TIMEOUT_MS)
+        colors = page.evaluate(
+            """() => {
+                const css = (el, p) => getComputedStyle(el)[p];
+                const cell = document.querySelector('#cell-fanout');
+                return { page: css(document.documentElement, 'backgroundColor'), cell: css(cell, 'backgroundColor'),
+                         text: css(cell, 'color'), code: css(cell.querySelector('textarea'), 'backgroundColor') };
+            }"""
+        )
+        assert colors == {
+            "page": "rgb(18, 21, 27)",
+            "cell": "rgb(27, 31, 39)",
+            "text": "rgb(230, 232, 238)",
+            "code": "rgb(28, 26, 20)",
+        }
+    finally:
+        context.close()

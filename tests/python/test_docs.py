@@ -49,7 +49,8 @@ def test_indexeddb_store_is_documented_as_the_browser_has_it() -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("gen_api", DOCS / "gen_api.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     gen_api = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen_api)
     assert gen_api.render() == text
@@ -112,7 +113,13 @@ def test_script_blocks_run_as_pasted(block: docblocks.Block, tmp_path: Path) -> 
     script.write_text(block.code)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120, check=False
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+        check=False,
     )
     assert out.returncode == 0, f"{block.id}:\n{out.stderr}"
     # what the comments say it prints, it prints
@@ -127,7 +134,7 @@ def test_cell_blocks_run_with_top_level_await(block: docblocks.Block) -> None:
     namespace: dict[str, Any] = {"__name__": "__main__"}
 
     async def main() -> None:
-        result = eval(code, namespace)  # noqa: S307 - the repository's own documentation
+        result = eval(code, namespace)  # the repository's own documentation
         if inspect.iscoroutine(result):
             await result
 
@@ -206,5 +213,6 @@ def test_js_api_reference_names_every_export_and_public_method() -> None:
         for member in _js_class_members(source, cls):
             assert re.search(rf"`[^`]*\b{member}\b", doc), f"{cls}.{member} is not in docs/js-api.md"
     # ... and the TypeScript declarations declare the same exports
-    declared = set(re.findall(r"^export (?:declare )?(?:class|function|const|default function) (\w+)", (WEB / "blazen.d.ts").read_text(), flags=re.M))
+    declaration = re.compile(r"^export (?:declare )?(?:class|function|const|default function) (\w+)", re.M)
+    declared = set(declaration.findall((WEB / "blazen.d.ts").read_text()))
     assert set(exports) - {"default"} <= declared | set(errors)
