@@ -13,7 +13,8 @@ Each block is found with its file, line, language, and how it is meant to be run
 * anything else by its language (``sh``, ``json``, ``html``, ``nginx``, ...).
 
 A block right after a line ``<!-- continues the example above -->`` is a fragment of the
-previous block of its language in the file: it is run appended to it.
+previous block of its language in the file: it is run appended to it. One right after
+``<!-- not run: <why> -->`` is of kind ``unrun`` (it needs what the tests do not have).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 FILES = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 CONTINUES = "<!-- continues the example above -->"
+NOT_RUN = re.compile(r"<!-- not run: (.+) -->")
 
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 _SIGNATURE = re.compile(r"^[A-Za-z_]\w*(\(.*\)( -> .*)?| = .*)$")
@@ -70,5 +72,6 @@ def blocks(paths: tuple[Path, ...] = FILES) -> list[Block]:
                 code = last[lang] + code
             last[lang] = code
             line = text.count("\n", 0, match.start()) + 1
-            found.append(Block(path, line, lang, code, _kind(lang, code)))
+            kind = "unrun" if NOT_RUN.fullmatch(before) else _kind(lang, code)
+            found.append(Block(path, line, lang, code, kind))
     return found
