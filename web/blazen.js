@@ -484,7 +484,7 @@ class WasmContext {
    * Uint8Array, ArrayBuffer, DataView, Map, Set, functions, symbols, live objects.
    */
   set(key, value) {
-    if (typeof key !== "string") throw new StateError(`state keys are strings, got ${typeof key}`);
+    if (typeof key !== "string") throw new StateError(`state keys are strings, got ${key === null ? "null" : typeof key}`);
     if (key.endsWith(META_SUFFIX)) {
       throw new StateError(`state key '${key}' ends with '${META_SUFFIX}', which the BlazenState protocol reserves`);
     }
