@@ -149,7 +149,18 @@ def write_build_info(wheel: Path) -> Path:
         "wheel_sha256": sha256_file(wheel),
         "pyodide": PYODIDE_VERSION,
         "python": upstream["info"]["python"],
+        # Whether dist/lab/ holds the JupyterLite site: the playground links to it only then
+        # (known from the build, so the page never probes for it with a request that 404s).
+        "lab": (DIST_LAB / "jupyter-lite.json").is_file(),
     }
     path = DIST / "build-info.json"
     write_text_if_changed(path, json.dumps(info, indent=2) + "\n")
     return path
+
+
+def record_lab_built() -> None:
+    """After `python build.py lab`: build-info.json says the lab is there."""
+    path = DIST / "build-info.json"
+    info = json.loads(path.read_text())
+    info["lab"] = (DIST_LAB / "jupyter-lite.json").is_file()
+    write_text_if_changed(path, json.dumps(info, indent=2) + "\n")

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from blazen_build.common import log, run, sha256_file, write_text_if_changed
-from blazen_build.dist import build
+from blazen_build.dist import build, record_lab_built
 from blazen_build.paths import DIST_LAB, LAB_DIR, LAB_NOTEBOOKS, ROOT
 from blazen_build.pypi import ensure_wheels
 from blazen_build.virtualenvs import LAB_TOOLS, ensure_lab_venv
@@ -91,6 +91,7 @@ def build_lab() -> Path:
     wanted = lab_digest(wheels)
     if stamp.is_file() and stamp.read_text() == wanted and (DIST_LAB / "jupyter-lite.json").is_file():
         log(f"{DIST_LAB.relative_to(ROOT)}/ is up to date")
+        record_lab_built()
         return DIST_LAB
     shutil.rmtree(DIST_LAB, ignore_errors=True)
     shutil.rmtree(LAB_DIR, ignore_errors=True)  # the lite dir, its doit database and cache
@@ -102,5 +103,6 @@ def build_lab() -> Path:
         command += ["--piplite-wheels", wheel]
     run(command, quiet=True, cwd=LAB_DIR, env=lab_env())
     stamp.write_text(wanted)
+    record_lab_built()
     log(f"built {DIST_LAB.relative_to(ROOT)}/ in {time.monotonic() - started:.1f} s")
     return DIST_LAB

@@ -1,8 +1,9 @@
 """blazen_py: event-driven workflows in pure Python, in the browser (Pyodide) and on CPython.
 
-The public API, re-exported from private modules::
+The public API, re-exported from private modules (top-level ``await``, as in Pyodide or a
+notebook cell; on CPython, inside ``async def main()`` run by ``asyncio.run(main())``)::
 
-    from blazen_py import Workflow, START_EVENT, STOP_EVENT
+    from blazen_py import START_EVENT, STOP_EVENT, Workflow
 
     wf = Workflow("greeter")
 

@@ -58,6 +58,7 @@ from .errors import (
     WorkflowDefinitionError,
     WorkflowError,
 )
+from .events import message_language
 from .handler import WorkflowHandler
 from .retry import RetryPolicy
 from .runtime import Deferred, Run, WorkflowResult
@@ -96,6 +97,10 @@ class JsStepError(Exception):
     ``NonRetryableError`` / ``RetryableError`` by name) and ``retry_delay`` (a
     ``RetryableError``'s ``delay``).
     """
+
+    # Its message is what JS threw, with its own kind ("SyntaxError: ..."): a StepError
+    # quotes it as it is, not as "JsStepError: SyntaxError: ...".
+    names_its_kind = True
 
     def __init__(self, message: str, js_error: Any) -> None:
         super().__init__(message)
@@ -146,11 +151,16 @@ def take_last_error() -> Any:
 def _remember(fn: Callable[..., Any]) -> Callable[..., Any]:
     def call(*args: Any) -> Any:
         global _last_error
+        # Messages of what JS calls speak JS (null, a string): see events.message_language.
+        # The runs started here inherit it through the context their tasks copy.
+        token = message_language.set("js")
         try:
             return fn(*args)
         except BaseException as exc:
             _last_error = exc
             raise
+        finally:
+            message_language.reset(token)
 
     call.__name__ = fn.__name__
     call.__doc__ = fn.__doc__
@@ -413,7 +423,8 @@ def _result_to_js(result: WorkflowResult) -> Any:
     """``{data, runId, type, event}``: the StopEvent's result, the run id, and the StopEvent."""
     event = result.event
     if type(event) is JsEvent:
-        data, stop = event.js.result, event.js
+        # a StopEvent without a result: null, as in Python (a missing JS property would raise)
+        data, stop = (event.js.result if "result" in event else None), event.js
     else:
         data, stop = to_js_value(result.data), event_to_js(event)
     return data_to_js({"data": data, "runId": result.run_id, "type": event["type"], "event": stop})
@@ -517,6 +528,14 @@ def workflow_run_with_handler(call_id: int, wf_id: int, input: Any, options: Any
     _answer(call_id, run())
 
 
+def _js_time(seconds: Any) -> int | None:
+    """Seconds since the epoch (a snapshot's ``created_at``) as JS time: whole milliseconds,
+    so ``new Date(createdAt)`` is right; null when the stored value is not a time."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return None
+    return round(seconds * 1000)
+
+
 @export_async
 def workflow_checkpoints(call_id: int, wf_id: int, options: Any) -> None:
     """``await wf.unfinishedRuns({checkpoint})``: this workflow's saved durable runs."""
@@ -526,7 +545,10 @@ def workflow_checkpoints(call_id: int, wf_id: int, options: Any) -> None:
     async def run() -> Any:
         bad: list[dict[str, Any]] = []
         found = await wf.checkpoints(store, on_bad=lambda error: bad.append(error_fields(error)))
-        runs = [{"runId": c["run_id"], "createdAt": c["created_at"], "status": c["status"]} for c in found]
+        runs = [
+            {"runId": c["run_id"], "createdAt": _js_time(c["created_at"]), "status": c["status"]}
+            for c in found
+        ]
         return data_to_js({"runs": runs, "bad": bad})
 
     _answer(call_id, run())

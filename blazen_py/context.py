@@ -23,7 +23,7 @@ from .blazen_state import (
     reassemble,
 )
 from .errors import InvalidEventError, StateError, WorkflowError
-from .events import event_type_of
+from .events import event_type_of, kind, shown
 from .state import MAX_INT_BITS, StateValue, bad_number, check_int, copy_state_value
 
 __all__ = ["Context", "RetryingContext", "RunAccess", "SessionNamespace", "StateNamespace"]
@@ -93,7 +93,7 @@ class Context:
         run = self._run
         state = run.state
         if type(key) is not str:
-            raise StateError(f"state keys are strings, got {key!r}")
+            raise StateError(f"state keys are strings, got {shown(key)}")
         if key.endswith(META_SUFFIX):
             raise StateError(
                 f"state key {key!r} ends with {META_SUFFIX!r}, which the BlazenState protocol reserves"
@@ -126,7 +126,7 @@ class Context:
             StateError: ``key`` is not a string.
         """
         if type(key) is not str:
-            raise StateError(f"state keys are strings, got {key!r}")
+            raise StateError(f"state keys are strings, got {shown(key)}")
         state = self._run.state
         if self._run.has_meta:
             meta = state.get(key + META_SUFFIX)
@@ -149,7 +149,7 @@ class Context:
             StateError: ``data`` is not bytes-like.
         """
         if not isinstance(data, _BINARY):
-            raise StateError(f"set_bytes({key!r}) takes bytes, got {type(data).__name__}")
+            raise StateError(f"set_bytes({key!r}) takes bytes, got {kind(data)}")
         self.set(key, bytes(data))
 
     def get_bytes(self, key: str, default: bytes | None = None) -> bytes | None:
@@ -159,7 +159,7 @@ class Context:
             StateError: ``key`` is not a string, or holds a value that is not binary.
         """
         if type(key) is not str:
-            raise StateError(f"state keys are strings, got {key!r}")
+            raise StateError(f"state keys are strings, got {shown(key)}")
         value = self._run.state.get(key)
         if value is None:
             return default
@@ -502,7 +502,7 @@ class SessionNamespace(MutableMapping[str, Any]):
 
 def _check_key(key: object) -> None:
     if type(key) is not str:
-        raise StateError(f"state and session keys are strings, got {key!r}")
+        raise StateError(f"state and session keys are strings, got {shown(key)}")
 
 
 def _check_numbers(etype: str, event: Mapping[str, Any], step: str | None) -> None:

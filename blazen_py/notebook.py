@@ -12,17 +12,23 @@ JupyterLite's Pyodide kernel alike: everything is drawn as SVG text by blazen_py
   starts it: one span per step invocation, updated in place as the run goes, and a
   summary at the end. A :class:`~blazen_py.WorkflowHandler` displayed in a cell shows the
   same for its run.
-* A snapshot (``await handler.snapshot()``) displays as a summary; so does
-  :func:`snapshot_summary` of one loaded from storage.
+* :func:`snapshot_summary` shows a snapshot (``await handler.snapshot()``, or one loaded
+  from storage) as a readable summary.
 
-Example::
+Example (a notebook cell)::
 
     import blazen_py.notebook
+    from blazen_py import START_EVENT, STOP_EVENT, Workflow
+
+    wf = Workflow("greeter")
+    wf.add_step("greet", [START_EVENT], lambda event, ctx: {"type": STOP_EVENT, "result": "Hi"})
+
     blazen_py.notebook.trace()          # from now on, every run draws its timeline
     result = await wf.run({"name": "Ada"})
 
     with blazen_py.notebook.trace():    # or only for the runs inside the block
         result = await wf.run({"name": "Ada"})
+    blazen_py.notebook.trace(False)     # and off again
 """
 
 from __future__ import annotations

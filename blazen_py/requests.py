@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .errors import InputRequestError, WorkflowError
-from .events import INPUT_REQUESTED
+from .events import INPUT_REQUESTED, shown
 from .stream import StreamEvent
 
 __all__ = ["ANSWER_PREFIX", "BOUND_PREFIX", "InputRequests", "PausedForInput", "Request"]
@@ -151,7 +151,7 @@ class InputRequests:
         request = self._open.get(request_id) if isinstance(request_id, str) else None
         if request is None:
             state = "was already answered" if request_id in self.answered else "is unknown"
-            raise InputRequestError(f"input request {request_id!r} {state} in run {self.run_id}")
+            raise InputRequestError(f"input request {shown(request_id)} {state} in run {self.run_id}")
         if ended:
             raise InputRequestError(
                 f"run {self.run_id} has ended; input request {request_id!r} can no longer be answered"

@@ -47,7 +47,9 @@ from .events import (
     STEP_FAILED_EVENT,
     STOP_EVENT,
     describe,
+    event_shape,
     event_type_of,
+    message_language,
 )
 from .journal import Journal
 from .requests import ANSWER_PREFIX, InputRequests, PausedForInput, ended_error
@@ -608,11 +610,10 @@ class Run:
                 return
             self.produce(out, step.name)
             return
+        js = message_language.get() == "js"
+        others = "an array of events, or undefined" if js else "a list of events, or None"
         self._bad_output(
-            step,
-            event,
-            f"returned {describe(out)}; a step returns an event (a mapping with a string 'type'), "
-            "a list of events, or None",
+            step, event, f"returned {describe(out)}; a step returns an event ({event_shape()}), {others}"
         )
 
     def _bad_output(self, step: Step, event: Mapping[str, Any], what: str) -> None:
@@ -943,8 +944,11 @@ class Run:
                 exc.args = (f"{exc} (attempt {attempts} of {attempts})",)
             return exc
         tries = f" after {attempts} attempts" if attempts > 1 else ""
+        # An error that names its own kind (a JS step's: "SyntaxError: ...") is not wrapped
+        # in its Python class name.
+        said = str(exc) if getattr(exc, "names_its_kind", False) else f"{type(exc).__name__}: {exc}"
         error = StepError(
-            f"step {step.name!r} failed handling {event['type']!r}{tries}: {type(exc).__name__}: {exc}",
+            f"step {step.name!r} failed handling {event['type']!r}{tries}: {said}",
             step=step.name,
             event_type=event["type"],
             run_id=self.run_id,

@@ -59,7 +59,12 @@ MAX_INT_BITS = int((MAX_INT_DIGITS - 1) * 3.3219)
 """Integers of at most this many bits surely have at most :data:`MAX_INT_DIGITS` digits."""
 
 StateValue = Any
-"""A value that persistable state can hold (see the module docstring)."""
+"""A value persistable state can hold: ``None``, ``bool``, ``int``, a finite ``float``,
+``str``, ``bytes``, a list of StateValues, or a dict with string keys and StateValue values
+(in JS: null, booleans, numbers, strings, ``Uint8Array``, arrays and plain objects of them).
+Tuples and ``bytearray``/``memoryview`` are accepted on the way in and stored as lists and
+``bytes``. Anything else (a set, an object, NaN) is refused with ``StateError``. Its type
+hint is ``Any``: the check is made when the value is stored."""
 
 _MAX_DEPTH = 200
 _DIGITS = re.compile(rf"-?[0-9]{{1,{MAX_INT_DIGITS}}}")

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .errors import WorkflowDefinitionError
-from .events import INPUT_REQUEST_EVENT, STOP_EVENT
+from .events import INPUT_REQUEST_EVENT, STOP_EVENT, shown
 from .retry import RetryPolicy
 
 __all__ = ["Handler", "Step"]
@@ -49,7 +49,7 @@ class Step:
         retry: RetryPolicy | Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
-            raise WorkflowDefinitionError(f"a step name must be a non-empty string, got {name!r}")
+            raise WorkflowDefinitionError(f"a step name must be a non-empty string, got {shown(name)}")
         if isinstance(accepts, str):
             raise WorkflowDefinitionError(
                 f"step {name!r}: accepts must be a list of event types, not the string {accepts!r}"
@@ -65,19 +65,19 @@ class Step:
                     f"step {name!r}: {reserved!r} is handled by the engine; no step may accept it"
                 )
         if not callable(handler):
-            raise WorkflowDefinitionError(f"step {name!r}: handler must be callable, got {handler!r}")
+            raise WorkflowDefinitionError(f"step {name!r}: handler must be callable, got {shown(handler)}")
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf
         ):
             raise WorkflowDefinitionError(
                 f"step {name!r}: timeout must be a positive number of seconds (finite, not NaN), "
-                f"got {timeout!r}"
+                f"got {shown(timeout)}"
             )
         if max_concurrency is not None and (
             isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
         ):
             raise WorkflowDefinitionError(
-                f"step {name!r}: max_concurrency must be a positive int, got {max_concurrency!r}"
+                f"step {name!r}: max_concurrency must be a positive int, got {shown(max_concurrency)}"
             )
         if isinstance(emits, str):
             raise WorkflowDefinitionError(f"step {name!r}: emits must be a list of event types, not a string")

@@ -18,7 +18,7 @@ from .errors import (
     WorkflowDefinitionError,
     WorkflowError,
 )
-from .events import START_EVENT, describe
+from .events import START_EVENT, describe, message_language, shown
 from .handler import WorkflowHandler, await_result
 from .retry import RetryPolicy
 from .runtime import Run, WorkflowResult
@@ -45,9 +45,14 @@ def _check_timeout(seconds: float | None) -> float | None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
         raise WorkflowDefinitionError(
-            f"timeout must be a positive number of seconds or None, got {seconds!r}"
+            f"timeout must be a positive number of seconds or {shown(None)}, got {shown(seconds)}"
         )
     return float(seconds)
+
+
+def _not_an_input(value: object) -> str:
+    shape = "an object" if message_language.get() == "js" else "a mapping"
+    return f"run() input must be {shape} (merged onto the start event), got {describe(value)}"
 
 
 def _check_policy(policy: str) -> str:
@@ -59,7 +64,9 @@ def _check_policy(policy: str) -> str:
 class Workflow:
     """A named set of steps that react to events.
 
-    Example::
+    Example (top-level ``await``, as in Pyodide or a notebook cell)::
+
+        from blazen_py import START_EVENT, STOP_EVENT, Workflow
 
         wf = Workflow("greeter")
 
@@ -75,7 +82,7 @@ class Workflow:
         self, name: str, *, timeout: float | None = None, session_pause_policy: str = "continue"
     ) -> None:
         if not isinstance(name, str) or not name:
-            raise WorkflowDefinitionError(f"a workflow name must be a non-empty string, got {name!r}")
+            raise WorkflowDefinitionError(f"a workflow name must be a non-empty string, got {shown(name)}")
         self._name = name
         self._steps: list[Step] = []
         self._timeout = _check_timeout(timeout)
@@ -283,9 +290,7 @@ class Workflow:
         if input is None:
             return {"type": START_EVENT}
         if not isinstance(input, Mapping):
-            raise InvalidEventError(
-                f"run() input must be a mapping (merged onto the start event), got {describe(input)}"
-            )
+            raise InvalidEventError(_not_an_input(input))
         event = dict(input)
         event["type"] = START_EVENT
         bad = bad_number(event)
@@ -651,7 +656,7 @@ class WorkflowBuilder:
 
     def __init__(self, name: str) -> None:
         if not isinstance(name, str) or not name:
-            raise WorkflowDefinitionError(f"a workflow name must be a non-empty string, got {name!r}")
+            raise WorkflowDefinitionError(f"a workflow name must be a non-empty string, got {shown(name)}")
         self._name = name
         self._steps: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
         self._timeout: float | None = None

@@ -8,7 +8,9 @@ Standard library only; imports blazen_py from this repository.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import itertools
 import re
 import sys
 import textwrap
@@ -201,8 +203,86 @@ def document_class(name: str, cls: type) -> list[str]:
     return lines
 
 
+def browser_only(name: str) -> Any:
+    """The Pyodide implementation of a name whose CPython stand-in only raises (for its
+    docstrings and signatures): its module imported with placeholder ``pyodide`` modules,
+    none of its code run, and dropped from ``sys.modules`` again."""
+    import importlib
+    import types
+
+    placeholders = {
+        "pyodide": types.ModuleType("pyodide"),
+        "pyodide.code": types.ModuleType("pyodide.code"),
+        "pyodide.ffi": types.ModuleType("pyodide.ffi"),
+    }
+    placeholders["pyodide.code"].run_js = None  # type: ignore[attr-defined]
+    placeholders["pyodide.ffi"].JsProxy = object  # type: ignore[attr-defined]
+    placeholders["pyodide.ffi"].jsnull = None  # type: ignore[attr-defined]
+    module_name = BROWSER_ONLY[name]
+    saved = {key: sys.modules.get(key) for key in (*placeholders, module_name)}
+    sys.modules.update(placeholders)
+    try:
+        sys.modules.pop(module_name, None)
+        return getattr(importlib.import_module(module_name), name)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                sys.modules.pop(key, None)
+            else:
+                sys.modules[key] = value
+
+
+def type_alias(name: str) -> tuple[str, str] | None:
+    """``(expression, docstring)`` of a module-level ``name = <type>`` in blazen_py followed by
+    a string (its docstring), as written in the source; None when there is none or ``name``
+    is a class of ours. (At run time such an alias is the aliased object, e.g. ``typing.Any``,
+    with that object's docstring.)"""
+    obj = getattr(blazen_py, name, None)
+    if inspect.isclass(obj) and (obj.__module__ or "").startswith("blazen_py"):
+        return None
+    return documented_assignments().get(name)
+
+
+@functools.cache
+def documented_assignments() -> dict[str, tuple[str, str]]:
+    """Every module-level ``NAME = value`` of blazen_py with a docstring after it."""
+    import ast
+
+    found: dict[str, tuple[str, str]] = {}
+    for path in sorted((ROOT / "blazen_py").rglob("*.py")):
+        body = ast.parse(path.read_text()).body
+        for node, following in itertools.pairwise(body):
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
+                text = inspect.cleandoc(following.value.value)
+                found.setdefault(node.targets[0].id, (ast.unparse(node.value), text))
+    return found
+
+
+# Documented from their Pyodide implementation (what users of the browser get), with a note
+# of what CPython's stand-in does.
+BROWSER_ONLY = {"IndexedDBStore": "blazen_py._compat._idb"}
+
+
 def document(name: str, module: Any = blazen_py) -> list[str]:
+    if module is blazen_py and name in BROWSER_ONLY:
+        lines = document_class(name, browser_only(name))
+        note = (
+            "*In Pyodide in a browser (or a Web Worker) only.* On CPython creating one raises "
+            "`StoreError`: use `MemoryStore` or a `SnapshotStore` of your own there."
+        )
+        return [*lines[:2], note, "", *lines[2:]]
     obj = getattr(module, name)
+    alias = type_alias(name)
+    if alias is not None:
+        expression, text = alias
+        return [f"### `{name}` (type alias)", "", f"```python\n{name} = {expression}\n```", "", *block(text)]
     if inspect.isclass(obj):
         return document_class(name, obj)
     if inspect.isfunction(obj):

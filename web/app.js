@@ -16,6 +16,10 @@ const EXAMPLES = [
     blurb:
       "Two steps: fetch a text from this site, then ask the model set under Model endpoint " +
       "for a summary (any OpenAI-compatible server that allows this page's origin).",
+    needs:
+      "Needs a model server: set Model endpoint above to one that is running (for example a " +
+      "local llama.cpp or Ollama server) before you press Run; without one the run fails with " +
+      "a connection error.",
   },
   {
     id: "approval",
@@ -113,17 +117,59 @@ function format(value) {
 function describeError(error) {
   if (error && typeof error === "object" && "message" in error) {
     let text = `${error.name || "Error"}: ${error.message}`;
-    if (error.step) text += `\n  in step '${error.step}'`;
-    if (error.eventType) text += ` handling '${error.eventType}'`;
+    // The engine's messages name the step already ("step 'parse' failed handling ..."):
+    // say it again only when the message does not.
+    if (error.step && !String(error.message).includes(`'${error.step}'`)) {
+      text += `\n  in step '${error.step}'`;
+      if (error.eventType) text += ` handling '${error.eventType}'`;
+    }
     return text;
   }
   return String(error);
+}
+
+/**
+ * Where a syntax error is in a JS cell's code: the Function constructor's SyntaxError says
+ * what but not where, so the code is parsed once more as a script, whose error event has
+ * the line. `throw null` comes first: were the code to close the wrapper and parse, nothing
+ * of it would run.
+ */
+function syntaxErrorLine(code) {
+  return new Promise((resolve) => {
+    const source = `throw null;\n(async function () {\n${code}\n});`;
+    const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+    const script = document.createElement("script");
+    const onError = (event) => {
+      if (event.filename !== url) return;
+      event.preventDefault(); // reported in the cell, not in the console
+      done(event.error instanceof SyntaxError && event.lineno > 2 ? event.lineno - 2 : null);
+    };
+    const done = (line) => {
+      window.removeEventListener("error", onError);
+      script.remove();
+      URL.revokeObjectURL(url);
+      resolve(line);
+    };
+    window.addEventListener("error", onError);
+    script.onload = () => done(null);
+    script.onerror = () => done(null);
+    script.src = url;
+    document.head.append(script);
+  });
 }
 
 // -- settings ---------------------------------------------------------------------------------
 
 function settings() {
   return { baseUrl: $("base-url").value.trim(), model: $("model").value.trim() };
+}
+
+const DEFAULT_LIMIT_S = 120;
+
+/** The time limit of a cell run in seconds (the field under the endpoint settings). */
+function cellLimit() {
+  const value = Number($("cell-limit").value);
+  return Number.isFinite(value) && value > 0 ? Math.min(value, 86_400) : DEFAULT_LIMIT_S;
 }
 
 /** Hand a changed API key to the runtime environment (os.environ), and nowhere else. */
@@ -137,7 +183,7 @@ async function applyKey() {
 
 function restoreSettings() {
   $("settings").addEventListener("submit", (event) => event.preventDefault());
-  for (const id of ["base-url", "model"]) {
+  for (const id of ["base-url", "model", "cell-limit"]) {
     const saved = localStorage.getItem(`blazen-playground:${id}`);
     if (saved) $(id).value = saved;
     $(id).addEventListener("change", () => localStorage.setItem(`blazen-playground:${id}`, $(id).value.trim()));
@@ -147,7 +193,7 @@ function restoreSettings() {
 // -- cells --------------------------------------------------------------------------------------
 
 class Cell {
-  constructor({ id, lang, title, blurb = "", code, reload = false, removable = false }) {
+  constructor({ id, lang, title, blurb = "", needs = "", code, reload = false, removable = false }) {
     this.id = id;
     this.lang = lang;
     this.original = code;
@@ -159,8 +205,12 @@ class Cell {
     const base = `cell-${id}`;
     this.runButton = h("button", { type: "button", class: "run primary", disabled: pyodide === null, text: "Run" });
     this.runButton.setAttribute("aria-describedby", `${base}-title`);
+    this.stopButton = h("button", { type: "button", class: "stop", hidden: true, text: "Stop" });
+    this.stopButton.setAttribute("aria-describedby", `${base}-title`);
+    this.stopButton.addEventListener("click", () => this.stopNow && this.stopNow("you pressed Stop"));
+    this.stopNow = null;
     this.status = h("span", { class: "cell-status", role: "status" });
-    const actions = h("div", { class: "actions" }, this.status, this.runButton);
+    const actions = h("div", { class: "actions" }, this.status, this.runButton, this.stopButton);
     if (reload) {
       const button = h("button", { type: "button", class: "reload", text: "Reload page" });
       button.addEventListener("click", () => location.reload());
@@ -172,6 +222,7 @@ class Cell {
     this.code = h("textarea", {
       id: `${base}-code`,
       class: "code",
+      wrap: "off", // code is not wrapped: a line is a line, and rows count them
       spellcheck: "false",
       autocapitalize: "off",
       autocomplete: "off",
@@ -180,11 +231,25 @@ class Cell {
     this.code.value = code;
     this.fit();
     this.code.addEventListener("input", () => this.fit());
+    // Tab indents, Shift+Tab dedents; Esc then Tab leaves the editor, as code editors do.
+    this.escaped = false;
     this.code.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey || event.shiftKey)) {
         event.preventDefault();
         this.run();
+      } else if (event.key === "Escape") {
+        this.escaped = true;
+        return;
+      } else if (event.key === "Tab" && !event.ctrlKey && !event.altKey && !event.metaKey) {
+        if (!this.escaped) {
+          event.preventDefault();
+          this.indent(event.shiftKey);
+        }
       }
+      if (event.key !== "Shift") this.escaped = false;
+    });
+    this.code.addEventListener("blur", () => {
+      this.escaped = false;
     });
 
     this.output = h("pre", { class: "output", "aria-live": "polite" });
@@ -220,9 +285,14 @@ class Cell {
         actions,
       ),
       blurb ? h("p", { class: "blurb", text: blurb }) : "",
+      needs ? h("p", { class: "needs", role: "note", text: needs }) : "",
       h("label", { class: "sr-only", for: `${base}-code`, text: `${LANG_NAMES[lang]} code of “${title}”` }),
       this.code,
-      h("p", { class: "hint", id: `${base}-hint`, text: "Ctrl+Enter runs the cell." }),
+      h("p", {
+        class: "hint",
+        id: `${base}-hint`,
+        text: "Ctrl+Enter runs the cell. Tab indents; Esc, then Tab, leaves the editor.",
+      }),
       this.panes,
     );
 
@@ -238,7 +308,36 @@ class Cell {
   }
 
   fit() {
-    this.code.rows = Math.min(Math.max(this.code.value.split("\n").length, 4), 80);
+    const lines = this.code.value.split("\n").length;
+    this.code.rows = Math.min(Math.max(lines, 4), 80);
+    // The browser scrolls the field to the caret before it grows: once every line fits,
+    // its first lines come back into view.
+    if (lines <= 80) this.code.scrollTop = 0;
+  }
+
+  /** Indent the selected lines (or insert an indent at the caret); `out`: dedent. */
+  indent(out) {
+    const unit = this.lang === "python" ? "    " : "  ";
+    const area = this.code;
+    const { value, selectionStart: start, selectionEnd: end } = area;
+    if (!out && start === end) {
+      area.setRangeText(unit, start, end, "end");
+    } else {
+      const from = value.lastIndexOf("\n", start - 1) + 1;
+      const to = end > start && value[end - 1] === "\n" ? end - 1 : end;
+      const lines = value.slice(from, to).split("\n");
+      const changed = lines.map((line) => {
+        if (!out) return unit + line;
+        const spaces = line.match(/^ */)[0].length;
+        return line.slice(Math.min(spaces, unit.length));
+      });
+      const text = changed.join("\n");
+      area.setRangeText(text, from, to, "preserve");
+      const first = changed[0].length - lines[0].length;
+      area.selectionStart = Math.max(from, start + first);
+      area.selectionEnd = Math.max(area.selectionStart, end + text.length - (to - from));
+    }
+    this.fit();
   }
 
   enable() {
@@ -323,24 +422,50 @@ class Cell {
     this.graphSvg = null;
     this.graphBox.replaceChildren(h("p", { class: "muted", text: "No workflow drawn yet." }));
     this.panes.hidden = false;
-    this.setStatus("running", "Running…");
+    const limit = cellLimit();
+    this.setStatus("running", `Running… (stops after ${limit} s)`);
     const started = performance.now();
     // Running spans grow even when no item comes (a long step, a run waiting for an answer).
     const growing = setInterval(() => this.timeline.schedule(), 500);
+    // Stop (the button or the time limit) aborts the cell's runs, cancels its Python code,
+    // and ends the cell at once: code that never returns cannot hold the page.
+    let stopped = null;
+    const stopping = new Promise((resolve) => {
+      this.stopNow = (why) => {
+        if (stopped !== null) return;
+        stopped = why;
+        drawings.stop_cell(this.id);
+        resolve(false);
+      };
+    });
+    const timer = setTimeout(() => this.stopNow(`it ran longer than the time limit of ${limit} s`), limit * 1000);
+    this.runButton.hidden = true;
+    this.stopButton.hidden = false;
     let ok = true;
     try {
       await applyKey();
-      if (this.lang === "python") ok = await this.runPython();
-      else ok = await this.runJs();
+      const work = this.lang === "python" ? this.runPython() : this.runJs();
+      work.catch(() => {}); // after a stop its failure is no longer shown
+      ok = await Promise.race([work, stopping]);
     } catch (error) {
       ok = false;
-      this.print(`${describeError(error)}\n`, "error");
+      if (stopped === null) this.print(`${describeError(error)}\n`, "error");
     } finally {
+      clearTimeout(timer);
       clearInterval(growing);
+      this.stopNow = null;
+      if (stopped !== null) {
+        ok = false;
+        this.askBox.replaceChildren();
+        this.print(`Stopped: ${stopped}.\n`, "error");
+      }
       drawings.timeline_end(this.id, ok ? "completed" : "failed");
       this.timeline.schedule();
       const seconds = ((performance.now() - started) / 1000).toFixed(2);
-      this.setStatus(ok ? "done" : "error", ok ? `Done in ${seconds} s` : "Failed");
+      if (stopped !== null) this.setStatus("stopped", `Stopped after ${seconds} s`);
+      else this.setStatus(ok ? "done" : "error", ok ? `Done in ${seconds} s` : "Failed");
+      this.stopButton.hidden = true;
+      this.runButton.hidden = false;
       this.running = false;
       this.runButton.disabled = false;
     }
@@ -359,6 +484,7 @@ class Cell {
       },
     };
     const answer = JSON.parse(await runPythonCell(this.code.value, hooks, `<cell ${this.id}>`, this.id));
+    if (answer.stopped) return false;
     if (answer.graph && this.graphDesc === null) this.setGraph(answer.graph);
     if (answer.error !== null) {
       this.print(`${answer.error}\n`, "error");
@@ -370,7 +496,15 @@ class Cell {
 
   async runJs() {
     const scope = jsScope(this);
-    const fn = new AsyncFunction(...Object.keys(scope), this.code.value);
+    let fn;
+    try {
+      fn = new AsyncFunction(...Object.keys(scope), this.code.value);
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error;
+      const line = await syntaxErrorLine(this.code.value);
+      if (line !== null) error.message += ` (line ${line})`;
+      throw error;
+    }
     const value = await fn(...Object.values(scope));
     if (value !== undefined) this.print(`${format(value)}\n`, "value");
     return true;
@@ -386,6 +520,15 @@ function jsScope(cell) {
     const desc = { name: wf.name, steps };
     drawn.set(wf, desc);
     const begin = () => cell.setGraph(desc);
+    // A run started here is the cell's: Stop aborts it (see playground.py's stop_cell).
+    const own = (start) => {
+      drawings.js_cell_enter(cell.id);
+      try {
+        return start();
+      } finally {
+        drawings.js_cell_exit();
+      }
+    };
     wf.addStep = (name, eventTypes, handler, options = null) => {
       P.addStep.call(wf, name, eventTypes, handler, options);
       steps.push({
@@ -401,16 +544,16 @@ function jsScope(cell) {
     const SPANS = { spans: true };
     wf.run = (input = {}) => {
       begin();
-      return P.runStreaming.call(wf, input, (item) => cell.event(item), SPANS);
+      return own(() => P.runStreaming.call(wf, input, (item) => cell.event(item), SPANS));
     };
     wf.runStreaming = (input, callback, options = null) => {
       if (typeof callback !== "function") return P.runStreaming.call(wf, input, callback);
       begin();
-      const own = options && options.spans === true;
-      return P.runStreaming.call(wf, input, (item) => {
+      const asked = options && options.spans === true;
+      return own(() => P.runStreaming.call(wf, input, (item) => {
         cell.event(item);
-        return own || !isSpanItem(item) ? callback(item) : undefined;
-      }, SPANS);
+        return asked || !isSpanItem(item) ? callback(item) : undefined;
+      }, SPANS));
     };
     // A handler's own streamEvents leaves the span items out, unless the cell asked for them.
     const watched = (handler, options) => {
@@ -423,13 +566,14 @@ function jsScope(cell) {
     };
     wf.runWithHandler = async (input = {}, options = null) => {
       begin();
-      return watched(await P.runWithHandler.call(wf, input, { ...options, ...SPANS }), options);
+      return watched(await own(() => P.runWithHandler.call(wf, input, { ...options, ...SPANS })), options);
     };
     wf.resumeWithSerializableRefs = async (snapshot, deserializers, options = null) => {
       begin();
       const opts = { ...options, ...SPANS };
-      return watched(await P.resumeWithSerializableRefs.call(wf, snapshot, deserializers, opts), options);
+      return watched(await own(() => P.resumeWithSerializableRefs.call(wf, snapshot, deserializers, opts)), options);
     };
+    wf.resumeCheckpoint = (runId, options = null) => own(() => P.resumeCheckpoint.call(wf, runId, options));
     if (steps.length) begin();
     return wf;
   };
@@ -500,17 +644,9 @@ function progress(value, text) {
   $("status").textContent = text;
 }
 
-// The JupyterLite site exists once `python build.py lab` (or `test`) has built it.
-function showLabLink() {
-  fetch("./lab/jupyter-lite.json", { method: "HEAD" })
-    .then((response) => { $("lab-link").hidden = !response.ok; })
-    .catch(() => {});
-}
-
 async function main() {
   document.body.dataset.state = "booting";
   restoreSettings();
-  showLabLink();
   progress(0.02, "Reading build info…");
   const [info, codes, helper] = await Promise.all([
     fetch("./build-info.json").then((r) => r.json()),
@@ -518,6 +654,9 @@ async function main() {
     fetch("./playground.py").then((r) => r.text()),
   ]);
   $("versions").textContent = `${info.name} ${info.version} · Pyodide ${info.pyodide} · Python ${info.python}`;
+  // The JupyterLite site exists once `python build.py lab` (or `test`) has built it: the
+  // build says so (no probe that would 404 when it has not).
+  $("lab-link").hidden = info.lab !== true;
   EXAMPLES.forEach((example, i) => addCell({ ...example, code: codes[i] }));
 
   // The runtime stage reports once at its start; creep the bar meanwhile so it shows life.

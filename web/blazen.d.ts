@@ -237,7 +237,10 @@ export class Workflow {
     options?: { spans?: boolean } | null,
   ): Promise<WorkflowResult<T>>;
   runWithHandler(input?: object, options?: RunOptions | null): Promise<WorkflowHandler>;
-  /** Skipped entries go to `onBad` (a BadCheckpointError with its `key`), else console.warn. */
+  /**
+   * `createdAt`: when the run started, in milliseconds since the epoch (`new Date(createdAt)`).
+   * Skipped entries go to `onBad` (a BadCheckpointError with its `key`), else console.warn.
+   */
   unfinishedRuns(
     options?: (RunOptions & { onBad?: (error: import("./errors.js").BadCheckpointError) => void }) | null,
   ): Promise<{ runId: string; createdAt: number; status: string }[]>;

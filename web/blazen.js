@@ -484,7 +484,7 @@ class WasmContext {
    * Uint8Array, ArrayBuffer, DataView, Map, Set, functions, symbols, live objects.
    */
   set(key, value) {
-    if (typeof key !== "string") throw new StateError(`state keys are strings, got ${typeof key}`);
+    if (typeof key !== "string") throw new StateError(`state keys are strings, got ${key === null ? "null" : typeof key}`);
     if (key.endsWith(META_SUFFIX)) {
       throw new StateError(`state key '${key}' ends with '${META_SUFFIX}', which the BlazenState protocol reserves`);
     }
@@ -748,8 +748,8 @@ export class Workflow {
   }
 
   /**
-   * This workflow's unfinished durable runs: [{runId, createdAt, status}], oldest first.
-   * An entry that cannot be resumed (unreadable, not a valid snapshot, stored under a key
+   * This workflow's unfinished durable runs: [{runId, createdAt, status}], oldest first;
+   * `createdAt` in milliseconds since the epoch, as JS times are (`new Date(createdAt)`). An entry that cannot be resumed (unreadable, not a valid snapshot, stored under a key
    * other than its run id, a created_at that is not a number) is skipped and reported:
    * `options.onBad(error)` gets a BadCheckpointError with its `key` (default:
    * console.warn). One bad entry never hides the others.

@@ -9,13 +9,74 @@ import { BlazenError } from "./errors.js";
 
 const MODULE_BASE = new URL("./", import.meta.url);
 
+// What a page opened from a file:// URL must do instead (browsers refuse module scripts and
+// fetch() there, so Pyodide could never load).
+export const SERVE_HINT =
+  "run `python build.py serve` and open http://127.0.0.1:8000/ (or serve dist/ with any static web server)";
+
 /**
- * Boot Pyodide from `options.indexURL` (default ./pyodide/ beside this module) and install
+ * The runtime's folder as an absolute URL ending in "/": `indexURL` as given, resolved like
+ * any URL of the page (against the document's base URL, a worker's location), or
+ * ./pyodide/ beside this module.
+ */
+export function resolveIndexURL(indexURL) {
+  if (indexURL === undefined || indexURL === null) return new URL("pyodide/", MODULE_BASE).href;
+  if (typeof indexURL !== "string" && !(indexURL instanceof URL)) {
+    throw new BlazenError(`init: indexURL must be a string or a URL, got ${indexURL === null ? "null" : typeof indexURL}`);
+  }
+  const base = globalThis.document?.baseURI ?? globalThis.location?.href ?? MODULE_BASE.href;
+  let url;
+  try {
+    url = new URL(String(indexURL), base);
+  } catch {
+    throw new BlazenError(`init: indexURL ${JSON.stringify(String(indexURL))} is not a URL`);
+  }
+  if (!url.pathname.endsWith("/")) url.pathname += "/";
+  return url.href;
+}
+
+// A classic worker (new Worker(url) without {type: "module"}) cannot import ES modules:
+// Pyodide refuses to boot there. importScripts() with no URL does nothing in a classic
+// worker and throws in a module worker.
+function isClassicWorker() {
+  if (typeof WorkerGlobalScope === "undefined" || typeof importScripts !== "function") return false;
+  try {
+    importScripts();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function refuseUnusable() {
+  if (isClassicWorker()) {
+    throw new BlazenError(
+      "blazen.js runs in a module Web Worker, not a classic one: create the worker with " +
+        "new Worker(url, { type: 'module' }) and import blazen.js in it",
+    );
+  }
+  refuseFileURL();
+}
+
+function refuseFileURL() {
+  // Node has no location (and loads Pyodide from files, as it should): browsers only.
+  if (globalThis.location?.protocol === "file:") {
+    throw new BlazenError(
+      `blazen.js must be served over HTTP, not opened from a file:// URL (the browser blocks ` +
+        `loading the Python runtime from files): ${SERVE_HINT}`,
+    );
+  }
+}
+
+/**
+ * Boot Pyodide from `options.indexURL` (default ./pyodide/ beside this module; a relative
+ * URL is resolved against the page) and install
  * blazen_py, reporting each stage through `report(stage, progress, message)`. `snapshot:
  * false` always boots normally.
  */
 export async function bootPyodide(options, report) {
-  const indexURL = options.indexURL ?? new URL("pyodide/", MODULE_BASE).href;
+  refuseUnusable();
+  const indexURL = resolveIndexURL(options.indexURL);
   report("runtime", 0, "Loading the Python runtime");
   const manifest = options.snapshot === false ? null : fetchSnapshotManifest(indexURL);
   const { loadPyodide, version } = await import(new URL("pyodide.mjs", indexURL).href);

@@ -15,7 +15,9 @@ object is handed to the page.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import linecache
 import traceback
 from contextvars import ContextVar
 from typing import Any
@@ -29,7 +31,13 @@ from blazen_py.stream import INPUT_ANSWERED, STEP_FINISHED, STEP_STARTED
 
 # The cell whose code is running: runs started there are traced into its timeline.
 _cell: ContextVar[tuple[str, Any] | None] = ContextVar("playground_cell", default=None)
+# The cell whose JS code is starting a run right now (set around blazen.js's start calls):
+# such runs can be stopped with the cell, as a Python cell's runs are.
+_js_cell: ContextVar[str | None] = ContextVar("playground_js_cell", default=None)
+_js_tokens: list[Any] = []
 _timelines: dict[str, Timeline] = {}
+_cell_runs: dict[str, list[runtime.Run]] = {}  # a cell's runs not known to be finished
+_cell_tasks: dict[str, asyncio.Task[Any]] = {}  # a Python cell's code, while it runs
 _SPAN_ITEMS = (STEP_STARTED, STEP_FINISHED, INPUT_ANSWERED)
 # JS stream items name the engine's keys in camelCase (blazen.js); the renderer reads Python's.
 _PY_KEYS = {
@@ -77,18 +85,51 @@ def make_namespace(hooks: Any) -> dict[str, Any]:
 async def run_cell(code: str, hooks: Any, filename: str, cell: str = "") -> str:
     """Run a cell; JSON of {value: repr of the last expression or null, error: text or null}."""
     namespace = make_namespace(hooks)
+    # The cell's source, for its tracebacks' lines (steps defined in the cell fail later).
+    linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
     token = _cell.set((cell, hooks))
     try:
-        value = await eval_code_async(code, namespace, filename=filename)
+        # Its own Task (with the cell in its context), so that stop_cell can cancel it.
+        task = asyncio.ensure_future(eval_code_async(code, namespace, filename=filename))
+        _cell_tasks[cell] = task
+        value = await task
+    except asyncio.CancelledError:
+        return _dumps({"value": None, "error": None, "stopped": True, "graph": _auto_graph(namespace)})
     except Exception as exc:  # shown to the user, whatever it is
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
-        lines = traceback.format_list(frames) if frames else []
-        lines += traceback.format_exception_only(type(exc), exc)
-        return _dumps({"value": None, "error": "".join(lines).rstrip(), "graph": _auto_graph(namespace)})
+        return _dumps(
+            {"value": None, "error": cell_traceback(exc, filename), "graph": _auto_graph(namespace)}
+        )
     finally:
         _cell.reset(token)
+        if _cell_tasks.get(cell) is task:
+            del _cell_tasks[cell]
     shown = None if value is None else repr(value)
     return _dumps({"value": shown, "error": None, "graph": _auto_graph(namespace)})
+
+
+def cell_traceback(exc: BaseException, filename: str) -> str:
+    """The traceback of a cell's error, its frames in the cell only; first the errors that
+    caused it and have frames in the cell (a step's own error: the line of the step that
+    failed), as Python prints a chain."""
+    chain: list[BaseException] = [exc]
+    while len(chain) < 20:
+        last = chain[-1]
+        cause = last.__cause__
+        if cause is None and not last.__suppress_context__:
+            cause = last.__context__
+        if cause is None or cause in chain:
+            break
+        chain.append(cause)
+    parts: list[str] = []
+    for error in reversed(chain):
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == filename]
+        if error is not exc and not frames:
+            continue  # nothing of the cell's code in it; the message above quotes it
+        if parts:
+            parts.append("\nThe above exception was the direct cause of:\n\n")
+        parts += traceback.format_list(frames)
+        parts += traceback.format_exception_only(type(error), error)
+    return "".join(parts).rstrip()
 
 
 def _auto_graph(namespace: dict[str, Any]) -> Any:
@@ -103,8 +144,14 @@ def _auto_graph(namespace: dict[str, Any]) -> Any:
 
 
 def _trace_cell_runs(run: runtime.Run) -> None:
-    """A run hook: a run started by a Python cell's code feeds that cell's timeline."""
+    """A run hook: a run started by a cell's code is the cell's (stop_cell aborts it); one
+    started by a Python cell's code feeds that cell's timeline."""
     current = _cell.get()
+    owner = current[0] if current is not None else _js_cell.get()
+    if owner is not None:
+        runs = [r for r in _cell_runs.get(owner, ()) if not r.finished]
+        runs.append(run)
+        _cell_runs[owner] = runs
     if current is None:
         return
     cell, hooks = current
@@ -134,6 +181,33 @@ class _StepsOf:
 
 if _trace_cell_runs not in runtime.run_hooks:
     runtime.run_hooks.append(_trace_cell_runs)
+
+
+# -- stopping a cell --------------------------------------------------------------------------
+
+
+def js_cell_enter(cell: str) -> None:
+    """blazen.js is about to start a run for a JS cell: the run is that cell's."""
+    _js_tokens.append(_js_cell.set(cell))
+
+
+def js_cell_exit() -> None:
+    """The start call of js_cell_enter returned."""
+    if _js_tokens:
+        _js_cell.reset(_js_tokens.pop())
+
+
+def stop_cell(cell: str) -> int:
+    """Stop a cell: abort its unfinished runs and cancel its Python code; how many runs."""
+    aborted = 0
+    for run in _cell_runs.pop(cell, []):
+        if not run.finished:
+            run.abort()
+            aborted += 1
+    task = _cell_tasks.get(cell)
+    if task is not None and not task.done():
+        task.cancel()
+    return aborted
 
 
 # -- drawings for the page ------------------------------------------------------------------

@@ -48,6 +48,7 @@ from typing import Any
 from ..blazen_state import META_SUFFIX, check_meta
 from ..errors import SnapshotError, StateError
 from ..events import STOP_EVENT
+from ..events import kind as kind_of
 from ..retry import MAX_ATTEMPTS
 from ..state import decode_state_value, encode_state_value
 
@@ -236,7 +237,7 @@ def parse(data: object) -> ParsedSnapshot:
     if isinstance(data, (str, bytes, bytearray)):
         data = loads(data)
     if not isinstance(data, Mapping):
-        raise SnapshotError(f"a snapshot is a JSON object, got {type(data).__name__}")
+        raise SnapshotError(f"a snapshot is a JSON object, got {kind_of(data)}")
     if data.get("format") != SNAPSHOT_FORMAT:
         raise SnapshotError(
             f"not a blazen_py snapshot: 'format' is {data.get('format')!r}, expected {SNAPSHOT_FORMAT!r}"
@@ -313,7 +314,7 @@ def _field(data: Mapping[str, Any], name: str, kind: type, *, default: Any = Non
     if not isinstance(value, kind):
         if value is None and default is None:
             raise SnapshotError(f"snapshot is missing {name!r} (truncated?)")
-        raise SnapshotError(f"snapshot {name!r} must be a {kind.__name__}, got {type(value).__name__}")
+        raise SnapshotError(f"snapshot {name!r} must be a {kind.__name__}, got {kind_of(value)}")
     return value
 
 

@@ -442,7 +442,7 @@ def test_timeouts(js: JsPage) -> None:
 @pytest.mark.parametrize(
     "body, name, fragment",
     [
-        ("return 42;", "InvalidEventError", "returned int 42"),
+        ("return 42;", "InvalidEventError", "returned a number 42"),
         ("return { no: 'type' };", "InvalidEventError", "no string 'type'"),
         ("throw new TypeError('bad');", "StepError", "TypeError: bad"),
         ("throw 'a string';", "StepError", "a non-Error value was thrown: a string"),

@@ -18,9 +18,12 @@ PAYLOAD = "<img/src=x/onerror=window.__pwned=1>"  # one word: it becomes the lon
 def embed_script() -> str:
     html = (DIST / "embed.html").read_text()
     scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, flags=re.S)
-    assert len(scripts) == 1, "embed.html has exactly one script"
-    attrs, body = scripts[0]
-    assert attrs.strip() == 'type="module"'
+    modules = [body for attrs, body in scripts if attrs.strip() == 'type="module"']
+    assert len(modules) == 1, "embed.html has exactly one module script"
+    # ... and the classic one that says what to do when it is opened as a file
+    assert len(scripts) == 2
+    assert 'location.protocol === "file:"' in scripts[0][1]
+    body = modules[0]
     return textwrap.dedent(body).strip()
 
 
@@ -50,7 +53,7 @@ def test_embedded_workflow_runs_and_shows_text(browser: Any, base_url: str, arti
         assert page.evaluate("window.goDisabledAtLoad") is True
         page.wait_for_function("() => !document.getElementById('go').disabled", timeout=BOOT_TIMEOUT_MS)
         assert page.text_content("#out") == "Ready."
-        assert page.locator("script").count() == 1
+        assert page.locator("script[type=module]").count() == 1
 
         text = "word " * 499 + "extraordinarily"
         page.fill("#text", text)

@@ -137,3 +137,13 @@ def test_a_browser_that_exits_early_leaves_no_snapshot_and_a_warning(
     assert "Chromium exited (code 1) before the page answered" in out
     assert "dist/ gets no memory snapshot" in out
     assert set(DIST_PYODIDE.iterdir()) == before
+
+
+def test_deploying_names_the_runtime_files_that_are_in_dist() -> None:
+    """Was: docs/deploying.md named pyodide.asm.js, where the file is pyodide.asm.mjs."""
+    text = (WEB.parent / "docs" / "deploying.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| `pyodide/` |"))
+    named = re.findall(r"`([\w.-]+\.(?:mjs|js|wasm|zip|json))`", row)
+    assert "pyodide.asm.mjs" in named
+    missing = [name for name in named if not (DIST_PYODIDE / name).is_file()]
+    assert missing == []
