@@ -123,26 +123,41 @@ class RetryPolicy:
     time of the next attempt are in snapshots and checkpoints: a run resumed during a
     backoff goes on counting and waits only what is left.
 
-    Example: a flaky fetch with backoff, and a fallback when it keeps failing::
+    Example: a flaky fetch with backoff, and a fallback when it keeps failing
+    (``get_json`` stands in for a real request: down twice, then up)::
+
+        from blazen_py import (START_EVENT, STEP_FAILED_EVENT, STOP_EVENT, NonRetryableError,
+                               RetryableError, RetryPolicy, Workflow)
+
+        calls = []
+
+        async def get_json(url):
+            calls.append(url)
+            if len(calls) < 3:
+                raise ConnectionError(f"{url} is down")
+            return {"status": 200, "headers": {}, "body": {"temperature": 21}}
 
         wf = Workflow("weather")
 
         @wf.step(accepts=[START_EVENT], retry=RetryPolicy(
-            max_attempts=4, initial_delay=0.5, max_delay=5, jitter=True,
+            max_attempts=4, initial_delay=0.05, max_delay=5, jitter=True,
             retry_on=(ConnectionError, TimeoutError)), timeout=10)
         async def fetch(event, ctx):
             response = await get_json(event["url"])   # raises ConnectionError when down
-            if response.status == 429:
-                raise RetryableError("rate limited", delay=float(response.headers["Retry-After"]))
-            if response.status >= 400:
-                raise NonRetryableError(f"HTTP {response.status}")   # no point retrying
-            return {"type": STOP_EVENT, "result": response.body}
+            if response["status"] == 429:
+                raise RetryableError("rate limited", delay=float(response["headers"]["Retry-After"]))
+            if response["status"] >= 400:
+                raise NonRetryableError(f"HTTP {response['status']}")   # no point retrying
+            return {"type": STOP_EVENT, "result": response["body"]}
 
         @wf.step(accepts=[STEP_FAILED_EVENT])
         def fallback(event, ctx):
             # event: {"step": "fetch", "event": <the start event>, "attempts": 4,
             #         "error": {"name": "ConnectionError", "message": "..."}}
             return {"type": STOP_EVENT, "result": {"cached": True, "why": event["error"]["message"]}}
+
+        result = await wf.run({"url": "https://weather.example/today"})
+        assert result.data == {"temperature": 21} and len(calls) == 3
 
     Raises:
         WorkflowDefinitionError: an option of the wrong type or out of range.
