@@ -16,6 +16,7 @@ The public API, re-exported from private modules::
 from __future__ import annotations
 
 from .blazen_state import FieldStore, register_state_class
+from .cancel import CancelSignal
 from .context import Context, SessionNamespace, StateNamespace
 from .errors import (
     ActiveStep,
@@ -33,6 +34,8 @@ from .errors import (
     StepError,
     StepTimeoutError,
     StoreError,
+    UnknownStepError,
+    WaitTimeoutError,
     WorkflowAbortedError,
     WorkflowDefinitionError,
     WorkflowError,
@@ -106,6 +109,7 @@ __all__ = [
     "ActiveStep",
     "BadCheckpointError",
     "BlazenError",
+    "CancelSignal",
     "ChatMessage",
     "CheckpointError",
     "ClaimingStore",
@@ -150,8 +154,10 @@ __all__ = [
     "Transport",
     "TransportError",
     "TransportTimeoutError",
+    "UnknownStepError",
     "Usage",
     "ValidationProblem",
+    "WaitTimeoutError",
     "Workflow",
     "WorkflowAbortedError",
     "WorkflowBuilder",

@@ -63,7 +63,12 @@ def restore(
         run.held_stop, queue = queue[0], queue[1:]
     run.queue.extend(queue)
     steps = definition.steps_by_name
-    run.pending.extend((steps[name], event) for name, event in parsed.step_inputs)
+    for (name, event), calls in zip(parsed.step_inputs, parsed.calls, strict=True):
+        run.pending.append((steps[name], event))
+        run.replays.park(steps[name].index, event, calls)
+        for record in calls:
+            run.waiters.restore(record, name)
+    run.collected.restore(parsed.collected)
     _restore_session(run, parsed, deserializers or {})
     for request_id, prompt, metadata, step in parsed.input_requests:
         run.requests.restore(request_id, prompt, metadata, step)
@@ -91,6 +96,11 @@ def _check_fits(definition: Definition, parsed: ParsedSnapshot) -> None:
         if asker is not None and asker not in definition.steps_by_name:
             raise SnapshotError(
                 f"snapshot has an input request of step {asker!r}, which workflow {name!r} does not have"
+            )
+    for step in parsed.collected:
+        if step not in definition.steps_by_name:
+            raise SnapshotError(
+                f"snapshot holds events collected by step {step!r}, which workflow {name!r} does not have"
             )
     for i, event in enumerate(parsed.queue):
         if i == 0 and event["type"] == STOP_EVENT:
