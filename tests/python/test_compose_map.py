@@ -162,15 +162,16 @@ async def test_a_durable_map_checkpoints_each_finished_item_and_a_resume_skips_t
         if calls and len(calls[0]["results"]) >= 4:
             break
         await asyncio.sleep(0.005)
-    # the process "dies" here: the run is dropped, only the store is left
+    # the process "dies" here: only the checkpoint's text is left
     saved = json.loads(json.dumps(await store.load(handler.run_id)))
-    handler.run.listener = None
-    handler.run._teardown()
+    handler.abort()
+    with pytest.raises(WorkflowAbortedError):
+        await handler.result()
     record = saved["step_inputs"][0]["calls"][0]
     done = {int(i) for i in record["results"]}
     assert len(done) >= 4
     before = len(log["started"])
-    resumed = await mapper(c, concurrency=3).resume_checkpoint(store, saved["run_id"])
+    resumed = await mapper(c, concurrency=3).resume(saved)
     data = (await resumed.result()).data
     assert [row[0] for row in data] == items
     rerun = log["started"][before:]
