@@ -1,42 +1,26 @@
 """Finding a Chromium (or installing Debian's), and the flags every launch uses.
 
-`find_chromium()` is the one lookup: the tests, the benchmarks and the memory snapshot
-all use it, so they all drive the same browser. It never downloads a browser of its own."""
+The lookup and the flags live in `blazen_py/testing/_chromium.py` (the shipped pytest
+plugin needs them and cannot import blazen_build); this module adds the install."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 from blazen_build import apt
 from blazen_build.common import BuildError, log
+from blazen_py.testing._chromium import CHROMIUM_ARGS, CHROMIUM_NAMES, ChromiumNotFoundError
+from blazen_py.testing._chromium import find_chromium as _find_chromium
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-# Flags that keep Chromium quiet on a closed network (every launch of the tests and benches).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+__all__ = ["CHROMIUM_ARGS", "CHROMIUM_NAMES", "ensure_chromium", "find_chromium"]
+
 
 
 def find_chromium() -> str | None:
-    """A Chromium: $BLAZEN_CHROMIUM, else one of the usual names on PATH."""
-    configured = os.environ.get("BLAZEN_CHROMIUM")
-    if configured:
-        path = shutil.which(configured)
-        if path is None:
-            raise BuildError(f"BLAZEN_CHROMIUM={configured} is not an executable")
-        return path
-    for name in CHROMIUM_NAMES:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
+    """A Chromium: $BLAZEN_CHROMIUM, else one of the usual names on PATH (the lookup itself
+    lives in blazen_py.testing, which the shipped plugin uses too)."""
+    try:
+        return _find_chromium()
+    except ChromiumNotFoundError as exc:
+        raise BuildError(str(exc)) from None
 
 
 def ensure_chromium() -> str:

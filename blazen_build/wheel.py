@@ -82,6 +82,19 @@ def metadata_text() -> str:
     return "\n".join(lines) + "\n"
 
 
+def entry_points_text() -> str | None:
+    """entry_points.txt of the wheel (the pytest11 plugin), from [project.entry-points]."""
+    groups = project().get("entry-points", {})
+    if not groups:
+        return None
+    lines: list[str] = []
+    for group, entries in sorted(groups.items()):  # type: ignore[attr-defined]
+        lines.append(f"[{group}]")
+        lines += [f"{name} = {target}" for name, target in sorted(entries.items())]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def record_line(arcname: str, data: bytes) -> str:
     """One RECORD row: path, urlsafe-base64 sha256 without padding, size."""
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
@@ -95,6 +108,9 @@ def write_wheel(target_dir: Path) -> Path:
         (path.relative_to(ROOT).as_posix(), path.read_bytes()) for path in package_files()
     ]
     entries.append((f"{dist_info}/METADATA", metadata_text().encode()))
+    entry_points = entry_points_text()
+    if entry_points is not None:
+        entries.append((f"{dist_info}/entry_points.txt", entry_points.encode()))
     wheel_meta = (
         "Wheel-Version: 1.0\nGenerator: blazen_py build.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     )

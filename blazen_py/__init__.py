@@ -15,17 +15,22 @@ The public API, re-exported from private modules::
 
 from __future__ import annotations
 
+from .agent import AgentResult, Tool, ToolOutput, extract, run_agent
 from .blazen_state import FieldStore, register_state_class
 from .cancel import CancelSignal
 from .context import Context, SessionNamespace, StateNamespace
 from .errors import (
     ActiveStep,
+    AgentError,
     BadCheckpointError,
     BlazenError,
+    CassetteError,
+    CassetteMismatchError,
     CheckpointError,
     HandlerStateError,
     InputRequestError,
     InvalidEventError,
+    MaxIterationsError,
     ModelError,
     RemoteError,
     RunOwnedError,
@@ -42,14 +47,23 @@ from .errors import (
     WorkflowStallError,
     WorkflowTimeoutError,
 )
-from .events import INPUT_REQUEST_EVENT, INPUT_REQUESTED, INPUT_RESPONSE_EVENT, START_EVENT, STOP_EVENT, Event
+from .events import (
+    INPUT_REQUEST_EVENT,
+    INPUT_REQUESTED,
+    INPUT_RESPONSE_EVENT,
+    START_EVENT,
+    STEP_FAILED_EVENT,
+    STOP_EVENT,
+    Event,
+)
 from .handler import WorkflowHandler
+from .retry import NonRetryableError, RetryableError, RetryPolicy
 from .runtime import WorkflowResult
 from .snapshot import SNAPSHOT_VERSION
 from .state import StateValue
 from .step import Step
 from .stores import ClaimingStore, MemoryStore, SnapshotStore
-from .stream import INPUT_ANSWERED, SPAN_OUTCOMES, STEP_FINISHED, STEP_STARTED, StreamEvent
+from .stream import INPUT_ANSWERED, SPAN_OUTCOMES, STEP_FINISHED, STEP_RETRYING, STEP_STARTED, StreamEvent
 from .validation import ValidationProblem
 from .workflow import Workflow, WorkflowBuilder
 
@@ -62,6 +76,7 @@ _LAZY = {
     "CompletionChunk": ".llm",
     "CompletionModel": ".llm",
     "CompletionResponse": ".llm",
+    "Cassette": ".llm",
     "Usage": ".llm",
     "MockTransport": ".llm",
     "Transport": ".llm",
@@ -103,13 +118,20 @@ __all__ = [
     "SNAPSHOT_VERSION",
     "SPAN_OUTCOMES",
     "START_EVENT",
+    "STEP_FAILED_EVENT",
     "STEP_FINISHED",
+    "STEP_RETRYING",
     "STEP_STARTED",
     "STOP_EVENT",
     "ActiveStep",
+    "AgentError",
+    "AgentResult",
     "BadCheckpointError",
     "BlazenError",
     "CancelSignal",
+    "Cassette",
+    "CassetteError",
+    "CassetteMismatchError",
     "ChatMessage",
     "CheckpointError",
     "ClaimingStore",
@@ -126,6 +148,7 @@ __all__ = [
     "InputRequestError",
     "InvalidApiKeyError",
     "InvalidEventError",
+    "MaxIterationsError",
     "MemoryStore",
     "MissingApiKeyError",
     "MockTransport",
@@ -134,10 +157,13 @@ __all__ = [
     "ModelHTTPError",
     "ModelRedirectError",
     "ModelTimeoutError",
+    "NonRetryableError",
     "RateLimitError",
     "RemoteError",
     "RemoteHandler",
     "ResponseTooLargeError",
+    "RetryPolicy",
+    "RetryableError",
     "RunOwnedError",
     "SessionNamespace",
     "SnapshotError",
@@ -151,6 +177,8 @@ __all__ = [
     "StoreError",
     "StreamEvent",
     "StreamingHttpResponse",
+    "Tool",
+    "ToolOutput",
     "Transport",
     "TransportError",
     "TransportTimeoutError",
@@ -168,5 +196,7 @@ __all__ = [
     "WorkflowStallError",
     "WorkflowTimeoutError",
     "__version__",
+    "extract",
     "register_state_class",
+    "run_agent",
 ]

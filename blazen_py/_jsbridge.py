@@ -50,8 +50,16 @@ from ._jsvalues import (
     to_js_value,
 )
 from .context import Context
-from .errors import CheckpointError, InvalidEventError, SnapshotError, StateError, WorkflowError
+from .errors import (
+    CheckpointError,
+    InvalidEventError,
+    SnapshotError,
+    StateError,
+    WorkflowDefinitionError,
+    WorkflowError,
+)
 from .handler import WorkflowHandler
+from .retry import RetryPolicy
 from .runtime import Deferred, Run, WorkflowResult
 from .snapshot import dumps
 from .state import decode_state_value
@@ -83,11 +91,36 @@ _calls: dict[int, asyncio.Future[None]] = {}  # call id -> its Task, for call_ca
 
 
 class JsStepError(Exception):
-    """A JS step threw or its Promise rejected; ``js_error`` is what JS threw."""
+    """A JS step threw or its Promise rejected; ``js_error`` is what JS threw.
+
+    What a retry policy asks of an error is read from the JS value once, here:
+    ``error_name`` (its ``name``), ``retryable`` (its own ``retryable`` when a boolean;
+    ``NonRetryableError`` / ``RetryableError`` by name) and ``retry_delay`` (a
+    ``RetryableError``'s ``delay``).
+    """
 
     def __init__(self, message: str, js_error: Any) -> None:
         super().__init__(message)
         self.js_error = js_error
+        self.error_name: str | None = None
+        self.retryable: bool | None = None
+        self.retry_delay: float | None = None
+        self.error_message: str | None = None
+        if isinstance(js_error, JsProxy) and js_error.typeof == "object":
+            name = getattr(js_error, "name", None)
+            own = getattr(js_error, "retryable", None)
+            delay = getattr(js_error, "delay", None)
+            self.error_name = name if isinstance(name, str) and name else None
+            text = getattr(js_error, "message", None)
+            self.error_message = text if isinstance(text, str) else None
+            if isinstance(own, bool):
+                self.retryable = own
+            elif name == "NonRetryableError":
+                self.retryable = False
+            elif name == "RetryableError":
+                self.retryable = True
+            if name == "RetryableError" and isinstance(delay, (int, float)) and not isinstance(delay, bool):
+                self.retry_delay = float(delay)
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -264,7 +297,67 @@ def workflow_add_step(wf_id: int, name: str, accepts: Any, fn: Any, options: Any
         emits=opts.get("emits"),
         timeout=opts.get("timeout"),
         max_concurrency=opts.get("maxConcurrency"),
+        retry=_retry_policy(opts.get("retry")),
     )
+
+
+_RETRY_OPTIONS = {
+    "maxAttempts": "max_attempts",
+    "initialDelay": "initial_delay",
+    "maxDelay": "max_delay",
+    "backoff": "backoff",
+    "jitter": "jitter",
+    "retryOn": "retry_on",
+}
+
+
+def _retry_policy(options: Any) -> RetryPolicy | None:
+    """A JS ``{maxAttempts, initialDelay, maxDelay, backoff, jitter, retryOn}`` as a policy;
+    ``retryOn`` is a list of error names or a predicate called with the JS error."""
+    if options is None or options is jsnull:
+        return None
+    if not isinstance(options, dict):
+        raise WorkflowDefinitionError(f"retry must be an object of options or null, got {js_kind(options)}")
+    unknown = [k for k in options if k not in _RETRY_OPTIONS]
+    if unknown:
+        raise WorkflowDefinitionError(
+            f"unknown retry option(s) {unknown!r}; the options are {', '.join(_RETRY_OPTIONS)}"
+        )
+    kwargs = {_RETRY_OPTIONS[k]: v for k, v in options.items() if v is not None and v is not jsnull}
+    retry_on = kwargs.get("retry_on")
+    if isinstance(retry_on, JsProxy):
+        if retry_on.typeof != "function":
+            raise WorkflowDefinitionError("retryOn must be a list of error names or a function")
+        kwargs["retry_on"] = _js_predicate(retry_on)
+    elif isinstance(retry_on, list) and not all(isinstance(n, str) and n for n in retry_on):
+        raise WorkflowDefinitionError(f"retryOn must list error names (strings), got {retry_on!r}")
+    elif retry_on is not None and not isinstance(retry_on, list):
+        raise WorkflowDefinitionError(
+            f"retryOn must be a list of error names or a function, got {retry_on!r}"
+        )
+    for key in ("max_attempts",):  # JS numbers come as floats when they have a fraction
+        value = kwargs.get(key)
+        if isinstance(value, float) and value.is_integer():
+            kwargs[key] = int(value)
+    try:
+        return RetryPolicy(**kwargs)
+    except WorkflowDefinitionError as exc:
+        raise WorkflowDefinitionError(str(exc).replace("retry max_attempts", "retry maxAttempts")) from None
+
+
+def _js_predicate(fn: Any) -> Callable[[BaseException], bool]:
+    def retry_on(error: BaseException) -> bool:
+        if isinstance(error, JsStepError) and isinstance(error.js_error, JsProxy):
+            return bool(fn(error.js_error))
+        return bool(fn(describe_error(error)))  # a Python error (a timeout): {name, message, ...}
+
+    return retry_on
+
+
+@export
+def workflow_set_retry_policy(wf_id: int, options: Any) -> None:
+    """``wf.setRetryPolicy(options)`` (``null`` removes it)."""
+    _workflows[wf_id].set_retry_policy(_retry_policy(from_js(options)))
 
 
 @export
@@ -719,9 +812,12 @@ def _target_step(options: Any) -> Any:
 
 
 @export
-def ctx_send(ctx_id: int, event: Any, options: Any = None) -> None:
-    """``ctx.sendEvent(event, {step})``."""
-    _ctx(ctx_id).send_event(_require_event(event), step=_target_step(options))
+def ctx_send(ctx_id: int, invocation: int, event: Any, options: Any = None) -> None:
+    """``ctx.sendEvent(event, {step})`` (held back until the attempt succeeds, under a retry policy)."""
+    ctx = _ctx(ctx_id)
+    step = _target_step(options)
+    with _acting(invocation):
+        ctx.send_event(_require_event(event), step=step)
 
 
 @export
@@ -748,6 +844,22 @@ def ctx_signal(ctx_id: int) -> None:
     (blazen.js forgets the controller then; now when it has already fired)."""
     run = cast(Run, _ctx(ctx_id).run)
     run.signal.add_callback(lambda reason: _abort_signal(ctx_id, reason))
+
+
+@export
+def ctx_retry_info(ctx_id: int, invocation: int) -> Any:
+    """``ctx.attempt`` / ``ctx.retryInfo()``: {attempt, maxAttempts, lastError, nextDelay}."""
+    ctx = _ctx(ctx_id)
+    with _acting(invocation):
+        info = ctx.retry_info()
+    return data_to_js(
+        {
+            "attempt": info["attempt"],
+            "maxAttempts": info["max_attempts"],
+            "lastError": info["last_error"],
+            "nextDelay": info["next_delay"],
+        }
+    )
 
 
 @export
@@ -894,6 +1006,8 @@ def _response_to_js(response: Any) -> Any:
         "model": data["model"],
         "finishReason": data["finish_reason"],
         "id": data["id"],
+        "toolCalls": data["tool_calls"],
+        "cost": data["cost"],
         "usage": None
         if usage is None
         else {
@@ -929,6 +1043,236 @@ def model_stream(call_id: int, model_id: int, messages: Any, on_chunk: Any, opti
 
     async def run() -> Any:
         return _response_to_js(await model.stream(msgs, deliver, opts))
+
+    _answer(call_id, run())
+
+
+# -- cassettes -------------------------------------------------------------------------------
+
+_cassettes: dict[int, Any] = {}
+
+
+@export
+def cassette_new(text: Any) -> int:
+    """``new Cassette()`` (``text`` null) or ``Cassette.fromJSON(data)`` (JSON text, checked)."""
+    from .llm import Cassette
+
+    tape = Cassette() if text is None or text is jsnull else Cassette.from_json(str(text))
+    cassette_id = next(_ids)
+    _cassettes[cassette_id] = tape
+    return cassette_id
+
+
+@export
+def cassette_dump(cassette_id: int) -> str:
+    """``cassette.toJSON()``: the cassette's JSON text."""
+    return str(_cassettes[cassette_id].to_json())
+
+
+@export
+def cassette_drop(cassette_id: int) -> None:
+    """Forget a cassette (its JS object was garbage-collected)."""
+    _cassettes.pop(cassette_id, None)
+
+
+@export
+def model_record(model_id: int, cassette_id: int) -> int:
+    """``CompletionModel.record(model, cassette)``: a new model id."""
+    from .llm import CompletionModel
+
+    recording = CompletionModel.record(_models[model_id], _cassettes[cassette_id])
+    model_id = next(_ids)
+    _models[model_id] = recording
+    return model_id
+
+
+@export
+def model_replay(cassette_id: int) -> int:
+    """``CompletionModel.replay(cassette)``: a new model id."""
+    from .llm import CompletionModel
+
+    replaying = CompletionModel.replay(_cassettes[cassette_id])
+    model_id = next(_ids)
+    _models[model_id] = replaying
+    return model_id
+
+
+# -- agents ----------------------------------------------------------------------------------
+
+_AGENT_OPTIONS = {
+    "toolConcurrency": "tool_concurrency",
+    "maxIterations": "max_iterations",
+    "systemPrompt": "system_prompt",
+    "temperature": "temperature",
+    "maxTokens": "max_tokens",
+    "addFinishTool": "add_finish_tool",
+    "options": "options",
+}
+_AGENT_CALLBACKS = ("onChunk", "onEvent", "approve")
+_MAX_TOOL_JSON = 4 * 1024 * 1024  # characters of a JS tool's result, as JSON text
+
+
+def _awaited(value: Any) -> Any:
+    """``value``, awaited when it is a JS Promise (or a Python awaitable)."""
+
+    async def wait() -> Any:
+        return await value
+
+    return wait() if hasattr(value, "then") or hasattr(value, "__await__") else None
+
+
+def _js_tools(specs: Any, call_tool: Any, needs: Any) -> list[Any]:
+    """The Python tools of a JS ``runAgent``: each handler calls ``callTool(index, json)``,
+    which answers ``{ok, json}`` or ``{ok: false, error}`` (the JS value crosses as JSON
+    text, so nothing live reaches Python)."""
+    from .agent import Tool
+    from .agent._tools import ToolFailure
+
+    tools = []
+    for index, spec in enumerate(from_js(specs) or []):
+        if not isinstance(spec, dict):
+            raise TypeError("each tool must be an object {name, description, parameters, handler}")
+
+        async def handler(arguments: dict[str, Any], index: int = index) -> Any:
+            out = from_js(await call_tool(index, json.dumps(arguments)))
+            if not isinstance(out, dict) or out.get("ok") is not True:
+                error = out.get("error") if isinstance(out, dict) else None
+                raise ToolFailure(str(error) if error is not None else "the handler failed")
+            text = out.get("json")
+            if not isinstance(text, str) or len(text) > _MAX_TOOL_JSON:
+                raise ToolFailure(f"the handler's result is not JSON of at most {_MAX_TOOL_JSON} characters")
+            return json.loads(text)
+
+        async def predicate(arguments: dict[str, Any], index: int = index) -> bool:
+            verdict = needs(index, json.dumps(arguments))
+            waiting = _awaited(verdict)
+            return bool(from_js(await waiting if waiting is not None else verdict))
+
+        rule = spec.get("needsApproval", False)
+        tools.append(
+            Tool(
+                spec.get("name"),  # type: ignore[arg-type]
+                spec.get("description", ""),
+                spec.get("parameters"),
+                handler,
+                needs_approval=predicate if rule == "predicate" else rule is True,
+            )
+        )
+    return tools
+
+
+def _agent_options(options: Any, *, durable: bool) -> dict[str, Any]:
+    given = from_js(options) or {}
+    if not isinstance(given, dict):
+        raise TypeError("runAgent options must be an object")
+    allowed = set(_AGENT_OPTIONS) | ({"onChunk"} if durable else set(_AGENT_CALLBACKS))
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise TypeError(f"unknown runAgent option(s): {', '.join(unknown)}")
+    out = {_AGENT_OPTIONS[k]: v for k, v in given.items() if k in _AGENT_OPTIONS and v is not None}
+    on_chunk, on_event, approve = (given.get(k) for k in _AGENT_CALLBACKS)
+    if on_chunk is not None:
+
+        def deliver(chunk: Any) -> Any:
+            return _awaited(on_chunk(data_to_js(chunk.to_dict())))
+
+        out["on_chunk"] = deliver
+    if on_event is not None:
+        out["on_event"] = lambda fields: on_event(data_to_js(fields))
+    if approve is not None:
+
+        async def decide(name: str, arguments: dict[str, Any]) -> Any:
+            verdict = approve(name, data_to_js(arguments))
+            waiting = _awaited(verdict)
+            return from_js(await waiting if waiting is not None else verdict)
+
+        out["approve"] = decide
+    return out
+
+
+def _agent_result_to_js(result: Any) -> Any:
+    usage = result.total_usage
+    return data_to_js(
+        {
+            "content": result.content,
+            "messages": result.messages,
+            "iterations": result.iterations,
+            "totalUsage": None
+            if usage is None
+            else {
+                "promptTokens": usage["prompt_tokens"],
+                "completionTokens": usage["completion_tokens"],
+                "totalTokens": usage["total_tokens"],
+            },
+            "totalCost": result.total_cost,
+            "toolResults": result.tool_results,
+            "finishReason": result.finish_reason,
+        }
+    )
+
+
+@export_async
+def agent_run(
+    call_id: int, model_id: int, messages: Any, specs: Any, call_tool: Any, needs: Any, options: Any
+) -> None:
+    """``await runAgent(model, messages, tools, options)``."""
+    from .agent import run_agent
+
+    model = _models[model_id]
+    msgs = from_js(messages)
+    tools = _js_tools(specs, call_tool, needs)
+    opts = _agent_options(options, durable=False)
+
+    async def run() -> Any:
+        return _agent_result_to_js(await run_agent(model, msgs, tools, **opts))
+
+    _answer(call_id, run())
+
+
+@export_async
+def ctx_run_agent(
+    call_id: int,
+    ctx_id: int,
+    invocation: int,
+    model_id: int,
+    messages: Any,
+    specs: Any,
+    call_tool: Any,
+    needs: Any,
+    options: Any,
+) -> None:
+    """``await ctx.runAgent(model, messages, tools, options)``: durable (see Context.run_agent)."""
+    ctx = _ctx(ctx_id)
+    model = _models[model_id]
+    msgs = from_js(messages)
+    tools = _js_tools(specs, call_tool, needs)
+    opts = _agent_options(options, durable=True)
+    with _acting(invocation):  # the invocation that asks is noted at the call
+        running = ctx.run_agent(model, msgs, tools, **opts)
+
+    async def run() -> Any:
+        return _agent_result_to_js(await running)
+
+    _answer(call_id, run())
+
+
+@export_async
+def agent_extract(call_id: int, model_id: int, messages: Any, schema: Any, options: Any) -> None:
+    """``await extract(model, messages, schema, {maxAttempts, systemPrompt, ...})``."""
+    from .agent import extract
+
+    model = _models[model_id]
+    msgs, given = from_js(messages), from_js(options) or {}
+    names = {"maxAttempts": "max_attempts", "systemPrompt": "system_prompt"}
+    names |= {"temperature": "temperature", "maxTokens": "max_tokens"}
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise TypeError(f"unknown extract option(s): {', '.join(unknown)}")
+    opts = {names[k]: v for k, v in given.items() if v is not None}
+    shape = from_js(schema)
+
+    async def run() -> Any:
+        return data_to_js(await extract(model, msgs, shape, **opts))
 
     _answer(call_id, run())
 

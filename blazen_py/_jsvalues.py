@@ -230,6 +230,8 @@ _ENGINE_KEYS = {
     "request_id": "requestId",
     "error_type": "errorType",
     "active_steps": "activeSteps",
+    "max_attempts": "maxAttempts",
+    "error_name": "errorName",
 }
 
 
@@ -238,7 +240,8 @@ def stream_item_to_js(item: StreamEvent) -> Any:
 
     An event keeps its own fields as they are, plus ``eventType`` (unless it has a field
     of that name); the engine's items (input requests, errors) name the engine's keys
-    in JS style: ``eventType``, ``requestId``, ``errorType``, ``activeSteps``.
+    in JS style: ``eventType``, ``requestId``, ``errorType``, ``activeSteps``, and for
+    retries ``maxAttempts``, ``errorName``.
     """
     event = item.event
     if event is None:

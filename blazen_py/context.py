@@ -8,9 +8,11 @@ keeps their identity, and never goes into a snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Protocol
 
+from .agent import AgentResult
+from .agent._record import run_durable
 from .blazen_state import (
     MAX_NESTING,
     META_SUFFIX,
@@ -22,12 +24,12 @@ from .blazen_state import (
 )
 from .cancel import CancelSignal
 from .collect import Collected
-from .errors import InvalidEventError, StateError
+from .errors import InvalidEventError, StateError, WorkflowError
 from .events import event_type_of
 from .state import MAX_INT_BITS, StateValue, bad_number, check_int, copy_state_value
 from .waiters import Waiters
 
-__all__ = ["Context", "RunAccess", "SessionNamespace", "StateNamespace"]
+__all__ = ["Context", "RetryingContext", "RunAccess", "SessionNamespace", "StateNamespace"]
 
 _SCALARS = (str, int, bool, type(None))
 _DECOMPOSING: set[int] = set()
@@ -58,9 +60,23 @@ class RunAccess(Protocol):
 
     def send_to(self, name: object, event: Mapping[str, Any], producer: str | None) -> None: ...
 
+    def withhold(self, event: Mapping[str, Any], producer: str | None, target: object = None) -> None: ...
+
+    def attempt_of(self, inv: int) -> int: ...
+
+    def retry_info(self, step: str | None) -> dict[str, Any]: ...
+
     async def request_input(
         self, prompt: Any, metadata: Mapping[str, Any] | None, step: str | None
     ) -> Any: ...
+
+    journal: Mapping[int, Any]
+
+    def record_for(self, inv: int, key: str) -> None: ...
+
+    def checkpoint_now(self) -> None: ...
+
+    async def wait_bound(self, request_id: str, prompt: Any, metadata: Any, step: str | None) -> Any: ...
 
 
 class Context:
@@ -347,6 +363,55 @@ class Context:
         """
         return self._run.signal
 
+    def run_agent(
+        self,
+        model: Any,
+        messages: Iterable[Any],
+        tools: Iterable[Any] = (),
+        **options: Any,
+    ) -> Awaitable[AgentResult]:
+        """Run a tool-calling agent durably (see :func:`blazen_py.agent.run_agent`).
+
+        ``await ctx.run_agent(model, messages, tools, max_iterations=..., ...)`` takes
+        the options of :func:`~blazen_py.agent.run_agent` but ``approve`` and
+        ``on_event``. Each completed model turn and tool result is kept in the run, so a
+        snapshot or checkpoint taken mid-agent, resumed anywhere, goes on after the last
+        completed one: no completed model call or tool call runs again (the one under
+        way does). Tools declared ``needs_approval`` wait for a durable input request
+        (an ``InputRequested`` item whose metadata holds ``tool`` and ``arguments``;
+        answer ``True``, ``False`` or ``{"approved": bool, "reason": text}``); a
+        rejection is the tool's result for the model. Turns and tool calls appear on
+        the run's stream (``blazen::AgentTurn``, ``blazen::ToolCall``,
+        ``blazen::ToolResult``).
+
+        Call it from the step's own code (it notes which invocation asks, at the call).
+
+        Raises:
+            WorkflowError: called outside a step invocation.
+            MaxIterationsError: see :func:`~blazen_py.agent.run_agent`.
+        """
+        run = self._run
+        inv = run.current
+        if not inv:
+            raise WorkflowError("ctx.run_agent must be called by a running step", step=self._step)
+        return run_durable(run, inv, self._step, model, messages, tools, options)
+
+    # -- retries -------------------------------------------------------------------------
+
+    @property
+    def attempt(self) -> int:
+        """Which attempt of the running step invocation this is: 1, then 2, 3... as its
+        retry policy tries it again (the count survives a snapshot and resume)."""
+        run = self._run
+        return run.attempt_of(run.current)
+
+    def retry_info(self) -> dict[str, Any]:
+        """The running invocation's retries: ``{"attempt", "max_attempts", "last_error"
+        ({"name", "message"} of the previous attempt's error, or None), "next_delay"
+        (seconds before another attempt if this one fails, before jitter; None when this
+        is the last)}``."""
+        return self._run.retry_info(self._step)
+
     # -- identity ------------------------------------------------------------------------
 
     def run_id(self) -> str:
@@ -365,6 +430,24 @@ class Context:
 
     def __repr__(self) -> str:
         return f"<Context workflow={self.workflow_name!r} run={self._run.run_id} step={self._step!r}>"
+
+
+class RetryingContext(Context):
+    """The context of a step with a retry policy: events it sends are held back until
+    its attempt succeeds (a failed attempt's events are dropped, as are its state writes)."""
+
+    __slots__ = ()
+
+    def send_event(self, event: Mapping[str, Any], step: str | None = None) -> None:
+        """Queue ``event``, once this attempt has succeeded (see :meth:`Context.send_event`).
+
+        Raises:
+            InvalidEventError: ``event`` is not a mapping with a string ``type``.
+            UnknownStepError: see :meth:`Context.send_event` (checked at the call).
+        """
+        etype = event_type_of(event, step=self._step)
+        _check_numbers(etype, event, self._step)
+        self._run.withhold(event, self._step, step)
 
 
 class StateNamespace(MutableMapping[str, Any]):

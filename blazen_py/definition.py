@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .retry import RetryPolicy
 from .step import Step
 
 __all__ = ["Definition", "RefType"]
@@ -39,11 +40,13 @@ class Definition:
         timeout: The run timeout in seconds, or ``None``.
         session_pause_policy: ``'continue'`` or ``'pause'``.
         ref_types: The registered session-ref types, in registration order.
+        retry: The workflow's default retry policy (already applied to ``steps``), or ``None``.
     """
 
     __slots__ = (
         "name",
         "ref_types",
+        "retry",
         "routes",
         "session_pause_policy",
         "steps",
@@ -59,8 +62,12 @@ class Definition:
         timeout: float | None = None,
         session_pause_policy: str = "continue",
         ref_types: tuple[RefType, ...] = (),
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.name = name
+        if retry is not None:  # the workflow's default, for steps without a policy of their own
+            steps = tuple(s if s.retry is not None else s.with_retry(retry) for s in steps)
+        self.retry = retry
         self.steps = steps
         self.steps_by_name = {s.name: s for s in steps}
         routes: dict[str, list[Step]] = {}

@@ -13,12 +13,16 @@ from typing import ClassVar, NamedTuple
 
 __all__ = [
     "ActiveStep",
+    "AgentError",
     "BadCheckpointError",
     "BlazenError",
+    "CassetteError",
+    "CassetteMismatchError",
     "CheckpointError",
     "HandlerStateError",
     "InputRequestError",
     "InvalidEventError",
+    "MaxIterationsError",
     "ModelError",
     "RemoteError",
     "RunOwnedError",
@@ -94,7 +98,26 @@ class WorkflowError(BlazenError):
 
 
 class StepError(WorkflowError):
-    """A step raised; the original exception is chained as ``__cause__``."""
+    """A step raised; the original exception is chained as ``__cause__``.
+
+    Attributes:
+        attempts: How many attempts the step made (more than 1 under a retry policy).
+    """
+
+    js_fields: ClassVar[dict[str, str]] = {"attempts": "number"}
+    attempts: int = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str | None = None,
+        event_type: str | None = None,
+        run_id: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, step=step, event_type=event_type, run_id=run_id)
+        self.attempts = attempts
 
 
 class InvalidEventError(WorkflowError, TypeError):
@@ -157,7 +180,14 @@ class WorkflowTimeoutError(_EndedWhileRunning, TimeoutError):
 
 
 class StepTimeoutError(WorkflowTimeoutError):
-    """One step exceeded its own ``timeout``."""
+    """One step exceeded its own ``timeout`` (per attempt, under a retry policy).
+
+    Attributes:
+        attempts: How many attempts the step made.
+    """
+
+    js_fields: ClassVar[dict[str, str]] = {"attempts": "number"}
+    attempts: int = 1
 
 
 class WorkflowAbortedError(_EndedWhileRunning):
@@ -270,3 +300,43 @@ class RemoteError(BlazenError):
         super().__init__(message)
         self.status = status
         self.error_type = error_type
+
+
+class CassetteError(ModelError):
+    """A cassette of recorded model calls is malformed, too large, or of another version."""
+
+
+class CassetteMismatchError(CassetteError):
+    """A replayed model has no recording for a request; the message names the request.
+
+    Attributes:
+        index: The position (from 0) of the request among those the replaying model sent.
+    """
+
+    js_fields: ClassVar[dict[str, str]] = {"index": "number"}
+
+    def __init__(self, message: str, *, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class AgentError(BlazenError):
+    """A tool-calling agent could not finish (see :func:`blazen_py.agent.run_agent`)."""
+
+
+class MaxIterationsError(AgentError):
+    """The model still called tools after ``max_iterations`` rounds of tool calls.
+
+    Attributes:
+        iterations: The rounds of tool calls that ran (``max_iterations``).
+        messages: The conversation so far (OpenAI format), to inspect or continue.
+    """
+
+    js_fields: ClassVar[dict[str, str]] = {"iterations": "number"}
+
+    def __init__(
+        self, message: str, *, iterations: int, messages: list[dict[str, object]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.iterations = iterations
+        self.messages = list(messages or [])

@@ -17,6 +17,7 @@ __all__ = [
     "INPUT_REQUEST_EVENT",
     "INPUT_RESPONSE_EVENT",
     "START_EVENT",
+    "STEP_FAILED_EVENT",
     "STOP_EVENT",
     "Event",
     "describe",
@@ -34,6 +35,11 @@ INPUT_REQUEST_EVENT = "blazen::InputRequestEvent"
 
 INPUT_RESPONSE_EVENT = "blazen::InputResponseEvent"
 """Routed to the steps that accept it when the host answers an input request."""
+
+STEP_FAILED_EVENT = "blazen::StepFailedEvent"
+"""Produced by the engine when a step has failed for good (its retries, if any, ran out):
+``{"type", "step", "event", "error": {"name", "message"}, "attempts"}``, routed to the steps
+that accept it (error handlers). When no step accepts it, the run fails instead."""
 
 INPUT_REQUESTED = "InputRequested"
 """``event_type`` of the stream item announcing an input request."""

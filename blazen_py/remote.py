@@ -40,7 +40,7 @@ RUN_ENDED = "blazen::RunEnded"
 _MAX_ANSWER = 16 << 20
 _ENGINE = ("InputRequested", "Error")
 _ENDED = ("completed", "failed", "cancelled")
-_RECONNECTS = 20
+_RECONNECTS = 40  # about a minute of retries (0.1 s more each time, at most 2 s apart)
 
 
 def _base(url: object) -> str:

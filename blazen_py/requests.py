@@ -7,7 +7,13 @@ Two forms share one table of open requests, keyed by request id:
   resume);
 * the durable form, a step returning a ``blazen::InputRequestEvent``: no future; the
   request is part of the run's snapshot, and the answer is routed as a
-  ``blazen::InputResponseEvent``.
+  ``blazen::InputResponseEvent``;
+* the bound form (:meth:`InputRequests.wait_bound`, what ``ctx.run_agent`` asks tool
+  approvals with): durable, with an id the step chooses, *and* awaited by the step. It
+  is part of snapshots while open; a pause stops the step but keeps the request open; a
+  restored run re-opens it, and the step, run again, waits on it once more. An answer
+  that comes while no step waits is kept in the run's state under
+  :data:`ANSWER_PREFIX` + the id (so a snapshot keeps it too) until the step takes it.
 
 Both announce themselves on the run's stream with an ``InputRequested`` item.
 """
@@ -23,7 +29,12 @@ from .errors import InputRequestError, WorkflowError
 from .events import INPUT_REQUESTED
 from .stream import StreamEvent
 
-__all__ = ["InputRequests", "PausedForInput", "Request"]
+__all__ = ["ANSWER_PREFIX", "BOUND_PREFIX", "InputRequests", "PausedForInput", "Request"]
+
+#: State key prefix of an answer to a bound request that no step was waiting for.
+ANSWER_PREFIX = "blazen::answer/"
+#: The id of every bound request starts so (a restored one is known by it).
+BOUND_PREFIX = "blazen::bound/"
 
 
 class PausedForInput(BaseException):
@@ -33,7 +44,7 @@ class PausedForInput(BaseException):
 class Request:
     """One open input request; ``future`` is set for the awaiter form only."""
 
-    __slots__ = ("future", "metadata", "prompt", "request_id", "step")
+    __slots__ = ("bound", "future", "metadata", "prompt", "request_id", "step")
 
     def __init__(
         self,
@@ -48,6 +59,7 @@ class Request:
         self.metadata = metadata
         self.step = step
         self.future = future
+        self.bound = False  # durable although a step may wait on it (wait_bound)
 
 
 class InputRequests:
@@ -100,6 +112,36 @@ class InputRequests:
         self.open(prompt, dict(metadata) if metadata is not None else None, step, future)
         return await future
 
+    async def wait_bound(
+        self, request_id: str, prompt: Any, metadata: Any, step: str | None, state: dict[str, Any]
+    ) -> Any:
+        """The bound form: wait for the answer to the durable request ``request_id``.
+
+        An answer kept in ``state`` (given while no step waited) is taken at once; an
+        open request (restored from a snapshot) is waited on without a new announcement;
+        otherwise the request is opened and announced.
+
+        Raises:
+            InputRequestError: another step is already waiting on ``request_id``.
+            ValueError: ``request_id`` does not start with :data:`BOUND_PREFIX`.
+        """
+        if not request_id.startswith(BOUND_PREFIX):
+            raise ValueError(f"a bound request id starts with {BOUND_PREFIX!r}")
+        kept = ANSWER_PREFIX + request_id
+        if kept in state:
+            return state.pop(kept)
+        future: asyncio.Future[Any] = self._loop.create_future()
+        request = self._open.get(request_id)
+        if request is None:
+            self.open(prompt, metadata, step, future, request_id=request_id)
+            self._open[request_id].bound = True
+        elif request.future is not None:
+            raise InputRequestError(f"input request {request_id!r} is already awaited in run {self.run_id}")
+        else:
+            request.future = future
+            request.bound = True
+        return await future
+
     def lookup(self, request_id: object, *, ended: bool) -> Request:
         """The open request ``request_id``, to be answered.
 
@@ -123,7 +165,8 @@ class InputRequests:
 
     def restore(self, request_id: str, prompt: Any, metadata: Any, step: str | None) -> None:
         """Re-open a durable request read from a snapshot; :meth:`announce_open` announces it."""
-        self._open[request_id] = Request(request_id, prompt, metadata, step, None)
+        request = self._open[request_id] = Request(request_id, prompt, metadata, step, None)
+        request.bound = request_id.startswith(BOUND_PREFIX)
 
     def announce_open(self) -> None:
         """Announce every open request again (a restored run starting)."""
@@ -135,7 +178,7 @@ class InputRequests:
         return [
             {"request_id": r.request_id, "prompt": r.prompt, "metadata": r.metadata, "step": r.step}
             for r in self._open.values()
-            if r.future is None
+            if r.future is None or r.bound
         ]
 
     def interrupt_waiters(self) -> list[str | None]:
@@ -145,10 +188,14 @@ class InputRequests:
         """
         steps = []
         for request in [r for r in self._open.values() if r.future is not None]:
-            del self._open[request.request_id]
+            future = request.future
+            if request.bound:  # stays open (durable); the step waits on it again later
+                request.future = None
+            else:
+                del self._open[request.request_id]
             steps.append(request.step)
-            if request.future is not None and not request.future.done():
-                request.future.set_exception(PausedForInput())
+            if future is not None and not future.done():
+                future.set_exception(PausedForInput())
         return steps
 
     def cancel_all(self) -> None:

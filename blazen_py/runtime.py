@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cancel import CancelSignal
 from .collect import Collected
-from .context import Context
+from .context import Context, RetryingContext
 from .deadline import Deadline
 from .errors import (
     ActiveStep,
@@ -44,19 +44,27 @@ from .errors import (
     WorkflowStallError,
     WorkflowTimeoutError,
 )
-from .events import INPUT_REQUEST_EVENT, INPUT_RESPONSE_EVENT, STOP_EVENT, describe, event_type_of
+from .events import (
+    INPUT_REQUEST_EVENT,
+    INPUT_RESPONSE_EVENT,
+    STEP_FAILED_EVENT,
+    STOP_EVENT,
+    describe,
+    event_type_of,
+)
 from .journal import Journal
 from .replay import Replays
-from .requests import InputRequests, PausedForInput, ended_error
+from .requests import ANSWER_PREFIX, InputRequests, PausedForInput, ended_error
+from .retry import error_message, error_name
 from .state import bad_number, copy_state_value
-from .stream import ERROR, INPUT_ANSWERED, STEP_FINISHED, STEP_STARTED, StreamEvent
+from .stream import ERROR, INPUT_ANSWERED, STEP_FINISHED, STEP_RETRYING, STEP_STARTED, StreamEvent
 from .waiters import Waiters
 
 if TYPE_CHECKING:
     from .definition import Definition
     from .step import Step
 
-__all__ = ["YIELD_EVERY", "Deferred", "Run", "WorkflowResult", "run_hooks"]
+__all__ = ["YIELD_EVERY", "Attempt", "Deferred", "Run", "WorkflowResult", "run_hooks"]
 
 logger = logging.getLogger("blazen_py")
 
@@ -156,6 +164,7 @@ class _Resumed(Coroutine[Any, Any, Any]):
 
 _NOTHING = object()
 _MISSING = object()
+_ABANDONED = -1  # the invocation number of a given-up attempt still running (see Deferred.running)
 
 _REASONS: dict[type[BaseException], str] = {
     WorkflowAbortedError: "aborted",
@@ -168,6 +177,54 @@ _REASONS: dict[type[BaseException], str] = {
 # Python 3.12+ can start a Task eagerly: the continuation then waits on the step's future
 # at once instead of one loop iteration later.
 _EAGER = sys.version_info >= (3, 12)
+
+
+class Attempt:
+    """A retried step input: which attempt runs next (or runs now), and why.
+
+    Attributes:
+        step: The step's name.
+        event: The event it handles.
+        attempt: The attempt's number (2 for the first retry).
+        error_name: The previous attempt's error: class name (or a JS error's name).
+        error_message: Its message.
+        due: While it waits: when it runs, in seconds since the epoch (``time.time()``);
+            absolute, so that a snapshot resumed later waits only what is left.
+    """
+
+    __slots__ = ("attempt", "due", "error_message", "error_name", "event", "step", "timer")
+
+    def __init__(
+        self,
+        step: Step,
+        event: Mapping[str, Any],
+        attempt: int,
+        error_name: str,
+        error_message: str,
+        due: float | None = None,
+    ) -> None:
+        self.step = step
+        self.event = event
+        self.attempt = attempt
+        self.error_name = error_name
+        self.error_message = error_message
+        self.due = due
+        self.timer: asyncio.TimerHandle | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The JSON form a snapshot keeps (next to the step input)."""
+        out: dict[str, Any] = {
+            "attempt": self.attempt,
+            "last_error": {"name": self.error_name, "message": self.error_message},
+        }
+        if self.due is not None:
+            out["not_before"] = self.due
+        return out
+
+
+if TYPE_CHECKING:
+    # A step input as snapshots see it: (step, event, invocation or 0, its retry Attempt).
+    _StepInput = tuple[Step, Mapping[str, Any], int, Attempt | None]
 
 
 class _Flight:
@@ -235,6 +292,17 @@ class Deferred:
             yield
             return
         run = flight.run
+        if flight not in run._flights:
+            # Its attempt was given up (it timed out): what it writes or sends now is
+            # journaled apart and undone at once, so it never reaches the next attempt.
+            previous, run.current = run.current, _ABANDONED
+            try:
+                yield
+            finally:
+                run.current = previous
+                run.journal.rollback(_ABANDONED, run.state)
+                run.withheld.pop(_ABANDONED, None)
+            return
         previous, run.current = run.current, flight.inv
         try:
             yield
@@ -303,7 +371,9 @@ class Run:
         self._flights: dict[_Flight, None] = {}
         self._active = [0] * len(steps)
         self._backlog: dict[int, deque[Mapping[str, Any]]] = {}
-        self._ctxs = [Context(self, s.name) for s in steps]
+        self._ctxs = [
+            Context(self, s.name) if s.retry is None else RetryingContext(self, s.name) for s in steps
+        ]
         self._pumping = False
         self._scheduled = False
         self._budget = YIELD_EVERY
@@ -333,6 +403,14 @@ class Run:
         self.tracer: Listener | None = None
         self._spans: dict[int, str] = {}
         self._span_now = 0
+        # Retries (cold unless a step fails): inputs waiting for their next attempt, the
+        # attempt of each running retried invocation, attempts carried to invocations
+        # not started yet (keyed by step index and event identity), and the events
+        # retried invocations sent, held back until they succeed.
+        self.backoffs: dict[Attempt, None] = {}
+        self.attempts: dict[int, Attempt] = {}
+        self.carried: dict[tuple[int, int], Attempt] = {}
+        self.withheld: dict[int, list[tuple[Mapping[str, Any], Step | None]]] = {}
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -355,6 +433,8 @@ class Run:
             return
         if start_event is not None:
             self.produce(start_event, None)
+        if self.backoffs:  # restored mid-backoff: wait only what is left
+            self._arm_backoffs()
         self._schedule()
 
     def schedule(self) -> None:
@@ -411,6 +491,24 @@ class Run:
         if self.current:
             self.journal.record(self.current, key, self.state)
 
+    def record_for(self, inv: int, key: str) -> None:
+        """Note ``key``'s value before invocation ``inv`` changes it (from code that runs
+        for an invocation after its own stretch: ``ctx.run_agent``)."""
+        if inv:
+            self.journal.record(inv, key, self.state)
+
+    def checkpoint_now(self) -> None:
+        """Ask a durable run to save a checkpoint soon, as after a step completes (a
+        durable agent calls it after each turn it records)."""
+        if self.on_step_done is not None:
+            self.on_step_done()
+
+    async def wait_bound(self, request_id: str, prompt: Any, metadata: Any, step: str | None) -> Any:
+        """Wait on a bound durable input request (see :meth:`InputRequests.wait_bound`)."""
+        if self.status >= COMPLETED:
+            raise ended_error(self.run_id, step)
+        return await self.requests.wait_bound(request_id, prompt, metadata, step, self.state)
+
     def committed_state(self) -> dict[str, Any]:
         """The state without the writes of step invocations that have not finished.
 
@@ -425,24 +523,35 @@ class Run:
         Steps in flight, steps held back by ``max_concurrency``, and steps to run again
         after a pause; a resumed run calls them again (at-least-once).
         """
-        return [(step.name, event) for step, event, _ in self.step_inputs_by_invocation()]
+        return [(step.name, event) for step, event, _, _ in self.step_inputs_full()]
 
-    def step_inputs_by_invocation(self) -> list[tuple[Step, Mapping[str, Any], int]]:
-        """:meth:`step_inputs` as ``(step, event, invocation)``; invocation 0 for inputs
-        not started yet."""
-        items = [(f.step, f.event, f.inv) for f in self._flights]
+    def step_inputs_full(self) -> list[_StepInput]:
+        """:meth:`step_inputs` as ``(step, event, invocation, attempt)``, then the inputs
+        waiting out a backoff (their ``due`` set). ``invocation`` is 0 for inputs not
+        started yet (a snapshot attaches the call records of the others); ``attempt`` is
+        the input's :class:`Attempt` when it is a retry."""
+        carried = self.carried
+        attempts = self.attempts
+        items: list[_StepInput] = [
+            (f.step, f.event, f.inv, attempts.get(f.inv) if attempts else None) for f in self._flights
+        ]
+
+        def later(step: Step, event: Mapping[str, Any], inv: int) -> _StepInput:
+            return step, event, inv, carried.get((step.index, id(event))) if carried else None
+
         # The first input not done of a batch is the invocation running now, unless a
         # flight is the one running.
         inline = 0 if any(f.running for f in self._flights) else self.current
         if self._steps_now:  # a snapshot taken while an event is handed out
             for i, s in enumerate(self._steps_now[self._at :]):
-                items.append((s, self._event_now, inline if i == 0 else 0))
+                items.append(later(s, self._event_now, inline if i == 0 else 0))
             inline = 0
         for i, (step, event) in enumerate(self._batch[self._at :]):
-            items.append((step, event, inline if i == 0 else 0))
+            items.append(later(step, event, inline if i == 0 else 0))
         for index, backlog in self._backlog.items():
-            items.extend((self.steps[index], event, 0) for event in backlog)
-        items.extend((step, event, 0) for step, event in self.pending)
+            items.extend(later(self.steps[index], event, 0) for event in backlog)
+        items.extend(later(step, event, 0) for step, event in self.pending)
+        items.extend((b.step, b.event, 0, b) for b in self.backoffs)
         return items
 
     def current_input(self) -> tuple[Step, Mapping[str, Any]] | None:
@@ -503,6 +612,15 @@ class Run:
             UnknownStepError: the workflow has no step ``name``, or it does not accept
                 the event's type.
         """
+        self._deliver_to(self.target_step(name, event), event)
+
+    def target_step(self, name: object, event: Mapping[str, Any]) -> Step:
+        """The step ``name`` a targeted ``event`` goes to, checked.
+
+        Raises:
+            UnknownStepError: the workflow has no step ``name``, or it does not accept
+                the event's type.
+        """
         etype = event["type"]
         step = self.steps_by_name.get(name) if type(name) is str else None
         if step is None:
@@ -521,11 +639,14 @@ class Run:
                 event_type=etype,
                 run_id=self.run_id,
             )
+        return step
+
+    def _deliver_to(self, step: Step, event: Mapping[str, Any]) -> None:
         if self.status >= COMPLETED:
             return
         listener = self.listener
         if listener is not None:
-            listener(StreamEvent(event, etype, event))
+            listener(StreamEvent(event, event["type"], event))
         self.pending.append((step, event))
         if self.status == RUNNING:
             self._schedule()
@@ -698,7 +819,7 @@ class Run:
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
-            self._step_failed(step, event, exc)
+            self._step_failed(step, event, exc, inv)
             return
         finally:
             self.current = previous
@@ -716,6 +837,11 @@ class Run:
             return
         started = time.perf_counter()
         self._inv = inv = self._inv + 1
+        if self.carried:  # a retry: this invocation is attempt n
+            carried = self.carried.pop((step.index, id(event)), None)
+            if carried is not None:
+                carried.due = None
+                self.attempts[inv] = carried
         previous, self.current = self.current, inv
         try:
             out = step.handler(event, self._ctxs[step.index])
@@ -739,15 +865,17 @@ class Run:
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
-            self._step_failed(step, event, exc)
+            self._step_failed(step, event, exc, inv)
             return
         finally:
             self.current = previous
+        if step.timeout is not None and time.perf_counter() - started > step.timeout:
+            self._step_timed_out(step, event, inv)
+            return
         if self.journal:
             self.journal.pop(inv, None)
-        if step.timeout is not None and time.perf_counter() - started > step.timeout:
-            self._step_timed_out(step, event)
-            return
+        if step.retry is not None:
+            self._succeeded(step, inv)
         self._deliver(step, event, out)
         if self.on_step_done is not None:
             self.on_step_done()
@@ -769,7 +897,7 @@ class Run:
     def _defer(self, step: Step, event: Mapping[str, Any], deferred: Deferred, inv: int) -> None:
         if deferred._flight is not None or deferred._settled:
             error = RuntimeError("a Deferred can be returned by one step invocation only")
-            self._step_failed(step, event, error)
+            self._step_failed(step, event, error, inv)
             return
         flight = _Flight(self, step, event, None, inv)
         deferred._flight = flight
@@ -843,6 +971,8 @@ class Run:
         if exc is None:
             if self.journal:
                 self.journal.pop(flight.inv, None)
+            if step.retry is not None:
+                self._succeeded(step, flight.inv)
             self._deliver(step, event, value)
             if self.on_step_done is not None:
                 self.on_step_done()
@@ -856,10 +986,15 @@ class Run:
                 self._interrupted[step.index] -= 1
             self.journal.rollback(flight.inv, self.state)
             self.pending.append((step, event))
+            if step.retry is not None:  # the same attempt runs again on resume
+                self.withheld.pop(flight.inv, None)
+                attempt = self.attempts.pop(flight.inv, None)
+                if attempt is not None:
+                    self.carried[(step.index, id(event))] = attempt
             if traced:
                 self._end_span(flight.inv, "interrupted")
         else:
-            self._step_failed(step, event, exc)
+            self._step_failed(step, event, exc, flight.inv)
         if traced:
             self._span_now = 0
         backlog = self._backlog.get(step.index)
@@ -875,31 +1010,215 @@ class Run:
     def _flight_timed_out(self, flight: _Flight) -> None:
         if flight in self._flights:
             self._span_now = flight.inv  # the span that failed, for a traced run
-            self._step_timed_out(flight.step, flight.event)
+            step = flight.step
+            if step.retry is not None or STEP_FAILED_EVENT in self.routes:
+                self._drop_flight(flight)  # this attempt is over; another may follow
+            self._step_timed_out(step, flight.event, flight.inv)
             self._span_now = 0
+            if self.status == RUNNING:
+                backlog = self._backlog.get(step.index)
+                if backlog:
+                    self._invoke(step, backlog.popleft())
+                self.pump()
 
-    def _step_timed_out(self, step: Step, event: Mapping[str, Any]) -> None:
-        self.fail(
-            StepTimeoutError(
-                f"step {step.name!r} handling {event['type']!r} timed out after {step.timeout:g} s",
-                step=step.name,
-                event_type=event["type"],
-                run_id=self.run_id,
-            )
+    def _drop_flight(self, flight: _Flight) -> None:
+        # Stop one suspended invocation: its Task is cancelled (its landing is ignored,
+        # as it is no longer a flight), a parked coroutine closed, a Deferred forgotten.
+        self._flights.pop(flight, None)
+        self._active[flight.step.index] -= 1
+        if flight.timer is not None:
+            flight.timer.cancel()
+        if flight.task is not None:
+            flight.task.cancel()
+        elif not flight.running and flight.coro is not None:
+            _cancel_coroutine(flight.coro)
+
+    def _step_timed_out(self, step: Step, event: Mapping[str, Any], inv: int = 0) -> None:
+        error = StepTimeoutError(
+            f"step {step.name!r} handling {event['type']!r} timed out after {step.timeout:g} s",
+            step=step.name,
+            event_type=event["type"],
+            run_id=self.run_id,
         )
-
-    def _step_failed(self, step: Step, event: Mapping[str, Any], exc: BaseException) -> None:
-        if isinstance(exc, WorkflowError) and exc.run_id == self.run_id:
-            error = exc  # already ours (e.g. raised by a nested engine call)
-        else:
-            error = StepError(
-                f"step {step.name!r} failed handling {event['type']!r}: {type(exc).__name__}: {exc}",
-                step=step.name,
-                event_type=event["type"],
-                run_id=self.run_id,
-            )
-            error.__cause__ = exc
+        if step.retry is not None or STEP_FAILED_EVENT in self.routes:
+            self._attempt_failed(step, event, error, inv)
+            return
         self.fail(error)
+
+    def _step_failed(self, step: Step, event: Mapping[str, Any], exc: BaseException, inv: int = 0) -> None:
+        if isinstance(exc, WorkflowError) and exc.run_id == self.run_id:
+            self.fail(exc)  # already ours (e.g. raised by a nested engine call)
+            return
+        if step.retry is not None or STEP_FAILED_EVENT in self.routes:
+            self._attempt_failed(step, event, exc, inv)
+            return
+        self.fail(self._step_error(step, event, exc, 1))
+
+    def _step_error(
+        self, step: Step, event: Mapping[str, Any], exc: BaseException, attempts: int
+    ) -> WorkflowError:
+        if isinstance(exc, StepTimeoutError):
+            exc.attempts = attempts
+            if attempts > 1:
+                exc.args = (f"{exc} (attempt {attempts} of {attempts})",)
+            return exc
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        error = StepError(
+            f"step {step.name!r} failed handling {event['type']!r}{tries}: {type(exc).__name__}: {exc}",
+            step=step.name,
+            event_type=event["type"],
+            run_id=self.run_id,
+            attempts=attempts,
+        )
+        error.__cause__ = exc
+        return error
+
+    # -- retries (only ever reached when a step fails) --------------------------------------
+
+    def withhold(self, event: Mapping[str, Any], producer: str | None, target: object = None) -> None:
+        """``send_event`` from a step with a retry policy: held until the attempt succeeds
+        (``target``: the one step it goes to, checked now, or None for routing)."""
+        step = None if target is None else self.target_step(target, event)
+        inv = self.current
+        if not inv:
+            if step is None:
+                self.produce(event, producer)
+            else:
+                self._deliver_to(step, event)
+            return
+        held = self.withheld.get(inv)
+        if held is None:
+            held = self.withheld[inv] = []
+        held.append((event, step))
+
+    def _succeeded(self, step: Step, inv: int) -> None:
+        # A retried step's attempt succeeded: what it sent goes out now, before what it
+        # returned, in the order it was sent.
+        if self.attempts:
+            self.attempts.pop(inv, None)
+        held = self.withheld.pop(inv, None) if self.withheld else None
+        if held:
+            for event, target in held:
+                if target is None:
+                    self.produce(event, step.name)
+                else:
+                    self._deliver_to(target, event)
+
+    def attempt_of(self, inv: int) -> int:
+        """The attempt number of invocation ``inv`` (1 unless it is a retry)."""
+        attempt = self.attempts.get(inv) if self.attempts else None
+        return 1 if attempt is None else attempt.attempt
+
+    def retry_info(self, step: str | None) -> dict[str, Any]:
+        """What :meth:`Context.retry_info` returns, for the invocation running now."""
+        attempt = self.attempts.get(self.current) if self.attempts else None
+        found = self.steps_by_name.get(step or "")
+        policy = None if found is None else found.retry
+        number = 1 if attempt is None else attempt.attempt
+        most = 1 if policy is None else policy.max_attempts
+        return {
+            "attempt": number,
+            "max_attempts": most,
+            "last_error": None
+            if attempt is None
+            else {"name": attempt.error_name, "message": attempt.error_message},
+            "next_delay": policy.base_delay(number) if policy is not None and number < most else None,
+        }
+
+    def _attempt_failed(self, step: Step, event: Mapping[str, Any], exc: BaseException, inv: int) -> None:
+        # Undo the attempt (its writes, its held-back events), then try again later, hand
+        # the failure to an error handler, or fail the run.
+        if self.status >= COMPLETED:
+            return
+        previous = self.attempts.pop(inv, None) if self.attempts else None
+        number = 1 if previous is None else previous.attempt
+        if self.journal:
+            self.journal.rollback(inv, self.state)
+        if self.withheld:
+            self.withheld.pop(inv, None)
+        traced = self.tracer is not None and inv in self._spans
+        if traced:
+            self._end_span(inv, "failed", exc)
+        policy = step.retry
+        name = error_name(exc)
+        message = error_message(exc)
+        try:
+            again = policy is not None and number < policy.max_attempts and policy.retries(exc)
+        except Exception as broken:  # a retry_on predicate that raises fails the step
+            again = False
+            wrapped = RuntimeError(f"retry_on raised {type(broken).__name__}: {broken}")
+            wrapped.__cause__ = exc
+            exc = wrapped
+            name, message = error_name(exc), str(exc)
+        if again:
+            assert policy is not None
+            delay = policy.delay(number, exc)
+            waiting = Attempt(step, event, number + 1, name, message, time.time() + delay)
+            self.backoffs[waiting] = None
+            listener = self.listener
+            if listener is not None:
+                fields = {
+                    "step": step.name,
+                    "attempt": number,
+                    "max_attempts": policy.max_attempts,
+                    "delay": delay,
+                    "error_name": name,
+                    "error": message,
+                    "span": inv if traced else None,
+                    "at": time.perf_counter(),
+                }
+                listener(StreamEvent(fields, STEP_RETRYING))
+            if self.status == RUNNING:
+                self._arm(waiting, delay)
+            if self.on_step_done is not None:
+                self.on_step_done()  # a durable run saves the failed attempt and its backoff
+            return
+        if STEP_FAILED_EVENT in self.routes and STEP_FAILED_EVENT not in step.accepts:
+            self.produce(
+                {
+                    "type": STEP_FAILED_EVENT,
+                    "step": step.name,
+                    "event": dict(event),
+                    "error": {"name": name, "message": message},
+                    "attempts": number,
+                },
+                step.name,
+            )
+            if self.on_step_done is not None:
+                self.on_step_done()
+            return
+        if traced:
+            self._span_now = 0  # its span already ended as failed
+        self.fail(self._step_error(step, event, exc, number))
+
+    def _arm(self, waiting: Attempt, delay: float) -> None:
+        waiting.timer = self.loop.call_later(max(delay, 0.0), self._backoff_over, waiting)
+
+    def _arm_backoffs(self) -> None:
+        # (Re)start the backoff timers with what is left of each delay: the time of the
+        # next attempt is absolute, so a pause or a restore elsewhere does not reset it.
+        now = time.time()
+        for waiting in self.backoffs:
+            if waiting.timer is None:
+                policy = waiting.step.retry
+                most = policy.max_delay if policy is not None else 0.0
+                due = waiting.due if waiting.due is not None else now
+                self._arm(waiting, min(due - now, most))
+
+    def _disarm_backoffs(self) -> None:
+        for waiting in self.backoffs:
+            if waiting.timer is not None:
+                waiting.timer.cancel()
+                waiting.timer = None
+
+    def _backoff_over(self, waiting: Attempt) -> None:
+        waiting.timer = None
+        if self.status != RUNNING or self.backoffs.pop(waiting, _NOTHING) is _NOTHING:
+            return
+        self.carried[(waiting.step.index, id(waiting.event))] = waiting
+        self.pending.append((waiting.step, waiting.event))
+        self._budget = YIELD_EVERY
+        self.pump()
 
     def _check_idle(self) -> None:
         if self._flights or self._scheduled or self._pumping:
@@ -908,7 +1227,13 @@ class Run:
             idle = self._idle
             if idle is not None and not idle.done():
                 idle.set_result(None)
-        elif self.status == RUNNING and not self.queue and not self.pending and not self.requests:
+        elif (
+            self.status == RUNNING
+            and not self.queue
+            and not self.pending
+            and not self.requests
+            and not self.backoffs
+        ):
             self.fail(self._stall_error())
 
     def _stall_error(self) -> WorkflowStallError:
@@ -1021,6 +1346,9 @@ class Run:
         self.queue.clear()
         self.pending.clear()
         self._backlog.clear()
+        if self.backoffs:
+            self._disarm_backoffs()
+            self.backoffs.clear()
         idle = self._idle
         if idle is not None and not idle.done():
             idle.set_result(None)
@@ -1047,6 +1375,8 @@ class Run:
             self.status = PAUSED
             if self._deadline is not None:
                 self._deadline.pause()
+            if self.backoffs:  # their times are absolute: resume waits only what is left
+                self._disarm_backoffs()
         for name in self.requests.interrupt_waiters() + self.waiters.interrupt():
             step = self.steps_by_name.get(name or "")
             if step is not None:
@@ -1069,6 +1399,8 @@ class Run:
             return
         if self._deadline is not None:
             self._deadline.start()
+        if self.backoffs:
+            self._arm_backoffs()
         self._schedule()
 
     # -- input ---------------------------------------------------------------------------
@@ -1097,6 +1429,10 @@ class Run:
         self.requests.close(request)
         if self.tracer is not None:
             self._trace(INPUT_ANSWERED, request_id=request_id, step=request.step)
+        if request.bound:  # no step waits on it now: kept for the step that will
+            self.state[ANSWER_PREFIX + request_id] = response
+            self.checkpoint_now()
+            return
         self.produce({"type": INPUT_RESPONSE_EVENT, "request_id": request_id, "response": response}, None)
         if self.status == RUNNING:
             self._schedule()
@@ -1131,7 +1467,13 @@ class Run:
             return
         span = self._inv + 1  # the invocation number Run._invoke is about to take
         self._spans[span] = step.name
-        self._trace(STEP_STARTED, step=step.name, span=span, handling=event["type"])
+        carried = self.carried.get((step.index, id(event))) if self.carried else None
+        if carried is None:
+            self._trace(STEP_STARTED, step=step.name, span=span, handling=event["type"])
+        else:  # a retry says which attempt it is
+            self._trace(
+                STEP_STARTED, step=step.name, span=span, handling=event["type"], attempt=carried.attempt
+            )
         active = self._active[step.index]
         previous, self._span_now = self._span_now, span
         try:

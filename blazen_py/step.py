@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .errors import WorkflowDefinitionError
 from .events import INPUT_REQUEST_EVENT, STOP_EVENT
+from .retry import RetryPolicy
 
 __all__ = ["Handler", "Step"]
 
@@ -30,6 +31,7 @@ class Step:
         "inline",
         "max_concurrency",
         "name",
+        "retry",
         "timeout",
     )
 
@@ -44,6 +46,7 @@ class Step:
         max_concurrency: int | None = None,
         inline: bool = True,
         index: int = 0,
+        retry: RetryPolicy | Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise WorkflowDefinitionError(f"a step name must be a non-empty string, got {name!r}")
@@ -78,6 +81,12 @@ class Step:
             )
         if isinstance(emits, str):
             raise WorkflowDefinitionError(f"step {name!r}: emits must be a list of event types, not a string")
+        try:
+            policy = RetryPolicy.coerce(retry)
+        except WorkflowDefinitionError as exc:
+            raise WorkflowDefinitionError(f"step {name!r}: {exc}") from None
+        except TypeError as exc:
+            raise WorkflowDefinitionError(f"step {name!r}: bad retry options: {exc}") from None
         self.name = name
         self.accepts = accepted
         self.handler = handler
@@ -86,8 +95,19 @@ class Step:
         self.max_concurrency = max_concurrency
         self.inline = inline
         self.index = index
-        # Steps with a timeout or a concurrency limit take the slower, checked path.
-        self.guarded = timeout is not None or max_concurrency is not None or not inline
+        self.retry = policy
+        # Steps with a timeout, a concurrency limit or a retry policy take the slower,
+        # checked path (a retried step's attempts and held-back events are kept there).
+        self.guarded = timeout is not None or max_concurrency is not None or not inline or policy is not None
+
+    def with_retry(self, policy: RetryPolicy) -> Step:
+        """A copy of this step with ``policy`` (a workflow's default policy is applied so)."""
+        copy = Step.__new__(Step)
+        for name in Step.__slots__:
+            setattr(copy, name, getattr(self, name))
+        copy.retry = policy
+        copy.guarded = True
+        return copy
 
     @property
     def is_async(self) -> bool:

@@ -5,16 +5,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["ERROR", "INPUT_ANSWERED", "SPAN_OUTCOMES", "STEP_FINISHED", "STEP_STARTED", "StreamEvent"]
+__all__ = [
+    "ERROR",
+    "INPUT_ANSWERED",
+    "SPAN_OUTCOMES",
+    "STEP_FINISHED",
+    "STEP_RETRYING",
+    "STEP_STARTED",
+    "StreamEvent",
+]
 
 ERROR = "Error"
 """``event_type`` of the stream item that reports a failed run."""
+
+STEP_RETRYING = "blazen::StepRetrying"
+"""A step attempt failed and the step will be tried again (every stream sees it):
+``step``, ``attempt`` (the attempt that failed, 1-based), ``max_attempts``, ``delay``
+(seconds until the next attempt), ``error_name``, ``error`` (the message), ``span`` (the
+failed attempt's span in a traced run, else ``None``) and ``at``."""
 
 # Span items: only a traced run makes them, and only its tracers (or a stream that asked
 # for ``spans=True``) receive them. Each carries ``at``: time.perf_counter() seconds.
 STEP_STARTED = "blazen::StepStarted"
 """A step invocation began: ``step``, ``span`` (its id, unique in the run), ``handling``
-(the type of the event it was given) and ``at``."""
+(the type of the event it was given), ``at``, and for a retry ``attempt`` (2, 3...)."""
 
 STEP_FINISHED = "blazen::StepFinished"
 """A step invocation ended: ``step``, ``span``, ``outcome`` (one of :data:`SPAN_OUTCOMES`),

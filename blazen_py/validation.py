@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .events import INPUT_REQUEST_EVENT, INPUT_RESPONSE_EVENT, START_EVENT, STOP_EVENT
+from .events import INPUT_REQUEST_EVENT, INPUT_RESPONSE_EVENT, START_EVENT, STEP_FAILED_EVENT, STOP_EVENT
 from .step import Step
 
 __all__ = ["ValidationProblem", "validate_steps"]
@@ -171,6 +171,11 @@ def _walk(steps: tuple[Step, ...]) -> tuple[set[str], bool, bool]:
             if step.name in reachable:
                 continue
             reachable.add(step.name)
+            if STEP_FAILED_EVENT not in seen_types and STEP_FAILED_EVENT not in step.accepts:
+                # The engine produces it when this step fails for good: error handlers
+                # are reachable from any step they do not handle themselves.
+                seen_types.add(STEP_FAILED_EVENT)
+                frontier.append(STEP_FAILED_EVENT)
             if step.emits is None:
                 open_ended = True
                 continue

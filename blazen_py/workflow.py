@@ -20,6 +20,7 @@ from .errors import (
 )
 from .events import START_EVENT, describe
 from .handler import WorkflowHandler, await_result
+from .retry import RetryPolicy
 from .runtime import Run, WorkflowResult
 from .snapshot import Deserializer, restore
 from .state import bad_number
@@ -80,6 +81,7 @@ class Workflow:
         self._timeout = _check_timeout(timeout)
         self._policy = _check_policy(session_pause_policy)
         self._ref_types: list[RefType] = []
+        self._retry: RetryPolicy | None = None
         self._definition: Definition | None = None
 
     # -- construction --------------------------------------------------------------------
@@ -124,6 +126,7 @@ class Workflow:
         timeout: float | None = None,
         max_concurrency: int | None = None,
         inline: bool = True,
+        retry: RetryPolicy | Mapping[str, Any] | None = None,
     ) -> Step:
         """Declare a step.
 
@@ -140,6 +143,11 @@ class Workflow:
             inline: ``True`` (default) runs the handler inside the dispatcher until it
                 first suspends (fast). ``False`` gives every invocation its own asyncio
                 Task from the start (needed for ``asyncio.timeout()`` at its top).
+            retry: A :class:`RetryPolicy` (or a dict of its options): a failed invocation
+                is tried again after a backoff; ``timeout`` then counts per attempt. Each
+                attempt starts from the state the first one started from, and events it
+                sends are held back until it succeeds. Overrides the workflow's
+                :meth:`set_retry_policy`.
 
         Raises:
             WorkflowDefinitionError: a bad argument or a duplicate name.
@@ -155,6 +163,7 @@ class Workflow:
             max_concurrency=max_concurrency,
             inline=inline,
             index=len(self._steps),
+            retry=retry,
         )
         self._steps.append(step)
         self._definition = None
@@ -250,6 +259,7 @@ class Workflow:
         timeout: float | None = None,
         max_concurrency: int | None = None,
         inline: bool = True,
+        retry: RetryPolicy | Mapping[str, Any] | None = None,
     ) -> Callable[[F], F]:
         """Decorator form of :meth:`add_step`; the step is named after the function by default.
 
@@ -268,6 +278,7 @@ class Workflow:
                 timeout=timeout,
                 max_concurrency=max_concurrency,
                 inline=inline,
+                retry=retry,
             )
             return fn
 
@@ -278,6 +289,21 @@ class Workflow:
         :class:`WorkflowTimeoutError`. Time spent paused does not count."""
         self._timeout = _check_timeout(seconds)
         self._definition = None
+
+    def set_retry_policy(self, policy: RetryPolicy | Mapping[str, Any] | None) -> None:
+        """Give every step without a policy of its own this :class:`RetryPolicy` (or a dict
+        of its options; ``None`` removes it). Runs already started keep theirs.
+
+        Raises:
+            WorkflowDefinitionError: a bad policy.
+        """
+        self._retry = RetryPolicy.coerce(policy)
+        self._definition = None
+
+    @property
+    def retry_policy(self) -> RetryPolicy | None:
+        """The default retry policy (:meth:`set_retry_policy`), or ``None``."""
+        return self._retry
 
     def set_session_pause_policy(self, policy: str) -> None:
         """Set what happens to ``ctx.session`` on pause: ``'continue'`` (default, dropped)
@@ -330,6 +356,7 @@ class Workflow:
                 timeout=self._timeout,
                 session_pause_policy=self._policy,
                 ref_types=tuple(self._ref_types),
+                retry=self._retry,
             )
         return definition
 
@@ -711,6 +738,7 @@ class WorkflowBuilder:
         self._timeout: float | None = None
         self._policy = "continue"
         self._refs: list[tuple[str, Any, Serializer]] = []
+        self._retry: RetryPolicy | None = None
 
     @property
     def name(self) -> str:
@@ -763,6 +791,11 @@ class WorkflowBuilder:
         self._timeout = _check_timeout(seconds)
         return self
 
+    def set_retry_policy(self, policy: RetryPolicy | Mapping[str, Any] | None) -> WorkflowBuilder:
+        """Set the default retry policy of built workflows; returns the builder."""
+        self._retry = RetryPolicy.coerce(policy)
+        return self
+
     def set_session_pause_policy(self, policy: str) -> WorkflowBuilder:
         """Set the session pause policy of built workflows; returns the builder."""
         self._policy = _check_policy(policy)
@@ -782,4 +815,5 @@ class WorkflowBuilder:
             wf.add_step(*args, **options)
         for ref in self._refs:
             wf.register_serializable_ref(*ref)
+        wf.set_retry_policy(self._retry)
         return wf

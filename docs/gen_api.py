@@ -32,6 +32,7 @@ GROUPS = (
         ("Context", "StateNamespace", "SessionNamespace", "StateValue", "FieldStore", "register_state_class"),
     ),
     ("Events and streams", ("Event", "StreamEvent")),
+    ("Retries", ("RetryPolicy", "RetryableError", "NonRetryableError")),
     ("Snapshots and stores", ("SnapshotStore", "ClaimingStore", "MemoryStore", "IndexedDBStore")),
     ("Models", ("ChatMessage", "CompletionModel", "CompletionResponse", "CompletionChunk", "Usage")),
     (

@@ -29,6 +29,38 @@ export interface StepOptions {
   timeout?: number;
   /** At most this many invocations waiting at once. */
   maxConcurrency?: number;
+  /** Try a failed invocation again (overrides the workflow's setRetryPolicy). */
+  retry?: RetryOptions | null;
+}
+
+/** A step's retry policy; delays in seconds. */
+export interface RetryOptions {
+  /** Attempts in all, the first included (default 3; 1: never retried). */
+  maxAttempts?: number;
+  /** Seconds before the second attempt (default 1). */
+  initialDelay?: number;
+  /** No delay is longer (default 30). */
+  maxDelay?: number;
+  /** How the delay grows after the n-th failure: initialDelay * 2^(n-1), * n, or fixed. */
+  backoff?: "exponential" | "linear" | "fixed";
+  /** Spread each delay at random over [delay / 2, delay]. */
+  jitter?: boolean;
+  /** Which errors are retried: names matched against the thrown error's `name`, or a
+   * predicate given the thrown error (for a step timeout, {name: 'StepTimeoutError',
+   * message}). Default: all. Never a NonRetryableError (or any error with
+   * `retryable === false`); always a RetryableError. */
+  retryOn?: string[] | ((error: any) => boolean) | null;
+}
+
+/** What ctx.retryInfo() returns. */
+export interface RetryInfo {
+  /** 1 for the first attempt. */
+  attempt: number;
+  maxAttempts: number;
+  /** The previous attempt's error, or null on the first. */
+  lastError: { name: string; message: string } | null;
+  /** Seconds before another attempt if this one fails (before jitter); null on the last. */
+  nextDelay: number | null;
 }
 
 /** One item of a run's stream. */
@@ -57,6 +89,12 @@ export interface StreamEvent {
   handling?: string;
   outcome?: "completed" | "failed" | "interrupted" | "cancelled";
   at?: number;
+  /** For 'blazen::StepRetrying': the attempt that failed, of maxAttempts, the seconds until
+   * the next one, and the error (errorName, error: its message). StepStarted of a retry: attempt. */
+  attempt?: number;
+  maxAttempts?: number;
+  delay?: number;
+  errorName?: string;
   [field: string]: unknown;
 }
 
@@ -159,6 +197,11 @@ export interface WasmContext {
   sleep(seconds: number): Promise<void>;
   /** Aborts when the run is aborted, times out, fails, or ends with its first StopEvent. */
   readonly signal: AbortSignal;
+  /** Which attempt this is (1, 2, ...) under the step's retry policy. */
+  readonly attempt: number;
+  retryInfo(): RetryInfo;
+  /** runAgent, durably: completed turns and tool results survive a reload; approvals are durable requests. */
+  runAgent(model: CompletionModel, messages: ChatMessage[], tools: AgentTool[], options?: AgentOptions | null): Promise<AgentResult>;
   runId(): string;
   readonly workflowName: string;
   readonly state: StateNamespace;
@@ -211,6 +254,7 @@ export class Workflow {
   ): this;
   setTimeout(seconds: number | null): this;
   setSessionPausePolicy(policy: SessionPausePolicy): this;
+  setRetryPolicy(policy: RetryOptions | null): this;
   registerSerializableRef(
     typeTag: string,
     match: (new (...args: any[]) => any) | ((value: unknown) => boolean),
@@ -247,6 +291,7 @@ export class WorkflowBuilder {
   addStep(name: string, eventTypes: string[], handler: StepHandler, options?: StepOptions | null): this;
   setTimeout(seconds: number | null): this;
   setSessionPausePolicy(policy: SessionPausePolicy): this;
+  setRetryPolicy(policy: RetryOptions | null): this;
   registerSerializableRef(
     typeTag: string,
     match: (new (...args: any[]) => any) | ((value: unknown) => boolean),
@@ -316,13 +361,71 @@ export interface CompletionResponse {
   finishReason: string | null;
   id: string | null;
   usage: { promptTokens: number | null; completionTokens: number | null; totalTokens: number | null } | null;
+  /** Tool calls, OpenAI format ({id, type: 'function', function: {name, arguments (JSON text)}}). */
+  toolCalls: Array<{ id: string; type: "function"; function: { name: string; arguments: string } }>;
+  /** The provider's cost in USD (OpenRouter's usage.cost), or null. */
+  cost: number | null;
 }
+
+/** A function the model may call. */
+export interface AgentTool {
+  name: string;
+  description: string;
+  /** JSON Schema of the arguments (validated before the handler runs; see docs/js-api.md). */
+  parameters?: Record<string, unknown> | null;
+  /** Sync or async; returns a JSON value, or {data, llmOverride}. A throw is reported to the model. */
+  handler: (args: any) => unknown | Promise<unknown>;
+  /** true, or a predicate over the arguments: the call waits for approval first. */
+  needsApproval?: boolean | ((args: any) => boolean | Promise<boolean>);
+}
+
+export interface AgentOptions {
+  toolConcurrency?: number;
+  maxIterations?: number;
+  systemPrompt?: string;
+  temperature?: number;
+  maxTokens?: number;
+  addFinishTool?: boolean;
+  options?: Record<string, unknown>;
+  onChunk?: (chunk: { delta: string; index: number }) => void | Promise<void>;
+  /** runAgent only (ctx.runAgent puts these items on the run's stream). */
+  onEvent?: (item: Record<string, unknown>) => void;
+  /** runAgent only: decides calls of tools that need approval. */
+  approve?: (name: string, args: any) => boolean | { approved: boolean; reason?: string } | Promise<boolean | { approved: boolean; reason?: string }>;
+}
+
+export interface AgentResult {
+  content: string;
+  messages: Array<Record<string, unknown>>;
+  iterations: number;
+  totalUsage: { promptTokens: number; completionTokens: number; totalTokens: number } | null;
+  totalCost: number | null;
+  toolResults: Array<{ id: string; name: string; arguments: unknown; data: unknown; error: string | null; content: string }>;
+  finishReason: string | null;
+}
+
+/** Recorded model calls: record once, replay with no network. */
+export class Cassette {
+  constructor();
+  static fromJSON(data: string | Record<string, unknown>): Cassette;
+  toJSON(): Record<string, unknown>;
+}
+
+export function runAgent(model: CompletionModel, messages: ChatMessage[], tools: AgentTool[], options?: AgentOptions | null): Promise<AgentResult>;
+export function extract(
+  model: CompletionModel,
+  messages: ChatMessage[],
+  schema: Record<string, unknown>,
+  options?: { maxAttempts?: number; systemPrompt?: string; temperature?: number; maxTokens?: number } | null,
+): Promise<any>;
 
 export class CompletionModel {
   private constructor();
   static openrouter(options?: ModelOptions): CompletionModel;
   static openai(options?: ModelOptions): CompletionModel;
   static openaiCompatible(options: ModelOptions & { baseUrl: string; model: string; apiKeyEnv?: string }): CompletionModel;
+  static record(model: CompletionModel, cassette: Cassette): CompletionModel;
+  static replay(cassette: Cassette | string | Record<string, unknown>): CompletionModel;
   complete(messages: ChatMessage[], options?: Record<string, unknown> | null): Promise<CompletionResponse>;
   stream(
     messages: ChatMessage[],

@@ -569,9 +569,11 @@ class WasmContext {
   /**
    * Queue an event now, before whatever this step returns. `options.step`: deliver it to
    * that step only (UnknownStepError if there is no such step or it does not accept it).
+   * Under a retry policy it is held back until this attempt succeeds (a failed attempt's
+   * events are dropped).
    */
   sendEvent(event, options = null) {
-    call("ctx_send", this.#id, event, options);
+    call("ctx_send", this.#id, this.#invocation, event, options);
   }
 
   /**
@@ -599,6 +601,19 @@ class WasmContext {
     return callAsync("ctx_sleep", this.#id, this.#invocation, seconds);
   }
 
+  /** Which attempt this is: 1, then 2, 3... as the step's retry policy tries it again. */
+  get attempt() {
+    return this.retryInfo().attempt;
+  }
+
+  /**
+   * {attempt, maxAttempts, lastError: {name, message} | null, nextDelay}: nextDelay is the
+   * seconds before another attempt if this one fails (before jitter), null on the last.
+   */
+  retryInfo() {
+    return call("ctx_retry_info", this.#id, this.#invocation);
+  }
+
   /** Put an event on the run's stream without routing it. */
   writeEventToStream(event) {
     call("ctx_write", this.#id, event);
@@ -615,6 +630,22 @@ class WasmContext {
    */
   get signal() {
     return signalFor(this.#id);
+  }
+
+  /**
+   * runAgent, durably: each completed model turn and tool result is kept in the run, so a
+   * run resumed after a reload goes on after the last completed one (no completed model or
+   * tool call runs again). Tools with `needsApproval: true` (or a predicate) wait for a
+   * durable input request ('InputRequested', metadata {kind: 'tool_approval', tool,
+   * arguments}); answer true, false or {approved, reason}. Options as runAgent's, but
+   * onEvent and approve: turns and tool calls go on the run's stream.
+   */
+  runAgent(model, messages, tools, options = null) {
+    const [specs, callTool, needs] = agentTools(tools);
+    return callAsync(
+      "ctx_run_agent", this.#id, this.#invocation, modelId(model), plainMessages(messages),
+      specs, callTool, needs, options,
+    );
   }
 
   /** The run's id (a UUID v4). */
@@ -715,7 +746,10 @@ export class Workflow {
 
   /**
    * Add a step: `handler(event, ctx)` may be sync or async and returns an event, an array
-   * of events (fan-out) or undefined. `options`: {emits, timeout, maxConcurrency}.
+   * of events (fan-out) or undefined. `options`: {emits, timeout, maxConcurrency, retry}.
+   * `retry`: {maxAttempts, initialDelay, maxDelay, backoff: 'exponential' | 'linear' |
+   * 'fixed', jitter, retryOn}, seconds; `retryOn` is a list of error names or
+   * `(error) => boolean`. `timeout` then counts per attempt.
    */
   addStep(name, eventTypes, handler, options = null) {
     if (typeof handler !== "function") {
@@ -758,6 +792,12 @@ export class Workflow {
       throw new WorkflowDefinitionError(`step '${name}': options.items must be a function (event) => array`);
     }
     call("workflow_add_map_step", this.#id, name, eventTypes, child.#id, items, output, rest);
+    return this;
+  }
+
+  /** The retry policy of every step without its own (`null` removes it); see addStep. */
+  setRetryPolicy(policy) {
+    call("workflow_set_retry_policy", this.#id, policy ?? null);
     return this;
   }
 
@@ -892,6 +932,7 @@ export class WorkflowBuilder {
   #timeout = null;
   #policy = "continue";
   #refs = [];
+  #retry = null;
 
   constructor(name) {
     this.#name = name;
@@ -924,12 +965,18 @@ export class WorkflowBuilder {
     return this;
   }
 
+  setRetryPolicy(policy) {
+    this.#retry = policy ?? null;
+    return this;
+  }
+
   build() {
     const wf = new Workflow(this.#name);
     for (const step of this.#steps) wf.addStep(...step);
     if (this.#timeout !== null) wf.setTimeout(this.#timeout);
     wf.setSessionPausePolicy(this.#policy);
     for (const ref of this.#refs) wf.registerSerializableRef(...ref);
+    if (this.#retry !== null) wf.setRetryPolicy(this.#retry);
     return wf;
   }
 }
@@ -1032,6 +1079,13 @@ export class ChatMessage {
 }
 
 const dropModel = new FinalizationRegistry((id) => py && py.model_drop(id));
+const modelIds = new WeakMap(); // CompletionModel -> its Python model's id
+
+function modelId(model) {
+  const id = modelIds.get(model);
+  if (id === undefined) throw new ModelError("model must be a CompletionModel");
+  return id;
+}
 
 /**
  * A chat model behind an OpenAI-compatible endpoint. The API key is read from the runtime
@@ -1043,8 +1097,9 @@ export class CompletionModel {
   /** @hideconstructor */
   constructor(provider, options) {
     requireInit();
-    this.#id = call("model_new", provider, options ?? null);
+    this.#id = provider === null ? options : call("model_new", provider, options ?? null);
     dropModel.register(this, this.#id);
+    modelIds.set(this, this.#id);
   }
 
   /** OpenRouter: OPENROUTER_API_KEY; options {model, baseUrl, timeout, maxRetries, ...}. */
@@ -1063,8 +1118,27 @@ export class CompletionModel {
   }
 
   /**
-   * Resolves to {content, model, usage, finishReason, id}. `options.signal`: an
-   * AbortSignal (e.g. ctx.signal) that aborts the request.
+   * `model`, keeping a copy of each of its exchanges in `cassette` (requests still go out;
+   * no API key or auth header is recorded). Keep `cassette.toJSON()` for replay.
+   */
+  static record(model, cassette) {
+    if (!(cassette instanceof Cassette)) throw new ModelError("CompletionModel.record(model, cassette) needs a Cassette");
+    return new CompletionModel(null, call("model_record", modelId(model), cassetteIds.get(cassette)));
+  }
+
+  /**
+   * A model answering from a cassette only (a Cassette, or its JSON data or text, checked as
+   * hostile): no network, no key. A request with no recording rejects with
+   * CassetteMismatchError, naming it.
+   */
+  static replay(cassette) {
+    const tape = cassette instanceof Cassette ? cassette : Cassette.fromJSON(cassette);
+    return new CompletionModel(null, call("model_replay", cassetteIds.get(tape)));
+  }
+
+  /**
+   * Resolves to {content, model, usage, finishReason, id, toolCalls, cost}. `options.signal`:
+   * an AbortSignal (e.g. ctx.signal) that aborts the request.
    */
   complete(messages, options = null) {
     const [signal, rest] = splitSignal(options);
@@ -1082,6 +1156,88 @@ function splitSignal(options) {
   if (options === null || typeof options !== "object" || !("signal" in options)) return [null, options];
   const { signal, ...rest } = options;
   return [signal, rest];
+}
+
+const dropCassette = new FinalizationRegistry((id) => py && py.cassette_drop(id));
+const cassetteIds = new WeakMap();
+
+/** Recorded model calls (see CompletionModel.record / replay). */
+export class Cassette {
+  constructor(text = null) {
+    requireInit();
+    const id = call("cassette_new", text);
+    cassetteIds.set(this, id);
+    dropCassette.register(this, id);
+  }
+
+  /** A cassette from its JSON data or text (checked: a malformed one throws CassetteError). */
+  static fromJSON(data) {
+    return new Cassette(typeof data === "string" ? data : JSON.stringify(data));
+  }
+
+  /** The recorded exchanges as JSON data (what fromJSON reads). */
+  toJSON() {
+    return JSON.parse(call("cassette_dump", cassetteIds.get(this)));
+  }
+}
+
+// -- agents -----------------------------------------------------------------------------------
+
+// The tools' declarations cross as data; their handlers stay here, called by index. A
+// handler's value crosses back as JSON text, so nothing live reaches Python.
+function agentTools(tools) {
+  if (!Array.isArray(tools)) throw new BlazenError("tools must be an array of {name, description, parameters, handler}");
+  const specs = tools.map((tool, index) => {
+    if (tool === null || typeof tool !== "object") throw new BlazenError(`tool ${index} must be an object`);
+    if (typeof tool.handler !== "function") throw new BlazenError(`tool '${tool.name}': handler must be a function`);
+    const rule = tool.needsApproval;
+    if (rule !== undefined && typeof rule !== "boolean" && typeof rule !== "function") {
+      throw new BlazenError(`tool '${tool.name}': needsApproval must be a boolean or a function`);
+    }
+    return {
+      name: tool.name,
+      description: tool.description ?? "",
+      parameters: tool.parameters ?? null,
+      needsApproval: typeof rule === "function" ? "predicate" : rule === true,
+    };
+  });
+  const callTool = async (index, argsJson) => {
+    try {
+      const value = await tools[index].handler(JSON.parse(argsJson));
+      return { ok: true, json: JSON.stringify(value === undefined ? null : value) };
+    } catch (error) {
+      const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      return { ok: false, error: text };
+    }
+  };
+  const needs = (index, argsJson) => tools[index].needsApproval(JSON.parse(argsJson));
+  return [specs, callTool, needs];
+}
+
+/**
+ * Run a tool-calling agent: ask the model, run the tools it calls, repeat until it answers
+ * without tool calls. A tool is {name, description, parameters (JSON Schema), handler(args)}
+ * (sync or async; returns a value, or {data, llmOverride}); arguments are validated against
+ * the schema before the handler runs, and a failure (bad arguments, a throw, an unknown tool)
+ * goes back to the model as the tool's result. Options: {toolConcurrency (0: no limit),
+ * maxIterations = 10 (then MaxIterationsError), systemPrompt, temperature, maxTokens,
+ * addFinishTool, onChunk (stream each turn), onEvent (each turn and tool call), approve(name,
+ * args) (for tools with needsApproval)}. Resolves to {content, messages, iterations,
+ * totalUsage, totalCost, toolResults, finishReason}.
+ */
+export function runAgent(model, messages, tools, options = null) {
+  requireInit();
+  const [specs, callTool, needs] = agentTools(tools);
+  return callAsync("agent_run", modelId(model), plainMessages(messages), specs, callTool, needs, options);
+}
+
+/**
+ * Structured output through a single-purpose tool: resolves to the model's arguments to it,
+ * validated against `schema`. Options: {maxAttempts = 3, systemPrompt, temperature, maxTokens}.
+ */
+export function extract(model, messages, schema, options = null) {
+  requireInit();
+  return callAsync("agent_extract", modelId(model), plainMessages(messages), schema, options);
 }
 
 function plainMessages(messages) {

@@ -11,6 +11,15 @@ export class BlazenError extends Error {
   runId: string | null;
 }
 
+/** A tool-calling agent could not finish (see run_agent). */
+export class AgentError extends BlazenError {}
+
+/** The model still called tools after `max_iterations` rounds of tool calls. */
+export class MaxIterationsError extends AgentError {
+  /** The rounds of tool calls that ran (`max_iterations`). */
+  iterations: number;
+}
+
 /** A handler operation does not fit the run's current state (e.g. pausing a finished run). */
 export class HandlerStateError extends BlazenError {}
 
@@ -21,6 +30,15 @@ export class InputRequestError extends BlazenError {}
 export class ModelError extends BlazenError {
   /** HTTP status code, or null for network failures. */
   status: number | null;
+}
+
+/** A cassette of recorded model calls is malformed, too large, or of another version. */
+export class CassetteError extends ModelError {}
+
+/** A replayed model has no recording for a request; the message names the request. */
+export class CassetteMismatchError extends CassetteError {
+  /** The position (from 0) of the request among those the replaying model sent. */
+  index: number;
 }
 
 /** The environment variable that should hold the API key is unset or empty. */
@@ -61,12 +79,21 @@ export class RateLimitError extends ModelHTTPError {
   retryAfter: number | null;
 }
 
+/** Raise it from a step to fail at once, whatever its retry policy says. */
+export class NonRetryableError extends BlazenError {}
+
 /** A blazen_py.server refused a request about a run, or could not be reached (`hand_off`, a remote handler). */
 export class RemoteError extends BlazenError {
   /** The HTTP status the server answered with, or null when it was not reached. */
   status: number | null;
   /** The server's name for the error (`"SnapshotError"`, `"AuthError"`, `"RunNotFoundError"`, ...), or null. */
   errorType: string | null;
+}
+
+/** Raise it from a step to ask for another attempt, after `delay` seconds if given (as a server's `Retry-After` asks), instead of the policy's backoff. */
+export class RetryableError extends BlazenError {
+  /** The seconds to wait before the next attempt, or null for the policy's. */
+  delay: number | null;
 }
 
 /** A snapshot is corrupt, truncated, of a newer format version, or cannot be made. */
@@ -100,7 +127,10 @@ export class RunOwnedError extends CheckpointError {}
 export class InvalidEventError extends WorkflowError {}
 
 /** A step raised; the original exception is chained as `__cause__`. */
-export class StepError extends WorkflowError {}
+export class StepError extends WorkflowError {
+  /** How many attempts the step made (more than 1 under a retry policy). */
+  attempts: number;
+}
 
 /** An event was sent to a step (`send_event(event, step=...)`) that the workflow does not have, or that does not accept the event's type. */
 export class UnknownStepError extends WorkflowError {}
@@ -126,5 +156,8 @@ export class WorkflowTimeoutError extends WorkflowError {
   activeSteps: Array<{ step: string; eventType: string }>;
 }
 
-/** One step exceeded its own `timeout`. */
-export class StepTimeoutError extends WorkflowTimeoutError {}
+/** One step exceeded its own `timeout` (per attempt, under a retry policy). */
+export class StepTimeoutError extends WorkflowTimeoutError {
+  /** How many attempts the step made. */
+  attempts: number;
+}

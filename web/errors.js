@@ -18,6 +18,18 @@ export class BlazenError extends Error {
   }
 }
 
+/** A tool-calling agent could not finish (see run_agent). */
+export class AgentError extends BlazenError {}
+
+/** The model still called tools after `max_iterations` rounds of tool calls. */
+export class MaxIterationsError extends AgentError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** The rounds of tool calls that ran (`max_iterations`). */
+    this.iterations = info.iterations ?? null;
+  }
+}
+
 /** A handler operation does not fit the run's current state (e.g. pausing a finished run). */
 export class HandlerStateError extends BlazenError {}
 
@@ -30,6 +42,18 @@ export class ModelError extends BlazenError {
     super(message, info);
     /** HTTP status code, or null for network failures. */
     this.status = info.status ?? null;
+  }
+}
+
+/** A cassette of recorded model calls is malformed, too large, or of another version. */
+export class CassetteError extends ModelError {}
+
+/** A replayed model has no recording for a request; the message names the request. */
+export class CassetteMismatchError extends CassetteError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** The position (from 0) of the request among those the replaying model sent. */
+    this.index = info.index ?? null;
   }
 }
 
@@ -86,6 +110,9 @@ export class RateLimitError extends ModelHTTPError {
   }
 }
 
+/** Raise it from a step to fail at once, whatever its retry policy says. */
+export class NonRetryableError extends BlazenError {}
+
 /** A blazen_py.server refused a request about a run, or could not be reached (`hand_off`, a remote handler). */
 export class RemoteError extends BlazenError {
   constructor(message, info = {}) {
@@ -94,6 +121,15 @@ export class RemoteError extends BlazenError {
     this.status = info.status ?? null;
     /** The server's name for the error (`"SnapshotError"`, `"AuthError"`, `"RunNotFoundError"`, ...), or null. */
     this.errorType = info.errorType ?? null;
+  }
+}
+
+/** Raise it from a step to ask for another attempt, after `delay` seconds if given (as a server's `Retry-After` asks), instead of the policy's backoff. */
+export class RetryableError extends BlazenError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** The seconds to wait before the next attempt, or null for the policy's. */
+    this.delay = info.delay ?? null;
   }
 }
 
@@ -131,7 +167,13 @@ export class RunOwnedError extends CheckpointError {}
 export class InvalidEventError extends WorkflowError {}
 
 /** A step raised; the original exception is chained as `__cause__`. */
-export class StepError extends WorkflowError {}
+export class StepError extends WorkflowError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** How many attempts the step made (more than 1 under a retry policy). */
+    this.attempts = info.attempts ?? null;
+  }
+}
 
 /** An event was sent to a step (`send_event(event, step=...)`) that the workflow does not have, or that does not accept the event's type. */
 export class UnknownStepError extends WorkflowError {}
@@ -166,5 +208,11 @@ export class WorkflowTimeoutError extends WorkflowError {
   }
 }
 
-/** One step exceeded its own `timeout`. */
-export class StepTimeoutError extends WorkflowTimeoutError {}
+/** One step exceeded its own `timeout` (per attempt, under a retry policy). */
+export class StepTimeoutError extends WorkflowTimeoutError {
+  constructor(message, info = {}) {
+    super(message, info);
+    /** How many attempts the step made. */
+    this.attempts = info.attempts ?? null;
+  }
+}

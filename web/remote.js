@@ -12,7 +12,7 @@ const { RemoteError, InputRequestError, HandlerStateError, WorkflowError } = err
 const RUN_ENDED = "blazen::RunEnded";
 const ENDED = ["completed", "failed", "cancelled"];
 const ENGINE_KEYS = { event_type: "eventType", request_id: "requestId", error_type: "errorType", active_steps: "activeSteps" };
-const RECONNECTS = 20;
+const RECONNECTS = 40; // about a minute of retries (0.1 s more each time, at most 2 s apart), as remote.py
 
 // The state codec (bytes, big integers, $-keys, __proto__ kept a key): blazen.js's own
 // encoder and decoder, handed over once at import, so both sides read values alike.

@@ -33,7 +33,9 @@ from .._compat import (
     TransportError,
     TransportTimeoutError,
 )
-from ..errors import ModelError
+from ..agent import AgentResult, Tool, ToolOutput, extract, run_agent
+from ..errors import AgentError, CassetteError, CassetteMismatchError, MaxIterationsError, ModelError
+from ._cassette import Cassette
 from ._errors import (
     InvalidApiKeyError,
     MissingApiKeyError,
@@ -72,6 +74,11 @@ __all__ = [
     "OPENAI_BASE_URL",
     "OPENROUTER_BASE_URL",
     "ROLES",
+    "AgentError",
+    "AgentResult",
+    "Cassette",
+    "CassetteError",
+    "CassetteMismatchError",
     "ChatMessage",
     "CompletionChunk",
     "CompletionModel",
@@ -79,6 +86,7 @@ __all__ = [
     "HttpRequest",
     "HttpResponse",
     "InvalidApiKeyError",
+    "MaxIterationsError",
     "MissingApiKeyError",
     "MockHandler",
     "MockTransport",
@@ -93,10 +101,14 @@ __all__ = [
     "SSEEvent",
     "SSEParser",
     "StreamingHttpResponse",
+    "Tool",
+    "ToolOutput",
     "Transport",
     "TransportError",
     "TransportTimeoutError",
     "Usage",
     "default_transport",
+    "extract",
     "parse_sse",
+    "run_agent",
 ]

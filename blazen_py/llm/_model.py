@@ -41,7 +41,8 @@ from .._compat import (
     TransportError,
     TransportTimeoutError,
 )
-from ..errors import ModelError
+from ..errors import CassetteError, ModelError
+from ._cassette import Cassette, RecordingTransport, ReplayTransport
 from ._errors import (
     ModelConnectionError,
     ModelHTTPError,
@@ -463,6 +464,59 @@ class CompletionModel:
         return clone
 
     @staticmethod
+    def record(model: CompletionModel, cassette: Cassette) -> CompletionModel:
+        """``model``, keeping a copy of each of its exchanges in ``cassette``.
+
+        Requests still go to the server; what is recorded leaves credentials out (see
+        :mod:`blazen_py.llm._cassette`). Keep ``cassette.to_json()`` for :meth:`replay`.
+
+        Args:
+            model: The model to record.
+            cassette: Where the exchanges go (an empty :class:`Cassette`, or one to add to).
+
+        Returns:
+            A new model (the same settings and key) that records.
+
+        Raises:
+            TypeError: ``model`` or ``cassette`` is of the wrong type.
+        """
+        if not isinstance(model, CompletionModel) or not isinstance(cassette, Cassette):
+            raise TypeError("CompletionModel.record(model, cassette) takes a CompletionModel and a Cassette")
+        if cassette.model is None:
+            cassette.model, cassette.base_url = model.model, model.base_url
+        return model.with_transport(RecordingTransport(model.transport, cassette))
+
+    @classmethod
+    def replay(cls, cassette: Cassette | str | bytes | Mapping[str, Any]) -> CompletionModel:
+        """A model that answers from ``cassette`` only, with no network and no key.
+
+        It has the recorded model's name and base URL, so the same code sends the same
+        requests; each is answered by the first unused recording with the same method,
+        URL and body. Nothing is retried.
+
+        Args:
+            cassette: A :class:`Cassette`, or its JSON text or data (checked: hostile).
+
+        Returns:
+            The replaying model.
+
+        Raises:
+            CassetteError: ``cassette`` is malformed, or holds no model name.
+            CassetteMismatchError: (on a call) a request has no recording; the message
+                names the request and where it differs from the next unused recording.
+        """
+        tape = cassette if isinstance(cassette, Cassette) else Cassette.from_json(cassette)
+        if not tape.model or not tape.base_url:
+            raise CassetteError("the cassette names no model (record one with CompletionModel.record)")
+        return cls(
+            model=tape.model,
+            base_url=tape.base_url,
+            provider="replay",
+            max_retries=0,
+            transport=ReplayTransport(tape),
+        )
+
+    @staticmethod
     def _checked_transport(transport: Transport | None) -> Transport:
         if transport is None:
             return default_transport()
@@ -855,4 +909,4 @@ class CompletionModel:
                 break
         if not state.events:
             self._fail("ended the stream without sending any event", status)
-        return state.result(self._model)
+        return self._checked(state.result, self._model, status=status)

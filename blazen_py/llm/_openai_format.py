@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import http
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -24,10 +25,21 @@ from typing import Any, NoReturn
 from ._responses import CompletionResponse, Usage, count_of
 from ._sse import SSEEvent
 
-__all__ = ["MAX_JSON_DEPTH", "BadAnswer", "StreamState", "completion_from", "loads_json", "provider_message"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "MAX_TOOL_CALLS",
+    "BadAnswer",
+    "StreamState",
+    "completion_from",
+    "loads_json",
+    "provider_message",
+]
 
 #: The deepest nesting of arrays and objects accepted in an answer (real ones nest < 10).
 MAX_JSON_DEPTH = 128
+#: The most tool calls one answer may make.
+MAX_TOOL_CALLS = 64
+_MAX_TOOL_NAME = 256  # characters of a tool call's id or function name
 
 _MAX_PROVIDER_MESSAGE = 500
 _SHOWN = 80  # characters of a malformed event quoted in an error
@@ -180,6 +192,63 @@ def usage_of(value: object) -> Usage | None:
     return Usage(counts["prompt_tokens"] or 0, counts["completion_tokens"] or 0, counts["total_tokens"])
 
 
+def cost_of(usage: object) -> float | None:
+    """OpenRouter's ``usage.cost`` (USD): a finite number >= 0, else ``None`` (ignored)."""
+    if not isinstance(usage, dict):
+        return None
+    cost = usage.get("cost")
+    if isinstance(cost, bool) or not isinstance(cost, (int, float)):
+        return None
+    value = float(cost)
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _short_text(value: object, what: str, *, required: bool) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value):
+        _bad(f"answered with a tool call whose {what} is not a non-empty string")
+    if len(value) > _MAX_TOOL_NAME:
+        _bad(f"answered with a tool call whose {what} is longer than {_MAX_TOOL_NAME} characters")
+    return value
+
+
+def _arguments_text(value: object) -> str:
+    """A tool call's ``arguments``: JSON text (an object some servers send is encoded)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    _bad("answered with tool call arguments that are neither text nor an object")
+
+
+def tool_calls_of(value: object) -> list[dict[str, Any]]:
+    """The ``tool_calls`` of a whole answer's message, checked and put in one shape."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        _bad("answered with tool_calls that are not a list")
+    if len(value) > MAX_TOOL_CALLS:
+        _bad(f"answered with more than {MAX_TOOL_CALLS} tool calls")
+    calls = []
+    for index, call in enumerate(value):
+        if not isinstance(call, dict):
+            _bad("answered with a tool call that is not an object")
+        function = call.get("function")
+        if not isinstance(function, dict):
+            _bad("answered with a tool call without a function object")
+        call_id = _short_text(call.get("id"), "id", required=False) or f"call_{index}"
+        name = _short_text(function.get("name"), "function name", required=True)
+        calls.append(_call(call_id, name or "", _arguments_text(function.get("arguments"))))
+    return calls
+
+
+def _call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
 def _first_choice(choices: object) -> dict[str, Any] | None:
     if choices is None:
         return None
@@ -218,12 +287,15 @@ def completion_from(
         if data.get("error") is not None:
             _bad(f"reported an error: {provider_message(status, json.dumps(data).encode(), redact)}")
         _bad("answered without any choices")
+    message = choice.get("message")
     return CompletionResponse(
         _choice_text(choice, "message"),
         _optional_str(data, "model") or default_model,
         usage_of(data.get("usage")),
         _optional_str(choice, "finish_reason"),
         _optional_str(data, "id"),
+        tool_calls_of(message.get("tool_calls")) if isinstance(message, dict) else [],
+        cost_of(data.get("usage")),
     )
 
 
@@ -231,6 +303,8 @@ class StreamState:
     """What a stream has said so far: the pieces of text, model, usage, finish reason."""
 
     __slots__ = (
+        "calls",
+        "cost",
         "done",
         "events",
         "finish_reason",
@@ -254,6 +328,9 @@ class StreamState:
         self.id: str | None = None
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
+        self.cost: float | None = None
+        # index -> [id, name, argument pieces] of the tool calls streamed so far
+        self.calls: dict[int, list[Any]] = {}
 
     def handle(self, event: SSEEvent) -> str:
         """Take one event in; return the text it adds ("" for none).
@@ -293,21 +370,72 @@ class StreamState:
         self.id = self.id or completion_id
         usage = usage_of(payload.get("usage"))
         self.usage = usage or self.usage
+        cost = cost_of(payload.get("usage"))
+        self.cost = self.cost if cost is None else cost
         choice = _first_choice(payload.get("choices"))
         if choice is None:
             return ""
         self.finish_reason = _optional_str(choice, "finish_reason") or self.finish_reason
+        delta = choice.get("delta")
+        if isinstance(delta, dict) and delta.get("tool_calls") is not None:
+            self._take_calls(delta["tool_calls"])
         text = _choice_text(choice, "delta")
         if text:
             self.parts.append(text)
             self.pieces += 1
         return text
 
+    def _take_calls(self, pieces: object) -> None:
+        """Add one event's tool-call pieces: by ``index``, the id and name once, the
+        arguments' text in fragments."""
+        if not isinstance(pieces, list):
+            _bad("sent tool_calls that are not a list")
+        for piece in pieces:
+            if not isinstance(piece, dict):
+                _bad("sent a tool call piece that is not an object")
+            index = piece.get("index", 0)
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < MAX_TOOL_CALLS:
+                _bad(f"sent a tool call index that is not an integer from 0 to {MAX_TOOL_CALLS - 1}")
+            function = piece.get("function")
+            if function is not None and not isinstance(function, dict):
+                _bad("sent a tool call piece whose function is not an object")
+            function = function or {}
+            call = self.calls.get(index)
+            if call is None:
+                call = self.calls[index] = [None, "", []]
+            call_id = _short_text(piece.get("id"), "id", required=False)
+            if call_id:
+                call[0] = call_id
+            name = _short_text(function.get("name"), "function name", required=False)
+            if name:
+                call[1] = name if not call[1] else call[1] + name
+                if len(call[1]) > _MAX_TOOL_NAME:
+                    _bad(f"streamed a tool call whose function name is over {_MAX_TOOL_NAME} characters")
+            arguments = function.get("arguments")
+            if arguments is not None:
+                call[2].append(_arguments_text(arguments))
+
     def _quote(self, text: str, length: int) -> str:
         return self.redact(text)[:length]
 
     def result(self, default_model: str) -> CompletionResponse:
-        """The whole answer, assembled from the pieces."""
+        """The whole answer, assembled from the pieces.
+
+        Raises:
+            BadAnswer: A streamed tool call never said its function's name.
+        """
+        calls = []
+        for index in sorted(self.calls):
+            call_id, name, arguments = self.calls[index]
+            if not name:
+                _bad("streamed a tool call without a function name")
+            calls.append(_call(call_id or f"call_{index}", name, "".join(arguments)))
         return CompletionResponse(
-            "".join(self.parts), self.model or default_model, self.usage, self.finish_reason, self.id
+            "".join(self.parts),
+            self.model or default_model,
+            self.usage,
+            self.finish_reason,
+            self.id,
+            calls,
+            self.cost,
         )

@@ -97,6 +97,11 @@ class CompletionResponse:
 
     Attributes:
         content: The answer's text (``""`` when the model returned none).
+        tool_calls: The tools the model asks to call, in the OpenAI format
+            (``[{"id", "type": "function", "function": {"name", "arguments"}}]``, where
+            ``arguments`` is the JSON text the model wrote); ``[]`` when none.
+        cost: What the provider says the call cost, in USD (OpenRouter's
+            ``usage.cost``), or ``None`` when it did not say.
         model: The model that answered, as the provider named it.
         usage: Token counts, or ``None`` when the provider reported none (streams
             usually do not, unless ``stream_options: {"include_usage": true}`` is passed).
@@ -104,7 +109,7 @@ class CompletionResponse:
         id: The provider's id for the completion, or ``None``.
     """
 
-    __slots__ = ("content", "finish_reason", "id", "model", "usage")
+    __slots__ = ("content", "cost", "finish_reason", "id", "model", "tool_calls", "usage")
 
     def __init__(
         self,
@@ -113,6 +118,8 @@ class CompletionResponse:
         usage: Usage | None = None,
         finish_reason: str | None = None,
         id: str | None = None,  # noqa: A002
+        tool_calls: list[dict[str, Any]] | None = None,
+        cost: float | None = None,
     ) -> None:
         """Create a response.
 
@@ -122,19 +129,23 @@ class CompletionResponse:
             usage: Token counts, if known.
             finish_reason: Why the answer ended, if known.
             id: The provider's completion id, if known.
+            tool_calls: The tool calls the model made (OpenAI format), if any.
+            cost: The provider's cost of the call in USD, if known.
         """
         self.content = content
         self.model = model
         self.usage = usage
         self.finish_reason = finish_reason
         self.id = id
+        self.tool_calls = tool_calls or []
+        self.cost = cost
 
     def to_dict(self) -> dict[str, Any]:
         """Return the response as JSON-compatible data.
 
         Returns:
-            ``{"content", "model", "usage", "finish_reason", "id"}``; ``usage`` is a dict
-            of token counts or ``None``.
+            ``{"content", "model", "usage", "finish_reason", "id", "tool_calls", "cost"}``;
+            ``usage`` is a dict of token counts or ``None``.
         """
         return {
             "content": self.content,
@@ -142,6 +153,8 @@ class CompletionResponse:
             "usage": None if self.usage is None else self.usage.to_dict(),
             "finish_reason": self.finish_reason,
             "id": self.id,
+            "tool_calls": [_copy_call(c) for c in self.tool_calls],
+            "cost": self.cost,
         }
 
     @classmethod
@@ -155,12 +168,16 @@ class CompletionResponse:
             The response.
         """
         usage = data.get("usage")
+        calls = data.get("tool_calls")
+        cost = data.get("cost")
         return cls(
             str(data.get("content") or ""),
             str(data.get("model") or ""),
             Usage.from_dict(usage) if isinstance(usage, Mapping) else None,
             data.get("finish_reason"),
             data.get("id"),
+            [_copy_call(c) for c in calls if isinstance(c, Mapping)] if isinstance(calls, list) else None,
+            float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -174,10 +191,20 @@ class CompletionResponse:
         content = self.content
         if len(content) > _REPR_CONTENT:
             content = content[: _REPR_CONTENT - 3] + "..."
+        calls = f", tool_calls={len(self.tool_calls)}" if self.tool_calls else ""
         return (
             f"CompletionResponse(content={content!r}, model={self.model!r}, usage={self.usage!r}, "
-            f"finish_reason={self.finish_reason!r})"
+            f"finish_reason={self.finish_reason!r}{calls})"
         )
+
+
+def _copy_call(call: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of one tool call (its ``function`` object copied too)."""
+    out = dict(call)
+    function = out.get("function")
+    if isinstance(function, Mapping):
+        out["function"] = dict(function)
+    return out
 
 
 class CompletionChunk:

@@ -97,11 +97,13 @@ def _unfinished_undone(run: Run) -> dict[str, Any]:
 
 def _step_inputs(run: Run, copies: dict[str, Any]) -> list[dict[str, Any]]:
     """The step inputs, each with the records of its durable calls when it made some
-    (what its repeat on resume must do the same way)."""
+    (what its repeat on resume must do the same way) and, for a retry, its attempt."""
     out = []
     consumed = copies[CONSUMED]
-    for step, event, inv in run.step_inputs_by_invocation():
+    for step, event, inv, attempt in run.step_inputs_full():
         item: dict[str, Any] = {"step": step.name, "event": encode_event(event)}
+        if attempt is not None:  # a retry: its attempt count (and, mid-backoff, when it runs)
+            item.update(attempt.describe())
         log = log_of(run.journal, inv) if inv else None
         if log is not None:
             records = [_live_child(r) for r in log.records]

@@ -13,7 +13,11 @@ A snapshot is a ``dict`` of JSON types only::
       "state": {"key": <encoded StateValue>, ...},
       "queue": [<encoded event>, ...],       # produced, not yet routed
       "step_inputs": [{"step": "name", "event": <encoded event>, "calls": [...]}, ...],
-                                             # calls (optional): records of its durable calls
+                                             # calls (optional): records of its durable calls;
+                                             # a retried input adds "attempt" (2, 3...),
+                                             # "last_error": {"name", "message"}, and
+                                             # while it waits out its backoff,
+                                             # "not_before" (seconds since the epoch)
       "input_requests": [{"request_id": "...", "prompt": ..., "metadata": ..., "step": ...}],
       "collected": {"step": {"EventType": [<encoded event>, ...]}},   # ctx.collect_events buffers
       "session_refs": [{"key": "...", "type_tag": "...", "bytes": "<base64>"}],
@@ -38,6 +42,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -45,6 +50,7 @@ from typing import Any
 from ..blazen_state import META_SUFFIX, check_meta
 from ..errors import SnapshotError, StateError
 from ..events import STOP_EVENT
+from ..retry import MAX_ATTEMPTS
 from ..state import decode_state_value, encode_state_value
 
 _STATUSES = ("running", "paused", "completed", "failed")
@@ -83,6 +89,7 @@ class ParsedSnapshot:
         "outcome_error",
         "outcome_event",
         "queue",
+        "retries",
         "run_id",
         "session_refs",
         "state",
@@ -119,12 +126,16 @@ class ParsedSnapshot:
         self.queue = [_event(e, f"queue[{i}]") for i, e in enumerate(_field(data, "queue", list))]
         self.step_inputs: list[tuple[str, dict[str, Any]]] = []
         self.calls: list[list[dict[str, Any]]] = []  # per step input: its durable calls' records
+        # index in step_inputs -> (attempt, last error name, its message, not_before or None)
+        self.retries: dict[int, tuple[int, str, str, float | None]] = {}
         for i, item in enumerate(_field(data, "step_inputs", list)):
             where = f"step_inputs[{i}]"
             if not isinstance(item, dict):
                 raise SnapshotError(f"snapshot {where} must be an object")
             self.step_inputs.append((_text(item, "step", where), _event(item.get("event"), f"{where}.event")))
             self.calls.append(_calls(item.get("calls", []), f"{where}.calls"))
+            if "attempt" in item:
+                self.retries[i] = _retry(item, where)
         self.input_requests: list[tuple[str, Any, Any, str | None]] = []
         for i, item in enumerate(_field(data, "input_requests", list)):
             where = f"input_requests[{i}]"
@@ -413,6 +424,34 @@ def _map_record(data: dict[str, Any], record: dict[str, Any], where: str) -> dic
             raise SnapshotError(f"snapshot {where}.children[{key!r}] must be an unfinished item's snapshot")
         parse(nested)
     return {"kind": "map", "count": count, "results": results, "children": dict(children)}
+
+
+_MAX_ERROR_TEXT = 64 * 1024
+
+
+def _retry(item: Mapping[str, Any], where: str) -> tuple[int, str, str, float | None]:
+    """A retried step input's attempt, last error and next-attempt time, checked."""
+    attempt = item.get("attempt")
+    if type(attempt) is not int or not 2 <= attempt <= MAX_ATTEMPTS:
+        raise SnapshotError(
+            f"snapshot {where}.attempt must be an int from 2 to {MAX_ATTEMPTS}, got {attempt!r}"
+        )
+    error = item.get("last_error")
+    if not isinstance(error, dict):
+        raise SnapshotError(f"snapshot {where}.last_error must be an object with a name and a message")
+    name, message = error.get("name"), error.get("message")
+    if not isinstance(name, str) or not isinstance(message, str):
+        raise SnapshotError(f"snapshot {where}.last_error name and message must be strings")
+    if len(name) > _MAX_ERROR_TEXT or len(message) > _MAX_ERROR_TEXT:
+        raise SnapshotError(f"snapshot {where}.last_error is longer than {_MAX_ERROR_TEXT} characters")
+    due = item.get("not_before")
+    if due is not None and (
+        isinstance(due, bool) or not isinstance(due, (int, float)) or not math.isfinite(due) or due < 0
+    ):
+        raise SnapshotError(
+            f"snapshot {where}.not_before must be a time in seconds since the epoch, got {due!r}"
+        )
+    return attempt, name, message, None if due is None else float(due)
 
 
 def _event(data: Any, where: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from ..errors import (
     WorkflowTimeoutError,
 )
 from ..events import STOP_EVENT
-from ..runtime import Run
+from ..runtime import Attempt, Run
 from .format import ParsedSnapshot, parse
 
 __all__ = ["Deserializer", "restore"]
@@ -63,11 +63,23 @@ def restore(
         run.held_stop, queue = queue[0], queue[1:]
     run.queue.extend(queue)
     steps = definition.steps_by_name
-    for (name, event), calls in zip(parsed.step_inputs, parsed.calls, strict=True):
-        run.pending.append((steps[name], event))
-        run.replays.park(steps[name].index, event, calls)
+    for i, ((name, event), calls) in enumerate(zip(parsed.step_inputs, parsed.calls, strict=True)):
+        target = steps[name]
+        run.replays.park(target.index, event, calls)
         for record in calls:
             run.waiters.restore(record, name)
+        retried = parsed.retries.get(i)
+        if retried is None or target.retry is None:  # (a step that lost its policy starts over)
+            run.pending.append((target, event))
+            continue
+        attempt, error_name, message, due = retried
+        # The policy may have changed since: never more attempts than it allows now.
+        waiting = Attempt(target, event, min(attempt, target.retry.max_attempts), error_name, message, due)
+        if due is not None:
+            run.backoffs[waiting] = None
+        else:
+            run.carried[(target.index, id(event))] = waiting
+            run.pending.append((target, event))
     run.collected.restore(parsed.collected)
     _restore_session(run, parsed, deserializers or {})
     for request_id, prompt, metadata, step in parsed.input_requests:

@@ -37,9 +37,19 @@ def page_run(browser: Any, base_url: str, artifacts: Path) -> PageRun:
     page.on("console", lambda msg: msg.type == "error" and run.console_errors.append(msg.text))
     page.on("pageerror", lambda error: run.console_errors.append(f"uncaught: {error}"))
     try:
+        # Recorded when the document is parsed (the boot is async, so it cannot be done
+        # yet), not queried later: a boot from the cached snapshot can beat the query.
+        page.add_init_script(
+            "document.addEventListener('DOMContentLoaded', () => {"
+            " const progress = document.getElementById('progress');"
+            " window.atStart = { status: document.getElementById('status').innerText,"
+            " progress: !!progress && progress.getClientRects().length > 0"
+            " && getComputedStyle(progress).visibility !== 'hidden' }; });"
+        )
         page.goto(base_url, wait_until="domcontentloaded")
-        run.progress_visible_at_start = page.locator("#progress").is_visible()
-        run.status_at_start = page.locator("#status").inner_text()
+        at_start = page.evaluate("window.atStart")
+        run.progress_visible_at_start = at_start["progress"]
+        run.status_at_start = at_start["status"]
         page.wait_for_function(
             "() => ['ready', 'error'].includes(document.body.dataset.state)", timeout=BOOT_TIMEOUT_MS
         )

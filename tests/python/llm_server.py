@@ -37,7 +37,17 @@ The request's ``model`` picks a scenario (counters are per model name, cleared b
 ``json-for-stream``           ignores ``"stream": true`` and answers JSON
 ``redirect-<status>``         ``<status>`` (301, 302, 303, 307, 308) with ``Location:
                               <redirect_to>/v1/chat/completions``
+``agent-<name>``              answers with turn *k* of the script ``scripts[name]``, where
+                              *k* is the number of assistant messages in the request (so
+                              a conversation resumed elsewhere gets the same answer); past
+                              the script's end its last turn repeats
 ============================  ==========================================================
+
+A script (:meth:`LLMTestServer.script`) is a list of turns, each a dict with ``content``
+(text or ``None``), ``tool_calls`` (``[{"name", "arguments", "id"?}]``, arguments a dict
+or JSON text), and optionally ``usage`` (an OpenAI usage object, ``cost`` included) and
+``delay`` (seconds to wait first). Streamed, a turn's tool calls arrive the way OpenAI
+sends them: the id and name in one delta, the arguments' text in several fragments.
 """
 
 from __future__ import annotations
@@ -216,6 +226,15 @@ class _Handler(BaseHTTPRequestHandler):
         if model.startswith("redirect-") and model[len("redirect-") :] in REDIRECT_STATUSES:
             self._redirect(int(model[len("redirect-") :]), f"{owner.redirect_to}/v1/chat/completions")
             return
+        if model.startswith("agent-"):
+            turn = owner.turn_for(model[len("agent-") :], messages)
+            if turn.get("delay") and owner.stopping.wait(float(turn["delay"])):
+                return
+            if payload.get("stream"):
+                self._stream_turn(model, turn)
+            else:
+                self._send_json(200, turn_completion(model, turn, messages))
+            return
         reply = reply_for(messages)
         if payload.get("stream") and model != "json-for-stream":
             self._stream(model, reply, payload)
@@ -269,6 +288,65 @@ class _Handler(BaseHTTPRequestHandler):
             if index < len(events) - 1:
                 time.sleep(delay)
         self._end_stream()
+
+    def _stream_turn(self, model: str, turn: dict[str, Any]) -> None:
+        self._start_stream()
+        events = [_sse({"role": "assistant", "content": None if turn.get("tool_calls") else ""}, model)]
+        content = turn.get("content")
+        if content:
+            words = content.split(" ")
+            events += [_sse({"content": w if i == 0 else " " + w}, model) for i, w in enumerate(words)]
+        for index, call in enumerate(tool_calls_of(turn)):
+            head = {"index": index, "id": call["id"], "type": "function"}
+            head["function"] = {"name": call["function"]["name"], "arguments": ""}
+            events.append(_sse({"tool_calls": [head]}, model))
+            text = call["function"]["arguments"]
+            cut = max(len(text) // 3, 1)
+            for start in range(0, len(text), cut):
+                fragment = {"index": index, "function": {"arguments": text[start : start + cut]}}
+                events.append(_sse({"tool_calls": [fragment]}, model))
+        reason = "tool_calls" if turn.get("tool_calls") else "stop"
+        events.append(_sse({}, model, finish_reason=reason))
+        if turn.get("usage"):
+            last = {"id": "chatcmpl-test", "model": model, "choices": [], "usage": turn["usage"]}
+            events.append(f"data: {json.dumps(last)}\n\n")
+        events.append("data: [DONE]\n\n")
+        for event in events:
+            self._chunk(event.encode("utf-8"))
+            time.sleep(STREAM_DELAY)
+        self._end_stream()
+
+
+def tool_calls_of(turn: dict[str, Any]) -> list[dict[str, Any]]:
+    """A script turn's tool calls in the OpenAI format (ids ``call_<k>`` unless given)."""
+    calls = []
+    for index, call in enumerate(turn.get("tool_calls") or ()):
+        arguments = call.get("arguments", {})
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        calls.append(
+            {
+                "id": call.get("id", f"call_{index}"),
+                "type": "function",
+                "function": {"name": call["name"], "arguments": text},
+            }
+        )
+    return calls
+
+
+def turn_completion(model: str, turn: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """An OpenAI ``chat.completion`` object for one script turn."""
+    message: dict[str, Any] = {"role": "assistant", "content": turn.get("content")}
+    calls = tool_calls_of(turn)
+    if calls:
+        message["tool_calls"] = calls
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
+        "usage": turn.get("usage") or _usage(messages, turn.get("content") or ""),
+    }
 
 
 def _sse(delta: dict[str, Any], model: str, finish_reason: str | None = None) -> str:
@@ -335,6 +413,8 @@ class LLMTestServer:
         self.stopping = threading.Event()
         #: Where the redirect routes send a client (another server's ``url``).
         self.redirect_to = "http://127.0.0.1:9"
+        #: The scripts of the ``agent-<name>`` models (see the module's docstring).
+        self.scripts: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._server: _Server | None = None
@@ -374,6 +454,21 @@ class LLMTestServer:
             self.requests.clear()
             self._counts.clear()
             self.stream_finished_at.clear()
+
+    def script(self, name: str, turns: list[dict[str, Any]]) -> str:
+        """Give model ``agent-<name>`` its turns; returns that model name."""
+        with self._lock:
+            self.scripts[name] = [dict(t) for t in turns]
+        return "agent-" + name
+
+    def turn_for(self, name: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """The turn that answers ``messages``: one per assistant message already in it."""
+        with self._lock:
+            turns = self.scripts.get(name)
+        if not turns:
+            return {"content": f"no script named {name!r}"}
+        done = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "assistant")
+        return turns[min(done, len(turns) - 1)]
 
     def chat_requests(self) -> list[RecordedRequest]:
         """The ``POST /v1/chat/completions`` requests received so far."""

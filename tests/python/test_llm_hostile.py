@@ -38,6 +38,7 @@ from blazen_py.llm import (
     MAX_RESPONSE_BYTES,
     ChatMessage,
     CompletionModel,
+    CompletionResponse,
     HttpRequest,
     HttpResponse,
     InvalidApiKeyError,
@@ -301,6 +302,29 @@ MALFORMED_BODIES = [
     (b'{"choices": [{"message": {"content": "x"}}], "usage": {"total_tokens": true}}', "total_tokens"),
     (b'{"choices": [{"message": {"content": "x"}}], "usage": {"total_tokens": 1e400}}', "total_tokens"),
     (b'{"error": {"message": "quota gone"}}', "reported an error: quota gone"),
+    (b'{"choices": [{"message": {"content": null, "tool_calls": "x"}}]}', "tool_calls that are not a list"),
+    (b'{"choices": [{"message": {"content": null, "tool_calls": [7]}}]}', "tool call that is not an object"),
+    (b'{"choices": [{"message": {"tool_calls": [{"id": "a"}]}}]}', "without a function object"),
+    (b'{"choices": [{"message": {"tool_calls": [{"function": {"name": 3}}]}}]}', "function name is not"),
+    (b'{"choices": [{"message": {"tool_calls": [{"function": {"name": ""}}]}}]}', "function name is not"),
+    (
+        b'{"choices": [{"message": {"tool_calls": [{"function": {"name": "' + b"n" * 300 + b'"}}]}}]}',
+        "longer than 256",
+    ),
+    (
+        b'{"choices": [{"message": {"tool_calls": [{"id": 5, "function": {"name": "f"}}]}}]}',
+        "id is not a non-empty string",
+    ),
+    (
+        b'{"choices": [{"message": {"tool_calls": [{"function": {"name": "f", "arguments": 5}}]}}]}',
+        "neither text nor an object",
+    ),
+    (
+        b'{"choices": [{"message": {"tool_calls": ['
+        + b",".join([b'{"function": {"name": "f"}}'] * 65)
+        + b"]}}]}",
+        "more than 64 tool calls",
+    ),
 ]
 
 
@@ -527,3 +551,78 @@ async def test_not_modified_is_an_error_status_not_a_redirect() -> None:
     with pytest.raises(ModelHTTPError) as info:
         await model.complete(USER)
     assert type(info.value) is ModelHTTPError
+
+
+# ------------------------------------------------------------------ tool calls
+
+
+async def test_tool_calls_of_a_whole_answer() -> None:
+    body = completion(None)
+    body["choices"][0]["message"]["tool_calls"] = [
+        {"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}},
+        {"function": {"name": "obj", "arguments": {"x": [1]}}},  # an object, as some servers send
+    ]
+    body["usage"] = {"prompt_tokens": 1, "completion_tokens": 1, "cost": 0.25}
+    model, _ = mock_model(json_response(body))
+    response = await model.complete([ChatMessage.user("x")])
+    assert response.tool_calls == [
+        {"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}},
+        {"id": "call_1", "type": "function", "function": {"name": "obj", "arguments": '{"x": [1]}'}},
+    ]
+    assert response.cost == 0.25
+    assert CompletionResponse.from_dict(response.to_dict()) == response
+
+
+@pytest.mark.parametrize("cost", ["0.1", -1, True, None, [1]])
+async def test_a_cost_that_is_not_a_finite_number_is_ignored(cost: Any) -> None:
+    body = completion("x")
+    body["usage"] = {"prompt_tokens": 1, "cost": cost}
+    model, _ = mock_model(json_response(body))
+    assert (await model.complete([ChatMessage.user("x")])).cost is None
+
+
+def _call_event(pieces: Any) -> str:
+    data = {"model": "m", "choices": [{"index": 0, "delta": {"tool_calls": pieces}, "finish_reason": None}]}
+    return "data: " + json.dumps(data) + "\n\n"
+
+
+def _calls_stream(*events: str) -> str:
+    return chunk_event("") + "".join(events) + chunk_event(finish_reason="tool_calls") + "data: [DONE]\n\n"
+
+
+async def test_streamed_tool_calls_are_assembled_from_fragments() -> None:
+    text = _calls_stream(
+        _call_event(
+            [{"index": 0, "id": "c1", "type": "function", "function": {"name": "add", "arguments": ""}}]
+        ),
+        _call_event([{"index": 1, "id": "c2", "function": {"name": "mul", "arguments": '{"a"'}}]),
+        _call_event([{"index": 0, "function": {"arguments": '{"a": '}}]),
+        _call_event([{"index": 0, "function": {"arguments": "1}"}}]),
+        _call_event([{"index": 1, "function": {"arguments": ": 2}"}}]),
+    )
+    model, _ = mock_model(sse_response([text.encode()]))
+    response = await model.stream([ChatMessage.user("x")], lambda chunk: None)
+    assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in response.tool_calls] == [
+        ("c1", "add", '{"a": 1}'),
+        ("c2", "mul", '{"a": 2}'),
+    ]
+    assert response.finish_reason == "tool_calls"
+
+
+@pytest.mark.parametrize(
+    "pieces,match",
+    [
+        ("x", "tool_calls that are not a list"),
+        ([3], "piece that is not an object"),
+        ([{"index": -1}], "index that is not an integer"),
+        ([{"index": 64}], "index that is not an integer"),
+        ([{"index": True}], "index that is not an integer"),
+        ([{"index": 0, "function": "f"}], "function is not an object"),
+        ([{"index": 0, "function": {"arguments": "{}"}}], "without a function name"),
+    ],
+)
+async def test_malformed_streamed_tool_calls_are_model_errors(pieces: Any, match: str) -> None:
+    text = _calls_stream(_call_event(pieces))
+    model, _ = mock_model(sse_response([text.encode()]))
+    with pytest.raises(ModelError, match=match):
+        await model.stream([ChatMessage.user("x")], lambda chunk: None)

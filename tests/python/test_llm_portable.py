@@ -254,6 +254,8 @@ def test_completion_response_to_dict_from_dict_and_repr() -> None:
         "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
         "finish_reason": "stop",
         "id": "id-1",
+        "tool_calls": [],
+        "cost": None,
     }
     assert json.loads(json.dumps(data)) == data
     assert CompletionResponse.from_dict(data) == response

@@ -1,10 +1,13 @@
 """Random workflows for differential tests: fan-out, loops, send_event, state, input requests,
-fan-in (collect_events), waiting for events sent from outside (wait_for_event), durable sleep, sub-workflows.
+fan-in (collect_events), waiting for events sent from outside (wait_for_event), durable sleep,
+sub-workflows, and flaky steps retried under a policy.
 
 Every step's outputs depend only on the event it handles, so the number of events that
 reach the sink is known in advance (:attr:`Generated.expected_sinks`); the sink stops the
 run once all of them arrived. State records an order-sensitive trace, so a resumed run
-that lost or duplicated an event ends with a different result.
+that lost or duplicated an event ends with a different result. A flaky step fails its
+first attempts (how many depends only on its event) after writing to the state and
+sending an event: a retry that kept a failed attempt's writes or events would show.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from blazen_py import (
     WorkflowBuilder,
 )
 
-KINDS = ("forward", "fanout", "send", "ask", "loop", "join", "wait", "sleep", "child")
+KINDS = ("forward", "fanout", "send", "ask", "loop", "join", "wait", "sleep", "child", "flaky")
 WANT = "WantOk"
 """Stream item of a waiting generated step: the host answers with the event it names."""
+
+FLAKY_RETRY = {"max_attempts": 3, "initial_delay": 0, "backoff": "fixed"}
 
 
 BIG = 2**64  # beyond a JS number's exact range
@@ -46,7 +51,7 @@ class Generated:
             plans = []
             for _ in range(1 if rng.random() < 0.7 else 2):
                 kind = rng.choice(KINDS)
-                width = 2 if kind in ("fanout", "send") else 1
+                width = 2 if kind in ("fanout", "send", "flaky") else 1
                 targets = [rng.choice(self.types) for _ in range(width)]
                 plans.append((f"s{names}", kind, targets, rng.random() < 0.3))
                 names += 1
@@ -81,7 +86,8 @@ class Generated:
                     out = self._child_output(targets)
                     b.add_subworkflow_step(name, [etype], CHILD, input=_child_input, output=out)
                     continue
-                b.add_step(name, [etype], self._make(name, kind, targets, suspends))
+                retry = FLAKY_RETRY if kind == "flaky" else None
+                b.add_step(name, [etype], self._make(name, kind, targets, suspends), retry=retry)
                 if kind == "join":
                     halves = [f"{name}.a", f"{name}.b"]
                     b.add_step(f"{name}_join", halves, self._joiner(name, targets, suspends))
@@ -125,6 +131,12 @@ class Generated:
                 return [{"type": f"{name}.b", "n": n}, {"type": f"{name}.a", "n": n}]
             if kind == "send":
                 ctx.send_event(self._event(targets[0], n + 1))
+                return self._event(targets[1], n + 1)
+            if kind == "flaky":
+                ctx.send_event(self._event(targets[0], n + 1))  # held back until it succeeds
+                if ctx.attempt <= (n + len(name)) % 3:
+                    ctx.set("kept_a_failed_write", True)  # rolled back with the attempt
+                    raise ConnectionError(f"{name} attempt {ctx.attempt}")
                 return self._event(targets[1], n + 1)
             nxt = self._event(targets[0], n + 1)
             return {"type": INPUT_REQUEST_EVENT, "prompt": f"{name}@{n}", "metadata": {"next": nxt}}

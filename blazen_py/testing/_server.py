@@ -1,0 +1,115 @@
+"""The static server: a folder (plus mounts) on 127.0.0.1 with the MIME types Pyodide needs
+(standard library only). The plugin's `blazen_site`, `python build.py serve`, the tests, the
+benchmarks and the memory snapshot all serve through `make_server`."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+from typing import BinaryIO, ClassVar
+
+MIME_TYPES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".wasm": "application/wasm",
+    ".whl": "application/zip",
+    ".zip": "application/zip",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".html": "text/html",
+    ".css": "text/css",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".ts": "text/plain",
+}
+
+
+class StaticHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves one folder (plus optional mounts) with the MIME types Pyodide needs."""
+
+    extensions_map = {  # noqa: RUF012 (an instance attribute of the stdlib base class)
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        **MIME_TYPES,
+    }
+    mounts: ClassVar[dict[str, Path]] = {}
+    quiet: ClassVar[bool] = True
+    # Send gzip files (the memory snapshot) with `Content-Encoding: gzip` to a browser that
+    # accepts it: the browser then gunzips them off the page's main thread. `serve` does;
+    # the tests also serve them as plain files, which blazen.js gunzips itself.
+    precompressed: ClassVar[bool] = False
+    content_encoding: str | None = None
+
+    def send_head(self) -> BinaryIO | None:
+        """Decide the Content-Encoding before the stdlib sends the headers."""
+        self.content_encoding = self.encoding_of(self.translate_path(self.path))
+        return super().send_head()
+
+    def encoding_of(self, path: str) -> str | None:
+        """ "gzip" for a real gzip file the client accepts gzipped, when precompressed."""
+        if not (self.precompressed and path.endswith(".gz")):
+            return None
+        if "gzip" not in self.headers.get("Accept-Encoding", ""):
+            return None
+        try:
+            with open(path, "rb") as file:
+                return "gzip" if file.read(2) == b"\x1f\x8b" else None
+        except OSError:
+            return None
+
+    def guess_type(self, path: str | PathLike[str]) -> str:
+        """The decoded type for a file sent with a Content-Encoding."""
+        return "application/octet-stream" if self.content_encoding else super().guess_type(path)
+
+    def translate_path(self, path: str) -> str:
+        """Map URL paths under a mount prefix to that mount's folder."""
+        clean = path.split("?", 1)[0].split("#", 1)[0]
+        for prefix, folder in self.mounts.items():
+            if clean.startswith(prefix):
+                relative = clean[len(prefix) :]
+                resolved = (folder / relative).resolve()
+                if resolved == folder or folder in resolved.parents:
+                    return str(resolved)
+                return str(folder / "__forbidden__")
+        return super().translate_path(path)
+
+    def end_headers(self) -> None:
+        """Never let a browser cache a stale build."""
+        self.send_header("Cache-Control", "no-cache")
+        if self.content_encoding:
+            self.send_header("Content-Encoding", self.content_encoding)
+            self.send_header("Vary", "Accept-Encoding")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib name)
+        """Log requests only when asked to (serve --verbose)."""
+        if not self.quiet:
+            super().log_message(format, *args)
+
+
+def make_server(
+    directory: Path,
+    port: int = 0,
+    mounts: Mapping[str, Path] | None = None,
+    quiet: bool = True,
+    handler: type[StaticHandler] | None = None,
+    **attrs: object,
+) -> http.server.ThreadingHTTPServer:
+    """A ThreadingHTTPServer for `directory` on 127.0.0.1 (port 0 picks a free port).
+
+    `mounts` maps URL prefixes ending in "/" to other folders (the tests use it);
+    `handler`, a StaticHandler subclass, and `attrs`, class attributes of it, extend it."""
+    attrs |= {"mounts": {p: Path(f).resolve() for p, f in (mounts or {}).items()}, "quiet": quiet}
+    served = type("Handler", (handler or StaticHandler,), attrs)
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", port), functools.partial(served, directory=str(directory))
+    )
+    server.daemon_threads = True
+    return server
+
+
+def server_url(server: http.server.ThreadingHTTPServer) -> str:
+    """The http://127.0.0.1:PORT/ base URL of a running server."""
+    return f"http://127.0.0.1:{server.server_address[1]}/"

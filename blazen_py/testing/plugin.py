@@ -1,0 +1,128 @@
+"""The pytest plugin (entry point `pytest11: blazen`): fixtures that serve a site built on
+blazen.js and drive it in a real Chromium. Needs `pip install blazen_py[testing]`.
+
+Options (command line, or the ini key of the same name with `_`):
+  --blazen-dist DIR        the folder to serve (default: `dist` under the rootdir): your site
+                           built on the bundle, or the bundle itself; it must hold blazen.js
+  --blazen-snapshot on|off boot from the build's memory snapshot (default on)
+  --blazen-require-chromium  no Chromium is an error instead of a skip
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._chromium import CHROMIUM_ARGS, NO_CHROMIUM, ChromiumNotFoundError, find_chromium
+from ._page import BlazenPage
+from ._server import make_server, server_url
+
+WEB = Path(__file__).resolve().parent / "web"
+
+
+class BlazenSite:
+    """The served folder and its base URL (ends in "/")."""
+
+    def __init__(self, url: str, directory: Path) -> None:
+        self.url = url
+        self.directory = directory
+
+    def __repr__(self) -> str:
+        return f"BlazenSite({self.url!r}, {str(self.directory)!r})"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("blazen", "blazen_py: workflows in Pyodide and Chromium")
+    group.addoption("--blazen-dist", default=None, help="folder to serve (a site built on blazen.js)")
+    group.addoption("--blazen-snapshot", default=None, choices=("on", "off"), help="memory snapshot boot")
+    group.addoption("--blazen-require-chromium", action="store_true", default=None,
+                    help="fail, not skip, when no Chromium is found")
+    parser.addini("blazen_dist", "folder to serve, relative to the rootdir (default: dist)", default="dist")
+    parser.addini("blazen_snapshot", "boot blazen.js from the memory snapshot: on or off", default="on")
+    parser.addini("blazen_require_chromium", "fail, not skip, without Chromium", type="bool", default=False)
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(f"--blazen-{name.replace('_', '-')}")
+    return config.getini(f"blazen_{name}") if value is None else value
+
+
+def dist_folder(config: pytest.Config) -> Path:
+    """The folder `blazen_site` serves: option, ini (relative to the rootdir), or dist/."""
+    folder = Path(str(_option(config, "dist")))
+    if not folder.is_absolute():
+        base = Path.cwd() if config.getoption("--blazen-dist") else config.rootpath
+        folder = base / folder
+    return folder.resolve()
+
+
+@pytest.fixture(scope="session")
+def blazen_site(pytestconfig: pytest.Config) -> Iterator[BlazenSite]:
+    """Your dist/ served on 127.0.0.1 (a free port) for the session, plus a blank test page
+    at /__blazen__/blank.html."""
+    folder = dist_folder(pytestconfig)
+    if not (folder / "blazen.js").is_file():
+        pytest.fail(
+            f"blazen_site: {folder} has no blazen.js. Point --blazen-dist (or the ini key "
+            "blazen_dist) at a site built on the blazen_py bundle.",
+            pytrace=False,
+        )
+    server = make_server(folder, 0, mounts={"/__blazen__/": WEB})
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield BlazenSite(server_url(server), folder)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def blazen_chromium(pytestconfig: pytest.Config) -> str:
+    """The Chromium executable: $BLAZEN_CHROMIUM, else one on PATH. None found: the test is
+    skipped (an error with --blazen-require-chromium)."""
+    try:
+        path = find_chromium()
+    except ChromiumNotFoundError as exc:
+        pytest.fail(f"blazen_chromium: {exc}", pytrace=False)
+    if path is None:
+        if _option(pytestconfig, "require_chromium"):
+            pytest.fail(f"blazen_chromium: {NO_CHROMIUM}", pytrace=False)
+        pytest.skip(f"blazen_chromium: {NO_CHROMIUM}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def blazen_browser(blazen_chromium: str) -> Iterator[Any]:
+    """A headless Chromium (that executable, never a downloaded one), once per session."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=blazen_chromium, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def blazen_page(
+    blazen_browser: Any, blazen_site: BlazenSite, pytestconfig: pytest.Config
+) -> Iterator[BlazenPage]:
+    """A fresh browser context and page with blazen.js booted on the site's blank page.
+    Uncaught page errors left at the end fail the test."""
+    snapshot = str(_option(pytestconfig, "snapshot")) != "off"
+    context = blazen_browser.new_context()
+    try:
+        page = BlazenPage(context.new_page(), blazen_site.url, snapshot=snapshot)
+        page.goto()
+        yield page
+        page.check_errors()
+    finally:
+        context.close()
