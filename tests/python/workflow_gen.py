@@ -32,6 +32,10 @@ WANT = "WantOk"
 
 FLAKY_RETRY = {"max_attempts": 3, "initial_delay": 0, "backoff": "fixed"}
 
+SERVER_KINDS = tuple(k for k in KINDS if k != "wait")
+"""The kinds a run handed to a blazen_py.server can finish: a "wait" step needs its host to
+send the event it names, and RemoteHandler has no send_event yet."""
+
 
 BIG = 2**64  # beyond a JS number's exact range
 
@@ -39,7 +43,7 @@ BIG = 2**64  # beyond a JS number's exact range
 class Generated:
     """A generated workflow and what an uninterrupted run must produce."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, kinds: tuple[str, ...] = KINDS) -> None:
         rng = random.Random(seed)
         self.seed = seed
         self.types = [f"T{i}" for i in range(rng.randint(2, 4))]
@@ -50,7 +54,7 @@ class Generated:
         for etype in self.types:
             plans = []
             for _ in range(1 if rng.random() < 0.7 else 2):
-                kind = rng.choice(KINDS)
+                kind = rng.choice(kinds)
                 width = 2 if kind in ("fanout", "send", "flaky") else 1
                 targets = [rng.choice(self.types) for _ in range(width)]
                 plans.append((f"s{names}", kind, targets, rng.random() < 0.3))
