@@ -120,6 +120,7 @@ class Generated:
     def _make(self, name: str, kind: str, targets: list[str], suspends: bool) -> Any:
         if kind in ("wait", "sleep"):
             return self._waiting(name, kind, targets)
+
         def outputs(event: Any, ctx: Any) -> Any:
             n = event["n"]
             intact = event["big"] == BIG + n and event["__proto__"] == {"n": n}
