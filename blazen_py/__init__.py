@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from .agent import AgentResult, Tool, ToolOutput, extract, run_agent
 from .blazen_state import FieldStore, register_state_class
+from .cancel import CancelSignal
 from .context import Context, SessionNamespace, StateNamespace
 from .errors import (
     ActiveStep,
@@ -39,6 +40,8 @@ from .errors import (
     StepError,
     StepTimeoutError,
     StoreError,
+    UnknownStepError,
+    WaitTimeoutError,
     WorkflowAbortedError,
     WorkflowDefinitionError,
     WorkflowError,
@@ -126,6 +129,7 @@ __all__ = [
     "AgentResult",
     "BadCheckpointError",
     "BlazenError",
+    "CancelSignal",
     "Cassette",
     "CassetteError",
     "CassetteMismatchError",
@@ -179,8 +183,10 @@ __all__ = [
     "Transport",
     "TransportError",
     "TransportTimeoutError",
+    "UnknownStepError",
     "Usage",
     "ValidationProblem",
+    "WaitTimeoutError",
     "Workflow",
     "WorkflowAbortedError",
     "WorkflowBuilder",

@@ -71,6 +71,7 @@ __all__ = ["JsStepError", "install"]
 
 _from_entries: Any = js.Object.fromEntries
 _call_step: Any = None
+_abort_signal: Any = None
 _resolve_call: Any = None
 _reject_call: Any = None
 
@@ -87,6 +88,7 @@ _invocations = itertools.count(1)
 _pending: dict[int, Deferred] = {}
 _last_error: BaseException | None = None
 _running: set[asyncio.Future[None]] = set()
+_calls: dict[int, asyncio.Future[None]] = {}  # call id -> its Task, for call_cancel
 
 
 class JsStepError(Exception):
@@ -183,6 +185,8 @@ def _answer(call_id: int, work: Coroutine[Any, Any, Any]) -> None:
     task = asyncio.ensure_future(complete())
     _running.add(task)  # a Task nobody references may be collected mid-flight
     task.add_done_callback(_running.discard)
+    _calls[call_id] = task
+    task.add_done_callback(lambda _: _calls.pop(call_id, None))
 
 
 def _answer_when_done(call_id: int, run: Run) -> None:
@@ -364,6 +368,64 @@ def _js_predicate(fn: Any) -> Callable[[BaseException], bool]:
 def workflow_set_retry_policy(wf_id: int, options: Any) -> None:
     """``wf.setRetryPolicy(options)`` (``null`` removes it)."""
     _workflows[wf_id].set_retry_policy(_retry_policy(from_js(options)))
+
+
+@export
+def workflow_add_subworkflow_step(wf_id: int, name: str, accepts: Any, child_id: int, *fns: Any) -> None:
+    """``wf.addSubworkflowStep(name, accepts, child, {input, output, timeout})``: ``fns``
+    are the input and output JS functions (or null) and the other options."""
+    input_fn, output_fn, options = fns
+    opts = from_js(options) or {}
+    child = _workflows.get(child_id)
+    if child is None:
+        raise TypeError("addSubworkflowStep: child must be a Workflow of this page")
+
+    def map_in(event: Any) -> Any:
+        return from_js(input_fn(event_to_js(event)))
+
+    def map_out(result: WorkflowResult, event: Any) -> Any:
+        return event_from_js(output_fn(_result_to_js(result), event_to_js(event)))
+
+    _workflows[wf_id].add_subworkflow_step(
+        name,
+        list(from_js(accepts)) if isinstance(accepts, JsProxy) else accepts,
+        child,
+        input=None if input_fn is None or input_fn is jsnull else map_in,
+        output=None if output_fn is None or output_fn is jsnull else map_out,
+        timeout=opts.get("timeout"),
+    )
+
+
+@export
+def workflow_add_map_step(wf_id: int, name: str, accepts: Any, child_id: int, *fns: Any) -> None:
+    """``wf.addMapStep(name, accepts, child, {items, output, concurrency})``: ``fns`` are
+    the items and output JS functions (output may be null) and the other options."""
+    items_fn, output_fn, options = fns
+    opts = from_js(options) or {}
+    child = _workflows.get(child_id)
+    if child is None:
+        raise TypeError("addMapStep: child must be a Workflow of this page")
+    if not isinstance(items_fn, JsProxy):
+        raise TypeError("addMapStep: options.items must be a function (event) => array")
+
+    def items(event: Any) -> Any:
+        values = from_js(items_fn(event_to_js(event)))
+        if not isinstance(values, list):
+            raise TypeError(f"addMapStep {name!r}: items() must return an array, got {js_kind(values)}")
+        return values
+
+    def map_out(results: list[WorkflowResult], event: Any) -> Any:
+        converted = to_js([_result_to_js(r) for r in results], create_pyproxies=False)
+        return event_from_js(output_fn(converted, event_to_js(event)))
+
+    _workflows[wf_id].add_map_step(
+        name,
+        list(from_js(accepts)) if isinstance(accepts, JsProxy) else accepts,
+        child,
+        items=items,
+        output=None if output_fn is None or output_fn is jsnull else map_out,
+        concurrency=opts.get("concurrency", 8),
+    )
 
 
 @export
@@ -761,12 +823,49 @@ def ctx_get_bytes(ctx_id: int, key: str) -> Any:
     return jsnull if data is None else to_js(data)
 
 
+def _target_step(options: Any) -> Any:
+    """The ``{step}`` option of ``sendEvent``: a step name, or None."""
+    given = from_js(options)
+    if given is None:
+        return None
+    if not isinstance(given, dict):
+        raise TypeError(f"sendEvent options must be an object like {{step: 'name'}}, got {js_kind(options)}")
+    return given.get("step")
+
+
 @export
-def ctx_send(ctx_id: int, invocation: int, event: Any) -> None:
-    """``ctx.sendEvent(event)`` (held back until the attempt succeeds, under a retry policy)."""
+def ctx_send(ctx_id: int, invocation: int, event: Any, options: Any = None) -> None:
+    """``ctx.sendEvent(event, {step})`` (held back until the attempt succeeds, under a retry policy)."""
     ctx = _ctx(ctx_id)
+    step = _target_step(options)
     with _acting(invocation):
-        ctx.send_event(_require_event(event))
+        ctx.send_event(_require_event(event), step=step)
+
+
+@export
+def handler_send(handler_id: int, event: Any, options: Any = None) -> None:
+    """``handler.sendEvent(event, {step})``: an event from outside the run."""
+    _handlers[handler_id].send_event(_require_event(event), step=_target_step(options))
+
+
+@export
+def ctx_collect(ctx_id: int, invocation: int, event: Any, expected: Any) -> Any:
+    """``ctx.collectEvents(event, types)``: the listed events (JS objects) or ``null``."""
+    ctx = _ctx(ctx_id)
+    types = from_js(expected)
+    with _acting(invocation):
+        taken = ctx.collect_events(_require_event(event), types)
+    if taken is None:
+        return jsnull
+    return to_js([event_to_js(e) for e in taken], create_pyproxies=False)
+
+
+@export
+def ctx_signal(ctx_id: int) -> None:
+    """``ctx.signal``: the run's signal aborts the JS ``AbortSignal`` of this ctx id
+    (blazen.js forgets the controller then; now when it has already fired)."""
+    run = cast(Run, _ctx(ctx_id).run)
+    run.signal.add_callback(lambda reason: _abort_signal(ctx_id, reason))
 
 
 @export
@@ -805,6 +904,36 @@ def ctx_request_input(call_id: int, ctx_id: int, prompt: Any, metadata: Any) -> 
 
     async def run() -> Any:
         return to_js_value(await ctx.request_input(from_js(prompt), from_js(metadata)))
+
+    _answer(call_id, run())
+
+
+@export_async
+def ctx_wait_for_event(call_id: int, ctx_id: int, invocation: int, etype: Any, options: Any) -> None:
+    """``await ctx.waitForEvent(type, {where, timeout})``: the event (its JS object)."""
+    ctx = _ctx(ctx_id)
+    given = from_js(options) or {}
+    if not isinstance(given, dict):
+        raise TypeError(f"waitForEvent options must be an object {{where, timeout}}, got {js_kind(options)}")
+    with _acting(invocation):  # registered now, as this invocation's call
+        waiting = ctx.wait_for_event(from_js(etype), where=given.get("where"), timeout=given.get("timeout"))
+
+    async def run() -> Any:
+        return event_to_js(await waiting)
+
+    _answer(call_id, run())
+
+
+@export_async
+def ctx_sleep(call_id: int, ctx_id: int, invocation: int, seconds: Any) -> None:
+    """``await ctx.sleep(seconds)``: a durable sleep."""
+    ctx = _ctx(ctx_id)
+    with _acting(invocation):
+        sleeping = ctx.sleep(from_js(seconds))
+
+    async def run() -> Any:
+        await sleeping
+        return None
 
     _answer(call_id, run())
 
@@ -1171,6 +1300,15 @@ def agent_extract(call_id: int, model_id: int, messages: Any, schema: Any, optio
 
 
 @export
+def call_cancel(pending: int) -> None:
+    """An ``AbortSignal`` given to a model call fired: cancel the pending async call of
+    that id (its Task; the fetch it awaits is aborted)."""
+    task = _calls.pop(pending, None)
+    if task is not None:
+        task.cancel()
+
+
+@export
 def set_env(env: Any) -> None:
     """``init({env})``: make the values visible to Python as ``os.environ``."""
     import os
@@ -1195,11 +1333,12 @@ def install(helpers: Any) -> Any:
 
     Idempotent. The proxies made here are owned by this module for the life of the page.
     """
-    global _call_step, _resolve_call, _reject_call, _exported
+    global _call_step, _resolve_call, _reject_call, _exported, _abort_signal
     if _exported is None:
         _fresh_random_state()
     _call_step = helpers.callStep
     set_event_json(helpers.eventJson)
+    _abort_signal = helpers.abortSignal
     _resolve_call = helpers.resolveCall
     _reject_call = helpers.rejectCall
     if _exported is None:

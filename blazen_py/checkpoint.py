@@ -275,7 +275,8 @@ class Checkpointer:
     async def discard(self) -> None:
         """Delete the checkpoint now (the run went on elsewhere: ``hand_off``); a save
         still being written is let finish first, and the run saves nothing more."""
-        self._run.on_step_done = None
+        if self._run is not None:
+            self._run.on_step_done = None
         writer = self._writer
         if writer is not None:
             await asyncio.gather(writer, return_exceptions=True)

@@ -22,9 +22,12 @@ from .blazen_state import (
     is_blazen_state,
     reassemble,
 )
+from .cancel import CancelSignal
+from .collect import Collected
 from .errors import InvalidEventError, StateError, WorkflowError
 from .events import event_type_of, kind, shown
 from .state import MAX_INT_BITS, StateValue, bad_number, check_int, copy_state_value
+from .waiters import Waiters
 
 __all__ = ["Context", "RetryingContext", "RunAccess", "SessionNamespace", "StateNamespace"]
 
@@ -45,6 +48,9 @@ class RunAccess(Protocol):
     session: dict[str, Any]
     has_meta: bool
     current: int
+    collected: Collected
+    waiters: Waiters
+    signal: CancelSignal
 
     def record(self, key: str) -> None: ...
 
@@ -52,7 +58,9 @@ class RunAccess(Protocol):
 
     def publish(self, etype: str, event: Mapping[str, Any]) -> None: ...
 
-    def withhold(self, event: Mapping[str, Any], producer: str | None) -> None: ...
+    def send_to(self, name: object, event: Mapping[str, Any], producer: str | None) -> None: ...
+
+    def withhold(self, event: Mapping[str, Any], producer: str | None, target: object = None) -> None: ...
 
     def attempt_of(self, inv: int) -> int: ...
 
@@ -250,15 +258,86 @@ class Context:
 
     # -- events --------------------------------------------------------------------------
 
-    def send_event(self, event: Mapping[str, Any]) -> None:
+    def send_event(self, event: Mapping[str, Any], step: str | None = None) -> None:
         """Queue ``event`` for routing now, before whatever this step returns.
+
+        With ``step``, deliver it to that step only (no other step accepting its type
+        sees it). The targeted event is a step input at once: snapshots hold it.
 
         Raises:
             InvalidEventError: ``event`` is not a mapping with a string ``type``.
+            UnknownStepError: the workflow has no step ``step``, or it does not accept the
+                event's type (raised in the step, it fails the run with this error).
         """
         etype = event_type_of(event, step=self._step)
         _check_numbers(etype, event, self._step)
-        self._run.produce(event, self._step)
+        if step is None:
+            self._run.produce(event, self._step)
+        else:
+            self._run.send_to(step, event, self._step)
+
+    def collect_events(
+        self, event: Mapping[str, Any], expected: list[str] | tuple[str, ...]
+    ) -> list[Any] | None:
+        """Fan-in: buffer ``event`` until one event of each type in ``expected`` has
+        arrived for this step, then return them in the listed order (else ``None``).
+
+        List a type twice to wait for two of it. An event whose type is not listed is not
+        buffered (``None``); an empty ``expected`` gives ``[]``. The buffer is run state:
+        snapshots hold it and a resumed run continues it. Call it before the step's first
+        ``await``: a step still unfinished at a snapshot runs again on resume, and what
+        it buffered is left out of the snapshot so that it is not buffered twice.
+
+        Example::
+
+            @wf.step(accepts=["Price", "Stock"])
+            def join(event, ctx):
+                both = ctx.collect_events(event, ["Price", "Stock"])
+                if both is None:
+                    return None  # wait for the other one
+                price, stock = both
+                return {"type": STOP_EVENT, "result": price["eur"] * stock["n"]}
+
+        Raises:
+            InvalidEventError: ``event`` is not an event, or ``expected`` is not a list
+                of event type strings.
+        """
+        run = self._run
+        return run.collected.collect(run, self._step, event, expected)
+
+    def wait_for_event(
+        self, event_type: str, where: Mapping[str, Any] | None = None, timeout: float | None = None
+    ) -> Awaitable[Any]:
+        """Wait until an event of ``event_type`` (with the ``where`` fields equal) is
+        produced by a step or sent from outside (``handler.send_event``); await it for the
+        event. The waiter takes the event: no step gets it.
+
+        Durable: a pause stops the waiting step and it runs again on resume (like a step
+        waiting for input); an event sent while paused is kept for it, and the timeout is
+        an absolute deadline, saved in snapshots, so the repeat waits only for the rest.
+        Calls are matched to the repeat's calls by their order.
+
+        Example::
+
+            approval = await ctx.wait_for_event("Approval", where={"id": 3}, timeout=60)
+
+        Raises:
+            InvalidEventError: a bad event type or ``where``.
+            WorkflowDefinitionError: ``timeout`` is not a number of seconds >= 0.
+            WaitTimeoutError: (when awaited) no such event came in time; not caught, it
+                is the run's failure.
+        """
+        return self._run.waiters.wait(self._step, event_type, where, timeout)
+
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        """A durable sleep: await it to wait ``seconds``. Its deadline is absolute and
+        saved: a run resumed (in this process or another) 7 s into a 10 s sleep wakes
+        about 3 s later. A pause stops the sleeping step; it runs again on resume.
+
+        Raises:
+            WorkflowDefinitionError: ``seconds`` is not a finite number >= 0.
+        """
+        return self._run.waiters.sleep(self._step, seconds)
 
     def write_event_to_stream(self, event: Mapping[str, Any]) -> None:
         """Put ``event`` on the run's stream without routing it to any step."""
@@ -274,6 +353,15 @@ class Context:
         survive a snapshot, return a ``blazen::InputRequestEvent`` instead.
         """
         return await self._run.request_input(prompt, metadata, self._step)
+
+    @property
+    def signal(self) -> CancelSignal:
+        """The run's cancellation signal: fires when the run is aborted, times out, fails,
+        or is ended by its first StopEvent. ``await ctx.signal`` gives the reason
+        (``"aborted"``, ``"timeout"``, ``"failed"``, ``"stopped"``); ``ctx.signal.aborted``
+        tells whether it fired; ``add_callback`` stops work the engine cannot cancel.
+        """
+        return self._run.signal
 
     def run_agent(
         self,
@@ -350,14 +438,16 @@ class RetryingContext(Context):
 
     __slots__ = ()
 
-    def send_event(self, event: Mapping[str, Any]) -> None:
+    def send_event(self, event: Mapping[str, Any], step: str | None = None) -> None:
         """Queue ``event``, once this attempt has succeeded (see :meth:`Context.send_event`).
 
         Raises:
             InvalidEventError: ``event`` is not a mapping with a string ``type``.
+            UnknownStepError: see :meth:`Context.send_event` (checked at the call).
         """
-        event_type_of(event, step=self._step)
-        self._run.withhold(event, self._step)
+        etype = event_type_of(event, step=self._step)
+        _check_numbers(etype, event, self._step)
+        self._run.withhold(event, self._step, step)
 
 
 class StateNamespace(MutableMapping[str, Any]):

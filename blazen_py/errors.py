@@ -31,6 +31,8 @@ __all__ = [
     "StepError",
     "StepTimeoutError",
     "StoreError",
+    "UnknownStepError",
+    "WaitTimeoutError",
     "WorkflowAbortedError",
     "WorkflowDefinitionError",
     "WorkflowError",
@@ -120,6 +122,16 @@ class StepError(WorkflowError):
 
 class InvalidEventError(WorkflowError, TypeError):
     """A step returned or sent something that is not an event (a mapping with a string ``type``)."""
+
+
+class UnknownStepError(WorkflowError, LookupError):
+    """An event was sent to a step (``send_event(event, step=...)``) that the workflow does
+    not have, or that does not accept the event's type."""
+
+
+class WaitTimeoutError(WorkflowError, TimeoutError):
+    """``ctx.wait_for_event`` waited longer than its ``timeout``; ``event_type`` is the type
+    it waited for."""
 
 
 class ActiveStep(NamedTuple):

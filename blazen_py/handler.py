@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import HandlerStateError, InvalidEventError
-from .events import INPUT_RESPONSE_EVENT
-from .runtime import COMPLETED, PAUSED, STATUS_NAMES, Run, WorkflowResult
+from .events import INPUT_RESPONSE_EVENT, event_type_of
+from .runtime import COMPLETED, PAUSED, RUNNING, STATUS_NAMES, Run, WorkflowResult
 from .snapshot import capture
-from .state import bad_number
+from .state import bad_number, copy_state_value
 from .stream import StreamEvent
 
 if TYPE_CHECKING:
@@ -162,6 +162,35 @@ class WorkflowHandler:
                 event_type=INPUT_RESPONSE_EVENT,
             )
         self._run.respond(request_id, response)
+
+    def send_event(self, event: Mapping[str, Any], step: str | None = None) -> None:
+        """Put an event into the run from outside, as if a step had sent it.
+
+        A running run routes it (a step waiting in ``ctx.wait_for_event`` for it takes it
+        first); a paused one keeps it queued until it resumes, and its snapshot holds
+        it. With ``step``, only that step gets it. The event is copied first: it must be
+        persistable data (a StateValue mapping with a string ``type``).
+
+        Raises:
+            InvalidEventError: ``event`` is not a mapping with a string ``type``.
+            StateError: a value in it cannot be persisted.
+            UnknownStepError: ``step`` is not a step of the workflow, or does not accept
+                the event's type.
+            HandlerStateError: the run has ended.
+        """
+        event_type_of(event)
+        run = self._run
+        if run.status >= COMPLETED:
+            raise HandlerStateError(
+                f"run {run.run_id} has already {STATUS_NAMES[run.status]}; it takes no more events"
+            )
+        copied = copy_state_value(dict(event), key="event")
+        if step is None:
+            run.produce(copied, None)
+            if run.status == RUNNING:
+                run.schedule()
+        else:
+            run.send_to(step, copied, None)
 
     def snapshot(self, metadata: Mapping[str, Any] | None = None) -> Awaitable[dict[str, Any]]:
         """Capture the run as JSON-compatible data, at the moment of the call, without

@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
+from .cancel import CancelSignal
+from .collect import Collected
 from .context import Context, RetryingContext
 from .deadline import Deadline
 from .errors import (
@@ -36,6 +38,7 @@ from .errors import (
     InvalidEventError,
     StepError,
     StepTimeoutError,
+    UnknownStepError,
     WorkflowAbortedError,
     WorkflowError,
     WorkflowStallError,
@@ -52,10 +55,12 @@ from .events import (
     message_language,
 )
 from .journal import Journal
+from .replay import Replays
 from .requests import ANSWER_PREFIX, InputRequests, PausedForInput, ended_error
 from .retry import error_message, error_name
 from .state import bad_number, copy_state_value
 from .stream import ERROR, INPUT_ANSWERED, STEP_FINISHED, STEP_RETRYING, STEP_STARTED, StreamEvent
+from .waiters import Waiters
 
 if TYPE_CHECKING:
     from .definition import Definition
@@ -108,13 +113,16 @@ class _Resumed(Coroutine[Any, Any, Any]):
     the Task waits on the same future; everything after goes to the coroutine itself.
     """
 
-    __slots__ = ("_coro", "_first", "_inv", "_run")
+    __slots__ = ("_coro", "_first", "_flight", "_inv", "_run")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any, run: Run, inv: int) -> None:
+    def __init__(
+        self, coro: Coroutine[Any, Any, Any], first: Any, run: Run, inv: int, flight: _Flight
+    ) -> None:
         self._coro = coro
         self._first: Any = first
         self._run = run
         self._inv = inv
+        self._flight: _Flight | None = flight
 
     def send(self, value: Any) -> Any:
         first = self._first
@@ -125,6 +133,16 @@ class _Resumed(Coroutine[Any, Any, Any]):
         run.current = self._inv  # state writes from here on belong to this invocation
         try:
             return self._coro.send(value)
+        except StopIteration as stop:
+            # Land now, not when the Task's done-callback runs a loop turn later: until it
+            # lands the invocation counts as unfinished, and a snapshot taken meanwhile
+            # would undo its writes and run it again.
+            run.current = 0
+            flight = self._flight
+            if flight is not None:
+                self._flight = None
+                run._land(flight, stop.value, None)
+            raise
         finally:
             run.current = 0
 
@@ -149,6 +167,13 @@ class _Resumed(Coroutine[Any, Any, Any]):
 _NOTHING = object()
 _MISSING = object()
 _ABANDONED = -1  # the invocation number of a given-up attempt still running (see Deferred.running)
+
+_REASONS: dict[type[BaseException], str] = {
+    WorkflowAbortedError: "aborted",
+    WorkflowTimeoutError: "timeout",
+    StepTimeoutError: "timeout",
+}
+"""``ctx.signal.reason`` by the error that ended the run (otherwise ``"failed"``)."""
 
 
 # Python 3.12+ can start a Task eagerly: the continuation then waits on the step's future
@@ -197,6 +222,11 @@ class Attempt:
         if self.due is not None:
             out["not_before"] = self.due
         return out
+
+
+if TYPE_CHECKING:
+    # A step input as snapshots see it: (step, event, invocation or 0, its retry Attempt).
+    _StepInput = tuple[Step, Mapping[str, Any], int, Attempt | None]
 
 
 class _Flight:
@@ -354,6 +384,11 @@ class Run:
         # invocations wrote (see journal.py).
         self.current = 0
         self.journal = Journal()
+        self.collected = Collected()  # the buffers of ctx.collect_events (run state)
+        self.replays = Replays()  # what interrupted invocations' durable calls did
+        self.waiters = Waiters(self)  # steps in ctx.wait_for_event / ctx.sleep
+        self.signal = CancelSignal()  # ctx.signal: fires when the run stops its steps
+        self._direct: tuple[Step, Mapping[str, Any]] | None = None
         self._inv = 0
         self._steps_now: tuple[Step, ...] = ()
         self._event_now: Mapping[str, Any] = {}
@@ -377,7 +412,7 @@ class Run:
         self.backoffs: dict[Attempt, None] = {}
         self.attempts: dict[int, Attempt] = {}
         self.carried: dict[tuple[int, int], Attempt] = {}
-        self.withheld: dict[int, list[Mapping[str, Any]]] = {}
+        self.withheld: dict[int, list[tuple[Mapping[str, Any], Step | None]]] = {}
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -402,6 +437,10 @@ class Run:
             self.produce(start_event, None)
         if self.backoffs:  # restored mid-backoff: wait only what is left
             self._arm_backoffs()
+        self._schedule()
+
+    def schedule(self) -> None:
+        """Dispatch on the next loop turn (after something put an event in from outside)."""
         self._schedule()
 
     def _schedule(self) -> None:
@@ -486,28 +525,52 @@ class Run:
         Steps in flight, steps held back by ``max_concurrency``, and steps to run again
         after a pause; a resumed run calls them again (at-least-once).
         """
-        return [(name, event) for name, event, _ in self.step_inputs_with_attempts()]
+        return [(step.name, event) for step, event, _, _ in self.step_inputs_full()]
 
-    def step_inputs_with_attempts(self) -> list[tuple[str, Mapping[str, Any], Attempt | None]]:
-        """:meth:`step_inputs`, each with its :class:`Attempt` when it is a retry, then the
-        inputs waiting out a backoff (their ``due`` set)."""
+    def step_inputs_full(self) -> list[_StepInput]:
+        """:meth:`step_inputs` as ``(step, event, invocation, attempt)``, then the inputs
+        waiting out a backoff (their ``due`` set). ``invocation`` is 0 for inputs not
+        started yet (a snapshot attaches the call records of the others); ``attempt`` is
+        the input's :class:`Attempt` when it is a retry."""
         carried = self.carried
         attempts = self.attempts
-        items: list[tuple[str, Mapping[str, Any], Attempt | None]] = [
-            (f.step.name, f.event, attempts.get(f.inv) if attempts else None) for f in self._flights
+        items: list[_StepInput] = [
+            (f.step, f.event, f.inv, attempts.get(f.inv) if attempts else None) for f in self._flights
         ]
 
-        def later(step: Step, event: Mapping[str, Any]) -> tuple[str, Mapping[str, Any], Attempt | None]:
-            return step.name, event, carried.get((step.index, id(event))) if carried else None
+        def later(step: Step, event: Mapping[str, Any], inv: int) -> _StepInput:
+            return step, event, inv, carried.get((step.index, id(event))) if carried else None
 
+        # The first input not done of a batch is the invocation running now, unless a
+        # flight is the one running.
+        inline = 0 if any(f.running for f in self._flights) else self.current
         if self._steps_now:  # a snapshot taken while an event is handed out
-            items.extend(later(s, self._event_now) for s in self._steps_now[self._at :])
-        items.extend(later(s, e) for s, e in self._batch[self._at :])
+            for i, s in enumerate(self._steps_now[self._at :]):
+                items.append(later(s, self._event_now, inline if i == 0 else 0))
+            inline = 0
+        for i, (step, event) in enumerate(self._batch[self._at :]):
+            items.append(later(step, event, inline if i == 0 else 0))
         for index, backlog in self._backlog.items():
-            items.extend(later(self.steps[index], event) for event in backlog)
-        items.extend(later(step, event) for step, event in self.pending)
-        items.extend((b.step.name, b.event, b) for b in self.backoffs)
+            items.extend(later(self.steps[index], event, 0) for event in backlog)
+        items.extend(later(step, event, 0) for step, event in self.pending)
+        items.extend((b.step, b.event, 0, b) for b in self.backoffs)
         return items
+
+    def current_input(self) -> tuple[Step, Mapping[str, Any]] | None:
+        """The step and event of the invocation whose code runs now, or ``None``."""
+        inv = self.current
+        if not inv:
+            return None
+        for flight in self._flights:
+            if flight.inv == inv:
+                return flight.step, flight.event
+        if self._direct is not None:
+            return self._direct
+        if self._steps_now:
+            return self._steps_now[self._at], self._event_now
+        if self._at < len(self._batch):
+            return self._batch[self._at]
+        return None
 
     def _announce(self, item: StreamEvent) -> None:
         listener = self.listener
@@ -524,6 +587,8 @@ class Run:
         listener = self.listener
         if listener is not None:
             listener(StreamEvent(event, etype, event))
+        if self.waiters and self.waiters.offer(event):
+            return  # a step waiting for it took it
         if etype in self.routes:
             self.queue.append(event)
         elif etype == STOP_EVENT:
@@ -537,6 +602,56 @@ class Run:
             producers = self.unrouted.setdefault(etype, [])
             if producer is not None and producer not in producers:
                 producers.append(producer)
+
+    def send_to(self, name: object, event: Mapping[str, Any], producer: str | None) -> None:
+        """Deliver ``event`` (its type already checked) to step ``name`` only.
+
+        Streamed like any event, then kept as that step's next input (with the inputs a
+        resumed run hands out first), so snapshots hold it and no other step or waiter
+        sees it. The routing loop is untouched: a targeted event costs nothing there.
+
+        Raises:
+            UnknownStepError: the workflow has no step ``name``, or it does not accept
+                the event's type.
+        """
+        self._deliver_to(self.target_step(name, event), event)
+
+    def target_step(self, name: object, event: Mapping[str, Any]) -> Step:
+        """The step ``name`` a targeted ``event`` goes to, checked.
+
+        Raises:
+            UnknownStepError: the workflow has no step ``name``, or it does not accept
+                the event's type.
+        """
+        etype = event["type"]
+        step = self.steps_by_name.get(name) if type(name) is str else None
+        if step is None:
+            known = ", ".join(repr(s.name) for s in self.steps)
+            raise UnknownStepError(
+                f"send_event: workflow {self.workflow_name!r} has no step {name!r} (its steps: {known})",
+                step=name if type(name) is str else None,
+                event_type=etype,
+                run_id=self.run_id,
+            )
+        if etype not in step.accepts:
+            raise UnknownStepError(
+                f"send_event: step {step.name!r} does not accept {etype!r} events "
+                f"(it accepts {', '.join(repr(t) for t in step.accepts)})",
+                step=step.name,
+                event_type=etype,
+                run_id=self.run_id,
+            )
+        return step
+
+    def _deliver_to(self, step: Step, event: Mapping[str, Any]) -> None:
+        if self.status >= COMPLETED:
+            return
+        listener = self.listener
+        if listener is not None:
+            listener(StreamEvent(event, event["type"], event))
+        self.pending.append((step, event))
+        if self.status == RUNNING:
+            self._schedule()
 
     def _open_durable_request(self, event: Mapping[str, Any], producer: str | None) -> None:
         # The step may choose the request id (``request_id``, or ``requestId`` from JS).
@@ -796,7 +911,7 @@ class Run:
         if yielded is None:
             self.loop.call_soon(self._unpark, flight)
         else:  # a future (or _NOTHING: not started yet, for inline=False steps)
-            self._to_task(flight, _Resumed(flight.coro, yielded, self, flight.inv))  # type: ignore[arg-type]
+            self._to_task(flight, _Resumed(flight.coro, yielded, self, flight.inv, flight))  # type: ignore[arg-type]
 
     def _to_task(self, flight: _Flight, coro: Coroutine[Any, Any, Any]) -> None:
         task = (
@@ -885,7 +1000,12 @@ class Run:
             self._span_now = 0
         backlog = self._backlog.get(step.index)
         if backlog and self.status == RUNNING:
-            self._invoke(step, backlog.popleft())
+            held = backlog.popleft()
+            self._direct = (step, held)  # for current_input(): neither queue nor batch
+            try:
+                self._invoke(step, held)
+            finally:
+                self._direct = None
         self.pump()
 
     def _flight_timed_out(self, flight: _Flight) -> None:
@@ -959,16 +1079,21 @@ class Run:
 
     # -- retries (only ever reached when a step fails) --------------------------------------
 
-    def withhold(self, event: Mapping[str, Any], producer: str | None) -> None:
-        """``send_event`` from a step with a retry policy: held until the attempt succeeds."""
+    def withhold(self, event: Mapping[str, Any], producer: str | None, target: object = None) -> None:
+        """``send_event`` from a step with a retry policy: held until the attempt succeeds
+        (``target``: the one step it goes to, checked now, or None for routing)."""
+        step = None if target is None else self.target_step(target, event)
         inv = self.current
         if not inv:
-            self.produce(event, producer)
+            if step is None:
+                self.produce(event, producer)
+            else:
+                self._deliver_to(step, event)
             return
         held = self.withheld.get(inv)
         if held is None:
             held = self.withheld[inv] = []
-        held.append(event)
+        held.append((event, step))
 
     def _succeeded(self, step: Step, inv: int) -> None:
         # A retried step's attempt succeeded: what it sent goes out now, before what it
@@ -977,8 +1102,11 @@ class Run:
             self.attempts.pop(inv, None)
         held = self.withheld.pop(inv, None) if self.withheld else None
         if held:
-            for event in held:
-                self.produce(event, step.name)
+            for event, target in held:
+                if target is None:
+                    self.produce(event, step.name)
+                else:
+                    self._deliver_to(target, event)
 
     def attempt_of(self, inv: int) -> int:
         """The attempt number of invocation ``inv`` (1 unless it is a retry)."""
@@ -1136,6 +1264,7 @@ class Run:
         if self._span_now in self._spans:  # traced: the step that produced it is done
             self._end_span(self._span_now, "completed")
         self.status = COMPLETED
+        self.signal.fire("stopped")
         self._teardown()
         if not self.done.done():
             self.done.set_result(WorkflowResult(stop_event.get("result"), self.run_id, stop_event))
@@ -1161,6 +1290,7 @@ class Run:
             }
             listener(StreamEvent(fields, ERROR))
         self.status = FAILED
+        self.signal.fire(_REASONS.get(type(error), "failed"))
         self._teardown()
         if not self.done.done():
             self.done.set_exception(error)
@@ -1204,6 +1334,7 @@ class Run:
         # never paused, the first one wins and the steps still running are cancelled.
         if self.held_stop is None:
             self.held_stop = stop_event
+            self.signal.fire("stopped")
             self._cancel_flights()
             if self._spans:  # traced: what was cancelled ends here
                 self._cancel_spans()
@@ -1215,6 +1346,7 @@ class Run:
             self._deadline.cancel()
         self._cancel_flights()
         self.requests.cancel_all()
+        self.waiters.cancel_all()
         self.queue.clear()
         self.pending.clear()
         self._backlog.clear()
@@ -1249,7 +1381,7 @@ class Run:
                 self._deadline.pause()
             if self.backoffs:  # their times are absolute: resume waits only what is left
                 self._disarm_backoffs()
-        for name in self.requests.interrupt_waiters():
+        for name in self.requests.interrupt_waiters() + self.waiters.interrupt():
             step = self.steps_by_name.get(name or "")
             if step is not None:
                 self._interrupted[step.index] = self._interrupted.get(step.index, 0) + 1

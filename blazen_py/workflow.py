@@ -176,6 +176,87 @@ class Workflow:
         self._definition = None
         return step
 
+    def add_subworkflow_step(
+        self,
+        name: str,
+        accepts: list[str] | tuple[str, ...],
+        child: Workflow,
+        *,
+        input: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
+        output: Callable[[WorkflowResult, Mapping[str, Any]], Any] | None = None,
+        timeout: float | None = None,
+    ) -> Step:
+        """Declare a step that runs the workflow ``child`` (its own state and run id).
+
+        Args:
+            name: Unique step name.
+            accepts: Event types routed to this step.
+            child: The workflow to run.
+            input: Maps the parent event to the child's start input (default: the event's
+                fields without ``type``).
+            output: ``(result, event)`` -> the parent's next event(s), from the child's
+                :class:`WorkflowResult` and the parent event (default: a StopEvent with
+                the child's result data).
+            timeout: Seconds the child may take (a :class:`StepTimeoutError`); ``None``:
+                no limit.
+
+        The child's stream items reach the parent's stream with ``path`` (the chain of
+        step names). A pause or snapshot of the parent holds the child's snapshot; resume
+        continues both. The parent's abort, timeout or StopEvent aborts the child; the
+        child's failure is this step's failure.
+
+        Example::
+
+            parent.add_subworkflow_step(
+                "review", ["Draft"], reviewer,
+                input=lambda e: {"text": e["text"]},
+                output=lambda result, e: {"type": "Reviewed", "verdict": result.data},
+            )
+        """
+        from .subworkflow import subworkflow_handler
+
+        return self.add_step(
+            name, accepts, subworkflow_handler(name, child, input, output), timeout=timeout, inline=True
+        )
+
+    def add_map_step(
+        self,
+        name: str,
+        accepts: list[str] | tuple[str, ...],
+        child: Workflow,
+        *,
+        items: Callable[[Mapping[str, Any]], Any],
+        output: Callable[[list[WorkflowResult], Mapping[str, Any]], Any] | None = None,
+        concurrency: int = 8,
+    ) -> Step:
+        """Declare a step that runs ``child`` once per item, at most ``concurrency`` at once.
+
+        Args:
+            name: Unique step name.
+            accepts: Event types routed to this step.
+            child: The workflow to run per item.
+            items: The parent event -> the items (a mapping item is the child's start
+                input; any other value arrives as ``{"item": value}``).
+            output: ``(results, event)`` -> the parent's next event(s); ``results`` are
+                the children's :class:`WorkflowResult`, in item order (default: a
+                StopEvent with the list of their data).
+            concurrency: At most this many children at once.
+
+        A snapshot holds which items are done, with their results, and the snapshots of
+        the children still running: resume runs only the rest. A child's failure aborts
+        the others and is this step's failure.
+
+        Example::
+
+            wf.add_map_step("pages", ["Urls"], fetch_one, items=lambda e: e["urls"],
+                            output=lambda results, e: {"type": "Fetched",
+                                                       "pages": [r.data for r in results]},
+                            concurrency=5)
+        """
+        from .subworkflow import map_handler
+
+        return self.add_step(name, accepts, map_handler(name, child, items, output, concurrency))
+
     def step(
         self,
         accepts: list[str] | tuple[str, ...],
@@ -678,6 +759,21 @@ class WorkflowBuilder:
             raise WorkflowDefinitionError(f"builder {self._name!r} already has a step named {name!r}")
         self._steps.append(((name, accepts, handler), options))
         return self
+
+    def add_subworkflow_step(
+        self,
+        name: str,
+        accepts: list[str] | tuple[str, ...],
+        child: Workflow,
+        *,
+        input: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
+        output: Callable[[WorkflowResult, Mapping[str, Any]], Any] | None = None,
+        timeout: float | None = None,
+    ) -> WorkflowBuilder:
+        """Add a sub-workflow step (same arguments as :meth:`Workflow.add_subworkflow_step`)."""
+        from .subworkflow import subworkflow_handler
+
+        return self.add_step(name, accepts, subworkflow_handler(name, child, input, output), timeout=timeout)
 
     def step(
         self, accepts: list[str] | tuple[str, ...], *, name: str | None = None, **options: Any

@@ -183,9 +183,20 @@ export interface WasmContext {
   get<T = any>(key: string, defaultValue?: T | null): T | null;
   setBytes(key: string, data: Uint8Array): void;
   getBytes(key: string, defaultValue?: Uint8Array | null): Uint8Array | null;
-  sendEvent(event: WorkflowEvent): void;
+  sendEvent(event: WorkflowEvent, options?: { step?: string } | null): void;
+  /** Fan-in: the listed events in order once one of each has arrived for this step, else null. */
+  collectEvents<E extends WorkflowEvent = WorkflowEvent>(event: WorkflowEvent, types: string[]): E[] | null;
   writeEventToStream(event: WorkflowEvent): void;
   requestInput<T = any>(prompt: unknown, metadata?: unknown): Promise<T>;
+  /** Wait for a matching event (taken by the waiter); WaitTimeoutError after `timeout` s. */
+  waitForEvent<E extends WorkflowEvent = WorkflowEvent>(
+    type: string,
+    options?: { where?: Record<string, StateValue>; timeout?: number | null } | null,
+  ): Promise<E>;
+  /** A durable sleep: its absolute deadline is saved in snapshots. */
+  sleep(seconds: number): Promise<void>;
+  /** Aborts when the run is aborted, times out, fails, or ends with its first StopEvent. */
+  readonly signal: AbortSignal;
   /** Which attempt this is (1, 2, ...) under the step's retry policy. */
   readonly attempt: number;
   retryInfo(): RetryInfo;
@@ -221,6 +232,26 @@ export class Workflow {
   static fromBuilder(builder: WorkflowBuilder): Workflow;
   readonly name: string;
   addStep(name: string, eventTypes: string[], handler: StepHandler, options?: StepOptions | null): this;
+  addSubworkflowStep(
+    name: string,
+    eventTypes: string[],
+    child: Workflow,
+    options?: {
+      input?: (event: WorkflowEvent) => Record<string, unknown>;
+      output?: (result: WorkflowResult, event: WorkflowEvent) => WorkflowEvent | WorkflowEvent[] | null | undefined;
+      timeout?: number | null;
+    } | null,
+  ): this;
+  addMapStep(
+    name: string,
+    eventTypes: string[],
+    child: Workflow,
+    options: {
+      items: (event: WorkflowEvent) => unknown[];
+      output?: (results: WorkflowResult[], event: WorkflowEvent) => WorkflowEvent | WorkflowEvent[] | null | undefined;
+      concurrency?: number;
+    },
+  ): this;
   setTimeout(seconds: number | null): this;
   setSessionPausePolicy(policy: SessionPausePolicy): this;
   setRetryPolicy(policy: RetryOptions | null): this;
@@ -278,6 +309,8 @@ export class WorkflowHandler {
   readonly workflowName: string;
   readonly status: "running" | "paused" | "completed" | "failed";
   streamEvents(callback: (event: StreamEvent) => void | Promise<void>): Promise<void>;
+  /** An event from outside: routed now, or queued (and in the snapshot) while paused. */
+  sendEvent(event: WorkflowEvent, options?: { step?: string } | null): void;
   respondToInput(requestId: string, response: unknown): void;
   snapshot(metadata?: Record<string, StateValue> | null): Promise<Snapshot>;
   pause(metadata?: Record<string, StateValue> | null): Promise<Snapshot>;

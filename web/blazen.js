@@ -65,6 +65,37 @@ function callAsync(name, ...args) {
   });
 }
 
+// An async call that an AbortSignal may cancel (model calls given `{signal}`): the Python
+// Task behind it is cancelled, which aborts its fetch.
+function cancellable(signal, start) {
+  if (signal === undefined || signal === null) return start();
+  if (typeof signal.addEventListener !== "function" || typeof signal.aborted !== "boolean") {
+    return Promise.reject(new BlazenError("options.signal must be an AbortSignal"));
+  }
+  const callId = nextCallId; // the id start() is about to take
+  const promise = start();
+  const cancel = () => py.call_cancel(callId);
+  if (signal.aborted) cancel();
+  else {
+    signal.addEventListener("abort", cancel, { once: true });
+    promise.finally(() => signal.removeEventListener("abort", cancel)).catch(() => {});
+  }
+  return promise;
+}
+
+// ctx.signal: one AbortController per ctx id, aborted when its run stops its steps.
+const controllers = new Map();
+
+function signalFor(ctxId) {
+  let controller = controllers.get(ctxId);
+  if (controller === undefined) {
+    controller = new AbortController();
+    controllers.set(ctxId, controller);
+    call("ctx_signal", ctxId); // aborts it now if the run has already ended
+  }
+  return controller.signal;
+}
+
 function requireInit() {
   if (py === null) throw new BlazenError("call `await init()` before using blazen.js");
 }
@@ -114,6 +145,13 @@ const helpers = {
       return refusedValue(value, "event", new Set(), 0) === null ? JSON.stringify(encodeState(value)) : null;
     } catch {
       return null;
+    }
+  },
+  abortSignal(ctxId, reason) {
+    const controller = controllers.get(ctxId);
+    if (controller !== undefined) {
+      controllers.delete(ctxId);
+      controller.abort(new errors.WorkflowAbortedError(`the run stopped its steps (${reason})`, {}));
     }
   },
   resolveCall(callId, value) {
@@ -529,11 +567,38 @@ class WasmContext {
   }
 
   /**
-   * Queue an event now, before whatever this step returns. Under a retry policy it is
-   * held back until this attempt succeeds (a failed attempt's events are dropped).
+   * Queue an event now, before whatever this step returns. `options.step`: deliver it to
+   * that step only (UnknownStepError if there is no such step or it does not accept it).
+   * Under a retry policy it is held back until this attempt succeeds (a failed attempt's
+   * events are dropped).
    */
-  sendEvent(event) {
-    call("ctx_send", this.#id, this.#invocation, event);
+  sendEvent(event, options = null) {
+    call("ctx_send", this.#id, this.#invocation, event, options);
+  }
+
+  /**
+   * Fan-in: buffer `event` until one event of each type in `types` has arrived for this
+   * step, then return them in the listed order (otherwise null). List a type twice to
+   * wait for two. The buffer is run state: snapshots hold it, resume continues it.
+   */
+  collectEvents(event, types) {
+    return call("ctx_collect", this.#id, this.#invocation, event, types);
+  }
+
+  /**
+   * Wait for an event of `type` (with the `where` fields equal) from another step or from
+   * handler.sendEvent; resolves with it (the waiter takes it: no step gets it). Rejects
+   * with WaitTimeoutError after `timeout` seconds. Durable: after a pause or a reload the
+   * step runs again and waits again, for the rest of its deadline, and an event sent while
+   * paused is kept for it.
+   */
+  waitForEvent(type, options = null) {
+    return callAsync("ctx_wait_for_event", this.#id, this.#invocation, type, options);
+  }
+
+  /** A durable sleep: the deadline is saved, so a resumed run sleeps only the rest. */
+  sleep(seconds) {
+    return callAsync("ctx_sleep", this.#id, this.#invocation, seconds);
   }
 
   /** Which attempt this is: 1, then 2, 3... as the step's retry policy tries it again. */
@@ -557,6 +622,14 @@ class WasmContext {
   /** Ask the host for input; resolves with the value given to handler.respondToInput. */
   requestInput(prompt, metadata = null) {
     return callAsync("ctx_request_input", this.#id, prompt, metadata);
+  }
+
+  /**
+   * An AbortSignal that aborts when the run is aborted, times out, fails, or is ended by
+   * its first StopEvent. Pass it to fetch (and to model calls: `{signal: ctx.signal}`).
+   */
+  get signal() {
+    return signalFor(this.#id);
   }
 
   /**
@@ -683,6 +756,42 @@ export class Workflow {
       throw new WorkflowDefinitionError(`step '${name}': handler must be a function`);
     }
     call("workflow_add_step", this.#id, name, eventTypes, handler, options);
+    return this;
+  }
+
+  /**
+   * Add a step that runs the workflow `child` (its own state and run id). `options.input`
+   * maps the parent event to the child's start input (default: its fields);
+   * `options.output(result, event)` maps the child's result ({data, runId, ...}) and the
+   * parent event to the next event(s) (default: a StopEvent with the child's data);
+   * `options.timeout` bounds the child. The child's stream items reach the parent's
+   * stream with `path`; snapshots of the parent hold the child's run.
+   */
+  addSubworkflowStep(name, eventTypes, child, options = null) {
+    if (!(child instanceof Workflow)) {
+      throw new WorkflowDefinitionError(`step '${name}': child must be a Workflow`);
+    }
+    const { input = null, output = null, ...rest } = options ?? {};
+    call("workflow_add_subworkflow_step", this.#id, name, eventTypes, child.#id, input, output, rest);
+    return this;
+  }
+
+  /**
+   * Add a step that runs `child` once per item of `options.items(event)` (an object item
+   * is the child's start input, any other value arrives as {item: value}), at most
+   * `options.concurrency` (8) at once. `options.output(results, event)` gets the results
+   * ({data, runId, ...}) in item order (default: a StopEvent with their data). Snapshots
+   * hold the items done and the running children: resume runs only the rest.
+   */
+  addMapStep(name, eventTypes, child, options = null) {
+    if (!(child instanceof Workflow)) {
+      throw new WorkflowDefinitionError(`step '${name}': child must be a Workflow`);
+    }
+    const { items = null, output = null, ...rest } = options ?? {};
+    if (typeof items !== "function") {
+      throw new WorkflowDefinitionError(`step '${name}': options.items must be a function (event) => array`);
+    }
+    call("workflow_add_map_step", this.#id, name, eventTypes, child.#id, items, output, rest);
     return this;
   }
 
@@ -901,6 +1010,14 @@ export class WorkflowHandler {
     return callAsync("handler_stream", this.#id, callback);
   }
 
+  /**
+   * Put an event into the run from outside: routed now if it runs, queued until resume
+   * (and in its snapshot) if it is paused. `options.step`: deliver it to that step only.
+   */
+  sendEvent(event, options = null) {
+    call("handler_send", this.#id, event, options);
+  }
+
   /** Answer an input request by id. */
   respondToInput(requestId, response) {
     call("handler_respond", this.#id, requestId, response);
@@ -1019,15 +1136,26 @@ export class CompletionModel {
     return new CompletionModel(null, call("model_replay", cassetteIds.get(tape)));
   }
 
-  /** Resolves to {content, model, usage, finishReason, id, toolCalls, cost}. */
+  /**
+   * Resolves to {content, model, usage, finishReason, id, toolCalls, cost}. `options.signal`:
+   * an AbortSignal (e.g. ctx.signal) that aborts the request.
+   */
   complete(messages, options = null) {
-    return callAsync("model_complete", this.#id, plainMessages(messages), options);
+    const [signal, rest] = splitSignal(options);
+    return cancellable(signal, () => callAsync("model_complete", this.#id, plainMessages(messages), rest));
   }
 
   /** Streams: onChunk({delta, index}) per piece; resolves to the whole response. */
   stream(messages, onChunk, options = null) {
-    return callAsync("model_stream", this.#id, plainMessages(messages), onChunk, options);
+    const [signal, rest] = splitSignal(options);
+    return cancellable(signal, () => callAsync("model_stream", this.#id, plainMessages(messages), onChunk, rest));
   }
+}
+
+function splitSignal(options) {
+  if (options === null || typeof options !== "object" || !("signal" in options)) return [null, options];
+  const { signal, ...rest } = options;
+  return [signal, rest];
 }
 
 const dropCassette = new FinalizationRegistry((id) => py && py.cassette_drop(id));

@@ -132,6 +132,12 @@ export class StepError extends WorkflowError {
   attempts: number;
 }
 
+/** An event was sent to a step (`send_event(event, step=...)`) that the workflow does not have, or that does not accept the event's type. */
+export class UnknownStepError extends WorkflowError {}
+
+/** `ctx.wait_for_event` waited longer than its `timeout`; `event_type` is the type it waited for. */
+export class WaitTimeoutError extends WorkflowError {}
+
 /** Nothing is queued, nothing runs, no input is awaited, and no StopEvent was produced. */
 export class WorkflowStallError extends WorkflowError {
   /** Mapping of event types that no step accepts to the names of the steps that produced them. */

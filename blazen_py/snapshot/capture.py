@@ -7,8 +7,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ..collect import COLLECTED
 from ..errors import SnapshotError, StateError
-from ..runtime import COMPLETED, FAILED, PAUSED, RUNNING, Attempt, Run
+from ..replay import CONSUMED, log_of
+from ..runtime import COMPLETED, FAILED, PAUSED, RUNNING, Run
 from ..state import encode_state_value
 from .format import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, encode_event
 
@@ -44,6 +46,7 @@ def capture(run: Run, metadata: Mapping[str, Any] | None = None) -> dict[str, An
         SnapshotError: an event or value cannot be encoded, or a session-ref serializer
             failed.
     """
+    copies = _unfinished_undone(run)
     queue = list(run.queue)
     if run.held_stop is not None:  # the StopEvent a pause holds ends the run on resume
         queue.insert(0, run.held_stop)
@@ -58,7 +61,7 @@ def capture(run: Run, metadata: Mapping[str, Any] | None = None) -> dict[str, An
             "created_at": time.time(),
             "state": {k: encode_state_value(v) for k, v in run.committed_state().items()},
             "queue": [encode_event(e) for e in queue],
-            "step_inputs": [_step_input(name, e, a) for name, e, a in run.step_inputs_with_attempts()],
+            "step_inputs": _step_inputs(run, copies),
             "input_requests": [
                 {
                     **r,
@@ -67,6 +70,10 @@ def capture(run: Run, metadata: Mapping[str, Any] | None = None) -> dict[str, An
                 }
                 for r in run.requests.durable()
             ],
+            "collected": {
+                step: {etype: [encode_event(e) for e in events] for etype, events in per_step.items()}
+                for step, per_step in copies[COLLECTED].items()
+            },
             "session_refs": serialize_session(run),
             "unrouted": {k: list(v) for k, v in run.unrouted.items()},
             "metadata": encode_state_value(dict(metadata or {})),
@@ -78,11 +85,50 @@ def capture(run: Run, metadata: Mapping[str, Any] | None = None) -> dict[str, An
     return Snapshot(snapshot)
 
 
-def _step_input(name: str, event: Mapping[str, Any], attempt: Attempt | None) -> dict[str, Any]:
-    item = {"step": name, "event": encode_event(event)}
-    if attempt is not None:  # a retry: its attempt count (and, mid-backoff, when it runs)
-        item.update(attempt.describe())
-    return item
+def _unfinished_undone(run: Run) -> dict[str, Any]:
+    """Copies of the run state kept outside ``state``, without what unfinished step
+    invocations did to it (they run again on resume)."""
+    copies: dict[str, Any] = {COLLECTED: run.collected.committed() if run.collected else {}, CONSUMED: set()}
+    if run.journal:
+        run.journal.undo_into(copies)
+        copies[COLLECTED] = {step: per for step, per in copies[COLLECTED].items() if per}
+    return copies
+
+
+def _step_inputs(run: Run, copies: dict[str, Any]) -> list[dict[str, Any]]:
+    """The step inputs, each with the records of its durable calls when it made some
+    (what its repeat on resume must do the same way) and, for a retry, its attempt."""
+    out = []
+    consumed = copies[CONSUMED]
+    for step, event, inv, attempt in run.step_inputs_full():
+        item: dict[str, Any] = {"step": step.name, "event": encode_event(event)}
+        if attempt is not None:  # a retry: its attempt count (and, mid-backoff, when it runs)
+            item.update(attempt.describe())
+        log = log_of(run.journal, inv) if inv else None
+        if log is not None:
+            records = [_live_child(r) for r in log.records]
+            for index, record in enumerate(records):
+                if (inv, index) in consumed:
+                    record[CONSUMED] = True
+        else:
+            records = [_live_child(r) for r in run.replays.peek(step.index, event)] if run.replays else []
+        if records:
+            item["calls"] = [encode_state_value(r) for r in records]
+        out.append(item)
+    return out
+
+
+def _live_child(record: dict[str, Any]) -> dict[str, Any]:
+    """A call record as data: a sub-workflow's live child run becomes its own snapshot."""
+    if record.get("kind") == "map":
+        children = dict(record.get("children") or {})
+        children.update({index: capture(run) for index, run in (record.get("live") or {}).items()})
+        results = dict(record["results"])
+        return {"kind": "map", "count": record["count"], "results": results, "children": children}
+    child = record.get("run")
+    if child is None:
+        return dict(record)
+    return {"kind": "child", "snapshot": capture(child)}
 
 
 _STATUS = {RUNNING: "running", PAUSED: "paused", COMPLETED: "completed", FAILED: "failed"}

@@ -12,12 +12,14 @@ A snapshot is a ``dict`` of JSON types only::
       "created_at": 1764063000.0,            # seconds since the epoch
       "state": {"key": <encoded StateValue>, ...},
       "queue": [<encoded event>, ...],       # produced, not yet routed
-      "step_inputs": [{"step": "name", "event": <encoded event>}, ...],
+      "step_inputs": [{"step": "name", "event": <encoded event>, "calls": [...]}, ...],
+                                             # calls (optional): records of its durable calls;
                                              # a retried input adds "attempt" (2, 3...),
                                              # "last_error": {"name", "message"}, and
                                              # while it waits out its backoff,
                                              # "not_before" (seconds since the epoch)
       "input_requests": [{"request_id": "...", "prompt": ..., "metadata": ..., "step": ...}],
+      "collected": {"step": {"EventType": [<encoded event>, ...]}},   # ctx.collect_events buffers
       "session_refs": [{"key": "...", "type_tag": "...", "bytes": "<base64>"}],
       "unrouted": {"EventType": ["producing step", ...]},
       "metadata": {...},                     # the caller's own, as given
@@ -80,6 +82,8 @@ class ParsedSnapshot:
     """A validated snapshot, decoded back to Python values."""
 
     __slots__ = (
+        "calls",
+        "collected",
         "definition",
         "input_requests",
         "metadata",
@@ -122,6 +126,7 @@ class ParsedSnapshot:
                     raise SnapshotError(f"snapshot state.{k}: {exc}") from None
         self.queue = [_event(e, f"queue[{i}]") for i, e in enumerate(_field(data, "queue", list))]
         self.step_inputs: list[tuple[str, dict[str, Any]]] = []
+        self.calls: list[list[dict[str, Any]]] = []  # per step input: its durable calls' records
         # index in step_inputs -> (attempt, last error name, its message, not_before or None)
         self.retries: dict[int, tuple[int, str, str, float | None]] = {}
         for i, item in enumerate(_field(data, "step_inputs", list)):
@@ -129,6 +134,7 @@ class ParsedSnapshot:
             if not isinstance(item, dict):
                 raise SnapshotError(f"snapshot {where} must be an object")
             self.step_inputs.append((_text(item, "step", where), _event(item.get("event"), f"{where}.event")))
+            self.calls.append(_calls(item.get("calls", []), f"{where}.calls"))
             if "attempt" in item:
                 self.retries[i] = _retry(item, where)
         self.input_requests: list[tuple[str, Any, Any, str | None]] = []
@@ -150,6 +156,18 @@ class ParsedSnapshot:
                     step,
                 )
             )
+        self.collected: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for step, per_step in _field(data, "collected", dict, default={}).items():
+            if not step or not isinstance(per_step, dict):
+                raise SnapshotError(f"snapshot collected[{step!r}] must be an object of event lists")
+            buffers = self.collected[step] = {}
+            for etype, events in per_step.items():
+                where = f"collected[{step!r}][{etype!r}]"
+                if not etype or not isinstance(events, list):
+                    raise SnapshotError(f"snapshot {where} must be a list of events")
+                buffers[etype] = [_event(e, f"{where}[{i}]") for i, e in enumerate(events)]
+                if any(e["type"] != etype for e in buffers[etype]):
+                    raise SnapshotError(f"snapshot {where} holds an event of another type")
         self.session_refs: list[tuple[str, str, bytes]] = []
         for i, item in enumerate(_field(data, "session_refs", list, default=[])):
             where = f"session_refs[{i}]"
@@ -323,6 +341,90 @@ def _text(data: Mapping[str, Any], name: str, where: str = "snapshot", *, allow_
     if not isinstance(value, str) or (not value and not allow_empty):
         raise SnapshotError(f"{where} {name!r} must be a non-empty string, got {value!r}")
     return value
+
+
+_MAX_CALLS = 10_000
+_NUMBER = (int, float)
+
+
+def _calls(data: Any, where: str) -> list[dict[str, Any]]:
+    """The records of a step input's durable calls, in call order: ``collect``
+    (``consumed``), ``sleep`` (``deadline``), ``wait`` (``type``, ``where``, ``deadline``,
+    the ``event`` that arrived while paused); each field of its declared type, no other."""
+    if not isinstance(data, list) or len(data) > _MAX_CALLS:
+        raise SnapshotError(f"snapshot {where} must be a list of at most {_MAX_CALLS} call records")
+    return [_call(record, f"{where}[{i}]") for i, record in enumerate(data)]
+
+
+def _call(data: Any, where: str) -> dict[str, Any]:
+    record = decode_state_value(data, path=where) if isinstance(data, dict) else None
+    kind = record.get("kind") if isinstance(record, dict) else None
+    allowed = {
+        "collect": ("consumed",),
+        "sleep": ("deadline",),
+        "wait": ("type", "where", "deadline", "event"),
+        "child": ("snapshot",),
+        "map": ("count", "results", "children"),
+    }
+    if not isinstance(kind, str) or kind not in allowed or record is None:
+        raise SnapshotError(f"snapshot {where} is not a call record (an object with a known 'kind')")
+    for name in record:
+        if name != "kind" and name not in allowed[kind]:
+            raise SnapshotError(f"snapshot {where}.{name} is not allowed in a {kind!r} record")
+
+    def bad(name: str) -> SnapshotError:
+        return SnapshotError(f"snapshot {where}.{name} is of the wrong type")
+
+    if kind == "collect" and not isinstance(record.get("consumed", False), bool):
+        raise bad("consumed")
+    deadline = record.get("deadline")
+    if kind == "sleep" and deadline is None:
+        raise bad("deadline")
+    if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, _NUMBER)):
+        raise bad("deadline")
+    if kind == "wait":
+        etype = record.get("type")
+        if not isinstance(etype, str) or not etype:
+            raise bad("type")
+        if record.get("where") is not None and not isinstance(record["where"], dict):
+            raise bad("where")
+        event = record.get("event")
+        if event is not None and (not isinstance(event, dict) or event.get("type") != etype):
+            raise SnapshotError(f"snapshot {where}.event is not an event of type {etype!r}")
+    if kind == "map":
+        return _map_record(data, record, where)
+    if kind == "child":
+        nested = record.get("snapshot")  # decoded back to the child's own snapshot data
+        if not isinstance(nested, dict):
+            raise bad("snapshot")
+        parse(nested)
+        return {"kind": "child", "snapshot": nested}
+    return dict(record)
+
+
+def _map_record(data: dict[str, Any], record: dict[str, Any], where: str) -> dict[str, Any]:
+    """A map step's record: ``count`` items, the ``results`` of those done and the
+    ``children`` still running (their snapshots), keyed by item index."""
+    count = record.get("count")
+    if type(count) is not int or not 0 <= count <= _MAX_CALLS * 10:
+        raise SnapshotError(f"snapshot {where}.count is of the wrong type")
+    results = record.get("results")
+    children = record.get("children", {})
+    if not isinstance(results, dict) or not isinstance(children, dict):
+        raise SnapshotError(f"snapshot {where} results and children must be objects")
+    for key in [*results, *children]:
+        if not key.isdigit() or int(key) >= count:
+            raise SnapshotError(f"snapshot {where} names item {key!r}, not an index below {count}")
+    for key, value in results.items():
+        if not isinstance(value, dict) or set(value) != {"data", "run_id"}:
+            raise SnapshotError(f"snapshot {where}.results[{key!r}] must be {{data, run_id}}")
+        if not isinstance(value["run_id"], str):
+            raise SnapshotError(f"snapshot {where}.results[{key!r}] must be {{data, run_id}}")
+    for key, nested in children.items():
+        if not isinstance(nested, dict) or key in results:
+            raise SnapshotError(f"snapshot {where}.children[{key!r}] must be an unfinished item's snapshot")
+        parse(nested)
+    return {"kind": "map", "count": count, "results": results, "children": dict(children)}
 
 
 _MAX_ERROR_TEXT = 64 * 1024

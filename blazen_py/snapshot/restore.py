@@ -63,8 +63,11 @@ def restore(
         run.held_stop, queue = queue[0], queue[1:]
     run.queue.extend(queue)
     steps = definition.steps_by_name
-    for i, (name, event) in enumerate(parsed.step_inputs):
+    for i, ((name, event), calls) in enumerate(zip(parsed.step_inputs, parsed.calls, strict=True)):
         target = steps[name]
+        run.replays.park(target.index, event, calls)
+        for record in calls:
+            run.waiters.restore(record, name)
         retried = parsed.retries.get(i)
         if retried is None or target.retry is None:  # (a step that lost its policy starts over)
             run.pending.append((target, event))
@@ -77,6 +80,7 @@ def restore(
         else:
             run.carried[(target.index, id(event))] = waiting
             run.pending.append((target, event))
+    run.collected.restore(parsed.collected)
     _restore_session(run, parsed, deserializers or {})
     for request_id, prompt, metadata, step in parsed.input_requests:
         run.requests.restore(request_id, prompt, metadata, step)
@@ -104,6 +108,11 @@ def _check_fits(definition: Definition, parsed: ParsedSnapshot) -> None:
         if asker is not None and asker not in definition.steps_by_name:
             raise SnapshotError(
                 f"snapshot has an input request of step {asker!r}, which workflow {name!r} does not have"
+            )
+    for step in parsed.collected:
+        if step not in definition.steps_by_name:
+            raise SnapshotError(
+                f"snapshot holds events collected by step {step!r}, which workflow {name!r} does not have"
             )
     for i, event in enumerate(parsed.queue):
         if i == 0 and event["type"] == STOP_EVENT:

@@ -188,6 +188,39 @@ def test_retry_info_state_rollback_and_held_back_events(js: JsPage) -> None:
     assert third["attempt"] == 3
 
 
+def test_a_targeted_send_is_held_back_until_the_attempt_succeeds(js: JsPage) -> None:
+    out = js.value(
+        """
+        const wf = new Workflow('targeted');
+        const seen = { b: [], c: [] };
+        wf.addStep('send', ['blazen::StartEvent'], async (event, ctx) => {
+          ctx.sendEvent({ type: 'Ping', attempt: ctx.attempt }, { step: 'b' });
+          await new Promise((r) => setTimeout(r, 1));
+          if (ctx.attempt < 3) throw new TypeError(`down ${ctx.attempt}`);
+        }, { retry: { maxAttempts: 3, initialDelay: 0 } });
+        for (const name of ['b', 'c']) {
+          wf.addStep(name, ['Ping'], (event) => {
+            seen[name].push(event.attempt);
+            return { type: 'blazen::StopEvent', result: name };
+          });
+        }
+        const result = await wf.run();
+        let unknown = null;
+        const bad = new Workflow('targeted-unknown');
+        bad.addStep('send', ['blazen::StartEvent'], (event, ctx) => {
+          ctx.sendEvent({ type: 'Ping' }, { step: 'nope' });
+        }, { retry: { maxAttempts: 2, initialDelay: 0, retryOn: ['TypeError'] } });
+        bad.addStep('b', ['Ping'], () => null);
+        try { await bad.run(); } catch (error) { unknown = [error.name, error.message]; }
+        return { data: result.data, seen, unknown };
+        """
+    )["value"]
+    assert out["data"] == "b"
+    assert out["seen"] == {"b": [3], "c": []}  # only the successful attempt's, only to b
+    assert out["unknown"] is not None
+    assert "no step 'nope'" in out["unknown"][1]
+
+
 def test_per_attempt_timeout_and_workflow_default(js: JsPage) -> None:
     out = js.value(
         """

@@ -8,8 +8,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # workflow_gen, as pytest imports it
 
-from workflow_gen import Generated
+from workflow_gen import SERVER_KINDS, Generated
 
 SEEDS = 16
 
-workflows = [Generated(seed).builder().build() for seed in range(SEEDS)]
+workflows = [Generated(seed, SERVER_KINDS).builder().build() for seed in range(SEEDS)]

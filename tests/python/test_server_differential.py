@@ -10,7 +10,7 @@ import pytest
 from server_gen_app import SEEDS
 from server_proc import TOKEN, Server
 from test_differential import uninterrupted
-from workflow_gen import Generated, answer_for
+from workflow_gen import SERVER_KINDS, Generated, answer_for
 
 from blazen_py import HandlerStateError, RemoteHandler
 from blazen_py.remote import send_snapshot
@@ -68,7 +68,7 @@ async def handed_off_at(gen: Generated, boundary: int, server: Server) -> tuple[
 async def test_runs_handed_off_at_step_boundaries_end_like_uninterrupted_runs(server: Server) -> None:
     checked = handed = 0
     for seed in range(SEEDS):
-        gen = Generated(seed)
+        gen = Generated(seed, SERVER_KINDS)
         expected, boundaries = await uninterrupted(gen)
         for boundary in sorted({1, max(1, boundaries // 2), boundaries}):
             got, remote = await handed_off_at(gen, boundary, server)

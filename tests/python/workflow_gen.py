@@ -1,5 +1,6 @@
-"""Random workflows for differential tests: fan-out, loops, send_event, state, input
-requests, and flaky steps retried under a policy.
+"""Random workflows for differential tests: fan-out, loops, send_event, state, input requests,
+fan-in (collect_events), waiting for events sent from outside (wait_for_event), durable sleep,
+sub-workflows, and flaky steps retried under a policy.
 
 Every step's outputs depend only on the event it handles, so the number of events that
 reach the sink is known in advance (:attr:`Generated.expected_sinks`); the sink stops the
@@ -16,11 +17,24 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from blazen_py import INPUT_REQUEST_EVENT, INPUT_RESPONSE_EVENT, START_EVENT, STOP_EVENT, WorkflowBuilder
+from blazen_py import (
+    INPUT_REQUEST_EVENT,
+    INPUT_RESPONSE_EVENT,
+    START_EVENT,
+    STOP_EVENT,
+    Workflow,
+    WorkflowBuilder,
+)
 
-KINDS = ("forward", "fanout", "send", "ask", "loop", "flaky")
+KINDS = ("forward", "fanout", "send", "ask", "loop", "join", "wait", "sleep", "child", "flaky")
+WANT = "WantOk"
+"""Stream item of a waiting generated step: the host answers with the event it names."""
 
 FLAKY_RETRY = {"max_attempts": 3, "initial_delay": 0, "backoff": "fixed"}
+
+SERVER_KINDS = tuple(k for k in KINDS if k != "wait")
+"""The kinds a run handed to a blazen_py.server can finish: a "wait" step needs its host to
+send the event it names, and RemoteHandler has no send_event yet."""
 
 
 BIG = 2**64  # beyond a JS number's exact range
@@ -29,7 +43,7 @@ BIG = 2**64  # beyond a JS number's exact range
 class Generated:
     """A generated workflow and what an uninterrupted run must produce."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, kinds: tuple[str, ...] = KINDS) -> None:
         rng = random.Random(seed)
         self.seed = seed
         self.types = [f"T{i}" for i in range(rng.randint(2, 4))]
@@ -40,7 +54,7 @@ class Generated:
         for etype in self.types:
             plans = []
             for _ in range(1 if rng.random() < 0.7 else 2):
-                kind = rng.choice(KINDS)
+                kind = rng.choice(kinds)
                 width = 2 if kind in ("fanout", "send", "flaky") else 1
                 targets = [rng.choice(self.types) for _ in range(width)]
                 plans.append((f"s{names}", kind, targets, rng.random() < 0.3))
@@ -60,6 +74,8 @@ class Generated:
         for _, kind, targets, _ in self.plans[etype]:
             if kind == "loop":
                 total += self._count(etype, n + 1)
+            elif kind == "join":  # two halves, joined into one event
+                total += self._count(targets[0], n + 1)
             else:
                 total += sum(self._count(t, n + 1) for t in targets)
         return total
@@ -70,8 +86,15 @@ class Generated:
         b.add_step("start", [START_EVENT], self._start)
         for etype, plans in self.plans.items():
             for name, kind, targets, suspends in plans:
+                if kind == "child":
+                    out = self._child_output(targets)
+                    b.add_subworkflow_step(name, [etype], CHILD, input=_child_input, output=out)
+                    continue
                 retry = FLAKY_RETRY if kind == "flaky" else None
                 b.add_step(name, [etype], self._make(name, kind, targets, suspends), retry=retry)
+                if kind == "join":
+                    halves = [f"{name}.a", f"{name}.b"]
+                    b.add_step(f"{name}_join", halves, self._joiner(name, targets, suspends))
         b.add_step("answer", [INPUT_RESPONSE_EVENT], self._answer)
         b.add_step("sink", ["Sink"], self._sink)
         return b
@@ -95,6 +118,9 @@ class Generated:
         return {"type": etype, "n": n, "big": BIG + n, "__proto__": {"n": n}}
 
     def _make(self, name: str, kind: str, targets: list[str], suspends: bool) -> Any:
+        if kind in ("wait", "sleep"):
+            return self._waiting(name, kind, targets)
+
         def outputs(event: Any, ctx: Any) -> Any:
             n = event["n"]
             intact = event["big"] == BIG + n and event["__proto__"] == {"n": n}
@@ -106,6 +132,8 @@ class Generated:
                 return self._event(event["type"], n + 1)
             if kind == "fanout":
                 return [self._event(t, n + 1) for t in targets]
+            if kind == "join":
+                return [{"type": f"{name}.b", "n": n}, {"type": f"{name}.a", "n": n}]
             if kind == "send":
                 ctx.send_event(self._event(targets[0], n + 1))
                 return self._event(targets[1], n + 1)
@@ -127,6 +155,49 @@ class Generated:
 
         return suspending
 
+    def _waiting(self, name: str, kind: str, targets: list[str]) -> Any:
+        async def step(event: Any, ctx: Any) -> Any:
+            n = event["n"]
+            if kind == "wait":
+                ctx.write_event_to_stream({"type": WANT, "want": f"{name}.ok", "n": n})
+                got = await ctx.wait_for_event(f"{name}.ok", where={"n": n}, timeout=30)
+                assert got["n"] == n
+            else:
+                await ctx.sleep(0.002)
+            self._tick(ctx, f"{name}:{event['type']}:{n}")  # state written after the wait
+            return self._event(targets[0], n + 1)
+
+        return step
+
+    def _child_output(self, targets: list[str]) -> Any:
+        def output(result: Any, event: Any) -> Any:
+            n, seen = result.data
+            assert n == event["n"]
+            assert seen == [n, n]  # the child's own state, continued across resumes
+            return self._event(targets[0], n + 1)
+
+        return output
+
+    def _joiner(self, name: str, targets: list[str], suspends: bool) -> Any:
+        def forward(event: Any, ctx: Any, got: Any) -> Any:
+            self._tick(ctx, f"{name}_join:{event['type']}:{event['n']}")
+            if got is None:
+                return None
+            return self._event(targets[0], got[0]["n"] + 1)  # the n of the "a" half
+
+        halves = [f"{name}.a", f"{name}.b"]
+        if not suspends:
+            return lambda event, ctx: forward(event, ctx, ctx.collect_events(event, halves))
+
+        async def suspending(event: Any, ctx: Any) -> Any:
+            got = ctx.collect_events(event, halves)
+            # Unfinished after collecting, with no state written yet: a snapshot taken now
+            # leaves out what it buffered or took, and a finished join may take its event.
+            await asyncio.sleep(0)
+            return forward(event, ctx, got)
+
+        return suspending
+
     def _answer(self, event: Any, ctx: Any) -> Any:
         self._tick(ctx, f"answer:{event['response']}")
         return event["response"]["next"]
@@ -144,6 +215,45 @@ class Generated:
                 "result": {"sinks": sinks, "trace": sorted(ctx.get("trace")), "state": state},
             }
         return None
+
+
+def _child_input(event: Any) -> Any:
+    return {"n": event["n"]}
+
+
+def _child_build() -> Workflow:
+    """The child of generated sub-workflow steps: two steps, a durable sleep between, state."""
+    child = Workflow("gen-child")
+
+    def first(event: Any, ctx: Any) -> Any:
+        ctx.set("seen", [event["n"]])
+        return {"type": "Half", "n": event["n"]}
+
+    async def second(event: Any, ctx: Any) -> Any:
+        await ctx.sleep(0.003)
+        seen = (ctx.get("seen") or []) + [event["n"]]
+        return {"type": STOP_EVENT, "result": [event["n"], seen]}
+
+    child.add_step("first", [START_EVENT], first)
+    child.add_step("second", ["Half"], second)
+    return child
+
+
+CHILD = _child_build()
+
+
+def answer(handler: Any, item: Any) -> None:
+    """The host's part: answer input requests, send the events waiting steps want."""
+    if item.event_type == "InputRequested":
+        handler.respond_to_input(item["request_id"], answer_for(item))
+    elif item.event_type == WANT:
+        send_wanted(handler, item)
+
+
+def send_wanted(handler: Any, item: Any) -> None:
+    """Send the event a waiting step announced (sent twice, the second finds no taker)."""
+    if not handler.done:
+        handler.send_event({"type": item["want"], "n": item["n"]})
 
 
 def answer_for(item: Any) -> Any:

@@ -1,5 +1,6 @@
 // Fan-out: a step returns an array of events; each one is routed on its own, so the
-// 'measure' steps run side by side (see the timeline). 'collect' joins the results.
+// 'measure' steps run side by side (see the timeline). 'collect' joins the results with
+// ctx.collectEvents: null until every 'Measured' has arrived, then all of them.
 const wf = new Workflow('fan_out');
 
 wf.addStep('split', ['blazen::StartEvent'], (event, ctx) => {
@@ -13,9 +14,9 @@ wf.addStep('measure', ['Measure'], async (event) => {
 }, { emits: ['Measured'] });
 
 wf.addStep('collect', ['Measured'], (event, ctx) => {
-  const done = [...(ctx.get('done') ?? []), { word: event.word, letters: event.letters }];
-  ctx.set('done', done);
-  if (done.length < ctx.get('expected')) return undefined; // wait for the others
+  const all = ctx.collectEvents(event, Array(ctx.get('expected')).fill('Measured'));
+  if (all === null) return undefined; // wait for the others
+  const done = all.map(({ word, letters }) => ({ word, letters }));
   done.sort((a, b) => b.letters - a.letters || a.word.localeCompare(b.word));
   return { type: 'blazen::StopEvent', result: { longest: done[0].word, measured: done } };
 }, { emits: ['blazen::StopEvent'] });
