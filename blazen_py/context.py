@@ -290,6 +290,12 @@ class Context:
 
         Example::
 
+            from blazen_py import START_EVENT, STOP_EVENT, Workflow
+
+            wf = Workflow("order")
+            wf.add_step("ask", [START_EVENT], lambda e, ctx: [{"type": "Price", "eur": 3},
+                                                              {"type": "Stock", "n": 4}])
+
             @wf.step(accepts=["Price", "Stock"])
             def join(event, ctx):
                 both = ctx.collect_events(event, ["Price", "Stock"])
@@ -297,6 +303,9 @@ class Context:
                     return None  # wait for the other one
                 price, stock = both
                 return {"type": STOP_EVENT, "result": price["eur"] * stock["n"]}
+
+            result = await wf.run({})
+            assert result.data == 12
 
         Raises:
             InvalidEventError: ``event`` is not an event, or ``expected`` is not a list
@@ -317,9 +326,23 @@ class Context:
         an absolute deadline, saved in snapshots, so the repeat waits only for the rest.
         Calls are matched to the repeat's calls by their order.
 
-        Example::
+        Example (the step waits for an approval that comes from outside the run)::
 
-            approval = await ctx.wait_for_event("Approval", where={"id": 3}, timeout=60)
+            import asyncio
+
+            from blazen_py import START_EVENT, STOP_EVENT, Workflow
+
+            async def decide(event, ctx):
+                approval = await ctx.wait_for_event("Approval", where={"id": 3}, timeout=60)
+                return {"type": STOP_EVENT, "result": approval["ok"]}
+
+            wf = Workflow("refund")
+            wf.add_step("decide", [START_EVENT], decide)
+            handler = await wf.run_with_handler({})
+            await asyncio.sleep(0.05)  # (the step is waiting by now)
+            handler.send_event({"type": "Approval", "id": 2, "ok": False})  # not this one
+            handler.send_event({"type": "Approval", "id": 3, "ok": True})
+            assert (await handler.result()).data is True
 
         Raises:
             InvalidEventError: a bad event type or ``where``.

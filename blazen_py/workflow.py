@@ -207,11 +207,22 @@ class Workflow:
 
         Example::
 
+            from blazen_py import START_EVENT, STOP_EVENT, Workflow
+
+            reviewer = Workflow("reviewer")
+            reviewer.add_step("judge", [START_EVENT], lambda e, ctx: {
+                "type": STOP_EVENT, "result": "ok" if len(e["text"]) < 100 else "too long"})
+
+            parent = Workflow("publish")
+            parent.add_step("draft", [START_EVENT], lambda e, ctx: {"type": "Draft", "text": e["text"]})
             parent.add_subworkflow_step(
                 "review", ["Draft"], reviewer,
                 input=lambda e: {"text": e["text"]},
                 output=lambda result, e: {"type": "Reviewed", "verdict": result.data},
             )
+            parent.add_step("done", ["Reviewed"], lambda e, ctx: {"type": STOP_EVENT, "result": e["verdict"]})
+            result = await parent.run({"text": "Short and sweet."})
+            assert result.data == "ok"
         """
         from .subworkflow import subworkflow_handler
 
@@ -248,10 +259,20 @@ class Workflow:
 
         Example::
 
+            from blazen_py import START_EVENT, STOP_EVENT, Workflow
+
+            fetch_one = Workflow("fetch_one")  # stands in for a fetch: the URL's length
+            fetch_one.add_step("get", [START_EVENT],
+                               lambda e, ctx: {"type": STOP_EVENT, "result": len(e["item"])})
+
+            wf = Workflow("crawl")
+            wf.add_step("start", [START_EVENT], lambda e, ctx: {"type": "Urls", "urls": e["urls"]})
             wf.add_map_step("pages", ["Urls"], fetch_one, items=lambda e: e["urls"],
-                            output=lambda results, e: {"type": "Fetched",
-                                                       "pages": [r.data for r in results]},
+                            output=lambda results, e: {"type": STOP_EVENT,
+                                                       "result": [r.data for r in results]},
                             concurrency=5)
+            result = await wf.run({"urls": ["a.example", "bb.example", "ccc.example"]})
+            assert result.data == [9, 10, 11]
         """
         from .subworkflow import map_handler
 
