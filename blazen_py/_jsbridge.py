@@ -112,20 +112,26 @@ class JsStepError(Exception):
         self.retry_delay: float | None = None
         self.error_message: str | None = None
         if isinstance(js_error, JsProxy) and js_error.typeof == "object":
-            name = getattr(js_error, "name", None)
-            own = getattr(js_error, "retryable", None)
-            delay = getattr(js_error, "delay", None)
-            self.error_name = name if isinstance(name, str) and name else None
-            text = getattr(js_error, "message", None)
-            self.error_message = text if isinstance(text, str) else None
-            if isinstance(own, bool):
-                self.retryable = own
-            elif name == "NonRetryableError":
-                self.retryable = False
-            elif name == "RetryableError":
-                self.retryable = True
-            if name == "RetryableError" and isinstance(delay, (int, float)) and not isinstance(delay, bool):
-                self.retry_delay = float(delay)
+            try:
+                self._read_retry_fields(js_error)
+            except Exception:  # a revoked Proxy, a throwing getter: nothing to read, no retry hints
+                self.error_name = self.retryable = self.retry_delay = self.error_message = None
+
+    def _read_retry_fields(self, js_error: Any) -> None:
+        name = getattr(js_error, "name", None)
+        own = getattr(js_error, "retryable", None)
+        delay = getattr(js_error, "delay", None)
+        self.error_name = name if isinstance(name, str) and name else None
+        text = getattr(js_error, "message", None)
+        self.error_message = text if isinstance(text, str) else None
+        if isinstance(own, bool):
+            self.retryable = own
+        elif name == "NonRetryableError":
+            self.retryable = False
+        elif name == "RetryableError":
+            self.retryable = True
+        if name == "RetryableError" and isinstance(delay, (int, float)) and not isinstance(delay, bool):
+            self.retry_delay = float(delay)
 
 
 # -- errors --------------------------------------------------------------------------------
