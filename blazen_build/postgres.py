@@ -8,16 +8,18 @@ Elsewhere (not root, no apt-get) it says why, and the Postgres tests skip."""
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 from blazen_build import apt
 from blazen_build.common import BuildError, log, run
-from blazen_build.paths import CACHE
+from blazen_build.paths import CACHE, ROOT
 
 URL_VARIABLE = "BLAZEN_POSTGRES_URL"
 SERVICE_USER = "postgres"  # Debian's package makes it; initdb refuses to run as root
@@ -55,12 +57,23 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _cluster_folder() -> Path:
+    """Where the throwaway cluster lives: .cache/postgres, or, as root (the cluster then runs
+    as the service user, who must reach its folder, and a checkout under a private directory
+    such as `mktemp -d`'s 0700 one is out of its reach), a folder named for this checkout in
+    the system's temporary directory."""
+    if os.geteuid() != 0:
+        return CACHE / "postgres"
+    tag = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"blazen-postgres-{tag}"
+
+
 class TestCluster:
-    """A Postgres cluster in .cache/postgres/, on 127.0.0.1 and a free port, for one run."""
+    """A Postgres cluster (in _cluster_folder()), on 127.0.0.1 and a free port, for one run."""
 
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
-        self.folder = CACHE / "postgres"
+        self.folder = _cluster_folder()
         self.port = _free_port()
         self.password = "blazen-test"
         self.started = False
