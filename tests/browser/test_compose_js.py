@@ -85,7 +85,7 @@ def test_collect_events_gives_back_the_very_js_objects(js: JsPage) -> None:
 
 @pytest.mark.parametrize(
     "types, match",
-    [("'AB'", "expected must be a list of event types"), ("['A', 7]", "expected holds int 7")],
+    [("'AB'", "expected must be a list of event types"), ("['A', 7]", "expected holds a number 7")],
 )
 def test_bad_type_lists_fail_the_step_with_a_typed_error(js: JsPage, types: str, match: str) -> None:
     out = js.run(
