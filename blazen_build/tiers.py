@@ -31,7 +31,8 @@ TEST_WHEELS: dict[str, str] = {
     "packaging": "26.3",
     "pygments": "2.21.0",
 }
-SUMMARY_RE = re.compile(r"^=+ (.*\bin \d[\d.]*s.*?) =+$")
+# pytest's last line: "=== 3 passed, 1 skipped in 2.01s ===", or bare with -q.
+SUMMARY_RE = re.compile(r"^(?:=+ )?(\d+ (?:passed|failed|skipped|deselected|errors?|xfailed|xpassed|warnings?|no tests ran)\b.*\bin \d[\d.]*s.*?)(?: =+)?$")
 
 
 def tier_env(chromium: str) -> dict[str, str]:

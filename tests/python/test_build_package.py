@@ -182,3 +182,26 @@ def test_serve_sends_gzip_files_with_content_encoding_to_clients_that_accept_it(
         for srv in (server, plain):
             srv.shutdown()
             srv.server_close()
+
+
+@pytest.mark.parametrize(
+    ("line", "summary"),
+    [
+        ("===== 3 passed, 1 skipped in 2.01s =====", "3 passed, 1 skipped in 2.01s"),
+        ("1 passed, 407 deselected in 35.20s", "1 passed, 407 deselected in 35.20s"),
+        ("== 1 failed, 2 errors in 0.50s (0:00:00) ==", "1 failed, 2 errors in 0.50s (0:00:00)"),
+    ],
+)
+def test_the_summary_line_of_a_tier_is_found_with_and_without_q(line: str, summary: str) -> None:
+    from blazen_build.tiers import SUMMARY_RE, count_outcomes
+
+    match = SUMMARY_RE.match(line)
+    assert match is not None and match.group(1) == summary
+    assert sum(count_outcomes([summary]).values()) > 0
+
+
+def test_a_line_of_test_output_is_not_taken_for_the_summary() -> None:
+    from blazen_build.tiers import SUMMARY_RE
+
+    assert SUMMARY_RE.match("tests/python/test_x.py ....  [ 20%]") is None
+    assert SUMMARY_RE.match("the run finished in 3s") is None

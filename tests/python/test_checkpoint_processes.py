@@ -81,6 +81,17 @@ async def wait_for(predicate, what: str, seconds: float = 60) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def wait_for_save(store: SqliteStore, run_id: str, trace: list[int], seconds: float = 60) -> None:
+    """Wait until the checkpoint saved in ``store`` records the steps of ``trace`` finished."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        snap = await store.load(run_id)
+        if snap is not None and snap["state"].get("trace", [])[: len(trace)] == trace:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for a save of steps {trace}")
+
+
 async def test_processes_resuming_one_run_execute_it_once(tmp_path: Path) -> None:
     db = tmp_path / "store.sqlite"
     store = SqliteStore(str(db))
@@ -107,6 +118,10 @@ async def test_a_killed_owners_lease_runs_out_and_a_waiting_process_takes_over(t
     await wait_for(lambda: ("first", 3) in store.executions(), "the first process to own the run")
     second = start_worker(db, run_id, "second", wait=60, lease=1.5)
     await wait_for(lambda: ("first", 4) in store.executions(), "the first process to run step 4")
+    # Step 4 can start before the save that records step 3 as finished lands (saves follow
+    # completions, at-least-once): kill only once that save is in the store, so that what
+    # the second may run again is exactly what the documented contract allows.
+    await wait_for_save(store, run_id, [0, 1, 2, 3])
     os.kill(first.pid, signal.SIGKILL)  # no release, no cleanup: only the lease ends it
     killed = time.time()
     first.communicate(timeout=30)
