@@ -205,3 +205,15 @@ def test_a_line_of_test_output_is_not_taken_for_the_summary() -> None:
 
     assert SUMMARY_RE.match("tests/python/test_x.py ....  [ 20%]") is None
     assert SUMMARY_RE.match("the run finished in 3s") is None
+
+
+def test_tests_named_after_the_double_dash_run_alone_in_their_tier() -> None:
+    from blazen_build.tiers import named_tests, tier_arguments
+
+    assert tier_arguments("python", ["-q"]) == ["tests/python", "-q"]
+    assert tier_arguments("python", ["-q", "tests/python/test_runtime.py::test_x"]) == [
+        "-q",
+        "tests/python/test_runtime.py::test_x",
+    ]
+    # an option's value that is no test path (-k expression) does not count as a named test
+    assert named_tests(["-k", "runtime", "nowhere/test_x.py"]) == []
