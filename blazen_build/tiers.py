@@ -32,7 +32,8 @@ TEST_WHEELS: dict[str, str] = {
     "pygments": "2.21.0",
 }
 # pytest's last line: "=== 3 passed, 1 skipped in 2.01s ===", or bare with -q.
-SUMMARY_RE = re.compile(r"^(?:=+ )?(\d+ (?:passed|failed|skipped|deselected|errors?|xfailed|xpassed|warnings?|no tests ran)\b.*\bin \d[\d.]*s.*?)(?: =+)?$")
+_OUTCOME = r"passed|failed|skipped|deselected|errors?|xfailed|xpassed|warnings?|no tests ran"
+SUMMARY_RE = re.compile(rf"^(?:=+ )?(\d+ (?:{_OUTCOME})\b.*\bin \d[\d.]*s.*?)(?: =+)?$")
 
 
 def tier_env(chromium: str) -> dict[str, str]:

@@ -185,7 +185,7 @@ def test_serve_sends_gzip_files_with_content_encoding_to_clients_that_accept_it(
 
 
 @pytest.mark.parametrize(
-    ("line", "summary"),
+    "line, summary",
     [
         ("===== 3 passed, 1 skipped in 2.01s =====", "3 passed, 1 skipped in 2.01s"),
         ("1 passed, 407 deselected in 35.20s", "1 passed, 407 deselected in 35.20s"),
@@ -196,7 +196,8 @@ def test_the_summary_line_of_a_tier_is_found_with_and_without_q(line: str, summa
     from blazen_build.tiers import SUMMARY_RE, count_outcomes
 
     match = SUMMARY_RE.match(line)
-    assert match is not None and match.group(1) == summary
+    assert match is not None
+    assert match.group(1) == summary
     assert sum(count_outcomes([summary]).values()) > 0
 
 
