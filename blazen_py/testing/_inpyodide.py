@@ -51,8 +51,8 @@ async def _blazen_run_in_blazen(source, text, filename, name, timeout):
                         "traceback": f"the body did not finish within {timeout:g} s; it was at:\\n{frames}"}
             task.result()
     except BaseException as error:  # the test's own failure, whatever it is; minus this frame
-        return {"ok": False, "kind": "error",
-                "traceback": "".join(_traceback.format_exception(type(error), error, error.__traceback__.tb_next))}
+        lines = _traceback.format_exception(type(error), error, error.__traceback__.tb_next)
+        return {"ok": False, "kind": "error", "traceback": "".join(lines)}
     return {"ok": True}
 
 _json.dumps(await _blazen_run_in_blazen(__ARGS__))
@@ -156,7 +156,8 @@ def run_in_node(node: str, pyodide_dir: Path, code: str, timeout: float) -> dict
         process.kill()
         process.wait()
     if result.get("ok") is not True and errors:
-        result["traceback"] = f"{result.get('traceback', '')}\n--- Pyodide output ---\n" + "".join(errors[-40:])
+        output = "".join(errors[-40:])
+        result["traceback"] = f"{result.get('traceback', '')}\n--- Pyodide output ---\n{output}"
     return result
 
 
@@ -187,10 +188,13 @@ def run_in_blazen(
     def decorate(test: Callable[..., Any]) -> Any:
         import pytest
 
-        source = InPyodideSource(test)
+        if inspect.signature(test).parameters:
+            raise TypeError(f"run_in_blazen: {test.__name__} must be a function without parameters "
+                            "(the body runs inside Pyodide: no fixtures, no closures)")
 
         def wrapper(request: Any, blazen_runtime: str) -> None:
-            code = source.code(timeout)
+            # Read at run time, not import time: a module without source files still imports.
+            code = InPyodideSource(test).code(timeout)
             if blazen_runtime == "chromium":
                 outcome = run_in_chromium(request.getfixturevalue("blazen_page"), code, timeout)
             else:

@@ -80,7 +80,7 @@ async def test_async_hang():
     import asyncio
     await asyncio.Event().wait()
 
-@run_in_blazen(runtimes=("node",), timeout=2)
+@run_in_blazen(timeout=2)
 def test_blocking_hang():
     while True:
         pass
@@ -92,9 +92,9 @@ def test_failures_inside_pyodide_turn_the_run_red(tmp_path: Path) -> None:
     text = out.stdout + out.stderr
     assert out.returncode == 1, text
     expected = [f"{name}[{runtime}]" for name in ("test_assertion", "test_exception", "test_async_hang")
-                for runtime in ("chromium", "node")] + ["test_blocking_hang[node]"]
+                for runtime in ("chromium", "node")] + ["test_blocking_hang[chromium]", "test_blocking_hang[node]"]
     assert _outcomes(out.stdout) == dict.fromkeys(expected, "FAILED"), text
-    assert "7 failed" in out.stdout, text
+    assert "8 failed" in out.stdout, text
     # The traceback is Pyodide's: emscripten's platform in the assertion, the user's own
     # line from the user's file, the inner frame of the exception.
     assert text.count("AssertionError: wrong-platform-marker") == 2, text
@@ -102,9 +102,10 @@ def test_failures_inside_pyodide_turn_the_run_red(tmp_path: Path) -> None:
     assert text.count('raise ValueError("boom-in-pyodide")') == 2, text
     assert text.count("in deep_inside") == 2, text
     assert "test_user.py\", line 13, in deep_inside" in text, text
-    assert text.count("the body hung inside Pyodide") == 3, text
+    assert text.count("the body hung inside Pyodide") == 4, text
     assert text.count("did not finish within 3 s") == 2, text
     assert "Node gave no result within" in text, text
+    assert "the page did not answer within 12 s" in text, text
 
 
 def test_bad_use_is_an_error(tmp_path: Path) -> None:
@@ -118,3 +119,18 @@ def test_bad_use_is_an_error(tmp_path: Path) -> None:
     out = run_pytest(tmp_path, source)
     assert out.returncode != 0, out.stdout
     assert "must be a function without parameters" in out.stdout + out.stderr, out.stdout
+
+
+def test_documented_examples_pass(tmp_path: Path) -> None:
+    """The run_in_blazen blocks of README.md and docs/testing.md, run as the test file they are."""
+    root = DIST.parent
+    blocks = [code for doc in ("README.md", "docs/testing.md")
+              for code in re.findall(r"^```python\n(.*?)^```", (root / doc).read_text(), re.M | re.S)
+              if "@run_in_blazen" in code]
+    assert len(blocks) == 2, blocks
+    out = run_pytest(tmp_path, "\n\n".join(blocks), "-rA")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert sorted(_outcomes(out.stdout)) == [
+        "test_double_in_pyodide[chromium]", "test_double_in_pyodide[node]",
+        "test_in_pyodide[chromium]", "test_in_pyodide[node]",
+    ], out.stdout
