@@ -6,12 +6,14 @@ Options (command line, or the ini key of the same name with `_`):
                            built on the bundle, or the bundle itself; it must hold blazen.js
   --blazen-snapshot on|off boot from the build's memory snapshot (default on)
   --blazen-require-chromium  no Chromium is an error instead of a skip
+  --blazen-record          `blazen_cassette` records model calls (default: replays them)
 """
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--blazen-snapshot", default=None, choices=("on", "off"), help="memory snapshot boot")
     group.addoption("--blazen-require-chromium", action="store_true", default=None,
                     help="fail, not skip, when no Chromium is found")
+    group.addoption("--blazen-record", action="store_true", default=False,
+                    help="blazen_cassette records model calls to cassettes/ (default: replay)")
     parser.addini("blazen_dist", "folder to serve, relative to the rootdir (default: dist)", default="dist")
     parser.addini("blazen_snapshot", "boot blazen.js from the memory snapshot: on or off", default="on")
     parser.addini("blazen_require_chromium", "fail, not skip, without Chromium", type="bool", default=False)
@@ -126,3 +130,46 @@ def blazen_page(
         page.check_errors()
     finally:
         context.close()
+
+
+class BlazenCassette:
+    """One test's recorded model calls: `cassettes/<module>/<test>.json` beside the test file.
+
+    `model(make)` gives the model the test uses: with `--blazen-record`, `make()` (a real
+    CompletionModel) wrapped by `CompletionModel.record`, the cassette written when the test
+    ends; else `CompletionModel.replay` of the file, with no network and no key (a missing
+    file fails the test, naming the option that records it)."""
+
+    def __init__(self, path: Path, recording: bool) -> None:
+        self.path = path
+        self.recording = recording
+        self.cassette: Any = None
+
+    def model(self, make: Callable[[], Any]) -> Any:
+        """The model for this test (see the class docstring)."""
+        from blazen_py.llm import Cassette, CompletionModel
+
+        if self.recording:
+            self.cassette = Cassette()
+            return CompletionModel.record(make(), self.cassette)
+        if not self.path.is_file():
+            pytest.fail(f"blazen_cassette: no cassette at {self.path}; record it with --blazen-record",
+                        pytrace=False)
+        return CompletionModel.replay(self.path.read_text())
+
+    def save(self) -> None:
+        """Write what was recorded (only when recording and the model was made)."""
+        if self.recording and self.cassette is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(self.cassette.to_json())
+
+
+@pytest.fixture
+def blazen_cassette(request: pytest.FixtureRequest) -> Iterator[BlazenCassette]:
+    """Record (`--blazen-record`) or replay this test's model calls; see BlazenCassette."""
+    test_file = Path(str(request.node.path))
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
+    path = test_file.parent / "cassettes" / test_file.stem / f"{name}.json"
+    cassette = BlazenCassette(path, bool(request.config.getoption("--blazen-record")))
+    yield cassette
+    cassette.save()
