@@ -5,6 +5,8 @@ build-info.json and the memory snapshot."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import sys
 import time
@@ -16,7 +18,7 @@ from blazen_build.common import BuildError, log, sha256_file, write_text_if_chan
 from blazen_build.npm import ensure_npm_packages, pyodide_npm_version
 from blazen_build.paths import DIST, DIST_LAB, DIST_PYODIDE, PACKAGE, PYODIDE_NPM, PYODIDE_VERSION, ROOT, WEB
 from blazen_build.pypi import ensure_wheels
-from blazen_build.snapshot import ensure_memory_snapshot
+from blazen_build.snapshot import SNAPSHOT_MANIFEST, ensure_memory_snapshot
 from blazen_build.wheel import canonical_name, version, write_wheel
 
 # Pure wheels served in dist/pyodide and listed in its lock file.
@@ -125,13 +127,20 @@ def build(*, quiet: bool = False) -> Path:
     produced.add(DIST_PYODIDE / "pyodide-lock.json")
 
     render_boundary()
+    pages = []
     for src in sorted(WEB.rglob("*")):
-        if src.is_file():
+        if src.is_file() and src.suffix == ".html":
+            pages.append(src)
+        elif src.is_file():
             dst = DIST / src.relative_to(WEB)
             sync_file(src, dst)
             produced.add(dst)
     produced.add(write_build_info(wheel))
     produced |= ensure_memory_snapshot(wheel)
+    for src in pages:  # after the snapshot: their preload hints name its files
+        dst = DIST / src.relative_to(WEB)
+        write_text_if_changed(dst, with_preload_hints(src.read_text(), dst, wheel))
+        produced.add(dst)
     prune(DIST, produced, skip=DIST_LAB)
     if not quiet:
         log(f"built {DIST.relative_to(ROOT)}/ in {time.monotonic() - started:.1f} s ({wheel.name})")
@@ -164,3 +173,66 @@ def record_lab_built() -> None:
     info = json.loads(path.read_text())
     info["lab"] = (DIST_LAB / "jupyter-lite.json").is_file()
     write_text_if_changed(path, json.dumps(info, indent=2) + "\n")
+
+
+# -- preload hints ----------------------------------------------------------------------------
+#
+# A page that boots blazen.js learns what to fetch only as each step runs: its module
+# imports boot.js, which imports Pyodide, which fetches the wasm and the lock, while boot.js
+# fetches the snapshot's manifest and then the wheel. The built pages name all of them up
+# front so the browser fetches them in parallel from the start. Hints must match the later
+# requests exactly or the browser fetches twice: `modulepreload` for modules, `preload
+# as="fetch" crossorigin="anonymous"` for fetch() (same-origin credentials, CORS mode).
+# The snapshot itself is not hinted: on a reload it comes from the Cache API, not the network.
+
+_MODULE_SCRIPT = re.compile(r"<script\s+type=\"module\"(?:\s+src=\"([^\"]+)\")?\s*>(.*?)</script>", re.S)
+_STATIC_IMPORT = re.compile(r"^\s*import\s[^;]*?from\s*[\"'](\./[^\"']+\.js)[\"']", re.M)
+_BARE_IMPORT = re.compile(r"^\s*import\s*[\"'](\./[^\"']+\.js)[\"']", re.M)
+HINTS_MARK = "<!-- preload hints: written by python build.py -->"
+
+
+def module_closure(html: str) -> list[str]:
+    """The local modules a page loads (its module scripts and what they import statically),
+    as paths under web/, in the order first met."""
+    found: list[str] = []
+    pending: list[str] = []
+    for src, body in _MODULE_SCRIPT.findall(html):
+        pending += [src] if src else [m for r in (_STATIC_IMPORT, _BARE_IMPORT) for m in r.findall(body)]
+    while pending:
+        name = os.path.normpath(pending.pop(0)).replace(os.sep, "/")
+        if name in found or not (WEB / name).is_file():
+            continue
+        found.append(name)
+        text = (WEB / name).read_text()
+        folder = os.path.dirname(name)
+        pending += [os.path.join(folder, m) for r in (_STATIC_IMPORT, _BARE_IMPORT) for m in r.findall(text)]
+    return found
+
+
+def boot_fetches(wheel: Path) -> list[str]:
+    """What a boot fetches from dist/pyodide/ besides its two modules (the snapshot's
+    manifest and the wheel only when the build made a snapshot)."""
+    files = ["pyodide.asm.wasm", "pyodide-lock.json", "python_stdlib.zip"]
+    if SNAPSHOT_MANIFEST.is_file():
+        files += [SNAPSHOT_MANIFEST.name, wheel.name]
+    return files
+
+
+def with_preload_hints(html: str, page: Path, wheel: Path) -> str:
+    """`html` with preload hints for the files its boot loads, before its </head>."""
+    modules = module_closure(html)
+    if not modules or "</head>" not in html:
+        return html
+    prefix = os.path.relpath(DIST, page.parent).replace(os.sep, "/")
+    base = "./" if prefix == "." else prefix + "/"
+    lines = [f'<link rel="modulepreload" href="{base}{name}">' for name in modules]
+    if "blazen.js" in modules:
+        runtime = ("pyodide.mjs", "pyodide.asm.mjs")
+        lines += [f'<link rel="modulepreload" href="{base}pyodide/{name}">' for name in runtime]
+        lines += [
+            f'<link rel="preload" as="fetch" crossorigin="anonymous" href="{base}pyodide/{name}">'
+            for name in boot_fetches(wheel)
+        ]
+    block = "\n  ".join([HINTS_MARK, *lines])
+    head_end = html.index("</head>")
+    return f"{html[:head_end]}  {block}\n{html[head_end:]}"

@@ -78,11 +78,14 @@ export async function bootPyodide(options, report) {
   refuseUnusable();
   const indexURL = resolveIndexURL(options.indexURL);
   report("runtime", 0, "Loading the Python runtime");
+  // Everything the boot needs starts now, side by side: the manifest, and both halves of the
+  // runtime's code (pyodide.asm.mjs is what builds the wasm module; see bootFromSnapshot).
   const manifest = options.snapshot === false ? null : fetchSnapshotManifest(indexURL);
+  const factory = options.snapshot === false ? null : importFactory(indexURL);
   const { loadPyodide, version } = await import(new URL("pyodide.mjs", indexURL).href);
   let pyodide = null;
   const snapshot = openSnapshot(indexURL, await manifest, version, report);
-  if (snapshot !== null) pyodide = await bootFromSnapshot(loadPyodide, indexURL, snapshot, report);
+  if (snapshot !== null) pyodide = await bootFromSnapshot(loadPyodide, indexURL, snapshot, await factory, report);
   if (pyodide === null) {
     pyodide = await loadPyodide({ indexURL });
     report("package", 0.8, "Installing blazen_py");
@@ -106,6 +109,19 @@ export async function bootPyodide(options, report) {
 const SNAPSHOT_MANIFEST = "blazen-snapshot.json";
 const SNAPSHOT_FORMAT = 2;
 const SNAPSHOT_CACHE = "blazen-py-snapshot";
+// A wasm32 memory holds at most 4 GiB; the snapshot is ~32 MiB.
+const MAX_IMAGE = 2 ** 32;
+
+// The Emscripten factory of the runtime (what loadPyodide would import itself), or null
+// when it does not load: loadPyodide then imports it as usual and reports why.
+async function importFactory(indexURL) {
+  try {
+    const factory = (await import(new URL("pyodide.asm.mjs", indexURL).href)).default;
+    return typeof factory === "function" ? factory : null;
+  } catch {
+    return null;
+  }
+}
 
 async function fetchSnapshotManifest(indexURL) {
   try {
@@ -131,6 +147,9 @@ function openSnapshot(indexURL, found, version, report) {
   if (manifest.format !== SNAPSHOT_FORMAT) return fallback(`snapshot format ${manifest.format}, expected ${SNAPSHOT_FORMAT}`);
   if (manifest.pyodide !== version) return fallback(`made for Pyodide ${manifest.pyodide}, this is ${version}`);
   if (typeof DecompressionStream !== "function") return fallback("this browser has no DecompressionStream");
+  if (!Number.isSafeInteger(manifest.size) || manifest.size <= 0 || manifest.size > MAX_IMAGE) {
+    return fallback(`snapshot size ${JSON.stringify(manifest.size)} is not a memory image's`);
+  }
   report("snapshot", 0.1, "Loading the memory snapshot");
   const url = new URL(manifest.file, indexURL);
   const wheel = fetch(new URL(manifest.wheel, indexURL)).then(async (response) => {
@@ -138,7 +157,9 @@ function openSnapshot(indexURL, found, version, report) {
     return new Uint8Array(await response.arrayBuffer());
   });
   wheel.catch(() => {}); // awaited later; a failure there is reported as a fallback
-  return { url, manifest, wheel, packed: packedSnapshot(url, manifest) };
+  const packed = packedSnapshot(url, manifest);
+  packed.catch(() => {}); // the same: a 404 may come while the runtime's code still loads
+  return { url, manifest, wheel, packed };
 }
 
 // The container: from the Cache API when this build's copy is there, else fetched and
@@ -166,7 +187,7 @@ async function packedSnapshot(url, manifest) {
 // runs is zero. Every bound is checked: a damaged file is an error here, never a bad image.
 const SPARSE_MAGIC = "BLZSPRS1";
 
-function expandSparse(packed, manifest) {
+function expandSparse(packed, manifest, image) {
   const damaged = (why) => new Error(`${manifest.file} is damaged (${why})`);
   if (packed.length < 16) throw damaged("too short");
   const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
@@ -176,7 +197,6 @@ function expandSparse(packed, manifest) {
   if (size !== manifest.size) throw new Error(`${manifest.file} holds ${size} bytes, its manifest says ${manifest.size}`);
   let position = 16 + 8 * count;
   if (position > packed.length) throw damaged("its run table is cut short");
-  const image = new Uint8Array(size);
   let end = 0;
   for (let index = 0; index < count; index += 1) {
     const offset = view.getUint32(16 + 8 * index, true);
@@ -187,7 +207,6 @@ function expandSparse(packed, manifest) {
     end = offset + length;
   }
   if (position !== packed.length) throw damaged("bytes left over after its runs");
-  return image;
 }
 
 // A host that serves .gz files with `Content-Encoding: gzip` has the browser gunzip them
@@ -248,6 +267,12 @@ function handOver(promise) {
   };
 }
 
+// The module factory, handing the module back only once the image is filled: Pyodide
+// restores the snapshot right after. The first failure (the module's, the image's) wins.
+function whenFilled(factory, filled) {
+  return async (settings) => (await Promise.all([factory(settings), filled]))[0];
+}
+
 function whenIdle(fn) {
   if (typeof requestIdleCallback === "function") requestIdleCallback(fn, { timeout: 5000 });
   else setTimeout(fn, 1000);
@@ -258,22 +283,33 @@ async function forgetSnapshot(url) {
   if (cache) await cache.delete(cacheKey(url)).catch(() => {});
 }
 
-// Pyodide from the snapshot, or null (reported). loadPyodide gets the image as a promise:
-// it fetches the runtime while the container arrives and is expanded.
-async function bootFromSnapshot(loadPyodide, indexURL, snapshot, report) {
+// Pyodide from the snapshot, or null (reported).
+//
+// loadPyodide awaits its `_loadSnapshot` before it builds the wasm module, and needs of it
+// only its length (the memory's size) until the module is built. So it gets at once an
+// image of the manifest's size, filled in place when the container has arrived and been
+// expanded; the module factory (its documented `createPyodideModule` option) waits for
+// that before handing the module back, and Pyodide restores the image only then. The wasm
+// thus downloads and compiles while the snapshot downloads and is gunzipped, through
+// Pyodide's own fetch and instantiateStreaming (one request, V8's code cache kept).
+async function bootFromSnapshot(loadPyodide, indexURL, snapshot, factory, report) {
   let problem = null; // the snapshot's own failure (HTTP, damage) is reported as it is
-  const image = snapshot.packed.then((found) => {
+  const image = new Uint8Array(snapshot.manifest.size);
+  const filled = snapshot.packed.then((found) => {
     report("restore", 0.5, "Restoring Python from the memory snapshot");
-    return expandSparse(found.packed, snapshot.manifest);
+    expandSparse(found.packed, snapshot.manifest, image);
   });
-  const given = image.catch((error) => {
+  filled.catch((error) => {
     problem = error.message;
-    throw error;
   });
-  given.catch(() => {}); // loadPyodide awaits it only later: not an unhandled rejection
+  // Without the factory (it did not load: loadPyodide says why) the image is given filled.
+  const options =
+    factory === null
+      ? { indexURL, _loadSnapshot: handOver(filled.then(() => image)) }
+      : { indexURL, _loadSnapshot: handOver(Promise.resolve(image)), createPyodideModule: whenFilled(factory, filled) };
   let instance;
   try {
-    instance = await loadPyodide({ indexURL, _loadSnapshot: handOver(given) });
+    instance = await loadPyodide(options);
     // The file system is not in the snapshot: put the package's files back before any
     // import can need them (lazily imported submodules, package metadata).
     instance.unpackArchive(await snapshot.wheel, "wheel");

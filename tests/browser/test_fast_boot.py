@@ -14,16 +14,17 @@ import gzip
 import json
 import re
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from blazen_build.paths import DIST, DIST_PYODIDE, PYODIDE_VERSION
-from blazen_build.server import make_server, server_url
+from blazen_build.server import StaticHandler, make_server, server_url
 from blazen_build.snapshot import SNAPSHOT_MANIFEST, pack_sparse, snapshot_key, unpack_sparse
 from blazen_build.wheel import version, wheel_name
 
@@ -162,8 +163,21 @@ def test_build_made_a_snapshot_for_this_runtime_and_wheel() -> None:
     assert build_id is not None
     words = [int.from_bytes(raw[i : i + 4], "little") for i in range(16, 48, 4)]
     assert "".join(f"{w:08x}" for w in words) == build_id.group(1)
-    stale = [p.name for p in DIST_PYODIDE.glob("blazen-snapshot-*") if p.name != manifest["file"]]
+    current = {manifest["file"], manifest["zstd_file"]}
+    stale = [p.name for p in DIST_PYODIDE.glob("blazen-snapshot-*") if p.name not in current]
     assert stale == []
+
+
+def test_the_zstd_copy_holds_the_same_container() -> None:
+    """Made when Python 3.14 or the zstd program is there; served for the .gz's URL."""
+    manifest = json.loads(SNAPSHOT_MANIFEST.read_text())
+    if manifest["zstd_file"] is None:
+        pytest.skip("this build made no zstd copy (no Python 3.14 and no zstd program)")
+    assert manifest["zstd_file"] == manifest["file"].removesuffix(".gz") + ".zst"
+    zstd = (DIST_PYODIDE / manifest["zstd_file"]).read_bytes()
+    assert len(zstd) == manifest["zstd_size"] < manifest["gzip_size"]
+    unzstd = subprocess.run(["zstd", "-d", "-c", "-q", "-"], input=zstd, capture_output=True, check=True)
+    assert unzstd.stdout == gzip.decompress((DIST_PYODIDE / manifest["file"]).read_bytes())
 
 
 # -- booting from it ------------------------------------------------------------------------
@@ -202,9 +216,18 @@ def test_a_file_the_host_already_gunzipped_is_used_as_it_is(visitor: Visitor, si
     assert outcome["result"] == 42
 
 
-def test_a_snapshot_served_with_content_encoding_boots_and_is_cached(visitor: Visitor, site: Site) -> None:
-    """`python build.py serve` sends the .gz with `Content-Encoding: gzip` (the browser
-    gunzips it off the main thread); the container is still what is cached."""
+@pytest.mark.parametrize("encoding", ["gzip", "zstd"])
+def test_a_snapshot_served_with_content_encoding_boots_and_is_cached(
+    visitor: Visitor, site: Site, encoding: str
+) -> None:
+    """`python build.py serve` sends the .gz with `Content-Encoding: gzip`, or its .zst twin
+    under the same URL with `Content-Encoding: zstd` (the browser decodes either off the
+    main thread); the container is still what is cached."""
+    zstd_file = site.manifest.get("zstd_file")
+    if encoding == "zstd" and zstd_file is None:
+        pytest.skip("this build made no zstd copy (no Python 3.14 and no zstd program)")
+    if encoding == "gzip" and zstd_file is not None:
+        (site.root / "pyodide" / zstd_file).unlink()  # the host has only the gzip file
     server = make_server(site.root, 0, mounts={"/_test/": PAGES}, precompressed=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     encoded = Site(site.root, server_url(server))
@@ -213,7 +236,7 @@ def test_a_snapshot_served_with_content_encoding_boots_and_is_cached(visitor: Vi
     try:
         outcome = visitor.boot(encoded)
         assert booted_from_snapshot(outcome), outcome["stages"]
-        assert encodings[encoded.snapshot_url()] == "gzip"
+        assert encodings[encoded.snapshot_url()] == encoding
         visitor.wait_cached([encoded.snapshot_url() + "?decoded"])
         size = visitor.page.evaluate(
             f"async () => (await (await (await caches.open('{CACHE_NAME}')).match('{encoded.snapshot_url()}?decoded')).arrayBuffer()).byteLength"
@@ -364,6 +387,15 @@ def bad_manifest(site: Site) -> None:
     site.manifest_path.write_text("{not json")
 
 
+def absurd_size(site: Site) -> None:
+    """A manifest that would have the page allocate far more than a wasm32 memory."""
+    site.write_manifest({**site.manifest, "size": 2**53})
+
+
+def size_not_a_number(site: Site) -> None:
+    site.write_manifest({**site.manifest, "size": "31457280"})
+
+
 FALLBACKS: list[tuple[Callable[[Site], None], str]] = [
     (damage_bytes, r"blazen-snapshot-\w+\.bin\.gz is damaged"),
     (truncate, r"blazen-snapshot-\w+\.bin\.gz is damaged"),
@@ -375,6 +407,8 @@ FALLBACKS: list[tuple[Callable[[Site], None], str]] = [
     (no_file, r"blazen-snapshot-\w+\.bin\.gz: HTTP 404"),
     (no_manifest, r"no blazen-snapshot\.json \(HTTP 404\)"),
     (bad_manifest, r"blazen-snapshot\.json unreadable"),
+    (absurd_size, r"snapshot size 9007199254740992 is not a memory image's"),
+    (size_not_a_number, r'snapshot size "31457280" is not a memory image\'s'),
 ]
 
 
@@ -389,3 +423,94 @@ def test_a_bad_snapshot_falls_back_to_a_normal_boot_and_says_why(
     assert re.search(reason, fallback_message(outcome)), fallback_message(outcome)
     assert stages(outcome)[-3:] == ["package", "bridge", "ready"]
     assert visitor.cached() == []
+
+
+class _SlowSnapshotHandler(StaticHandler):
+    """Holds the snapshot back until the runtime's wasm has been served in full, so that
+    the wasm is compiled and instantiated before the image arrives."""
+
+    wasm_sent: ClassVar[threading.Event]
+
+    def do_GET(self) -> None:
+        if "blazen-snapshot-" in self.path:
+            self.wasm_sent.wait(60)
+            time.sleep(1.0)  # the compile of the wasm runs meanwhile
+        super().do_GET()
+        if self.path.endswith("pyodide.asm.wasm"):
+            self.wasm_sent.set()
+
+
+@pytest.mark.parametrize("damaged", [False, True], ids=["intact", "damaged"])
+def test_the_runtime_built_before_the_snapshot_arrives_waits_for_it(
+    visitor: Visitor, site: Site, damaged: bool
+) -> None:
+    """The wasm module is built while the snapshot downloads: the module waits for the
+    image; a damaged image arriving after it still falls back to a normal boot."""
+    if damaged:
+        damage_bytes(site)
+    server = make_server(
+        site.root, 0, mounts={"/_test/": PAGES}, handler=_SlowSnapshotHandler, wasm_sent=threading.Event()
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        outcome = visitor.boot(Site(site.root, server_url(server)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert outcome["result"] == 42, outcome
+    assert booted_from_snapshot(outcome) is not damaged, outcome["stages"]
+    if damaged:
+        assert re.search(r"bin\.gz is damaged", fallback_message(outcome)), fallback_message(outcome)
+
+
+# -- the built pages' preload hints -----------------------------------------------------------
+
+HINT = re.compile(r'<link rel="(modulepreload|preload)"[^>]*? href="\./([^"]+)">')
+
+
+def hints(page: str) -> list[tuple[str, str]]:
+    return HINT.findall((DIST / page).read_text())
+
+
+@pytest.mark.parametrize("page", ["index.html", "embed.html"])
+def test_the_built_pages_hint_every_file_of_the_boot(page: str) -> None:
+    found = {path: kind for kind, path in hints(page)}
+    manifest = json.loads(SNAPSHOT_MANIFEST.read_text())
+    wanted = {
+        "blazen.js": "modulepreload",
+        "boot.js": "modulepreload",
+        "errors.js": "modulepreload",
+        "pyodide/pyodide.mjs": "modulepreload",
+        "pyodide/pyodide.asm.mjs": "modulepreload",
+        "pyodide/pyodide.asm.wasm": "preload",
+        "pyodide/pyodide-lock.json": "preload",
+        "pyodide/blazen-snapshot.json": "preload",
+        f"pyodide/{manifest['wheel']}": "preload",
+    }
+    assert {path: found.get(path) for path in wanted} == wanted
+    assert all((DIST / path).is_file() for path in found), found
+    assert len(found) == len(hints(page))  # no file hinted twice
+
+
+def test_each_hinted_file_is_used_and_fetched_once(browser: Any, site: Site) -> None:
+    """A hint that does not match the request that uses it (mode, credentials, integrity)
+    makes the browser fetch the file twice and warn that the preload went unused."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(BOOT_TIMEOUT_MS)
+    requests: list[str] = []
+    warnings: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("console", lambda message: warnings.append(message.text) if message.type == "warning" else None)
+    try:
+        page.goto(f"{site.url}embed.html")
+        page.wait_for_function("!document.getElementById('go').disabled")
+        page.click("#go")
+        page.wait_for_function("/words?/.test(document.getElementById('out').textContent)")
+        page.wait_for_timeout(3500)  # Chromium warns of an unused preload ~3 s after load
+    finally:
+        context.close()
+    hinted = [f"{site.url}{path}" for _, path in hints("embed.html")]
+    assert len(hinted) >= 9
+    assert {url: requests.count(url) for url in hinted} == dict.fromkeys(hinted, 1)
+    assert [w for w in warnings if "preload" in w] == []

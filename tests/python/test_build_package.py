@@ -175,6 +175,17 @@ def test_serve_sends_gzip_files_with_content_encoding_to_clients_that_accept_it(
     try:
         encoding, kind, body = get(server, "s.bin.gz", "gzip, deflate, br, zstd")
         assert (encoding, kind, gzip.decompress(body)) == ("gzip", "application/octet-stream", b"payload")
+        # A zstd twin beside it is sent instead, under the same URL, to a client that takes zstd.
+        zstd = b"\x28\xb5\x2f\xfd" + b"zstd frame"
+        (tmp_path / "s.bin.zst").write_bytes(zstd)
+        (tmp_path / "fake.zst").write_bytes(b"not zstd at all")
+        assert get(server, "s.bin.gz", "gzip, br, zstd") == ("zstd", "application/octet-stream", zstd)
+        assert get(server, "s.bin.gz", "gzip;q=1.0, zstd;q=0.9")[0] == "zstd"
+        assert get(server, "s.bin.gz", "gzip, br")[0] == "gzip"  # no zstd: the gzip file
+        assert get(server, "s.bin.gz", "zstdx, xgzip")[0] is None  # whole names only
+        assert get(server, "s.bin.zst", "zstd")[0] is None  # only a .gz's twin is encoded
+        assert get(server, "fake.gz", "zstd, gzip")[0] is None  # a twin that is not zstd
+        assert get(plain, "s.bin.gz", "zstd")[0] is None
         assert get(server, "s.bin.gz", None)[0] is None  # not accepted: sent as a plain file
         assert get(server, "fake.gz", "gzip")[0] is None  # only real gzip files
         assert get(plain, "s.bin.gz", "gzip")[0] is None  # the tests' plain server
