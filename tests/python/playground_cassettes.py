@@ -1,7 +1,8 @@
 """Record the playground's shipped cassettes from the local test server (tests/python/llm_server.py).
 
-``python tests/python/playground_cassettes.py`` writes web/cassettes/summarizer.json and
-web/cassettes/agent.json; the build copies them into dist/. With no Base URL set, the
+``python tests/python/playground_cassettes.py`` writes web/cassettes/summarizer.json,
+web/cassettes/agent.json and web/cassettes/guide.json (the agent guide's example, which
+docs/js-api.md replays); the build copies them into dist/. With no Base URL set, the
 playground's summarizer (web/examples/summarizer.py) and agent (web/examples/agent.js)
 replay them, so a first visit runs with no model server and no key.
 
@@ -78,6 +79,31 @@ REJECTED_ANSWER = "You are out of milk. You did not want it added, so your shopp
 KEY_ENV = "PLAYGROUND_RECORDING_KEY"
 
 
+# -- the agent guide's example (docs/js-api.md, "Agents"; README.md, "Tool-calling agents") ----
+
+GUIDE_QUESTION = "What is 15*7?"
+GUIDE_TOOL = (
+    "multiply",
+    "Multiply two numbers",
+    {
+        "type": "object",
+        "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+        "required": ["a", "b"],
+    },
+)
+GUIDE_TURNS = [
+    {
+        "content": None,
+        "tool_calls": [{"name": "multiply", "arguments": {"a": 15, "b": 7}}],
+        "usage": {"prompt_tokens": 52, "completion_tokens": 18, "total_tokens": 70, "cost": 0.0002},
+    },
+    {
+        "content": "15 * 7 = 105.",
+        "usage": {"prompt_tokens": 80, "completion_tokens": 8, "total_tokens": 88, "cost": 0.0001},
+    },
+]
+
+
 def _key_env(api_key: str | None) -> str | None:
     """The environment variable holding the key to record with (none: no key)."""
     if api_key is None:
@@ -144,13 +170,28 @@ async def record_agent(llm: LLMTestServer, api_key: str | None = None) -> dict[s
     return _normalized(cassette, llm.base_url)
 
 
+async def record_guide(llm: LLMTestServer, api_key: str | None = None) -> dict[str, Any]:
+    """The guide's example: one multiply, then the answer."""
+    cassette = Cassette()
+    name = llm.script("guide", GUIDE_TURNS)
+    await run_agent(
+        CompletionModel.record(_live(llm, name, api_key), cassette),
+        [ChatMessage.user(GUIDE_QUESTION)],
+        [Tool(*GUIDE_TOOL, lambda args: {"result": args["a"] * args["b"]})],
+        tool_concurrency=2,
+        max_iterations=5,
+    )
+    return _normalized(cassette, llm.base_url)
+
+
 async def record_all(api_key: str | None = None) -> dict[str, str]:
     """Every shipped cassette: file name -> JSON text (as written)."""
     with LLMTestServer() as llm:
         summarizer = await record_summarizer(llm, api_key)
         agent = await record_agent(llm, api_key)
-    return {name: json.dumps(data, ensure_ascii=False, indent=1) + "\n"
-            for name, data in (("summarizer.json", summarizer), ("agent.json", agent))}
+        guide = await record_guide(llm, api_key)
+    recorded = (("summarizer.json", summarizer), ("agent.json", agent), ("guide.json", guide))
+    return {name: json.dumps(data, ensure_ascii=False, indent=1) + "\n" for name, data in recorded}
 
 
 def main() -> None:
