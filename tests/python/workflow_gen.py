@@ -98,8 +98,11 @@ class Generated:
         self.tool_calls: Counter[tuple[str, int]] = Counter()
         self.agents_running: Counter[str] = Counter()
         self.expected_agents: tuple[Any, ...] = ((), ())
-        model = CompletionModel.openai_compatible(base_url="http://llm.test/v1", model="gen")
-        self.model = model.with_transport(MockTransport(self._answer_turn))
+        self.has_agents = any(k == "agent" for plans in self.plans.values() for _, k, _, _ in plans)
+        self.model: CompletionModel | None = None
+        if self.has_agents:
+            model = CompletionModel.openai_compatible(base_url="http://llm.test/v1", model="gen")
+            self.model = model.with_transport(MockTransport(self._answer_turn))
 
     def _count(self, etype: str, n: int) -> int:
         if n >= self.depth:
