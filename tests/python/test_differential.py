@@ -23,7 +23,7 @@ PORTABLE = True
 # (clamped in a browser): fewer workflows there keep the module inside the test deadline.
 WORKFLOWS = 60 if sys.platform == "emscripten" else 200
 # Workflows with agent steps: tests of their own (the others are near their time limit).
-AGENT_WORKFLOWS = 12 if sys.platform == "emscripten" else 40
+AGENT_WORKFLOWS = 8 if sys.platform == "emscripten" else 40
 
 
 async def drive(handler) -> dict:
