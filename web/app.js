@@ -7,6 +7,12 @@
 import init, * as blazen from "./blazen.js";
 import { Timeline, draw, isSpanItem, markGraph } from "./graph.js";
 
+// What the model examples do with no endpoint set (shown with each of them).
+const REPLAY_NOTE =
+  "With Base URL left empty this example replays a recording shipped with this page " +
+  "(scripted answers from the project's test server, not a live model): nothing is sent. " +
+  "Set Base URL and Model above to use a real OpenAI-compatible server.";
+
 const EXAMPLES = [
   {
     id: "summarizer",
@@ -16,10 +22,18 @@ const EXAMPLES = [
     blurb:
       "Two steps: fetch a text from this site, then ask the model set under Model endpoint " +
       "for a summary (any OpenAI-compatible server that allows this page's origin).",
-    needs:
-      "Needs a model server: set Model endpoint above to one that is running (for example a " +
-      "local llama.cpp or Ollama server) before you press Run; without one the run fails with " +
-      "a connection error.",
+    needs: REPLAY_NOTE,
+  },
+  {
+    id: "agent",
+    lang: "js",
+    title: "A tool-calling agent that asks before it acts",
+    file: "examples/agent.js",
+    blurb:
+      "ctx.runAgent in a workflow step: the model calls tools that are functions of this page; " +
+      "the one that changes something waits for your Approve or Reject. Each model turn and " +
+      "tool call shows in the timeline.",
+    needs: REPLAY_NOTE,
   },
   {
     id: "approval",
@@ -161,7 +175,23 @@ function syntaxErrorLine(code) {
 // -- settings ---------------------------------------------------------------------------------
 
 function settings() {
-  return { baseUrl: $("base-url").value.trim(), model: $("model").value.trim() };
+  // hasKey says whether a key is set (so code knows to use OPENAI_API_KEY), never the key.
+  return { baseUrl: $("base-url").value.trim(), model: $("model").value.trim(), hasKey: $("api-key").value !== "" };
+}
+
+/** Say under the endpoint fields whether the model examples replay or call a server. */
+function showEndpointMode() {
+  const { baseUrl } = settings();
+  const mode = $("endpoint-mode");
+  mode.dataset.mode = baseUrl ? "live" : "replay";
+  mode.textContent = baseUrl
+    ? `The model examples call ${baseUrl}. Empty the Base URL to replay the shipped recordings instead.`
+    : "No Base URL set: the summarizer and the agent replay recordings shipped with this page " +
+      "(cassettes/*.json, recorded from the project's test server), so they run with no model " +
+      "server and no key, and nothing leaves the page. To use a real model, enter the Base URL " +
+      "of an OpenAI-compatible server that allows this page's origin (for example a local " +
+      "llama.cpp or Ollama server, http://127.0.0.1:8080/v1), its Model name and, if it needs " +
+      "one, an API key.";
 }
 
 const DEFAULT_LIMIT_S = 120;
@@ -188,6 +218,8 @@ function restoreSettings() {
     if (saved) $(id).value = saved;
     $(id).addEventListener("change", () => localStorage.setItem(`blazen-playground:${id}`, $(id).value.trim()));
   }
+  $("base-url").addEventListener("input", showEndpointMode);
+  showEndpointMode();
 }
 
 // -- cells --------------------------------------------------------------------------------------

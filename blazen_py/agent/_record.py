@@ -11,8 +11,8 @@ deleted *through* the journal when the agent returns, so it disappears from snap
 only once the step that called it has finished.
 
 The key names the step, a digest of what the call was given (conversation, tool
-definitions, options), and the call's position among this invocation's agent calls with
-the same digest: the same step, run again on the same event, finds the same record.
+definitions, options), and a number that keeps apart live calls with the same digest:
+the same step, run again on the same event, finds the same record.
 Tool approvals are bound durable input requests (``blazen::bound/<key>/<turn>/<call id>``,
 see :meth:`blazen_py.requests.InputRequests.wait_bound`): a snapshot keeps them open,
 and the step, run again, waits on the same request.
@@ -57,9 +57,9 @@ class DurableRun(Protocol):
     async def wait_bound(self, request_id: str, prompt: Any, metadata: Any, step: str | None) -> Any: ...
 
 
-# Per run: invocation -> {digest: how many agent calls it made with it}. Entries of
-# invocations that have finished (no longer in the journal) are dropped as new calls come.
-_calls: weakref.WeakKeyDictionary[Any, dict[int, dict[str, int]]] = weakref.WeakKeyDictionary()
+# Per run: the record keys that agent calls under way hold (taken by record_key, given
+# back by release when the call ends, however it ends: returned, raised or cancelled).
+_held: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
 def digest_of(step: str | None, given: Any) -> str:
@@ -69,22 +69,35 @@ def digest_of(step: str | None, given: Any) -> str:
 
 
 def record_key(run: DurableRun, inv: int, step: str | None, given: Any) -> str:
-    """The state key of this agent call's record (see the module's docstring)."""
-    digest = digest_of(step, given)
-    per_run = _calls.get(run)
-    if per_run is None:
-        per_run = _calls[run] = {}
-    for stale in [i for i in per_run if i != inv and i not in run.journal]:
-        del per_run[stale]
-    counts = per_run.setdefault(inv, {})
-    n = counts.get(digest, 0)
-    counts[digest] = n + 1
-    key = f"{AGENT_PREFIX}{step}/{digest}/{n}"
-    claimed = {k for i, c in per_run.items() if i != inv for k in c}
-    while f"{key}" in claimed:  # the same call made by another live invocation: its own record
+    """The state key of this agent call's record (see the module's docstring).
+
+    Each live agent call holds a key of its own: two invocations of a step running at
+    once on equal events (or one invocation calling twice with the same arguments) get
+    two records, so neither answers from the other's turns and both run their tools. A
+    call takes the lowest-numbered record in the state that no live call holds (what a
+    resumed call was doing), else a new number.
+    """
+    prefix = f"{AGENT_PREFIX}{step}/{digest_of(step, given)}/"
+    held = _held.get(run)
+    if held is None:
+        held = _held[run] = set()
+    numbers = sorted(
+        int(k[len(prefix) :]) for k in run.state if k.startswith(prefix) and k[len(prefix) :].isdigit()
+    )
+    free = [n for n in numbers if f"{prefix}{n}" not in held]
+    n = free[0] if free else 0
+    while not free and (f"{prefix}{n}" in held or f"{prefix}{n}" in run.state):
         n += 1
-        key = f"{AGENT_PREFIX}{step}/{digest}/{n}"
+    key = f"{prefix}{n}"
+    held.add(key)
     return key
+
+
+def release(run: DurableRun, key: str) -> None:
+    """The agent call holding ``key`` has ended: another call may take its record."""
+    held = _held.get(run)
+    if held is not None:
+        held.discard(key)
 
 
 def _valid(record: object) -> dict[str, Any] | None:
@@ -228,5 +241,8 @@ async def run_durable(
     except Exception:
         log.close()
         raise
+    finally:
+        # Cancelled (a retry, a StopEvent elsewhere), the record stays for the next attempt.
+        release(run, log.key)
     log.close()
     return result

@@ -132,12 +132,12 @@ def test_boot_shows_progress_then_enables_every_cell(visit: Visit) -> None:
     visit.wait_ready()
     assert page.inner_text("#status").startswith("Ready in")
     ids = page.locator("article.cell").evaluate_all("cells => cells.map(c => c.id)")
-    assert ids == ["cell-summarizer", "cell-approval", "cell-fanout", "cell-snapshot"]
+    assert ids == ["cell-summarizer", "cell-agent", "cell-approval", "cell-fanout", "cell-snapshot"]
     langs = page.locator("article.cell").evaluate_all("cells => cells.map(c => c.dataset.lang)")
-    assert langs == ["python", "js", "js", "python"]
+    assert langs == ["python", "js", "js", "js", "python"]
     assert page.locator("article.cell button.run:disabled").count() == 0
     # Every cell's code area has a label.
-    for cell_id in ("summarizer", "approval", "fanout", "snapshot"):
+    for cell_id in ("summarizer", "agent", "approval", "fanout", "snapshot"):
         label = page.locator(f"label[for='cell-{cell_id}-code']")
         assert label.count() == 1
         assert label.text_content()

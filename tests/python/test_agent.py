@@ -539,3 +539,47 @@ async def test_ctx_run_agent_refuses_in_memory_only_options(llm: LLMTestServer) 
     wf = agent_workflow(model, [], approve=lambda name, args: True)
     with pytest.raises(Exception, match="approve= and on_event="):
         await wf.run({"question": "q"})
+
+
+async def test_two_invocations_on_equal_events_each_run_their_own_agent() -> None:
+    """Two invocations of one step, at once, on equal events: each has its own record, so
+    each asks the model and runs its tool (they once shared one: the second answered from
+    the first's record and its tool never ran; found by tests/python/test_differential.py)."""
+    from blazen_py import START_EVENT, STOP_EVENT, HttpResponse, MockTransport, Tool, Workflow
+
+    asked: list[int] = []
+    ran: list[Any] = []
+
+    async def provider(request: Any) -> HttpResponse:
+        messages = json.loads(request.body)["messages"]
+        done = sum(1 for m in messages if m["role"] == "tool")
+        asked.append(done)
+        await asyncio.sleep(0.01)  # both invocations are under way at once
+        if done == 0:
+            call = {"id": "c0", "type": "function", "function": {"name": "note", "arguments": "{}"}}
+            message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [call]}
+        else:
+            message = {"role": "assistant", "content": "noted"}
+        return HttpResponse(
+            200,
+            {"content-type": "application/json"},
+            json.dumps({"choices": [{"message": message}]}).encode(),
+        )
+
+    model = CompletionModel.openai_compatible(base_url="http://llm.test/v1", model="m").with_transport(
+        MockTransport(provider)
+    )
+    note = Tool("note", "Note it", None, lambda args: ran.append(args) or "ok")
+    wf = Workflow("twins")
+    wf.add_step("start", [START_EVENT], lambda e, ctx: [{"type": "Job"}, {"type": "Job"}])
+
+    async def agent(event: Any, ctx: Any) -> Any:
+        result = await ctx.run_agent(model, [ChatMessage.user("note this")], [note])
+        done = (ctx.get("done") or 0) + 1
+        ctx.set("done", done)
+        return {"type": STOP_EVENT, "result": result.content} if done == 2 else None
+
+    wf.add_step("agent", ["Job"], agent)
+    assert (await wf.run({})).data == "noted"
+    assert ran == [{}, {}]  # each invocation ran its tool
+    assert sorted(asked) == [0, 0, 1, 1]

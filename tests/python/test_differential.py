@@ -1,12 +1,19 @@
 """Differential test: pausing at every step boundary and resuming in a fresh workflow,
-from the snapshot's JSON text, ends exactly like the uninterrupted run."""
+from the snapshot's JSON text, ends exactly like the uninterrupted run.
+
+The boundaries include each model call of the generated agent steps (ctx.run_agent): a
+pause or snapshot taken while one is under way. Over the run cut there and the resumed
+run, no completed model turn and no tool call runs twice (see :func:`check_agents`)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sys
+from collections import Counter
 
-from workflow_gen import WANT, Generated, answer, send_wanted
+from workflow_gen import AGENT_KINDS, WANT, Generated, answer, send_wanted
 
 from blazen_py import START_EVENT, HandlerStateError, MemoryStore, Workflow
 
@@ -15,6 +22,8 @@ PORTABLE = True
 # Waiting, sleeping and child steps use real timers, which Pyodide turns into JS timers
 # (clamped in a browser): fewer workflows there keep the module inside the test deadline.
 WORKFLOWS = 60 if sys.platform == "emscripten" else 200
+# Workflows with agent steps: tests of their own (the others are near their time limit).
+AGENT_WORKFLOWS = 8 if sys.platform == "emscripten" else 40
 
 
 async def drive(handler) -> dict:
@@ -24,15 +33,62 @@ async def drive(handler) -> dict:
     return (await handler.result()).data
 
 
+def cut(gen: Generated) -> tuple:
+    """What the agents had done when a run was cut (its snapshot taken)."""
+    return Counter(gen.model_calls), Counter(gen.tool_calls), Counter(gen.agents_running)
+
+
+async def ended(gen: Generated, handler) -> None:
+    """Wait for an aborted run to wind down: what it still does is not the resumed run's.
+
+    (Measured: a step invocation dispatched before the abort may still make its first
+    model call a few loop turns after ``result()`` has raised; it is counted, then
+    forgotten with the rest of the abandoned run.)"""
+    if not gen.has_agents:
+        return  # nothing of the abandoned run is counted
+    with contextlib.suppress(Exception):
+        await handler.result()
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+def forget_agents(gen: Generated) -> None:
+    gen.model_calls.clear()
+    gen.tool_calls.clear()
+    gen.agents_running.clear()
+
+
+def check_agents(gen: Generated, expected: tuple, at: tuple, where: str) -> None:
+    """Over the run cut at ``at`` and the resumed run (``gen``'s counters now), compared
+    with the uninterrupted run: each tool call ran as often (no tool ran twice); each
+    model turn was asked as often, but an agent invocation running at the cut may ask
+    the one turn it had under way again (that turn had not completed)."""
+    model, tools = expected
+    done_model, done_tools, running = at
+    assert set(done_tools) | set(gen.tool_calls) <= set(tools), where
+    for call, times in tools.items():
+        ran = done_tools[call] + gen.tool_calls[call]
+        assert ran == times, (where, call, done_tools[call], gen.tool_calls[call])
+    assert set(done_model) | set(gen.model_calls) <= set(model), where
+    extras = 0
+    for (key, turn), times in model.items():
+        extra = done_model[(key, turn)] + gen.model_calls[(key, turn)] - times
+        assert 0 <= extra <= running[key], (where, key, turn, extra, running[key])
+        extras += extra
+    assert extras <= sum(running.values()), where
+
+
 async def uninterrupted(gen: Generated) -> tuple[dict, int]:
     count = {"n": 0}
 
     def hook() -> None:
         count["n"] += 1
 
+    forget_agents(gen)
     gen.hook = hook
     data = await drive(await gen.builder().build().run_with_handler({}))
     gen.hook = None
+    gen.expected_agents = (Counter(gen.model_calls), Counter(gen.tool_calls))
     return data, count["n"]
 
 
@@ -45,6 +101,7 @@ async def paused_at(gen: Generated, boundary: int) -> dict:
         if holder["n"] == boundary:
             holder["pause"] = holder["handler"].pause()
 
+    forget_agents(gen)
     gen.hook = hook
     handler = await gen.builder().build().run_with_handler({})
     holder["handler"] = handler
@@ -65,11 +122,16 @@ async def paused_at(gen: Generated, boundary: int) -> dict:
     for item in handler._items:
         if item.event_type == WANT and item not in wanted:
             send_wanted(handler, item)  # sent while paused: kept for its waiter
+    at = cut(gen)  # paused: nothing runs until the snapshot is taken
     snap = await handler.snapshot()
     handler.abort()
+    await ended(gen, handler)
     text = json.dumps(snap)
+    forget_agents(gen)
     resumed = await Workflow.from_builder(gen.builder()).resume(json.loads(text))
-    return await drive(resumed)
+    data = await drive(resumed)
+    check_agents(gen, gen.expected_agents, at, f"seed {gen.seed}, paused at step {boundary}")
+    return data
 
 
 async def snapshot_at(gen: Generated, boundary: int) -> dict:
@@ -85,7 +147,9 @@ async def snapshot_at(gen: Generated, boundary: int) -> dict:
         holder["n"] += 1
         if holder["n"] == boundary:
             holder["snap"] = holder["handler"].snapshot()
+            holder["at"] = cut(gen)  # the run goes on meanwhile: what it does later is lost
 
+    forget_agents(gen)
     gen.hook = hook
     handler = await gen.builder().build().run_with_handler({})
     holder["handler"] = handler
@@ -98,8 +162,12 @@ async def snapshot_at(gen: Generated, boundary: int) -> dict:
         return (await handler.result()).data
     snap = await holder["snap"]
     handler.abort()
+    await ended(gen, handler)
+    forget_agents(gen)
     resumed = await Workflow.from_builder(gen.builder()).resume(json.loads(json.dumps(snap)))
-    return await drive(resumed)
+    data = await drive(resumed)
+    check_agents(gen, gen.expected_agents, holder["at"], f"seed {gen.seed}, snapshot in step {boundary}")
+    return data
 
 
 async def test_snapshot_inside_every_step_resumes_to_the_same_result() -> None:
@@ -126,6 +194,37 @@ async def test_pause_at_every_boundary_resumes_to_the_same_result() -> None:
             assert got == expected, f"seed {seed}, paused at step {boundary}"
             checked += 1
     assert checked > WORKFLOWS
+
+
+def with_agents(count: int) -> list[Generated]:
+    """Generated workflows that have at least one agent step."""
+    found = (Generated(seed, AGENT_KINDS) for seed in range(10 * count))
+    return [g for g in found if g.has_agents][:count]
+
+
+async def test_agents_paused_at_every_boundary_resume_with_no_completed_call_again() -> None:
+    checked = agents = 0
+    for gen in with_agents(AGENT_WORKFLOWS):
+        expected, boundaries = await uninterrupted(gen)
+        assert expected["sinks"] == gen.expected_sinks
+        agents += len({k for k, _ in gen.expected_agents[1]})
+        for boundary in range(1, boundaries + 1):
+            got = await paused_at(gen, boundary)
+            assert got == expected, f"seed {gen.seed}, paused at step {boundary}"
+            checked += 1
+    assert agents >= AGENT_WORKFLOWS
+    assert checked > AGENT_WORKFLOWS
+
+
+async def test_agents_snapshot_inside_every_step_resume_with_no_completed_call_again() -> None:
+    checked = 0
+    for gen in with_agents(AGENT_WORKFLOWS // 3):
+        expected, boundaries = await uninterrupted(gen)
+        for boundary in range(1, boundaries + 1):
+            got = await snapshot_at(gen, boundary)
+            assert got == expected, f"seed {gen.seed}, snapshot in step {boundary}"
+            checked += 1
+    assert checked > AGENT_WORKFLOWS // 3
 
 
 class RecordingStore(MemoryStore):

@@ -1,6 +1,7 @@
 """Random workflows for differential tests: fan-out, loops, send_event, state, input requests,
 fan-in (collect_events), waiting for events sent from outside (wait_for_event), durable sleep,
-sub-workflows, and flaky steps retried under a policy.
+sub-workflows, flaky steps retried under a policy, and durable tool-calling agents
+(``ctx.run_agent``) against a deterministic in-process model.
 
 Every step's outputs depend only on the event it handles, so the number of events that
 reach the sink is known in advance (:attr:`Generated.expected_sinks`); the sink stops the
@@ -8,12 +9,21 @@ run once all of them arrived. State records an order-sensitive trace, so a resum
 that lost or duplicated an event ends with a different result. A flaky step fails its
 first attempts (how many depends only on its event) after writing to the state and
 sending an event: a retry that kept a failed attempt's writes or events would show.
+
+An agent step asks its model (a MockTransport whose answer depends only on the request's
+messages: a tool call per round, then an answer) and runs the tool it calls; each model
+turn and tool call is counted in :attr:`Generated.model_calls` / :attr:`Generated.tool_calls`
+by its agent's key (step, n) and round, and :attr:`Generated.agents_running` holds the
+agents started and not finished, so a test can tell which calls a resume may repeat (only
+the turn under way of an unfinished agent).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -22,11 +32,18 @@ from blazen_py import (
     INPUT_RESPONSE_EVENT,
     START_EVENT,
     STOP_EVENT,
+    ChatMessage,
+    CompletionModel,
+    HttpResponse,
+    MockTransport,
+    Tool,
     Workflow,
     WorkflowBuilder,
 )
 
 KINDS = ("forward", "fanout", "send", "ask", "loop", "join", "wait", "sleep", "child", "flaky")
+AGENT_KINDS = (*KINDS, "agent")
+"""KINDS with durable agents (ctx.run_agent) in place of some forward steps."""
 WANT = "WantOk"
 """Stream item of a waiting generated step: the host answers with the event it names."""
 
@@ -35,6 +52,11 @@ FLAKY_RETRY = {"max_attempts": 3, "initial_delay": 0, "backoff": "fixed"}
 SERVER_KINDS = tuple(k for k in KINDS if k != "wait")
 """The kinds a run handed to a blazen_py.server can finish: a "wait" step needs its host to
 send the event it names, and RemoteHandler has no send_event yet."""
+
+AGENT_ROUNDS = 2
+"""Tool rounds of a generated agent: it then answers (AGENT_ROUNDS + 1 model turns)."""
+AGENT_SCHEMA = {"type": "object", "properties": {"key": {"type": "string"}, "k": {"type": "integer"}},
+                "required": ["key", "k"]}
 
 
 BIG = 2**64  # beyond a JS number's exact range
@@ -45,6 +67,8 @@ class Generated:
 
     def __init__(self, seed: int, kinds: tuple[str, ...] = KINDS) -> None:
         rng = random.Random(seed)
+        agents = random.Random(f"agents-{seed}")
+        drawn = tuple(k for k in kinds if k != "agent")
         self.seed = seed
         self.types = [f"T{i}" for i in range(rng.randint(2, 4))]
         self.depth = rng.randint(2, 4)
@@ -54,7 +78,11 @@ class Generated:
         for etype in self.types:
             plans = []
             for _ in range(1 if rng.random() < 0.7 else 2):
-                kind = rng.choice(kinds)
+                kind = rng.choice(drawn)
+                # Agents replace some forward steps, drawn from a generator of their own:
+                # the other kinds' workflows stay those of earlier versions of this module.
+                if kind == "forward" and "agent" in kinds and agents.random() < 0.5:
+                    kind = "agent"
                 width = 2 if kind in ("fanout", "send", "flaky") else 1
                 targets = [rng.choice(self.types) for _ in range(width)]
                 plans.append((f"s{names}", kind, targets, rng.random() < 0.3))
@@ -66,6 +94,15 @@ class Generated:
             self.depth -= 1
             self.expected_sinks = self._count(self.first, 0)
         self.hook: Callable[[], None] | None = None
+        self.model_calls: Counter[tuple[str, int]] = Counter()
+        self.tool_calls: Counter[tuple[str, int]] = Counter()
+        self.agents_running: Counter[str] = Counter()
+        self.expected_agents: tuple[Any, ...] = ((), ())
+        self.has_agents = any(k == "agent" for plans in self.plans.values() for _, k, _, _ in plans)
+        self.model: CompletionModel | None = None
+        if self.has_agents:
+            model = CompletionModel.openai_compatible(base_url="http://llm.test/v1", model="gen")
+            self.model = model.with_transport(MockTransport(self._answer_turn))
 
     def _count(self, etype: str, n: int) -> int:
         if n >= self.depth:
@@ -120,6 +157,8 @@ class Generated:
     def _make(self, name: str, kind: str, targets: list[str], suspends: bool) -> Any:
         if kind in ("wait", "sleep"):
             return self._waiting(name, kind, targets)
+        if kind == "agent":
+            return self._agent(name, targets)
 
         def outputs(event: Any, ctx: Any) -> Any:
             n = event["n"]
@@ -168,6 +207,47 @@ class Generated:
             return self._event(targets[0], n + 1)
 
         return step
+
+    def _agent(self, name: str, targets: list[str]) -> Any:
+        async def step(event: Any, ctx: Any) -> Any:
+            n = event["n"]
+            key = f"{name}@{n}"
+            self.agents_running[key] += 1
+            result = await ctx.run_agent(self.model, [ChatMessage.user(key)], [self._tool], max_iterations=4)
+            self.agents_running[key] -= 1
+            assert result.content == f"done {key}", result.content
+            self._tick(ctx, f"{name}:{event['type']}:{n}:{result.iterations}")
+            return self._event(targets[0], n + 1)
+
+        return step
+
+    def _answer_turn(self, request: Any) -> HttpResponse:
+        """The model: a tool call for each of the first AGENT_ROUNDS rounds, then an answer."""
+        messages = json.loads(request.body)["messages"]
+        key = messages[0]["content"]
+        done = sum(1 for m in messages if m["role"] == "tool")
+        self.model_calls[(key, done)] += 1
+        if self.hook is not None and done == 1:
+            # A boundary mid-agent, while its second model call is under way (its first
+            # turn and tool call completed); one per agent keeps the module's time down.
+            self.hook()
+        if done < AGENT_ROUNDS:
+            arguments = json.dumps({"key": key, "k": done})
+            function = {"name": "bump", "arguments": arguments}
+            call = {"id": f"c{done}", "type": "function", "function": function}
+            message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [call]}
+        else:
+            message = {"role": "assistant", "content": f"done {key}"}
+        body = json.dumps({"choices": [{"message": message, "finish_reason": "stop"}]}).encode()
+        return HttpResponse(200, {"content-type": "application/json"}, body)
+
+    @property
+    def _tool(self) -> Tool:
+        def bump(args: dict[str, Any]) -> dict[str, Any]:
+            self.tool_calls[(args["key"], args["k"])] += 1
+            return {"bumped": args["k"]}
+
+        return Tool("bump", "Count a round", AGENT_SCHEMA, bump)
 
     def _child_output(self, targets: list[str]) -> Any:
         def output(result: Any, event: Any) -> Any:
