@@ -39,6 +39,7 @@ from pyodide.ffi import (  # type: ignore[import-not-found,attr-defined,unused-i
 from ._boundary import EXPORTS, error_fields, export, export_async
 from ._jsvalues import (
     JsEvent,
+    LazyJsEvent,
     data_to_js,
     event_from_js,
     event_to_js,
@@ -71,6 +72,10 @@ __all__ = ["JsStepError", "install"]
 
 _from_entries: Any = js.Object.fromEntries
 _call_step: Any = None
+_helpers: Any = None
+# Lazy JS events (see LazyJsEvent). A private switch, so that bench/ can measure the
+# eager design (every returned object converted whole) beside it in one run.
+_lazy_events = True
 _abort_signal: Any = None
 _resolve_call: Any = None
 _reject_call: Any = None
@@ -229,9 +234,21 @@ def _js_step(fn: Any) -> Callable[[Any, Context], Any]:
             deferred = Deferred()
             _pending[invocation] = deferred
             return deferred
+        if _lazy_events and type(out) is not str:
+            etype = _helpers.lazyType  # read once by the trampoline: a str for a flat event
+            if type(etype) is str:
+                return LazyJsEvent(out, etype)
         return event_from_js(out)
 
     return handler
+
+
+def _set_lazy_events(on: bool) -> None:
+    """Switch lazy JS events on or off (bench/ measures both designs in one page)."""
+    global _lazy_events
+    _lazy_events = bool(on)
+    if _helpers is not None:
+        _helpers.lazy = _lazy_events
 
 
 def _settle(invocation: int, value: Any, ok: bool, description: Any = None) -> None:
@@ -241,7 +258,19 @@ def _settle(invocation: int, value: Any, ok: bool, description: Any = None) -> N
     deferred = _pending.pop(invocation, None)
     if deferred is None:
         return
+    # What the engine says about the value (a bad event) speaks JS, as for a sync step.
+    token = message_language.set("js")
+    try:
+        _settle_deferred(deferred, value, ok, description)
+    finally:
+        message_language.reset(token)
+
+
+def _settle_deferred(deferred: Deferred, value: Any, ok: bool, description: Any) -> None:
     if ok:
+        if type(description) is str and value is not None:  # a flat event's type (see callStep)
+            deferred.resolve(LazyJsEvent(value, description))
+            return
         try:
             deferred.resolve(event_from_js(value))
         except Exception as exc:
@@ -490,7 +519,10 @@ def _input(input: Any) -> Any:
 def _result_to_js(result: WorkflowResult) -> Any:
     """``{data, runId, type, event}``: the StopEvent's result, the run id, and the StopEvent."""
     event = result.event
-    if type(event) is JsEvent:
+    if type(event) is LazyJsEvent:
+        # the very JS value of its result (null when it has none), as for a JsEvent
+        data, stop = (event.js.result if "result" in event else None), event.js
+    elif type(event) is JsEvent:
         # a StopEvent without a result: null, as in Python (a missing JS property would raise)
         data, stop = (event.js.result if "result" in event else None), event.js
     else:
@@ -1339,10 +1371,12 @@ def install(helpers: Any) -> Any:
 
     Idempotent. The proxies made here are owned by this module for the life of the page.
     """
-    global _call_step, _resolve_call, _reject_call, _exported, _abort_signal
+    global _call_step, _resolve_call, _reject_call, _exported, _abort_signal, _helpers
     if _exported is None:
         _fresh_random_state()
     _call_step = helpers.callStep
+    _helpers = helpers
+    helpers.lazy = _lazy_events
     set_event_json(helpers.eventJson)
     _abort_signal = helpers.abortSignal
     _resolve_call = helpers.resolveCall

@@ -15,6 +15,7 @@ from typing import Any
 from .errors import InvalidEventError
 
 __all__ = [
+    "CheckedEvent",
     "INPUT_REQUESTED",
     "INPUT_REQUEST_EVENT",
     "INPUT_RESPONSE_EVENT",
@@ -145,3 +146,13 @@ def event_type_of(value: object, *, step: str | None = None) -> str:
             step=step,
         )
     return etype
+
+
+class CheckedEvent(Mapping[str, Any]):
+    """Base of events whose type and number rule were already checked where they were made
+    (the JS bridge's lazy events): the dispatcher produces them as they are, without
+    reading their fields. Subclasses set :attr:`etype` and answer ``["type"]`` with it."""
+
+    __slots__ = ("etype",)
+
+    etype: str

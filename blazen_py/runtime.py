@@ -45,6 +45,7 @@ from .errors import (
     WorkflowTimeoutError,
 )
 from .events import (
+    CheckedEvent,
     INPUT_REQUEST_EVENT,
     INPUT_RESPONSE_EVENT,
     STEP_FAILED_EVENT,
@@ -697,6 +698,9 @@ class Run:
                     self._bad_output(step, event, str(exc))
             return
         elif out is None:
+            return
+        elif isinstance(out, CheckedEvent):  # checked where it was made (a lazy JS event)
+            self.produce(out, step.name)
             return
         elif type(out) is list or type(out) is tuple:
             try:

@@ -128,7 +128,10 @@ const helpers = {
       try {
         then.call(
           out,
-          (value) => py.settle(invocation, value, true, null),
+          // A flat event's type is read here, once, as for a sync result (see callStep).
+          (value) =>
+            py.settle(invocation, value, true,
+              helpers.lazy && value !== null && typeof value === "object" ? flatEventType(value) : null),
           (error) => py.settle(invocation, error, false, describeThrown(error)),
         );
       } catch (error) {
@@ -136,8 +139,13 @@ const helpers = {
       }
       return undefined;
     }
+    if (helpers.lazy && out !== null && typeof out === "object") helpers.lazyType = flatEventType(out);
     return out === undefined ? null : out;
   },
+  // Set by Python (the bridge's lazy-events switch): when on, callStep reads the type of
+  // a flat event here, once, for Python to take from `lazyType` (null: convert it whole).
+  lazy: false,
+  lazyType: null,
   // A plain JS object that Pyodide's conversion does not take for one (it has an own
   // `constructor` key, say), as the codec's JSON text; null when it is no plain data.
   eventJson(value) {
@@ -169,6 +177,32 @@ const helpers = {
     }
   },
 };
+
+// The type of `out` when it is a flat event Python may keep as a JsProxy and convert only
+// when read: a plain object whose own values are strings, booleans, null or finite
+// numbers (so the number rule holds without converting it), its `type` a non-empty
+// string. Anything else (an array, a class instance, nested data, a Proxy whose traps
+// throw, a throwing getter) is null: Python converts it whole, as before, with its errors.
+// Each own value, the type included, is read exactly once, here.
+function flatEventType(out) {
+  try {
+    if (Object.getPrototypeOf(out) !== Object.prototype) return null;
+    let type = null;
+    for (const key in out) {
+      const value = out[key];
+      const kind = typeof value;
+      if (key === "type") {
+        if (kind !== "string" || value === "") return null;
+        type = value;
+      } else if (kind === "number") {
+        if (value - value !== 0) return null; // NaN and the infinities
+      } else if (kind !== "string" && kind !== "boolean" && value !== null) return null;
+    }
+    return type;
+  } catch {
+    return null;
+  }
+}
 
 // What a step threw, as text, whatever it is: an Error, a primitive, a Symbol, an object
 // with no prototype or a throwing toString, a revoked Proxy. Never throws itself.
