@@ -755,10 +755,38 @@ class Report:
             "dispatcher is a loop: its sync handlers run any length.",
             "",
         )
+        self.lazy_events(records)
         for mode in ("sync", "async"):
             self.js_loop_target(records, mode)
         for mode in ("sync", "async"):
             self.linearity(f"Chromium, JS steps, {mode}", records, "blazen.js", f"_{mode}")
+
+    def lazy_events(self, records: Mapping[tuple[str, str], Any]) -> None:
+        """blazen.js beside itself with lazy JS events off (the eager design), same page."""
+        old = "blazen.js (eager events)"
+        self.add(
+            "### Lazy JS events vs the eager design (same page, runs interleaved)",
+            "",
+            "| workload | handlers | lazy | events/s | eager | events/s | ratio |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        )
+        for mode in ("sync", "async"):
+            for base in ("loop", "fanout_large", "chain"):
+                ours, theirs = records.get((f"{base}_{mode}", "blazen.js")), records.get((f"{base}_{mode}", old))
+                if ours is None or theirs is None:
+                    continue
+                self.add(
+                    f"| {workload_label(base, self.sizes)} | {mode} | {spread(ours)} | {fmt_rate(rate(ours))} "
+                    f"| {spread(theirs)} | {fmt_rate(rate(theirs))} | {fmt_ratio(rate(ours), rate(theirs))} |"
+                )
+        self.add("")
+        a, b = rate(records.get(("loop_sync", "blazen.js"))), rate(records.get(("loop_sync", old)))
+        if a is not None and b is not None:
+            self.target(
+                "JS-step loop in Chromium, sync handlers: >= 1.8x the eager design (same run)",
+                f"{fmt_rate(a)} vs {fmt_rate(b)} events/s ({a / b:.2f}x)",
+                a >= 1.8 * b,
+            )
 
     def js_loop_target(self, records: Mapping[tuple[str, str], Any], mode: str) -> None:
         """blazen.js's JS-step loop against the peer's; where the peer cannot run the full

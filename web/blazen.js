@@ -142,6 +142,54 @@ const helpers = {
     if (helpers.lazy && out !== null && typeof out === "object") helpers.lazyType = flatEventType(out);
     return out === undefined ? null : out;
   },
+  // Call a pure step ({pure: true}: sync, no ctx) and, while `table` (a Map: event type ->
+  // [step name, wrapped handler]) says its result goes to exactly one pure step, the next
+  // one, at most `hops` steps in all. Only the first step's outcome is answered here: a
+  // later step's outcome (its result, or what it threw) is kept on its input (memo),
+  // which is answered as the first step's result; Python then routes that input to that
+  // step, whose call takes the outcome from the memo. So every error names the failing
+  // step and event, and every event leaving a chain is produced by the step that made it.
+  // undefined: the first step threw (pureError, pureErrorText say what).
+  callPure(fn, name, event, table, hops) {
+    const memo = pureMemo.get(event);
+    if (memo !== undefined && memo[0] === name) {
+      pureMemo.delete(event);
+      if (!memo[1]) return pureThrew(memo[2]);
+      helpers.lazyType = memo[3];
+      return memo[2] === undefined ? null : memo[2];
+    }
+    let step = fn;
+    let stepName = name;
+    let input = event;
+    let inputType = null;
+    for (let hop = 0; ; hop++) {
+      let out;
+      try {
+        out = step(input);
+      } catch (error) {
+        if (hop === 0) return pureThrew(error);
+        pureMemo.set(input, [stepName, false, error, null]);
+        helpers.lazyType = inputType;
+        return input;
+      }
+      const type = out !== null && typeof out === "object" ? flatEventType(out) : null;
+      if (hop === 0 && (type === null || hop + 1 >= hops || table === null || !table.has(type))) {
+        helpers.lazyType = type;
+        return out === undefined ? null : out;
+      }
+      const next = type !== null && hop + 1 < hops ? table.get(type) : undefined;
+      if (next === undefined) {
+        pureMemo.set(input, [stepName, true, out, type]);
+        helpers.lazyType = inputType;
+        return input;
+      }
+      [stepName, step] = next;
+      input = out;
+      inputType = type;
+    }
+  },
+  pureError: undefined,
+  pureErrorText: null,
   // Set by Python (the bridge's lazy-events switch): when on, callStep reads the type of
   // a flat event here, once, for Python to take from `lazyType` (null: convert it whole).
   lazy: false,
@@ -177,6 +225,49 @@ const helpers = {
     }
   },
 };
+
+// -- pure steps ({pure: true}) -----------------------------------------------------------------
+
+// An outcome a chain of pure steps already has for a step's input (see callPure):
+// event object -> [step name, ok, value, type of value when a flat event].
+const pureMemo = new WeakMap();
+
+function pureThrew(error) {
+  helpers.pureError = error;
+  helpers.pureErrorText = describeThrown(error);
+  return undefined;
+}
+
+// The ctx a pure step receives: any use of it throws, naming the step.
+function pureContext(name) {
+  const refuse = (what) => {
+    throw new BlazenError(`step '${name}' is pure ({pure: true}): it cannot use ctx (${what})`);
+  };
+  return new Proxy(Object.freeze({}), {
+    get: (_, key) => refuse(`it read ctx.${String(key)}`),
+    set: (_, key) => refuse(`it set ctx.${String(key)}`),
+    has: (_, key) => refuse(`it asked for ${String(key)} in ctx`),
+    ownKeys: () => refuse("it listed ctx's keys"),
+    defineProperty: (_, key) => refuse(`it defined ctx.${String(key)}`),
+    deleteProperty: (_, key) => refuse(`it deleted ctx.${String(key)}`),
+    getOwnPropertyDescriptor: (_, key) => refuse(`it inspected ctx.${String(key)}`),
+  });
+}
+
+// A pure step's handler as the bridge calls it: (event) => result, refusing a Promise.
+function pureHandler(name, handler) {
+  const ctx = pureContext(name);
+  return (event) => {
+    const out = handler(event, ctx);
+    if (out !== null && (typeof out === "object" || typeof out === "function") && typeof out.then === "function") {
+      out.then(undefined, () => {}); // it will not be awaited: no unhandled rejection
+      throw new BlazenError(
+        `step '${name}' is pure ({pure: true}) but returned a Promise: a pure step is a sync function`,
+      );
+    }
+    return out;
+  };
+}
 
 // The type of `out` when it is a flat event Python may keep as a JsProxy and convert only
 // when read: a plain object whose own values are strings, booleans, null or finite
@@ -780,7 +871,8 @@ export class Workflow {
 
   /**
    * Add a step: `handler(event, ctx)` may be sync or async and returns an event, an array
-   * of events (fan-out) or undefined. `options`: {emits, timeout, maxConcurrency, retry}.
+   * of events (fan-out) or undefined. `options`: {emits, timeout, maxConcurrency, retry, pure}.
+   * `pure: true` declares a sync step that uses no ctx (see docs/js-api.md, pure steps).
    * `retry`: {maxAttempts, initialDelay, maxDelay, backoff: 'exponential' | 'linear' |
    * 'fixed', jitter, retryOn}, seconds; `retryOn` is a list of error names or
    * `(error) => boolean`. `timeout` then counts per attempt.
@@ -789,7 +881,8 @@ export class Workflow {
     if (typeof handler !== "function") {
       throw new WorkflowDefinitionError(`step '${name}': handler must be a function`);
     }
-    call("workflow_add_step", this.#id, name, eventTypes, handler, options);
+    const pure = options !== null && typeof options === "object" && options.pure === true;
+    call("workflow_add_step", this.#id, name, eventTypes, pure ? pureHandler(name, handler) : handler, options);
     return this;
   }
 

@@ -158,7 +158,29 @@ async function timeOnce(workload, what) {
   return elapsed;
 }
 
-const ENGINES = { "blazen.js": blazen, "@llama-flow/core": llamaFlow };
+// blazen.js with lazy JS events off (the bridge's private switch): the design before
+// issue 24, measured beside the current one in the same page, run by run.
+let setLazy = null;
+const eager = Object.fromEntries(
+  Object.entries(blazen).map(([kind, make]) => [
+    kind,
+    (n, isAsync) => {
+      const workload = make(n, isAsync);
+      const run = async () => {
+        setLazy ??= pyodide.pyimport("blazen_py._jsbridge")._set_lazy_events; // kept for the page's life
+        setLazy(false);
+        try {
+          return await workload.run();
+        } finally {
+          setLazy(true);
+        }
+      };
+      return { ...workload, run };
+    },
+  ]),
+);
+
+const ENGINES = { "blazen.js": blazen, "blazen.js (eager events)": eager, "@llama-flow/core": llamaFlow };
 
 /**
  * JS-step workloads on blazen.js and @llama-flow/core, sync and async handlers, the
