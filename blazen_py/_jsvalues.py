@@ -28,8 +28,8 @@ from .stream import StreamEvent
 
 __all__ = [
     "JsEvent",
-    "LazyJsEvent",
     "JsValue",
+    "LazyJsEvent",
     "data_to_js",
     "event_from_js",
     "event_to_js",

@@ -15,13 +15,13 @@ from typing import Any
 from .errors import InvalidEventError
 
 __all__ = [
-    "CheckedEvent",
     "INPUT_REQUESTED",
     "INPUT_REQUEST_EVENT",
     "INPUT_RESPONSE_EVENT",
     "START_EVENT",
     "STEP_FAILED_EVENT",
     "STOP_EVENT",
+    "CheckedEvent",
     "Event",
     "describe",
     "event_shape",

@@ -45,11 +45,11 @@ from .errors import (
     WorkflowTimeoutError,
 )
 from .events import (
-    CheckedEvent,
     INPUT_REQUEST_EVENT,
     INPUT_RESPONSE_EVENT,
     STEP_FAILED_EVENT,
     STOP_EVENT,
+    CheckedEvent,
     describe,
     event_shape,
     event_type_of,
