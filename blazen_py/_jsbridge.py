@@ -261,9 +261,21 @@ def _pure_js_step(name: str, fn: Any) -> Callable[[Any, Context], Any]:
         # Chaining is exact only while nothing observes or interleaves with the steps it
         # skips: no stream listener (a handler, spans), no checkpoint, no waiters, and no
         # other event queued (chaining would run this chain before it).
-        if run.listener is None and run.on_step_done is None and not run.waiters and not run.queue:
+        # Nor while other steps take this same event or other step inputs are pending.
+        if (
+            run.listener is None
+            and run.on_step_done is None
+            and not run.waiters
+            and not run.queue
+            and not run.pending
+            and len(run.routes.get(event["type"], ())) == 1
+        ):
             table = _chain_table(run.routes)
         out = _call_pure(fn, name, event_to_js(event), table, _MAX_CHAIN if table is not None else 1)
+        if table is not None:
+            hops = _helpers.pureHops  # the steps the chain ran after this one
+            if hops:
+                run.spend_budget(hops)
         if out is None:  # it threw
             text = _helpers.pureErrorText
             error = _helpers.pureError

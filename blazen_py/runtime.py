@@ -676,6 +676,11 @@ class Run:
                 return
         self.requests.open(event.get("prompt"), event.get("metadata"), producer, request_id=chosen)
 
+    def spend_budget(self, events: int) -> None:
+        """Count ``events`` dispatched outside the pump (a chain of pure JS steps) against
+        the budget before the next yield, so a long run yields as often as without it."""
+        self._budget -= events
+
     def publish(self, etype: str, event: Mapping[str, Any]) -> None:
         """Put an item on the stream only (``write_event_to_stream``)."""
         listener = self.listener

@@ -158,6 +158,7 @@ const helpers = {
       helpers.lazyType = memo[3];
       return memo[2] === undefined ? null : memo[2];
     }
+    helpers.pureHops = 0;
     let step = fn;
     let stepName = name;
     let input = event;
@@ -169,6 +170,7 @@ const helpers = {
       } catch (error) {
         if (hop === 0) return pureThrew(error);
         pureMemo.set(input, [stepName, false, error, null]);
+        helpers.pureHops = hop - 1;
         helpers.lazyType = inputType;
         return input;
       }
@@ -180,6 +182,7 @@ const helpers = {
       const next = type !== null && hop + 1 < hops ? table.get(type) : undefined;
       if (next === undefined) {
         pureMemo.set(input, [stepName, true, out, type]);
+        helpers.pureHops = hop - 1;
         helpers.lazyType = inputType;
         return input;
       }
@@ -190,6 +193,7 @@ const helpers = {
   },
   pureError: undefined,
   pureErrorText: null,
+  pureHops: 0, // how many steps the last chain ran after its first (whose outcome it answered)
   // Set by Python (the bridge's lazy-events switch): when on, callStep reads the type of
   // a flat event here, once, for Python to take from `lazyType` (null: convert it whole).
   lazy: false,

@@ -218,3 +218,31 @@ def test_a_retried_pure_step_in_a_chain_is_called_again(js: JsPage) -> None:
         """,
     )
     assert out == {"data": "done", "calls": 3}
+
+
+def test_a_chain_beside_another_step_of_the_same_event_keeps_the_order(js: JsPage) -> None:
+    """Chaining is off while another step takes the same event: the join sees the events
+    in the order the dispatcher gives them without chaining."""
+    out = same(
+        js,
+        f"""
+        const seen = [];
+        const wf = new Workflow('siblings');
+        wf.addStep('a', ['{START}'], () => ({{ type: 'B' }}), P);
+        wf.addStep('b', ['B'], () => ({{ type: 'C' }}), P);
+        wf.addStep('c', ['C'], () => ({{ type: 'D' }}), P);
+        wf.addStep('d', ['D'], () => ({{ type: 'Done', from: 'chain' }}), P);
+        wf.addStep('x', ['{START}'], () => ({{ type: 'X' }}));
+        wf.addStep('y', ['X'], () => ({{ type: 'Done', from: 'other' }}));
+        wf.addStep('join', ['Done'], (e) => {{ seen.push(e.from); return seen.length === 2 ? {{ type: '{STOP}', result: seen }} : undefined; }});
+        return (await wf.run({{}})).data;
+        """,
+    )
+    assert out == ["other", "chain"]
+
+
+def test_a_long_chain_hands_back_to_the_dispatcher(js: JsPage) -> None:
+    """A chain of 2,000 pure steps in one run ends right: chains of at most 256 steps,
+    the budget of the dispatcher's periodic yield charged with the steps they ran."""
+    out = same(js, CHAIN + "return (await chain(2000).run({})).data;")
+    assert out == {"k": 2000, "at": 1999}
