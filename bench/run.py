@@ -755,10 +755,75 @@ class Report:
             "dispatcher is a loop: its sync handlers run any length.",
             "",
         )
+        self.lazy_events(records)
         for mode in ("sync", "async"):
             self.js_loop_target(records, mode)
         for mode in ("sync", "async"):
             self.linearity(f"Chromium, JS steps, {mode}", records, "blazen.js", f"_{mode}")
+
+    def lazy_events(self, records: Mapping[tuple[str, str], Any]) -> None:
+        """blazen.js beside itself with lazy JS events off (the eager design), same page."""
+        old = "blazen.js (eager events)"
+        self.add(
+            "### Lazy JS events vs the eager design (same page, runs interleaved)",
+            "",
+            "| workload | handlers | lazy | events/s | eager | events/s | ratio |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        )
+        for mode in ("sync", "async"):
+            for base in ("loop", "fanout_large", "chain"):
+                key = f"{base}_{mode}"
+                ours, theirs = records.get((key, "blazen.js")), records.get((key, old))
+                if ours is None or theirs is None:
+                    continue
+                self.add(
+                    f"| {workload_label(base, self.sizes)} | {mode} | {spread(ours)} "
+                    f"| {fmt_rate(rate(ours))} | {spread(theirs)} | {fmt_rate(rate(theirs))} "
+                    f"| {fmt_ratio(rate(ours), rate(theirs))} |"
+                )
+        self.add("")
+        self.pure_steps(records)
+        a, b = rate(records.get(("loop_sync", "blazen.js"))), rate(records.get(("loop_sync", old)))
+        if a is not None and b is not None:
+            self.target(
+                "JS-step loop in Chromium, sync handlers: >= 1.8x the eager design (same run)",
+                f"{fmt_rate(a)} vs {fmt_rate(b)} events/s ({a / b:.2f}x)",
+                a >= 1.8 * b,
+            )
+
+    def pure_steps(self, records: Mapping[tuple[str, str], Any]) -> None:
+        """The ping-pong loop with {pure: true} steps, the same steps not pure, and the
+        floor (the handlers called in a plain JS loop), same page, runs interleaved."""
+        engines = ("blazen.js (pure steps)", "blazen.js", "bare JS calls (floor)")
+        sizes = (self.sizes["loop"], self.sizes["fanout_large"])
+        if not any((f"pure_loop_{n}", engines[0]) in records for n in sizes):
+            return
+        self.add(
+            "### Pure JS steps ({pure: true}): ping-pong loop, sync handlers",
+            "",
+            "| events | " + " | ".join(f"{e} | events/s" for e in engines) + " | pure / not pure |",
+            "| ---: | " + " | ".join("---: | ---:" for _ in engines) + " | ---: |",
+        )
+        for n in sizes:
+            row = [records.get((f"pure_loop_{n}", e)) for e in engines]
+            cells = []
+            for record in row:
+                if record is None or record.get("error"):
+                    cells += [f"failed: {(record or {}).get('error', '-')[:60]}", "-"]
+                else:
+                    cells += [spread(record), fmt_rate(rate(record))]
+            self.add(f"| {n:,} | " + " | ".join(cells) + f" | {fmt_ratio(rate(row[0]), rate(row[1]))} |")
+        self.add("")
+        n = self.sizes["loop"]
+        value = rate(records.get((f"pure_loop_{n}", engines[0])))
+        floor = rate(records.get((f"pure_loop_{n}", engines[2])))
+        if value is not None:
+            beside = f" (floor {fmt_rate(floor)})" if floor is not None else ""
+            self.target(
+                f"Pure JS steps in Chromium at {n:,} events: >= 500,000 events/s",
+                f"{fmt_rate(value)} events/s{beside}",
+                value >= 500_000,
+            )
 
     def js_loop_target(self, records: Mapping[tuple[str, str], Any], mode: str) -> None:
         """blazen.js's JS-step loop against the peer's; where the peer cannot run the full

@@ -39,6 +39,7 @@ from pyodide.ffi import (  # type: ignore[import-not-found,attr-defined,unused-i
 from ._boundary import EXPORTS, error_fields, export, export_async
 from ._jsvalues import (
     JsEvent,
+    LazyJsEvent,
     data_to_js,
     event_from_js,
     event_to_js,
@@ -71,6 +72,11 @@ __all__ = ["JsStepError", "install"]
 
 _from_entries: Any = js.Object.fromEntries
 _call_step: Any = None
+_call_pure: Any = None
+_helpers: Any = None
+# Lazy JS events (see LazyJsEvent). A private switch, so that bench/ can measure the
+# eager design (every returned object converted whole) beside it in one run.
+_lazy_events = True
 _abort_signal: Any = None
 _resolve_call: Any = None
 _reject_call: Any = None
@@ -229,9 +235,84 @@ def _js_step(fn: Any) -> Callable[[Any, Context], Any]:
             deferred = Deferred()
             _pending[invocation] = deferred
             return deferred
+        if _lazy_events and type(out) is not str:
+            etype = _helpers.lazyType  # read once by the trampoline: a str for a flat event
+            if type(etype) is str:
+                return LazyJsEvent(out, etype)
         return event_from_js(out)
 
     return handler
+
+
+# Pure steps ({pure: true}): a chain runs at most this many steps in one call into JS, so
+# the dispatcher's periodic yield to the page still comes within a few hundred events.
+_MAX_CHAIN = 256
+_pure_steps: dict[Callable[..., Any], tuple[str, Any]] = {}  # handler -> (name, JS fn)
+_chain_tables: dict[int, tuple[Any, Any]] = {}  # id(routes) -> (routes, its JS Map)
+
+
+def _pure_js_step(name: str, fn: Any) -> Callable[[Any, Context], Any]:
+    """The handler of a pure JS step: called with no ctx, chained in JS to the pure steps
+    its results go to while the run has nothing to interleave with (see callPure)."""
+
+    def handler(event: Any, ctx: Context) -> Any:
+        run = cast(Run, ctx.run)
+        table = None
+        # Chaining is exact only while nothing observes or interleaves with the steps it
+        # skips: no stream listener (a handler, spans), no checkpoint, no waiters, and no
+        # other event queued (chaining would run this chain before it).
+        # Nor while other steps take this same event or other step inputs are pending.
+        if (
+            run.listener is None
+            and run.on_step_done is None
+            and not run.waiters
+            and not run.queue
+            and not run.pending
+            and len(run.routes.get(event["type"], ())) == 1
+        ):
+            table = _chain_table(run.routes)
+        out = _call_pure(fn, name, event_to_js(event), table, _MAX_CHAIN if table is not None else 1)
+        if table is not None:
+            hops = _helpers.pureHops  # the steps the chain ran after this one
+            if hops:
+                run.spend_budget(hops)
+        if out is None:  # it threw
+            text = _helpers.pureErrorText
+            error = _helpers.pureError
+            _helpers.pureError = None
+            raise JsStepError(text if isinstance(text, str) else "a non-Error value was thrown", error)
+        if type(out) is not str:
+            etype = _helpers.lazyType
+            if type(etype) is str and _lazy_events:
+                return LazyJsEvent(out, etype)
+        return event_from_js(out)
+
+    _pure_steps[handler] = (name, fn)
+    return handler
+
+
+def _chain_table(routes: Any) -> Any:
+    """A JS Map of the event types that go to exactly one step, a pure one: type ->
+    [step name, its JS function]. Made once per workflow definition (its routes)."""
+    known = _chain_tables.get(id(routes))
+    if known is not None and known[0] is routes:
+        return known[1]
+    pairs = []
+    for etype, steps in routes.items():
+        if len(steps) == 1 and steps[0].handler in _pure_steps:
+            name, fn = _pure_steps[steps[0].handler]
+            pairs.append(to_js([etype, to_js([name, fn])]))
+    table = js.Map.new(to_js(pairs))
+    _chain_tables[id(routes)] = (routes, table)
+    return table
+
+
+def _set_lazy_events(on: bool) -> None:
+    """Switch lazy JS events on or off (bench/ measures both designs in one page)."""
+    global _lazy_events
+    _lazy_events = bool(on)
+    if _helpers is not None:
+        _helpers.lazy = _lazy_events
 
 
 def _settle(invocation: int, value: Any, ok: bool, description: Any = None) -> None:
@@ -241,7 +322,19 @@ def _settle(invocation: int, value: Any, ok: bool, description: Any = None) -> N
     deferred = _pending.pop(invocation, None)
     if deferred is None:
         return
+    # What the engine says about the value (a bad event) speaks JS, as for a sync step.
+    token = message_language.set("js")
+    try:
+        _settle_deferred(deferred, value, ok, description)
+    finally:
+        message_language.reset(token)
+
+
+def _settle_deferred(deferred: Deferred, value: Any, ok: bool, description: Any) -> None:
     if ok:
+        if type(description) is str and value is not None:  # a flat event's type (see callStep)
+            deferred.resolve(LazyJsEvent(value, description))
+            return
         try:
             deferred.resolve(event_from_js(value))
         except Exception as exc:
@@ -306,10 +399,13 @@ def workflow_drop(wf_id: int) -> None:
 def workflow_add_step(wf_id: int, name: str, accepts: Any, fn: Any, options: Any) -> None:
     """Add a JS step."""
     opts = from_js(options) or {}
+    pure = opts.get("pure")
+    if pure is not None and not isinstance(pure, bool):
+        raise WorkflowDefinitionError(f"step {name!r}: pure must be true or false, got {js_kind(pure)}")
     _workflows[wf_id].add_step(
         name,
         list(from_js(accepts)) if isinstance(accepts, JsProxy) else accepts,
-        _js_step(fn),
+        _pure_js_step(name, fn) if pure else _js_step(fn),
         emits=opts.get("emits"),
         timeout=opts.get("timeout"),
         max_concurrency=opts.get("maxConcurrency"),
@@ -490,7 +586,10 @@ def _input(input: Any) -> Any:
 def _result_to_js(result: WorkflowResult) -> Any:
     """``{data, runId, type, event}``: the StopEvent's result, the run id, and the StopEvent."""
     event = result.event
-    if type(event) is JsEvent:
+    if type(event) is LazyJsEvent:
+        # the very JS value of its result (null when it has none), as for a JsEvent
+        data, stop = (event.js.result if "result" in event else None), event.js
+    elif type(event) is JsEvent:
         # a StopEvent without a result: null, as in Python (a missing JS property would raise)
         data, stop = (event.js.result if "result" in event else None), event.js
     else:
@@ -1339,10 +1438,13 @@ def install(helpers: Any) -> Any:
 
     Idempotent. The proxies made here are owned by this module for the life of the page.
     """
-    global _call_step, _resolve_call, _reject_call, _exported, _abort_signal
+    global _call_step, _resolve_call, _reject_call, _exported, _abort_signal, _helpers, _call_pure
     if _exported is None:
         _fresh_random_state()
     _call_step = helpers.callStep
+    _call_pure = helpers.callPure
+    _helpers = helpers
+    helpers.lazy = _lazy_events
     set_event_json(helpers.eventJson)
     _abort_signal = helpers.abortSignal
     _resolve_call = helpers.resolveCall

@@ -22,13 +22,14 @@ from pyodide.ffi import (  # type: ignore[import-not-found,attr-defined,unused-i
 )
 
 from .errors import InvalidEventError
-from .events import INPUT_RESPONSE_EVENT
+from .events import INPUT_RESPONSE_EVENT, CheckedEvent
 from .state import MAX_SAFE_INT, decode_state_value, encode_state_value
 from .stream import StreamEvent
 
 __all__ = [
     "JsEvent",
     "JsValue",
+    "LazyJsEvent",
     "data_to_js",
     "event_from_js",
     "event_to_js",
@@ -51,6 +52,63 @@ class JsEvent(dict[str, Any]):
     __slots__ = ("js",)
 
     js: Any
+
+
+class LazyJsEvent(CheckedEvent):
+    """An event a JS step returned, kept as its JS object: converted only when read.
+
+    blazen.js read its ``type`` once and checked that it is flat (its own values are
+    strings, booleans, null or finite numbers), so the dispatcher routes it with no
+    conversion, and a JS step downstream receives the very object. The first read of a
+    field (a Python step, the stream, a snapshot, the result) converts it whole, once;
+    ``["type"]`` stays the type read at return. A JS step that mutates the object after
+    returning it changes what a later first read sees (docs/js-api.md): do not.
+
+    The JsProxy (:attr:`js`) is owned by this event and released with it.
+    """
+
+    __slots__ = ("_fields", "js")
+
+    js: Any
+    _fields: dict[str, Any] | None
+
+    def __init__(self, value: Any, etype: str) -> None:
+        self.js = value
+        self.etype = etype
+        self._fields = None
+
+    def fields(self) -> dict[str, Any]:
+        """The event as Python data (converted on the first call)."""
+        fields = self._fields
+        if fields is None:
+            converted = event_from_js(self.js)
+            # The object passed blazen.js's flat check, so it converts to a mapping.
+            fields = dict(converted) if isinstance(converted, Mapping) else {}
+            fields["type"] = self.etype
+            self._fields = fields
+        return fields
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "type":
+            return self.etype
+        return self.fields()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key == "type":
+            return self.etype
+        return self.fields().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key == "type" or key in self.fields()
+
+    def __iter__(self) -> Any:
+        return iter(self.fields())
+
+    def __len__(self) -> int:
+        return len(self.fields())
+
+    def __repr__(self) -> str:
+        return repr(self.fields())
 
 
 # isinstance(x, JsProxy) goes through Pyodide's __subclasscheck__ (a Python function); the
@@ -180,7 +238,7 @@ def to_js_value(value: Any) -> Any:
         return float(value)  # a number, as the rule says (to_js would make a BigInt)
     if cls is str or cls is int or cls is float or cls is bool or is_proxy(value):
         return value
-    if cls is JsEvent:
+    if cls is JsEvent or cls is LazyJsEvent:
         return value.js
     return data_to_js(value)
 
@@ -193,7 +251,7 @@ def _nulls(value: Any) -> Any:
         return jsnull
     if cls is int and _EDGE < abs(value) <= MAX_SAFE_INT:
         return float(value)  # to_js makes a BigInt of ±(2**53 - 1): the rule says a number
-    if cls is JsEvent:
+    if cls is JsEvent or cls is LazyJsEvent:
         return value.js
     if cls is dict or cls is StreamEvent:
         return {k: _nulls(v) for k, v in value.items()}
@@ -209,8 +267,9 @@ def data_to_js(value: Any) -> Any:
 
 
 def event_to_js(event: Mapping[str, Any]) -> Any:
-    if type(event) is JsEvent:
-        return event.js
+    cls = type(event)
+    if cls is LazyJsEvent or cls is JsEvent:
+        return event.js  # type: ignore[attr-defined]
     if event.get("type") == INPUT_RESPONSE_EVENT:
         event = {
             "type": INPUT_RESPONSE_EVENT,

@@ -21,6 +21,7 @@ __all__ = [
     "START_EVENT",
     "STEP_FAILED_EVENT",
     "STOP_EVENT",
+    "CheckedEvent",
     "Event",
     "describe",
     "event_shape",
@@ -145,3 +146,13 @@ def event_type_of(value: object, *, step: str | None = None) -> str:
             step=step,
         )
     return etype
+
+
+class CheckedEvent(Mapping[str, Any]):
+    """Base of events whose type and number rule were already checked where they were made
+    (the JS bridge's lazy events): the dispatcher produces them as they are, without
+    reading their fields. Subclasses set :attr:`etype` and answer ``["type"]`` with it."""
+
+    __slots__ = ("etype",)
+
+    etype: str

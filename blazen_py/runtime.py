@@ -49,6 +49,7 @@ from .events import (
     INPUT_RESPONSE_EVENT,
     STEP_FAILED_EVENT,
     STOP_EVENT,
+    CheckedEvent,
     describe,
     event_shape,
     event_type_of,
@@ -675,6 +676,11 @@ class Run:
                 return
         self.requests.open(event.get("prompt"), event.get("metadata"), producer, request_id=chosen)
 
+    def spend_budget(self, events: int) -> None:
+        """Count ``events`` dispatched outside the pump (a chain of pure JS steps) against
+        the budget before the next yield, so a long run yields as often as without it."""
+        self._budget -= events
+
     def publish(self, etype: str, event: Mapping[str, Any]) -> None:
         """Put an item on the stream only (``write_event_to_stream``)."""
         listener = self.listener
@@ -697,6 +703,9 @@ class Run:
                     self._bad_output(step, event, str(exc))
             return
         elif out is None:
+            return
+        elif isinstance(out, CheckedEvent):  # checked where it was made (a lazy JS event)
+            self.produce(out, step.name)
             return
         elif type(out) is list or type(out) is tuple:
             try:

@@ -31,6 +31,8 @@ export interface StepOptions {
   maxConcurrency?: number;
   /** Try a failed invocation again (overrides the workflow's setRetryPolicy). */
   retry?: RetryOptions | null;
+  /** A sync step that uses no ctx: chains of pure steps run in one call into the engine. */
+  pure?: boolean;
 }
 
 /** A step's retry policy; delays in seconds. */

@@ -128,7 +128,10 @@ const helpers = {
       try {
         then.call(
           out,
-          (value) => py.settle(invocation, value, true, null),
+          // A flat event's type is read here, once, as for a sync result (see callStep).
+          (value) =>
+            py.settle(invocation, value, true,
+              helpers.lazy && value !== null && typeof value === "object" ? flatEventType(value) : null),
           (error) => py.settle(invocation, error, false, describeThrown(error)),
         );
       } catch (error) {
@@ -136,8 +139,65 @@ const helpers = {
       }
       return undefined;
     }
+    if (helpers.lazy && out !== null && typeof out === "object") helpers.lazyType = flatEventType(out);
     return out === undefined ? null : out;
   },
+  // Call a pure step ({pure: true}: sync, no ctx) and, while `table` (a Map: event type ->
+  // [step name, wrapped handler]) says its result goes to exactly one pure step, the next
+  // one, at most `hops` steps in all. Only the first step's outcome is answered here: a
+  // later step's outcome (its result, or what it threw) is kept on its input (memo),
+  // which is answered as the first step's result; Python then routes that input to that
+  // step, whose call takes the outcome from the memo. So every error names the failing
+  // step and event, and every event leaving a chain is produced by the step that made it.
+  // undefined: the first step threw (pureError, pureErrorText say what).
+  callPure(fn, name, event, table, hops) {
+    const memo = pureMemo.get(event);
+    if (memo !== undefined && memo[0] === name) {
+      pureMemo.delete(event);
+      if (!memo[1]) return pureThrew(memo[2]);
+      helpers.lazyType = memo[3];
+      return memo[2] === undefined ? null : memo[2];
+    }
+    helpers.pureHops = 0;
+    let step = fn;
+    let stepName = name;
+    let input = event;
+    let inputType = null;
+    for (let hop = 0; ; hop++) {
+      let out;
+      try {
+        out = step(input);
+      } catch (error) {
+        if (hop === 0) return pureThrew(error);
+        pureMemo.set(input, [stepName, false, error, null]);
+        helpers.pureHops = hop - 1;
+        helpers.lazyType = inputType;
+        return input;
+      }
+      const type = out !== null && typeof out === "object" ? flatEventType(out) : null;
+      if (hop === 0 && (type === null || hop + 1 >= hops || table === null || !table.has(type))) {
+        helpers.lazyType = type;
+        return out === undefined ? null : out;
+      }
+      const next = type !== null && hop + 1 < hops ? table.get(type) : undefined;
+      if (next === undefined) {
+        pureMemo.set(input, [stepName, true, out, type]);
+        helpers.pureHops = hop - 1;
+        helpers.lazyType = inputType;
+        return input;
+      }
+      [stepName, step] = next;
+      input = out;
+      inputType = type;
+    }
+  },
+  pureError: undefined,
+  pureErrorText: null,
+  pureHops: 0, // how many steps the last chain ran after its first (whose outcome it answered)
+  // Set by Python (the bridge's lazy-events switch): when on, callStep reads the type of
+  // a flat event here, once, for Python to take from `lazyType` (null: convert it whole).
+  lazy: false,
+  lazyType: null,
   // A plain JS object that Pyodide's conversion does not take for one (it has an own
   // `constructor` key, say), as the codec's JSON text; null when it is no plain data.
   eventJson(value) {
@@ -169,6 +229,75 @@ const helpers = {
     }
   },
 };
+
+// -- pure steps ({pure: true}) -----------------------------------------------------------------
+
+// An outcome a chain of pure steps already has for a step's input (see callPure):
+// event object -> [step name, ok, value, type of value when a flat event].
+const pureMemo = new WeakMap();
+
+function pureThrew(error) {
+  helpers.pureError = error;
+  helpers.pureErrorText = describeThrown(error);
+  return undefined;
+}
+
+// The ctx a pure step receives: any use of it throws, naming the step.
+function pureContext(name) {
+  const refuse = (what) => {
+    throw new BlazenError(`step '${name}' is pure ({pure: true}): it cannot use ctx (${what})`);
+  };
+  return new Proxy(Object.freeze({}), {
+    get: (_, key) => refuse(`it read ctx.${String(key)}`),
+    set: (_, key) => refuse(`it set ctx.${String(key)}`),
+    has: (_, key) => refuse(`it asked for ${String(key)} in ctx`),
+    ownKeys: () => refuse("it listed ctx's keys"),
+    defineProperty: (_, key) => refuse(`it defined ctx.${String(key)}`),
+    deleteProperty: (_, key) => refuse(`it deleted ctx.${String(key)}`),
+    getOwnPropertyDescriptor: (_, key) => refuse(`it inspected ctx.${String(key)}`),
+  });
+}
+
+// A pure step's handler as the bridge calls it: (event) => result, refusing a Promise.
+function pureHandler(name, handler) {
+  const ctx = pureContext(name);
+  return (event) => {
+    const out = handler(event, ctx);
+    if (out !== null && (typeof out === "object" || typeof out === "function") && typeof out.then === "function") {
+      out.then(undefined, () => {}); // it will not be awaited: no unhandled rejection
+      throw new BlazenError(
+        `step '${name}' is pure ({pure: true}) but returned a Promise: a pure step is a sync function`,
+      );
+    }
+    return out;
+  };
+}
+
+// The type of `out` when it is a flat event Python may keep as a JsProxy and convert only
+// when read: a plain object whose own values are strings, booleans, null or finite
+// numbers (so the number rule holds without converting it), its `type` a non-empty
+// string. Anything else (an array, a class instance, nested data, a Proxy whose traps
+// throw, a throwing getter) is null: Python converts it whole, as before, with its errors.
+// Each own value, the type included, is read exactly once, here.
+function flatEventType(out) {
+  try {
+    if (Object.getPrototypeOf(out) !== Object.prototype) return null;
+    let type = null;
+    for (const key in out) {
+      const value = out[key];
+      const kind = typeof value;
+      if (key === "type") {
+        if (kind !== "string" || value === "") return null;
+        type = value;
+      } else if (kind === "number") {
+        if (value - value !== 0) return null; // NaN and the infinities
+      } else if (kind !== "string" && kind !== "boolean" && value !== null) return null;
+    }
+    return type;
+  } catch {
+    return null;
+  }
+}
 
 // What a step threw, as text, whatever it is: an Error, a primitive, a Symbol, an object
 // with no prototype or a throwing toString, a revoked Proxy. Never throws itself.
@@ -746,7 +875,8 @@ export class Workflow {
 
   /**
    * Add a step: `handler(event, ctx)` may be sync or async and returns an event, an array
-   * of events (fan-out) or undefined. `options`: {emits, timeout, maxConcurrency, retry}.
+   * of events (fan-out) or undefined. `options`: {emits, timeout, maxConcurrency, retry, pure}.
+   * `pure: true` declares a sync step that uses no ctx (see docs/js-api.md, pure steps).
    * `retry`: {maxAttempts, initialDelay, maxDelay, backoff: 'exponential' | 'linear' |
    * 'fixed', jitter, retryOn}, seconds; `retryOn` is a list of error names or
    * `(error) => boolean`. `timeout` then counts per attempt.
@@ -755,7 +885,8 @@ export class Workflow {
     if (typeof handler !== "function") {
       throw new WorkflowDefinitionError(`step '${name}': handler must be a function`);
     }
-    call("workflow_add_step", this.#id, name, eventTypes, handler, options);
+    const pure = options !== null && typeof options === "object" && options.pure === true;
+    call("workflow_add_step", this.#id, name, eventTypes, pure ? pureHandler(name, handler) : handler, options);
     return this;
   }
 

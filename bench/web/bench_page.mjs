@@ -158,7 +158,59 @@ async function timeOnce(workload, what) {
   return elapsed;
 }
 
-const ENGINES = { "blazen.js": blazen, "@llama-flow/core": llamaFlow };
+// The same ping-pong loop with its steps declared {pure: true} (chained in JS) and not,
+// and its floor: the two handlers called in a plain JS loop, no engine at all.
+const pingStep = (e) => ({ type: "Ping", i: (e.i ?? 0) + 1 });
+const pongStep = (n) => (e) => {
+  const i = e.i + 1;
+  return i >= n ? { type: STOP, result: i } : { type: "Pong", i };
+};
+const PURE_ENGINES = {
+  "blazen.js (pure steps)": (n) => pureLoop(n, { pure: true }),
+  "blazen.js": (n) => pureLoop(n, null),
+  "bare JS calls (floor)": (n) => {
+    const pong = pongStep(n);
+    const run = async () => {
+      let e = {};
+      for (;;) {
+        e = pong(pingStep(e));
+        if (e.type === STOP) return e.result;
+      }
+    };
+    return { events: n, expected: n, run };
+  },
+};
+
+function pureLoop(n, options) {
+  const wf = new Workflow("bench-pure-loop");
+  wf.addStep("ping", [START, "Pong"], pingStep, options);
+  wf.addStep("pong", ["Ping"], pongStep(n), options);
+  return { events: n, expected: n, run: async () => (await wf.run({})).data };
+}
+
+// blazen.js with lazy JS events off (the bridge's private switch): the design before
+// issue 24, measured beside the current one in the same page, run by run.
+let setLazy = null;
+const eager = Object.fromEntries(
+  Object.entries(blazen).map(([kind, make]) => [
+    kind,
+    (n, isAsync) => {
+      const workload = make(n, isAsync);
+      const run = async () => {
+        setLazy ??= pyodide.pyimport("blazen_py._jsbridge")._set_lazy_events; // kept for the page's life
+        setLazy(false);
+        try {
+          return await workload.run();
+        } finally {
+          setLazy(true);
+        }
+      };
+      return { ...workload, run };
+    },
+  ]),
+);
+
+const ENGINES = { "blazen.js": blazen, "blazen.js (eager events)": eager, "@llama-flow/core": llamaFlow };
 
 /**
  * JS-step workloads on blazen.js and @llama-flow/core, sync and async handlers, the
@@ -192,6 +244,20 @@ export async function jsSuite(config) {
         }
         records.push(record);
       }
+    }
+  }
+  // Pure steps at the loop's size and the large fan-out's (1,000 and 10,000 events).
+  for (const n of [sizes.loop, sizes.fanout_large]) {
+    for (const [engine, make] of Object.entries(PURE_ENGINES)) {
+      const workload = make(n);
+      const record = { name: `pure_loop_${n}`, engine, events: workload.events, samples: [] };
+      try {
+        for (let i = 0; i < warmup; i++) await timeOnce(workload, `${engine} ${record.name}`);
+        timed.push([workload, record]);
+      } catch (error) {
+        record.error = `${error && error.name}: ${error && error.message}`.slice(0, 200);
+      }
+      records.push(record);
     }
   }
   for (let r = 0; r < runs; r++) {

@@ -26,9 +26,13 @@ def test_browser_benchmarks_run(browser: Any) -> None:
     assert all((run.rate(r) or 0) > 0 for r in python)
 
     js = result["js"]["records"]
-    assert {r["engine"] for r in js} == {"blazen.js", "@llama-flow/core"}
+    engines = {"blazen.js", "blazen.js (eager events)", "@llama-flow/core"}
+    engines |= {"blazen.js (pure steps)", "bare JS calls (floor)"}
+    assert {r["engine"] for r in js} == engines
+    pure = {r["name"] for r in js if r["engine"] == "blazen.js (pure steps)"}
+    assert pure == {f"pure_loop_{QUICK['sizes']['loop']}", f"pure_loop_{QUICK['sizes']['fanout_large']}"}
     for record in js:
-        if record["engine"] == "blazen.js" or not record.get("error"):
+        if not record["engine"].startswith("@") or not record.get("error"):
             assert not record.get("error"), record
             assert len(record["samples"]) == QUICK["runs"]
             assert (run.rate(record) or 0) > 0, record
