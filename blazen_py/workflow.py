@@ -230,6 +230,69 @@ class Workflow:
             name, accepts, subworkflow_handler(name, child, input, output), timeout=timeout, inline=True
         )
 
+    def add_parallel_subworkflows(
+        self,
+        name: str,
+        accepts: list[str] | tuple[str, ...],
+        children: list[Workflow] | tuple[Workflow, ...],
+        *,
+        input: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
+        output: Callable[[Any, Mapping[str, Any]], Any] | None = None,
+        join: str = "all",
+        timeout: float | None = None,
+    ) -> Step:
+        """Declare a step that runs the workflows ``children`` at once, each with its own
+        state and run id, all from the same start input.
+
+        Args:
+            name: Unique step name.
+            accepts: Event types routed to this step.
+            children: The workflows to run (at least one).
+            input: Maps the parent event to the children's start input (default: the
+                event's fields without ``type``); each child gets its own copy.
+            output: ``(results, event)`` -> the parent's next event(s). With
+                ``join="all"`` ``results`` is the list of the children's
+                :class:`WorkflowResult` in ``children`` order; with ``join="first"`` it is
+                the first one to finish (default: a StopEvent with the data).
+            join: ``"all"`` waits for every child; ``"first"`` takes the first result and
+                aborts the others (their ``ctx.signal`` fires).
+            timeout: Seconds the children may take together (a
+                :class:`StepTimeoutError`); ``None``: no limit.
+
+        A snapshot holds each finished child's result and each running child's snapshot:
+        resume runs only the unfinished ones. A child's failure aborts the others and is
+        this step's failure (its retry policy applies: a retry runs every child again).
+
+        Example::
+
+            from blazen_py import START_EVENT, STOP_EVENT, Workflow
+
+            def scorer(name, factor):
+                wf = Workflow(name)
+                wf.add_step("score", [START_EVENT],
+                            lambda e, ctx: {"type": STOP_EVENT, "result": len(e["text"]) * factor})
+                return wf
+
+            wf = Workflow("judge")
+            wf.add_step("start", [START_EVENT], lambda e, ctx: {"type": "Draft", "text": e["text"]})
+            wf.add_parallel_subworkflows(
+                "score", ["Draft"], [scorer("short", 1), scorer("long", 10)],
+                input=lambda e: {"text": e["text"]},
+                output=lambda results, e: {"type": STOP_EVENT, "result": [r.data for r in results]},
+            )
+            result = await wf.run({"text": "abc"})
+            assert result.data == [3, 30]
+        """
+        from .subworkflow import parallel_handler
+
+        return self.add_step(
+            name,
+            accepts,
+            parallel_handler(name, children, input, output, join),
+            timeout=timeout,
+            inline=True,
+        )
+
     def add_map_step(
         self,
         name: str,
@@ -795,6 +858,25 @@ class WorkflowBuilder:
         from .subworkflow import subworkflow_handler
 
         return self.add_step(name, accepts, subworkflow_handler(name, child, input, output), timeout=timeout)
+
+    def add_parallel_subworkflows(
+        self,
+        name: str,
+        accepts: list[str] | tuple[str, ...],
+        children: list[Workflow] | tuple[Workflow, ...],
+        *,
+        input: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
+        output: Callable[[Any, Mapping[str, Any]], Any] | None = None,
+        join: str = "all",
+        timeout: float | None = None,
+    ) -> WorkflowBuilder:
+        """Add a parallel sub-workflows step (same arguments as
+        :meth:`Workflow.add_parallel_subworkflows`)."""
+        from .subworkflow import parallel_handler
+
+        return self.add_step(
+            name, accepts, parallel_handler(name, children, input, output, join), timeout=timeout
+        )
 
     def step(
         self, accepts: list[str] | tuple[str, ...], *, name: str | None = None, **options: Any
