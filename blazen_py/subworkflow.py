@@ -129,6 +129,11 @@ def subworkflow_handler(
     return handler
 
 
+def _retrieve(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled():
+        done.exception()
+
+
 def _settle(future: asyncio.Future[Any], run: Run) -> None:
     if future.done():
         return
@@ -208,6 +213,8 @@ class _Map:
 
     def _fill(self) -> None:
         record = self.record
+        if self.future.done():
+            return  # join="first" already won (perhaps by a restored child): start no more
         while len(record["live"]) < self.concurrency and self.next < len(self.inputs):
             index = self.next
             self.next += 1
@@ -232,7 +239,8 @@ class _Map:
 
     def _landed(self, index: int, run: Run) -> None:
         record = self.record
-        if record["live"].pop(str(index), None) is None or self.future.done():
+        live = record.get("live")  # gone once the invocation ended: a late landing is stale
+        if live is None or live.pop(str(index), None) is None or self.future.done():
             return
         error = run.done.exception()
         if error is not None:
@@ -259,6 +267,7 @@ class _Map:
         for run in list(self.record["live"].values()):
             if not run.finished:
                 run.abort()
+            run.done.add_done_callback(_retrieve)  # nobody awaits an aborted sibling's result
         self.record["live"].clear()
 
     def interrupt(self) -> None:

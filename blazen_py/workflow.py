@@ -878,6 +878,21 @@ class WorkflowBuilder:
             name, accepts, parallel_handler(name, children, input, output, join), timeout=timeout
         )
 
+    def add_map_step(
+        self,
+        name: str,
+        accepts: list[str] | tuple[str, ...],
+        child: Workflow,
+        *,
+        items: Callable[[Mapping[str, Any]], Any],
+        output: Callable[[list[WorkflowResult], Mapping[str, Any]], Any] | None = None,
+        concurrency: int = 8,
+    ) -> WorkflowBuilder:
+        """Add a map step (same arguments as :meth:`Workflow.add_map_step`)."""
+        from .subworkflow import map_handler
+
+        return self.add_step(name, accepts, map_handler(name, child, items, output, concurrency))
+
     def step(
         self, accepts: list[str] | tuple[str, ...], *, name: str | None = None, **options: Any
     ) -> Callable[[F], F]:
