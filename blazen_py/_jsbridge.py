@@ -435,7 +435,9 @@ def workflow_add_map_step(wf_id: int, name: str, accepts: Any, child_id: int, *f
 
 
 @export
-def workflow_add_parallel_subworkflows(wf_id: int, name: str, accepts: Any, child_ids: Any, *fns: Any) -> None:
+def workflow_add_parallel_subworkflows(
+    wf_id: int, name: str, accepts: Any, child_ids: Any, *fns: Any
+) -> None:
     """``wf.addParallelSubworkflows(name, accepts, children, {input, output, join, timeout})``:
     ``child_ids`` are the children's ids (null where an entry is not a Workflow of this
     page), ``fns`` the input and output JS functions (or null) and the other options."""

@@ -180,7 +180,8 @@ class _Map:
     """
 
     __slots__ = (
-        "children", "concurrency", "first", "future", "inputs", "listener", "next", "parent", "record", "step",
+        "children", "concurrency", "first", "future", "inputs",
+        "listener", "next", "parent", "record", "step",
     )
 
     def __init__(
@@ -353,7 +354,9 @@ def parallel_handler(
     if join not in ("all", "first"):
         raise WorkflowDefinitionError(f"step {name!r}: join must be 'all' or 'first', got {join!r}")
     if isinstance(children, (str, bytes, Mapping)) or not hasattr(children, "__iter__"):
-        raise WorkflowDefinitionError(f"step {name!r}: children must be a list of Workflows, got {children!r}")
+        raise WorkflowDefinitionError(
+            f"step {name!r}: children must be a list of Workflows, got {children!r}"
+        )
     kids = list(children)
     if not kids:
         raise WorkflowDefinitionError(f"step {name!r}: children must not be empty")
@@ -398,6 +401,7 @@ def parallel_handler(
         if first:
             key = min(done, key=int)  # only one lands: the others were aborted
             return map_out(_result(done[key]["data"], done[key]["run_id"]), event)
-        return map_out([_result(done[str(i)]["data"], done[str(i)]["run_id"]) for i in range(len(kids))], event)
+        rows = [done[str(i)] for i in range(len(kids))]
+        return map_out([_result(r["data"], r["run_id"]) for r in rows], event)
 
     return handler

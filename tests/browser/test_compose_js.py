@@ -506,7 +506,8 @@ def test_parallel_subworkflows_run_at_once_in_order_and_survive_a_pause(js: JsPa
     """
     )["value"]
     assert out["rows"] == [["slow", 1], ["fast", 2], ["napping", 3]]
-    assert len(set(out["ids"])) == 3 and out["parent"] not in out["ids"]
+    assert len(set(out["ids"])) == 3
+    assert out["parent"] not in out["ids"]
     assert out["firstDone"] == "fast"
     assert (out["kind"], out["done"], out["running"]) == ("parallel", ["0", "1"], ["2"])
     assert out["resumed"] == out["rows"]
@@ -550,13 +551,16 @@ def test_parallel_failures_abort_timeout_and_bad_declarations(js: JsPage) -> Non
                  empty: bad([]), notWf: bad([{}]), notArray: bad('abc'), join: bad([kidWf('j', 0, 1)], { join: 'any' }) };
     """
     )["value"]
-    assert out["failing"][0] == "StepError" and "bad fell over" in out["failing"][1], out
+    assert out["failing"][0] == "StepError", out
+    assert "bad fell over" in out["failing"][1]
     assert out["failing"][2] == "fan"
     assert out["okAborted"] is True
     assert out["aborted"][0] == "WorkflowAbortedError"
     assert out["xy"] == [True, True]
     assert out["timeout"][0] == "StepTimeoutError", out
-    assert out["empty"][0] == "WorkflowDefinitionError" and "non-empty array" in out["empty"][1]
+    assert out["empty"][0] == "WorkflowDefinitionError"
+    assert "non-empty array" in out["empty"][1]
     assert out["notWf"] == ["WorkflowDefinitionError", "step 'p': children[0] must be a Workflow"]
     assert out["notArray"][0] == "WorkflowDefinitionError"
-    assert out["join"][0] == "WorkflowDefinitionError" and "join must be 'all' or 'first'" in out["join"][1], out
+    assert out["join"][0] == "WorkflowDefinitionError", out
+    assert "join must be 'all' or 'first'" in out["join"][1]

@@ -78,13 +78,18 @@ def group(children: list[Workflow], join: str = "all", **options: Any) -> Workfl
 
 async def test_all_children_run_at_once_with_their_own_run_ids_in_children_order() -> None:
     log: dict[str, Any] = {}
-    kids = [kid("slow", log, nap=0.08, factor=1), kid("fast", log, factor=2), kid("mid", log, nap=0.02, factor=3)]
+    kids = [
+        kid("slow", log, nap=0.08, factor=1),
+        kid("fast", log, factor=2),
+        kid("mid", log, nap=0.02, factor=3),
+    ]
     handler = await group(kids).run_with_handler({"n": 4})
     result = await handler.result()
     rows = result.data["rows"]
     assert [r[:2] for r in rows] == [["slow", 1], ["fast", 2], ["mid", 3]]
     ids = [r[2] for r in rows]
-    assert len(set(ids)) == 3 and handler.run_id not in ids
+    assert len(set(ids)) == 3
+    assert handler.run_id not in ids
     assert ids == [log["runs"][n][0] for n in ("slow", "fast", "mid")]
     assert log["finished"][0] == "fast"  # they ran at once, not one after another
     assert result.data["n"] == 4
@@ -151,7 +156,11 @@ async def test_a_pause_holds_each_child_and_resume_runs_only_the_unfinished_ones
     log: dict[str, Any] = {}
 
     def kids() -> list[Workflow]:
-        return [kid("done", log, factor=1), kid("napping", log, nap=0.3, factor=2), kid("late", log, nap=0.3, factor=3)]
+        return [
+            kid("done", log, factor=1),
+            kid("napping", log, nap=0.3, factor=2),
+            kid("late", log, nap=0.3, factor=3),
+        ]
 
     handler = await group(kids()).run_with_handler({"n": 2})
     await until(lambda: "done" in log.get("finished", []) and len(log["started"]) == 3)

@@ -26,7 +26,9 @@ from blazen_py import (
     WorkflowBuilder,
 )
 
-KINDS = ("forward", "fanout", "send", "ask", "loop", "join", "wait", "sleep", "child", "flaky", "map", "parallel")
+KINDS = (
+    "forward", "fanout", "send", "ask", "loop", "join", "wait", "sleep", "child", "flaky", "map", "parallel",
+)
 WANT = "WantOk"
 """Stream item of a waiting generated step: the host answers with the event it names."""
 
@@ -91,8 +93,8 @@ class Generated:
                     b.add_subworkflow_step(name, [etype], CHILD, input=_child_input, output=out)
                     continue
                 if kind == "map":
-                    b.add_map_step(name, [etype], ITEM_CHILD, items=_map_items, output=self._map_output(targets),
-                                   concurrency=2)
+                    out = self._map_output(targets)
+                    b.add_map_step(name, [etype], ITEM_CHILD, items=_map_items, output=out, concurrency=2)
                     continue
                 if kind == "parallel":
                     # join="first" when suspends: which child wins may vary, the output may not
@@ -265,7 +267,7 @@ def _item_build() -> Workflow:
         n = event["n"] if "n" in event else event["item"]
         ctx.set("seen", [n])
         await ctx.sleep(0.002)
-        return {"type": STOP_EVENT, "result": [n, ctx.get("seen") + [n]]}
+        return {"type": STOP_EVENT, "result": [n, [*ctx.get("seen"), n]]}
 
     child.add_step("only", [START_EVENT], only)
     return child
