@@ -126,6 +126,7 @@ def subworkflow_handler(
         record.pop("run", None)
         return map_out(result, event)
 
+    handler.children = (child,)  # type: ignore[attr-defined]  # for Workflow.validate()
     return handler
 
 
@@ -331,6 +332,7 @@ def map_handler(
         results = [record["results"][str(i)] for i in range(len(inputs))]
         return map_out([_result(r["data"], r["run_id"]) for r in results], event)
 
+    handler.children = (child,)  # type: ignore[attr-defined]  # for Workflow.validate()
     return handler
 
 
@@ -404,4 +406,5 @@ def parallel_handler(
         rows = [done[str(i)] for i in range(len(kids))]
         return map_out([_result(r["data"], r["run_id"]) for r in rows], event)
 
+    handler.children = tuple(kids)  # type: ignore[attr-defined]  # for Workflow.validate()
     return handler

@@ -27,7 +27,7 @@ from .state import bad_number
 from .step import Handler, Step
 from .stores import SnapshotStore
 from .stream import ERROR, StreamEvent
-from .validation import ValidationProblem, validate_steps
+from .validation import ValidationProblem, validate_nested
 
 __all__ = ["SessionPausePolicy", "Workflow", "WorkflowBuilder"]
 
@@ -431,9 +431,11 @@ class Workflow:
 
         Reports steps unreachable from the start event, declared event types that no step
         accepts, a missing start step, and the lack of any declared path to a StopEvent.
-        An empty list means no problem was found.
+        The children of sub-workflow, map and parallel steps are checked too: their
+        problems carry the ``path`` of step names down to the child and say it in their
+        message. An empty list means no problem was found.
         """
-        return validate_steps(tuple(self._steps))
+        return validate_nested(tuple(self._steps), frozenset({id(self)}))
 
     # -- running -------------------------------------------------------------------------
 
