@@ -14,7 +14,7 @@ PORTABLE = True
 
 # Waiting, sleeping and child steps use real timers, which Pyodide turns into JS timers
 # (clamped in a browser): fewer workflows there keep the module inside the test deadline.
-WORKFLOWS = 60 if sys.platform == "emscripten" else 200
+WORKFLOWS = 36 if sys.platform == "emscripten" else 200
 
 
 async def drive(handler) -> dict:
