@@ -16,7 +16,14 @@ import sys
 import time
 from typing import Any
 
-from .workloads import Workload, blazen_workloads, floor_workloads, measure, profile_workload
+from .workloads import (
+    Workload,
+    blazen_workloads,
+    composition_workloads,
+    floor_workloads,
+    measure,
+    profile_workload,
+)
 
 
 def peer_version() -> str | None:
@@ -51,6 +58,8 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
             skipped.append({"name": peer.name, "engine": peer.engine, "events": peer.events})
         groups.append(group)
     groups += [[w] for w in floor_workloads(sizes)]
+    # fan-in and map bookkeeping at two sizes: the report compares their per-event cost
+    groups += [[w] for w in composition_workloads(config.get("composition", {}))]
     records = await measure(groups, int(config["runs"]), int(config["warmup"]))
     profiles = [await profile_workload(w) for w in ours if w.name in set(config.get("profile", ()))]
     return {

@@ -51,8 +51,11 @@ PARTS = ("cpython", "node", "browser", "server")
 
 SIZES_FULL = {"loop": 1000, "fanout_small": 1000, "fanout_large": 10_000, "chain": 1000}
 SIZES_QUICK = {"loop": 50, "fanout_small": 20, "fanout_large": 200, "chain": 20}
+COMPOSITION_FULL = {"collect_small": 1000, "collect_large": 10_000, "map_small": 1000, "map_large": 10_000}
+COMPOSITION_QUICK = {"collect_small": 20, "collect_large": 200, "map_small": 10, "map_large": 100}
 FULL: dict[str, Any] = {
     "sizes": SIZES_FULL,
+    "composition": COMPOSITION_FULL,
     "runs": 9,
     # Chromium's timings of a few ms are the noisiest (timer at 0.1 ms, the browser's own
     # processes on 2 cores): more runs there, where they cost little.
@@ -68,6 +71,7 @@ FULL: dict[str, Any] = {
 }
 QUICK: dict[str, Any] = {
     "sizes": SIZES_QUICK,
+    "composition": COMPOSITION_QUICK,
     "runs": 3,
     "warmup": 1,
     "profile": ["loop"],
@@ -407,6 +411,13 @@ WORKLOAD_TITLES = {
 }
 
 
+def per_event_us(record: Mapping[str, Any] | None) -> float | None:
+    """Median microseconds per event of a record (None without samples)."""
+    if not record or not record.get("samples"):
+        return None
+    return 1e6 * median(record["samples"]) / max(1, int(record["events"]))
+
+
 def workload_label(name: str, sizes: Mapping[str, int]) -> str:
     """Human name of a workload with its size."""
     base = name.removesuffix("_sync").removesuffix("_async")
@@ -469,6 +480,35 @@ class Report:
         self.sizes: Mapping[str, int] = config["sizes"]
         self.lines: list[str] = []
         self.targets: list[tuple[str, str, bool | None, list[str]]] = []
+
+    def composition_rows(self, records: Mapping[Any, Any]) -> None:
+        """Fan-in (collect_events) and map bookkeeping: per-event cost at two sizes; O(N)
+        means the larger size costs within 20% per event of the smaller."""
+        pairs = [("fan-in via `ctx.collect_events`", "collect"), ("map step bookkeeping", "map")]
+        rows = []
+        for title, key in pairs:
+            small = records.get((f"{key}_small", "blazen_py"))
+            large = records.get((f"{key}_large", "blazen_py"))
+            a, b = per_event_us(small), per_event_us(large)
+            if a is None or b is None or small is None or large is None:
+                continue
+            ratio = b / a
+            verdict = "O(N): yes" if ratio <= 1.2 else "O(N): NO (over 20%)"
+            rows.append(
+                f"| {title} | {small['events']:,}: {a:,.1f} µs | {large['events']:,}: {b:,.1f} µs "
+                f"| {ratio:.2f} | {verdict} |"
+            )
+        if rows:
+            self.add(
+                "",
+                "Composition bookkeeping, per event (median run; events: fan-in of N = 1 split + N joins, "
+                "map of N = 2 steps + N child runs):",
+                "",
+                "| workload | small | large | large/small | |",
+                "| --- | ---: | ---: | ---: | --- |",
+                *rows,
+                "",
+            )
 
     def add(self, *lines: str) -> None:
         """Append markdown lines."""
@@ -567,6 +607,7 @@ class Report:
             label = f"floor: {self.sizes['loop']:,} bare `await asyncio.sleep(0)`, no engine"
             self.add(floor_row(label, [records], 3))
         self.add("")
+        self.composition_rows(records)
         loop, suspend = records.get(("loop", "blazen_py")), records.get(("loop_suspend", "blazen_py"))
         profiles = {p["name"]: p for p in data.get("profiles", [])}
         for record, floor, label in (

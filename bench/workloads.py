@@ -108,6 +108,57 @@ def chain_workflow(n: int) -> Workflow:
     return wf
 
 
+def collect_workflow(n: int) -> Workflow:
+    """Fan-in through ``ctx.collect_events``: a split step emits ``n`` ``Part`` events, a
+    join collects ``n`` of them (the type listed ``n`` times) and stops with the count."""
+    wf = Workflow("bench-collect")
+    wanted = ["Part"] * n
+
+    async def split(event: dict[str, Any], ctx: Any) -> list[dict[str, Any]]:
+        return [{"type": "Part", "i": i} for i in range(n)]
+
+    async def join(event: dict[str, Any], ctx: Any) -> dict[str, Any] | None:
+        got = ctx.collect_events(event, wanted)
+        return None if got is None else {"type": STOP_EVENT, "result": len(got)}
+
+    wf.add_step("split", [START_EVENT], split)
+    wf.add_step("join", ["Part"], join)
+    return wf
+
+
+def map_workflow(n: int) -> Workflow:
+    """A map step over ``n`` items (concurrency 8) of a one-step child: the map's
+    bookkeeping (launch, land, results in item order) per item."""
+    child = Workflow("bench-item")
+    child.add_step("one", [START_EVENT], lambda e, ctx: {"type": STOP_EVENT, "result": e["item"]})
+    wf = Workflow("bench-map")
+    wf.add_step("start", [START_EVENT], lambda e, ctx: {"type": "Items"})
+    wf.add_map_step(
+        "each",
+        ["Items"],
+        child,
+        items=lambda e: range(n),
+        output=lambda results, e: {"type": STOP_EVENT, "result": len(results)},
+    )
+    return wf
+
+
+def composition_workloads(sizes: Mapping[str, int]) -> list[Workload]:
+    """Fan-in (collect_events) and map bookkeeping at two sizes each (keys collect_small,
+    collect_large, map_small, map_large; absent keys: no workload). Events: a fan-in of N
+    runs 1 split + N joins; a map of N runs 1 start + 1 map step + N children."""
+    out = []
+    for key in ("collect_small", "collect_large"):
+        if key in sizes:
+            n = sizes[key]
+            out.append(Workload(key, "blazen_py", n + 1, _runner(collect_workflow(n)), n))
+    for key in ("map_small", "map_large"):
+        if key in sizes:
+            n = sizes[key]
+            out.append(Workload(key, "blazen_py", n + 2, _runner(map_workflow(n)), n))
+    return out
+
+
 def _runner(wf: Workflow) -> RunOnce:
     async def run_once() -> Any:
         return (await wf.run()).data

@@ -531,6 +531,43 @@ def workflow_add_map_step(wf_id: int, name: str, accepts: Any, child_id: int, *f
 
 
 @export
+def workflow_add_parallel_subworkflows(
+    wf_id: int, name: str, accepts: Any, child_ids: Any, *fns: Any
+) -> None:
+    """``wf.addParallelSubworkflows(name, accepts, children, {input, output, join, timeout})``:
+    ``child_ids`` are the children's ids (null where an entry is not a Workflow of this
+    page), ``fns`` the input and output JS functions (or null) and the other options."""
+    input_fn, output_fn, options = fns
+    opts = from_js(options) or {}
+    ids = from_js(child_ids)
+    children = [_workflows.get(i) if isinstance(i, int) else None for i in ids]
+    for i, child in enumerate(children):
+        if child is None:
+            raise TypeError(f"addParallelSubworkflows: children[{i}] must be a Workflow of this page")
+    join = opts.get("join", "all")
+
+    def map_in(event: Any) -> Any:
+        return from_js(input_fn(event_to_js(event)))
+
+    def map_out(results: Any, event: Any) -> Any:
+        if isinstance(results, list):
+            converted = to_js([_result_to_js(r) for r in results], create_pyproxies=False)
+        else:
+            converted = _result_to_js(results)
+        return event_from_js(output_fn(converted, event_to_js(event)))
+
+    _workflows[wf_id].add_parallel_subworkflows(
+        name,
+        list(from_js(accepts)) if isinstance(accepts, JsProxy) else accepts,
+        children,  # type: ignore[arg-type]
+        input=None if input_fn is None or input_fn is jsnull else map_in,
+        output=None if output_fn is None or output_fn is jsnull else map_out,
+        join=join,
+        timeout=opts.get("timeout"),
+    )
+
+
+@export
 def workflow_set_timeout(wf_id: int, seconds: Any) -> None:
     """``wf.setTimeout``."""
     value = from_js(seconds)

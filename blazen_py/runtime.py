@@ -39,6 +39,7 @@ from .errors import (
     StepError,
     StepTimeoutError,
     UnknownStepError,
+    WaitTimeoutError,
     WorkflowAbortedError,
     WorkflowError,
     WorkflowStallError,
@@ -1056,10 +1057,15 @@ class Run:
         self.fail(error)
 
     def _step_failed(self, step: Step, event: Mapping[str, Any], exc: BaseException, inv: int = 0) -> None:
-        if isinstance(exc, WorkflowError) and exc.run_id == self.run_id:
+        retried = step.retry is not None or STEP_FAILED_EVENT in self.routes
+        # A wait_for_event timeout is the step's own failure: under a retry policy it is
+        # retried like any other (issue 19); without one it ends the run as itself.
+        if isinstance(exc, WorkflowError) and exc.run_id == self.run_id and not (
+            retried and isinstance(exc, WaitTimeoutError)
+        ):
             self.fail(exc)  # already ours (e.g. raised by a nested engine call)
             return
-        if step.retry is not None or STEP_FAILED_EVENT in self.routes:
+        if retried:
             self._attempt_failed(step, event, exc, inv)
             return
         self.fail(self._step_error(step, event, exc, 1))
@@ -1138,6 +1144,14 @@ class Run:
             "next_delay": policy.base_delay(number) if policy is not None and number < most else None,
         }
 
+    def _forget_expired_wait(self, step: Step, event: Mapping[str, Any]) -> None:
+        # The attempt's last durable call is the wait that timed out: the retry waits
+        # afresh (a new deadline), the calls before it replay as usual.
+        records = self.replays.claim(step.index, event)
+        if records and records[-1].get("kind") == "wait" and records[-1].get("event") is None:
+            records.pop()
+        self.replays.park(step.index, event, records)
+
     def _attempt_failed(self, step: Step, event: Mapping[str, Any], exc: BaseException, inv: int) -> None:
         # Undo the attempt (its writes, its held-back events), then try again later, hand
         # the failure to an error handler, or fail the run.
@@ -1165,6 +1179,8 @@ class Run:
             name, message = error_name(exc), str(exc)
         if again:
             assert policy is not None
+            if isinstance(exc, WaitTimeoutError) and self.replays:
+                self._forget_expired_wait(step, event)
             delay = policy.delay(number, exc)
             waiting = Attempt(step, event, number + 1, name, message, time.time() + delay)
             self.backoffs[waiting] = None

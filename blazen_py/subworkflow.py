@@ -33,7 +33,7 @@ class ChildWorkflow(Protocol):
 
     def definition(self) -> Any: ...
 
-__all__ = ["map_handler", "subworkflow_handler"]
+__all__ = ["map_handler", "parallel_handler", "subworkflow_handler"]
 
 _settling: set[asyncio.Future[None]] = set()
 
@@ -126,7 +126,13 @@ def subworkflow_handler(
         record.pop("run", None)
         return map_out(result, event)
 
+    handler.children = (child,)  # type: ignore[attr-defined]  # for Workflow.validate()
     return handler
+
+
+def _retrieve(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled():
+        done.exception()
 
 
 def _settle(future: asyncio.Future[Any], run: Run) -> None:
@@ -164,24 +170,32 @@ def _result(data: Any, run_id: str) -> WorkflowResult:
 
 
 class _Map:
-    """The children of one map step invocation: at most ``concurrency`` running at once.
+    """The children of one map (or parallel) step invocation: at most ``concurrency``
+    running at once.
 
     Its call record holds ``count``, the ``results`` of finished items (``{index: {data,
     run_id}}``) and, once captured or paused, the ``children`` still running as their
     snapshots; while it runs, ``live`` holds their runs (a snapshot captures them).
+    ``children`` is the workflow of each index (one for a map, one per child for a
+    parallel step); with ``first`` the first result ends the invocation and aborts the rest.
     """
 
-    __slots__ = ("child", "concurrency", "future", "inputs", "listener", "next", "parent", "record", "step")
+    __slots__ = (
+        "children", "concurrency", "first", "future", "inputs",
+        "listener", "next", "parent", "record", "step",
+    )
 
     def __init__(
         self,
-        child: ChildWorkflow,
+        children: list[ChildWorkflow],
         record: dict[str, Any],
         inputs: list[dict[str, Any]],
         concurrency: int,
         step: str,
+        first: bool = False,
     ) -> None:
-        self.child = child
+        self.children = children
+        self.first = first
         self.record = record
         self.inputs = inputs
         self.concurrency = concurrency
@@ -195,12 +209,14 @@ class _Map:
         self.listener = listener
         saved = self.record.pop("children", {})
         for index, snap in saved.items():  # the children a snapshot held: continued
-            self._launch(int(index), restore(self.child.definition(), snap), None)
+            self._launch(int(index), restore(self._workflow(int(index)).definition(), snap), None)
         self._fill()
         self._check()
 
     def _fill(self) -> None:
         record = self.record
+        if self.future.done():
+            return  # join="first" already won (perhaps by a restored child): start no more
         while len(record["live"]) < self.concurrency and self.next < len(self.inputs):
             index = self.next
             self.next += 1
@@ -209,7 +225,11 @@ class _Map:
                 continue
             start = dict(self.inputs[index])
             start["type"] = START_EVENT
-            self._launch(index, Run(self.child.definition()), start)
+            self._launch(index, Run(self._workflow(index).definition()), start)
+
+    def _workflow(self, index: int) -> ChildWorkflow:
+        children = self.children
+        return children[index] if len(children) > 1 else children[0]
 
     def _launch(self, index: int, run: Run, start: dict[str, Any] | None) -> None:
         self.record["live"][str(index)] = run
@@ -221,14 +241,19 @@ class _Map:
 
     def _landed(self, index: int, run: Run) -> None:
         record = self.record
-        if record["live"].pop(str(index), None) is None or self.future.done():
+        live = record.get("live")  # gone once the invocation ended: a late landing is stale
+        if live is None or live.pop(str(index), None) is None or self.future.done():
             return
         error = run.done.exception()
         if error is not None:
+            self.future.set_exception(error)  # first: the siblings' abort lands on a done future
             self.abort()
-            self.future.set_exception(error)
             return
         record["results"][str(index)] = {"data": run.done.result().data, "run_id": run.run_id}
+        if self.first:
+            self.future.set_result(None)
+            self.abort()  # join="first": the others are no longer wanted
+            return
         self._fill()
         done = self.parent.on_step_done if self.parent is not None else None
         if done is not None:
@@ -236,13 +261,15 @@ class _Map:
         self._check()
 
     def _check(self) -> None:
-        if len(self.record["results"]) == len(self.inputs) and not self.future.done():
+        wanted = min(1, len(self.inputs)) if self.first else len(self.inputs)
+        if len(self.record["results"]) >= wanted and not self.future.done():
             self.future.set_result(None)
 
     def abort(self) -> None:
         for run in list(self.record["live"].values()):
             if not run.finished:
                 run.abort()
+            run.done.add_done_callback(_retrieve)  # nobody awaits an aborted sibling's result
         self.record["live"].clear()
 
     def interrupt(self) -> None:
@@ -290,7 +317,7 @@ def map_handler(
         record["live"] = {}
         if log is not None:
             log.records.append(record)
-        mapping = _Map(child, record, inputs, concurrency, name)
+        mapping = _Map([child], record, inputs, concurrency, name)
         mapping.parent = parent
         parent.waiters.children[mapping] = None
         try:
@@ -305,4 +332,79 @@ def map_handler(
         results = [record["results"][str(i)] for i in range(len(inputs))]
         return map_out([_result(r["data"], r["run_id"]) for r in results], event)
 
+    handler.children = (child,)  # type: ignore[attr-defined]  # for Workflow.validate()
+    return handler
+
+
+ParallelOutput = Callable[[Any, Mapping[str, Any]], Any]
+
+
+def parallel_handler(
+    name: str,
+    children: Any,
+    input: InputMap | None,
+    output: ParallelOutput | None,
+    join: str,
+) -> Callable[[Any, Any], Any]:
+    """The handler of :meth:`Workflow.add_parallel_subworkflows`.
+
+    The children run at once, each with its own state and run id, all from the same start
+    input; the record (kind ``"parallel"``) is a map's: resume continues only the children
+    that had not finished. With ``join="first"`` the first result wins and the others are
+    aborted (their step signals fire).
+    """
+    if join not in ("all", "first"):
+        raise WorkflowDefinitionError(f"step {name!r}: join must be 'all' or 'first', got {join!r}")
+    if isinstance(children, (str, bytes, Mapping)) or not hasattr(children, "__iter__"):
+        raise WorkflowDefinitionError(
+            f"step {name!r}: children must be a list of Workflows, got {children!r}"
+        )
+    kids = list(children)
+    if not kids:
+        raise WorkflowDefinitionError(f"step {name!r}: children must not be empty")
+    for i, kid in enumerate(kids):
+        if not hasattr(kid, "definition"):
+            raise WorkflowDefinitionError(f"step {name!r}: children[{i}] must be a Workflow, got {kid!r}")
+    first = join == "first"
+    map_in = input or _default_input
+
+    def default_out(results: Any, event: Mapping[str, Any]) -> dict[str, Any]:
+        data = results.data if first else [r.data for r in results]
+        return {"type": STOP_EVENT, "result": data}
+
+    map_out = output or default_out
+
+    async def handler(event: Any, ctx: Any) -> Any:
+        parent = ctx.run
+        log = call_log(parent)
+        saved = log.next("parallel")[1] if log is not None else None
+        given = dict(map_in(event) or {})
+        inputs = [dict(given) for _ in kids]  # each child its own copy: no shared state
+        if saved is not None and saved.get("count") == len(kids):
+            record = saved
+        else:
+            record = {"kind": "parallel", "count": len(kids), "results": {}}
+        record["live"] = {}
+        if log is not None:
+            log.records.append(record)
+        group = _Map(kids, record, inputs, len(kids), name, first)
+        group.parent = parent
+        parent.waiters.children[group] = None
+        try:
+            group.start(parent.listener)
+            await group.future
+        except asyncio.CancelledError:
+            group.abort()
+            raise
+        finally:
+            parent.waiters.children.pop(group, None)
+        record.pop("live", None)
+        done = record["results"]
+        if first:
+            key = min(done, key=int)  # only one lands: the others were aborted
+            return map_out(_result(done[key]["data"], done[key]["run_id"]), event)
+        rows = [done[str(i)] for i in range(len(kids))]
+        return map_out([_result(r["data"], r["run_id"]) for r in rows], event)
+
+    handler.children = tuple(kids)  # type: ignore[attr-defined]  # for Workflow.validate()
     return handler

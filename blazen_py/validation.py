@@ -5,7 +5,7 @@ from __future__ import annotations
 from .events import INPUT_REQUEST_EVENT, INPUT_RESPONSE_EVENT, START_EVENT, STEP_FAILED_EVENT, STOP_EVENT
 from .step import Step
 
-__all__ = ["ValidationProblem", "validate_steps"]
+__all__ = ["ValidationProblem", "validate_nested", "validate_steps"]
 
 
 class ValidationProblem:
@@ -19,9 +19,12 @@ class ValidationProblem:
         event_type: The event type concerned, if one is.
         steps: Every step concerned, in declaration order (a dead-end cycle names all
             of its steps).
+        path: For a problem inside a sub-workflow (or map, or parallel) step's child:
+            the chain of step names from the validated workflow down to the child
+            (``("review",)``); ``()`` for a problem of the workflow itself.
     """
 
-    __slots__ = ("event_type", "kind", "message", "step", "steps")
+    __slots__ = ("event_type", "kind", "message", "path", "step", "steps")
 
     def __init__(
         self,
@@ -37,6 +40,7 @@ class ValidationProblem:
         self.steps = steps if steps is not None else ((step,) if step is not None else ())
         self.step = step if step is not None else (self.steps[0] if self.steps else None)
         self.event_type = event_type
+        self.path: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"ValidationProblem({self.kind!r}, {self.message!r})"
@@ -185,3 +189,30 @@ def _walk(steps: tuple[Step, ...]) -> tuple[set[str], bool, bool]:
                     seen_types.add(out)
                     frontier.append(out)
     return reachable, open_ended, stops
+
+
+def validate_nested(steps: tuple[Step, ...], seen: frozenset[int] = frozenset()) -> list[ValidationProblem]:
+    """:func:`validate_steps`, then the children of sub-workflow, map and parallel steps:
+    a child's problem gets the ``path`` of step names down to it, and a message naming it
+    ("in step 'review' (child workflow 'reviewer'): ...")."""
+    problems = validate_steps(steps)
+    for step in steps:
+        for child in getattr(step.handler, "children", ()):
+            if id(child) in seen:
+                continue  # a workflow nested in itself: checked once
+            for problem in validate_nested(tuple(child._steps), seen | {id(child)}):
+                problems.append(_nested(problem, step.name, getattr(child, "name", "?")))
+    return problems
+
+
+def _nested(problem: ValidationProblem, step: str, child: str) -> ValidationProblem:
+    inner = f"(child workflow {child!r})"
+    if problem.path:  # already "in step 'b' (child ...) > ...": prefix this level
+        message = f"in step {step!r} {inner} > {problem.message.removeprefix('in ')}"
+    else:
+        message = f"in step {step!r} {inner}: {problem.message}"
+    nested = ValidationProblem(
+        problem.kind, message, step=problem.step, event_type=problem.event_type, steps=problem.steps
+    )
+    nested.path = (step, *problem.path)
+    return nested

@@ -27,7 +27,7 @@ from .state import bad_number
 from .step import Handler, Step
 from .stores import SnapshotStore
 from .stream import ERROR, StreamEvent
-from .validation import ValidationProblem, validate_steps
+from .validation import ValidationProblem, validate_nested
 
 __all__ = ["SessionPausePolicy", "Workflow", "WorkflowBuilder"]
 
@@ -230,6 +230,69 @@ class Workflow:
             name, accepts, subworkflow_handler(name, child, input, output), timeout=timeout, inline=True
         )
 
+    def add_parallel_subworkflows(
+        self,
+        name: str,
+        accepts: list[str] | tuple[str, ...],
+        children: list[Workflow] | tuple[Workflow, ...],
+        *,
+        input: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
+        output: Callable[[Any, Mapping[str, Any]], Any] | None = None,
+        join: str = "all",
+        timeout: float | None = None,
+    ) -> Step:
+        """Declare a step that runs the workflows ``children`` at once, each with its own
+        state and run id, all from the same start input.
+
+        Args:
+            name: Unique step name.
+            accepts: Event types routed to this step.
+            children: The workflows to run (at least one).
+            input: Maps the parent event to the children's start input (default: the
+                event's fields without ``type``); each child gets its own copy.
+            output: ``(results, event)`` -> the parent's next event(s). With
+                ``join="all"`` ``results`` is the list of the children's
+                :class:`WorkflowResult` in ``children`` order; with ``join="first"`` it is
+                the first one to finish (default: a StopEvent with the data).
+            join: ``"all"`` waits for every child; ``"first"`` takes the first result and
+                aborts the others (their ``ctx.signal`` fires).
+            timeout: Seconds the children may take together (a
+                :class:`StepTimeoutError`); ``None``: no limit.
+
+        A snapshot holds each finished child's result and each running child's snapshot:
+        resume runs only the unfinished ones. A child's failure aborts the others and is
+        this step's failure (its retry policy applies: a retry runs every child again).
+
+        Example::
+
+            from blazen_py import START_EVENT, STOP_EVENT, Workflow
+
+            def scorer(name, factor):
+                wf = Workflow(name)
+                wf.add_step("score", [START_EVENT],
+                            lambda e, ctx: {"type": STOP_EVENT, "result": len(e["text"]) * factor})
+                return wf
+
+            wf = Workflow("judge")
+            wf.add_step("start", [START_EVENT], lambda e, ctx: {"type": "Draft", "text": e["text"]})
+            wf.add_parallel_subworkflows(
+                "score", ["Draft"], [scorer("short", 1), scorer("long", 10)],
+                input=lambda e: {"text": e["text"]},
+                output=lambda results, e: {"type": STOP_EVENT, "result": [r.data for r in results]},
+            )
+            result = await wf.run({"text": "abc"})
+            assert result.data == [3, 30]
+        """
+        from .subworkflow import parallel_handler
+
+        return self.add_step(
+            name,
+            accepts,
+            parallel_handler(name, children, input, output, join),
+            timeout=timeout,
+            inline=True,
+        )
+
     def add_map_step(
         self,
         name: str,
@@ -368,9 +431,11 @@ class Workflow:
 
         Reports steps unreachable from the start event, declared event types that no step
         accepts, a missing start step, and the lack of any declared path to a StopEvent.
-        An empty list means no problem was found.
+        The children of sub-workflow, map and parallel steps are checked too: their
+        problems carry the ``path`` of step names down to the child and say it in their
+        message. An empty list means no problem was found.
         """
-        return validate_steps(tuple(self._steps))
+        return validate_nested(tuple(self._steps), frozenset({id(self)}))
 
     # -- running -------------------------------------------------------------------------
 
@@ -795,6 +860,40 @@ class WorkflowBuilder:
         from .subworkflow import subworkflow_handler
 
         return self.add_step(name, accepts, subworkflow_handler(name, child, input, output), timeout=timeout)
+
+    def add_parallel_subworkflows(
+        self,
+        name: str,
+        accepts: list[str] | tuple[str, ...],
+        children: list[Workflow] | tuple[Workflow, ...],
+        *,
+        input: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None,
+        output: Callable[[Any, Mapping[str, Any]], Any] | None = None,
+        join: str = "all",
+        timeout: float | None = None,
+    ) -> WorkflowBuilder:
+        """Add a parallel sub-workflows step (same arguments as
+        :meth:`Workflow.add_parallel_subworkflows`)."""
+        from .subworkflow import parallel_handler
+
+        return self.add_step(
+            name, accepts, parallel_handler(name, children, input, output, join), timeout=timeout
+        )
+
+    def add_map_step(
+        self,
+        name: str,
+        accepts: list[str] | tuple[str, ...],
+        child: Workflow,
+        *,
+        items: Callable[[Mapping[str, Any]], Any],
+        output: Callable[[list[WorkflowResult], Mapping[str, Any]], Any] | None = None,
+        concurrency: int = 8,
+    ) -> WorkflowBuilder:
+        """Add a map step (same arguments as :meth:`Workflow.add_map_step`)."""
+        from .subworkflow import map_handler
+
+        return self.add_step(name, accepts, map_handler(name, child, items, output, concurrency))
 
     def step(
         self, accepts: list[str] | tuple[str, ...], *, name: str | None = None, **options: Any

@@ -244,6 +244,18 @@ export class Workflow {
       timeout?: number | null;
     } | null,
   ): this;
+  addParallelSubworkflows(
+    name: string,
+    eventTypes: string[],
+    children: Workflow[],
+    options?: {
+      input?: (event: WorkflowEvent) => Record<string, unknown>;
+      /** `results` is the list of results for join "all", the first result for "first". */
+      output?: (results: any, event: WorkflowEvent) => WorkflowEvent | WorkflowEvent[] | null | undefined;
+      join?: "all" | "first";
+      timeout?: number | null;
+    } | null,
+  ): this;
   addMapStep(
     name: string,
     eventTypes: string[],

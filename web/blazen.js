@@ -908,6 +908,29 @@ export class Workflow {
   }
 
   /**
+   * Add a step that runs the workflows `children` at once, each with its own state and run
+   * id, all from `options.input(event)` (default: the event's fields). With
+   * `options.join` "all" (default) `options.output(results, event)` gets the results
+   * ({data, runId, ...}) in `children` order; with "first" it gets the first one and the
+   * others are aborted (their `ctx.signal` fires). A child's failure is the step's;
+   * snapshots hold each child's run: resume runs only the unfinished ones.
+   */
+  addParallelSubworkflows(name, eventTypes, children, options = null) {
+    if (!Array.isArray(children) || children.length === 0) {
+      throw new WorkflowDefinitionError(`step '${name}': children must be a non-empty array of Workflows`);
+    }
+    const ids = children.map((child, i) => {
+      if (!(child instanceof Workflow)) {
+        throw new WorkflowDefinitionError(`step '${name}': children[${i}] must be a Workflow`);
+      }
+      return child.#id;
+    });
+    const { input = null, output = null, ...rest } = options ?? {};
+    call("workflow_add_parallel_subworkflows", this.#id, name, eventTypes, ids, input, output, rest);
+    return this;
+  }
+
+  /**
    * Add a step that runs `child` once per item of `options.items(event)` (an object item
    * is the child's start input, any other value arrives as {item: value}), at most
    * `options.concurrency` (8) at once. `options.output(results, event)` gets the results

@@ -120,11 +120,12 @@ def _step_inputs(run: Run, copies: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _live_child(record: dict[str, Any]) -> dict[str, Any]:
     """A call record as data: a sub-workflow's live child run becomes its own snapshot."""
-    if record.get("kind") == "map":
+    kind = record.get("kind")
+    if kind in ("map", "parallel"):
         children = dict(record.get("children") or {})
         children.update({index: capture(run) for index, run in (record.get("live") or {}).items()})
         results = dict(record["results"])
-        return {"kind": "map", "count": record["count"], "results": results, "children": children}
+        return {"kind": kind, "count": record["count"], "results": results, "children": children}
     child = record.get("run")
     if child is None:
         return dict(record)

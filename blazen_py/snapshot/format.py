@@ -365,6 +365,7 @@ def _call(data: Any, where: str) -> dict[str, Any]:
         "wait": ("type", "where", "deadline", "event"),
         "child": ("snapshot",),
         "map": ("count", "results", "children"),
+        "parallel": ("count", "results", "children"),
     }
     if not isinstance(kind, str) or kind not in allowed or record is None:
         raise SnapshotError(f"snapshot {where} is not a call record (an object with a known 'kind')")
@@ -391,8 +392,8 @@ def _call(data: Any, where: str) -> dict[str, Any]:
         event = record.get("event")
         if event is not None and (not isinstance(event, dict) or event.get("type") != etype):
             raise SnapshotError(f"snapshot {where}.event is not an event of type {etype!r}")
-    if kind == "map":
-        return _map_record(data, record, where)
+    if kind in ("map", "parallel"):
+        return _map_record(data, record, where, kind)
     if kind == "child":
         nested = record.get("snapshot")  # decoded back to the child's own snapshot data
         if not isinstance(nested, dict):
@@ -402,9 +403,10 @@ def _call(data: Any, where: str) -> dict[str, Any]:
     return dict(record)
 
 
-def _map_record(data: dict[str, Any], record: dict[str, Any], where: str) -> dict[str, Any]:
-    """A map step's record: ``count`` items, the ``results`` of those done and the
-    ``children`` still running (their snapshots), keyed by item index."""
+def _map_record(data: dict[str, Any], record: dict[str, Any], where: str, kind: str) -> dict[str, Any]:
+    """A map (or parallel sub-workflows) step's record: ``count`` items (children), the
+    ``results`` of those done and the ``children`` still running (their snapshots), keyed
+    by index."""
     count = record.get("count")
     if type(count) is not int or not 0 <= count <= _MAX_CALLS * 10:
         raise SnapshotError(f"snapshot {where}.count is of the wrong type")
@@ -424,7 +426,7 @@ def _map_record(data: dict[str, Any], record: dict[str, Any], where: str) -> dic
         if not isinstance(nested, dict) or key in results:
             raise SnapshotError(f"snapshot {where}.children[{key!r}] must be an unfinished item's snapshot")
         parse(nested)
-    return {"kind": "map", "count": count, "results": results, "children": dict(children)}
+    return {"kind": kind, "count": count, "results": results, "children": dict(children)}
 
 
 _MAX_ERROR_TEXT = 64 * 1024

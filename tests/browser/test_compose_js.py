@@ -451,3 +451,116 @@ def test_a_failing_item_fails_the_map_step(js: JsPage) -> None:
     out = js.run(MAP + "return (await mapWf(2).run({ items: [1, 'bad', 3] })).data;")
     assert out["error"]["name"] == "StepError", out
     assert out["error"]["step"] == "each"
+
+
+PARALLEL = """
+const plog = { started: [], finished: [], signals: {} };
+const kidWf = (name, nap, factor, fail) => {
+  const c = new Workflow(name);
+  c.addStep('work', ['blazen::StartEvent'], async (e, ctx) => {
+    plog.started.push(name); plog.signals[name] = ctx.signal;
+    e.n = -1;  // a child changing its input must not reach its siblings
+    await ctx.sleep(nap);
+    if (fail) throw new Error(`${name} fell over`);
+    plog.finished.push(name);
+    return { type: 'blazen::StopEvent', result: { who: name, v: factor } };
+  });
+  return c;
+};
+const fanWf = (kids, join) => {
+  const wf = new Workflow('fan');
+  wf.addStep('start', ['blazen::StartEvent'], (e) => ({ type: 'Go', n: e.n }));
+  wf.addParallelSubworkflows('fan', ['Go'], kids, {
+    join,
+    input: (e) => ({ n: e.n }),
+    output: (results, e) => ({ type: 'blazen::StopEvent', result: {
+      rows: (join === 'first' ? [results] : results).map((r) => [r.data.who, r.data.v, r.data.n ?? null, r.runId]),
+      n: e.n } }),
+  });
+  return wf;
+};
+"""
+
+
+def test_parallel_subworkflows_run_at_once_in_order_and_survive_a_pause(js: JsPage) -> None:
+    out = js.value(
+        PARALLEL
+        + """
+        const kids = () => [kidWf('slow', 0.08, 1), kidWf('fast', 0, 2), kidWf('napping', 0.4, 3)];
+        const h0 = await fanWf(kids(), 'all').runWithHandler({ n: 4 });
+        const all = await h0.result();
+        const firstDone = plog.finished[0];
+        plog.started = []; plog.finished = [];
+        const h = await fanWf(kids(), 'all').runWithHandler({ n: 4 });
+        while (plog.finished.length < 2) await new Promise((r) => setTimeout(r, 5));
+        const snap = await h.pause();
+        h.abort();
+        const record = snap.step_inputs[0].calls[0];
+        const resumed = await fanWf(kids(), 'all').resume(JSON.stringify(snap));
+        const data = (await resumed.result()).data;
+        return { rows: all.data.rows.map((r) => r.slice(0, 2)), ids: all.data.rows.map((r) => r[3]),
+                 parent: h0.runId, firstDone, kind: record.kind, done: Object.keys(record.results).sort(),
+                 running: Object.keys(record.children), resumed: data.rows.map((r) => r.slice(0, 2)),
+                 sameChild: data.rows[2][3] === record.children['2'].run_id,
+                 startedAgain: plog.started.filter((n) => n !== 'napping').length };
+    """
+    )["value"]
+    assert out["rows"] == [["slow", 1], ["fast", 2], ["napping", 3]]
+    assert len(set(out["ids"])) == 3
+    assert out["parent"] not in out["ids"]
+    assert out["firstDone"] == "fast"
+    assert (out["kind"], out["done"], out["running"]) == ("parallel", ["0", "1"], ["2"])
+    assert out["resumed"] == out["rows"]
+    assert out["sameChild"] is True
+    assert out["startedAgain"] == 2  # slow and fast ran once each, before the pause only
+
+
+def test_parallel_join_first_aborts_the_others_through_their_signals(js: JsPage) -> None:
+    out = js.value(
+        PARALLEL
+        + """
+        const result = await fanWf([kidWf('a', 30, 1), kidWf('b', 0.01, 2), kidWf('c', 30, 3)], 'first').run({ n: 1 });
+        await new Promise((r) => setTimeout(r, 50));
+        return { rows: result.data.rows.map((r) => r.slice(0, 2)),
+                 aborted: ['a', 'c'].map((n) => plog.signals[n].aborted), finished: plog.finished };
+    """
+    )["value"]
+    assert out == {"rows": [["b", 2]], "aborted": [True, True], "finished": ["b"]}
+
+
+def test_parallel_failures_abort_timeout_and_bad_declarations(js: JsPage) -> None:
+    out = js.value(
+        PARALLEL
+        + """
+        const errorOf = async (fn) => { try { await fn(); return null; } catch (e) { return [e.name, e.message, e.step ?? null]; } };
+        const failing = await errorOf(() => fanWf([kidWf('ok', 30, 1), kidWf('bad', 0.01, 2, true)], 'all').run({ n: 1 }));
+        await new Promise((r) => setTimeout(r, 50));
+        const okAborted = plog.signals.ok.aborted;
+        const h = await fanWf([kidWf('x', 30, 1), kidWf('y', 30, 2)], 'all').runWithHandler({ n: 1 });
+        while (!plog.signals.y || !plog.signals.x || plog.signals.x.aborted) await new Promise((r) => setTimeout(r, 5));
+        h.abort();
+        const aborted = await errorOf(() => h.result());
+        await new Promise((r) => setTimeout(r, 50));
+        const timed = new Workflow('timed');
+        timed.addStep('start', ['blazen::StartEvent'], () => ({ type: 'Go', n: 1 }));
+        timed.addParallelSubworkflows('fan', ['Go'], [kidWf('t', 30, 1)], { timeout: 0.1 });
+        const timeout = await errorOf(() => timed.run({}));
+        const bad = (children, options) => { try { new Workflow('w').addParallelSubworkflows('p', ['Go'], children, options); return null; }
+                                               catch (e) { return [e.name, e.message]; } };
+        return { failing, okAborted, aborted, xy: [plog.signals.x.aborted, plog.signals.y.aborted], timeout,
+                 empty: bad([]), notWf: bad([{}]), notArray: bad('abc'), join: bad([kidWf('j', 0, 1)], { join: 'any' }) };
+    """
+    )["value"]
+    assert out["failing"][0] == "StepError", out
+    assert "bad fell over" in out["failing"][1]
+    assert out["failing"][2] == "fan"
+    assert out["okAborted"] is True
+    assert out["aborted"][0] == "WorkflowAbortedError"
+    assert out["xy"] == [True, True]
+    assert out["timeout"][0] == "StepTimeoutError", out
+    assert out["empty"][0] == "WorkflowDefinitionError"
+    assert "non-empty array" in out["empty"][1]
+    assert out["notWf"] == ["WorkflowDefinitionError", "step 'p': children[0] must be a Workflow"]
+    assert out["notArray"][0] == "WorkflowDefinitionError"
+    assert out["join"][0] == "WorkflowDefinitionError", out
+    assert "join must be 'all' or 'first'" in out["join"][1]

@@ -16,11 +16,13 @@ from blazen_build.virtualenvs import BENCH_PEERS
 QUICK = run.QUICK
 
 
-def assert_sane(records: list[dict[str, object]], engines: set[str]) -> None:
+def assert_sane(
+    records: list[dict[str, object]], engines: set[str], extra: frozenset[str] = frozenset()
+) -> None:
     """Every record has QUICK['runs'] positive samples; every engine and workload is there
-    (and the no-engine floor of the suspending loop)."""
+    (and the no-engine floor of the suspending loop, and the ``extra`` workloads)."""
     assert {r["engine"] for r in records} == engines | {FLOOR_ENGINE}
-    names = {"loop", "loop_suspend", "fanout_small", "fanout_large", "chain", "sleep_floor"}
+    names = {"loop", "loop_suspend", "fanout_small", "fanout_large", "chain", "sleep_floor", *extra}
     assert {r["name"] for r in records} == names
     for record in records:
         samples = record["samples"]
@@ -45,10 +47,12 @@ def test_cpython_against_llama_index() -> None:
         pytest.skip("no bench virtualenv: `python build.py test` (or `bench`) creates .cache/bench-venv")
     result = run.run_cpython(QUICK, str(python))
     assert result["peers"]["llama-index-workflows"] == BENCH_PEERS["llama-index-workflows"]
-    assert_sane(result["records"], {"blazen_py", "llama-index-workflows"})
+    assert_sane(result["records"], {"blazen_py", "llama-index-workflows"}, frozenset(QUICK["composition"]))
     assert result["skipped"] == []
     markdown = run.Report({"cpython": result}, QUICK, quick=True).render()
     assert "## 1. CPython" in markdown
+    assert "| fan-in via `ctx.collect_events` | 21: " in markdown  # 1 split + 20 joins
+    assert "| map step bookkeeping | 12: " in markdown
     assert "llama-index-workflows | 2.26.1" in markdown
 
 

@@ -21,7 +21,7 @@ PORTABLE = True
 
 # Waiting, sleeping and child steps use real timers, which Pyodide turns into JS timers
 # (clamped in a browser): fewer workflows there keep the module inside the test deadline.
-WORKFLOWS = 60 if sys.platform == "emscripten" else 200
+WORKFLOWS = 36 if sys.platform == "emscripten" else 200
 # Workflows with agent steps: tests of their own (the others are near their time limit).
 AGENT_WORKFLOWS = 8 if sys.platform == "emscripten" else 40
 

@@ -41,7 +41,9 @@ from blazen_py import (
     WorkflowBuilder,
 )
 
-KINDS = ("forward", "fanout", "send", "ask", "loop", "join", "wait", "sleep", "child", "flaky")
+KINDS = (
+    "forward", "fanout", "send", "ask", "loop", "join", "wait", "sleep", "child", "flaky", "map", "parallel",
+)
 AGENT_KINDS = (*KINDS, "agent")
 """KINDS with durable agents (ctx.run_agent) in place of some forward steps."""
 WANT = "WantOk"
@@ -49,7 +51,7 @@ WANT = "WantOk"
 
 FLAKY_RETRY = {"max_attempts": 3, "initial_delay": 0, "backoff": "fixed"}
 
-SERVER_KINDS = tuple(k for k in KINDS if k != "wait")
+SERVER_KINDS = ("forward", "fanout", "send", "ask", "loop", "join", "sleep", "child", "flaky")
 """The kinds a run handed to a blazen_py.server can finish: a "wait" step needs its host to
 send the event it names, and RemoteHandler has no send_event yet."""
 
@@ -126,6 +128,16 @@ class Generated:
                 if kind == "child":
                     out = self._child_output(targets)
                     b.add_subworkflow_step(name, [etype], CHILD, input=_child_input, output=out)
+                    continue
+                if kind == "map":
+                    out = self._map_output(targets)
+                    b.add_map_step(name, [etype], ITEM_CHILD, items=_map_items, output=out, concurrency=2)
+                    continue
+                if kind == "parallel":
+                    # join="first" when suspends: which child wins may vary, the output may not
+                    join = "first" if suspends else "all"
+                    b.add_parallel_subworkflows(name, [etype], [CHILD, ITEM_CHILD], input=_child_input,
+                                                output=self._parallel_output(targets, join), join=join)
                     continue
                 retry = FLAKY_RETRY if kind == "flaky" else None
                 b.add_step(name, [etype], self._make(name, kind, targets, suspends), retry=retry)
@@ -258,6 +270,27 @@ class Generated:
 
         return output
 
+    def _map_output(self, targets: list[str]) -> Any:
+        def output(results: Any, event: Any) -> Any:
+            n = event["n"]
+            # items: {"n": n} is the child's start input, n + 1 arrives as {"item": n + 1}
+            assert [r.data for r in results] == [[n, [n, n]], [n + 1, [n + 1, n + 1]]]
+            assert len({r.run_id for r in results}) == 2
+            return self._event(targets[0], n + 1)
+
+        return output
+
+    def _parallel_output(self, targets: list[str], join: str) -> Any:
+        def output(results: Any, event: Any) -> Any:
+            n = event["n"]
+            rows = [results] if join == "first" else results
+            for r in rows:
+                assert r.data == [n, [n, n]]
+            assert len(rows) == (1 if join == "first" else 2)
+            return self._event(targets[0], n + 1)
+
+        return output
+
     def _joiner(self, name: str, targets: list[str], suspends: bool) -> Any:
         def forward(event: Any, ctx: Any, got: Any) -> Any:
             self._tick(ctx, f"{name}_join:{event['type']}:{event['n']}")
@@ -301,6 +334,25 @@ def _child_input(event: Any) -> Any:
     return {"n": event["n"]}
 
 
+def _map_items(event: Any) -> Any:
+    return [{"n": event["n"]}, event["n"] + 1]
+
+
+def _item_build() -> Workflow:
+    """The second child of generated parallel steps and the "item" reading of map items:
+    takes ``n`` or ``item``, a durable sleep, state."""
+    child = Workflow("gen-item")
+
+    async def only(event: Any, ctx: Any) -> Any:
+        n = event["n"] if "n" in event else event["item"]
+        ctx.set("seen", [n])
+        await ctx.sleep(0.002)
+        return {"type": STOP_EVENT, "result": [n, [*ctx.get("seen"), n]]}
+
+    child.add_step("only", [START_EVENT], only)
+    return child
+
+
 def _child_build() -> Workflow:
     """The child of generated sub-workflow steps: two steps, a durable sleep between, state."""
     child = Workflow("gen-child")
@@ -320,6 +372,7 @@ def _child_build() -> Workflow:
 
 
 CHILD = _child_build()
+ITEM_CHILD = _item_build()
 
 
 def answer(handler: Any, item: Any) -> None:
