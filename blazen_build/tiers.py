@@ -41,12 +41,36 @@ def tier_env(chromium: str) -> dict[str, str]:
     return env
 
 
+def named_tests(extra: Sequence[str]) -> list[str]:
+    """The test files or directories (``path`` or ``path::test``) named in pytest's ``extra``
+    arguments: those that exist under tests/ (an option's value is not taken for one)."""
+    tests = (ROOT / "tests").resolve()
+    named = []
+    for arg in extra:
+        if arg.startswith("-"):
+            continue
+        path = (ROOT / arg.split("::")[0]).resolve()
+        if path.exists() and path.is_relative_to(tests):
+            named.append(arg)
+    return named
+
+
+def _in_tier(tier: str, arg: str) -> bool:
+    return (ROOT / arg.split("::")[0]).resolve().is_relative_to((ROOT / "tests" / tier).resolve())
+
+
+def tier_arguments(tier: str, extra: Sequence[str]) -> list[str]:
+    """pytest's arguments for ``tier``: its folder, unless ``extra`` names tests itself (then
+    only those run, so ``-- tests/python/test_x.py`` does not run the whole tier too)."""
+    return [*extra] if named_tests(extra) else [f"tests/{tier}", *extra]
+
+
 def run_tier(python: Path, tier: str, extra: Sequence[str], env: Mapping[str, str]) -> tuple[int, str, float]:
     """Run one tier as its own pytest process; return (exit code, summary line, seconds)."""
     print(f"\n{'=' * 24} tier: {tier} {'=' * 24}", flush=True)
     started = time.monotonic()
     process = subprocess.Popen(
-        [str(python), "-m", "pytest", f"tests/{tier}", *extra],
+        [str(python), "-m", "pytest", *tier_arguments(tier, extra)],
         cwd=ROOT,
         env=dict(env),
         stdout=subprocess.PIPE,
@@ -105,6 +129,9 @@ def test(tiers: Sequence[str], extra: Sequence[str]) -> int:
     such as a database) goes in here, in its own module like chromium.py, and tells the
     tests what they need to know through tier_env()."""
     started = time.monotonic()
+    named = named_tests(extra)
+    if named:  # run only the tiers whose folder holds the named tests
+        tiers = [t for t in tiers if any(_in_tier(t, arg) for arg in named)] or list(tiers)
     python = ensure_venv()
     ensure_bench_venv()  # the benchmarks' smoke tests run the peers too
     ensure_node()
