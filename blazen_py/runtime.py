@@ -30,7 +30,6 @@ from contextlib import contextmanager
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
-from ._compat import yield_to_host
 from .cancel import CancelSignal
 from .collect import Collected
 from .context import Context, RetryingContext
@@ -273,12 +272,13 @@ class _Parking:
     waits at most one budget.
     """
 
-    __slots__ = ("__weakref__", "flights", "loop", "scheduled")
+    __slots__ = ("__weakref__", "flights", "loop", "scheduled", "yield_to_host")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.flights: deque[_Flight] = deque()
         self.scheduled = False
+        self.yield_to_host = _yield_hook()
 
     def park(self, flight: _Flight) -> None:
         self.flights.append(flight)
@@ -301,9 +301,17 @@ class _Parking:
                     break
         finally:
             if flights:  # budget spent (or a hop raised): the rest after the host's turn
-                yield_to_host(self.loop, self.drain)
+                self.yield_to_host(self.loop, self.drain)
             else:
                 self.scheduled = False
+
+
+def _yield_hook() -> Callable[[asyncio.AbstractEventLoop, Callable[[], object]], None]:
+    # Imported when first needed: _compat imports the snapshot package, which imports
+    # this module.
+    from ._compat import yield_to_host
+
+    return yield_to_host
 
 
 _parkings: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Parking] = weakref.WeakKeyDictionary()
@@ -446,9 +454,8 @@ class Run:
         self._scheduled = False
         self._budget = YIELD_EVERY
         # Where a flight parked by a bare yield waits for its next hop (see _Parking).
-        self._park: Callable[[_Flight], None] = (
-            _parking_of(self.loop).park if _BATCHED else self._park_alone
-        )
+        self._parking = _parking_of(self.loop)
+        self._park: Callable[[_Flight], None] = self._parking.park if _BATCHED else self._park_alone
         self._interrupted: dict[int, int] = {}
         # The invocation whose code runs right now (0: none), and what unfinished
         # invocations wrote (see journal.py).
@@ -843,7 +850,7 @@ class Run:
                     # carries on in a later callback.
                     if not self._scheduled:
                         self._scheduled = True
-                        yield_to_host(self.loop, self._scheduled_pump)
+                        self._parking.yield_to_host(self.loop, self._scheduled_pump)
                     return
                 event = queue.popleft()
                 steps = self._steps_now = routes[event["type"]]
