@@ -753,7 +753,7 @@ class Report:
             return
         fan = self.sizes["fanout_small"]
         self.add(
-            "## 2b. Suspending steps: parked flights continued in one batch",
+            "## 2c. Suspending steps: parked flights continued in one batch",
             "",
             "Each row is measured in the same process as its peers: `previous` runs the dispatcher "
             "with one loop callback per suspension (`blazen_py.runtime._BATCHED` off); the floor is "
@@ -803,7 +803,7 @@ class Report:
             return
         titles = {"loop": "steps not suspending", "loop_suspend": "each step awaits `asyncio.sleep(0)`"}
         self.add(
-            "## 2c. Responsiveness: the page during long runs (Chromium)",
+            "## 2d. Responsiveness: the page during long runs (Chromium)",
             "",
             "During one run of each kind the page stamps every `requestAnimationFrame` and every tick "
             "of a `setTimeout(0)` chain; the table gives the longest gap between two (the run's start "
@@ -1143,7 +1143,9 @@ class Report:
         )
 
     def verdicts(self) -> None:
-        self.add("## Targets of issues 8 and 11", "", "| target | measured | met |", "| --- | --- | --- |")
+        self.add(
+            "## Targets of issues 8, 11 and 24", "", "| target | measured | met |", "| --- | --- | --- |"
+        )
         for name, measured, met, _ in self.targets:
             verdict = "n/a" if met is None else "**yes**" if met else "**no**"
             self.add(f"| {name} | {measured} | {verdict} |")
@@ -1163,9 +1165,9 @@ class Report:
         self.header()
         self.cpython()
         self.pyodide_python()
+        self.js_steps()
         self.batching()
         self.responsiveness()
-        self.js_steps()
         self.cold()
         self.snapshots()
         self.soak()

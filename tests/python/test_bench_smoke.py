@@ -20,7 +20,8 @@ def assert_sane(records: list[dict[str, object]], engines: set[str]) -> None:
     """Every record has QUICK['runs'] positive samples; every engine and workload is there
     (and the no-engine floor of the suspending loop)."""
     assert {r["engine"] for r in records} == engines | {FLOOR_ENGINE}
-    names = {"loop", "loop_suspend", "fanout_small", "fanout_large", "chain", "sleep_floor"}
+    names = {"loop", "loop_suspend", "loop_suspend_old", "fanout_suspend", "fanout_suspend_old"}
+    names |= {"fanout_small", "fanout_large", "chain", "sleep_floor"}
     assert {r["name"] for r in records} == names
     for record in records:
         samples = record["samples"]
