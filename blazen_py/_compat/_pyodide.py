@@ -312,6 +312,11 @@ def _host_is_page() -> bool:
     return not (versions is not None and hasattr(versions, "node"))
 
 
+def _page_hidden() -> bool:
+    document = getattr(js, "document", None)
+    return bool(document is not None and getattr(document, "hidden", False))
+
+
 def _run_yielded(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
     # Called by setTimeout, outside the loop's Handle: report an error the way a loop
     # callback's error is reported, never let it escape into JS.
@@ -334,7 +339,9 @@ def yield_to_host(loop: asyncio.AbstractEventLoop, callback: Callable[[], object
         _in_page = _host_is_page()
     if _in_page:
         now = time.perf_counter()
-        if now - _last_page_yield >= _PAGE_YIELD_EVERY:
+        # A hidden page draws no frames and its timers are throttled (to 1 s and more):
+        # a setTimeout yield there would only stall the run.
+        if now - _last_page_yield >= _PAGE_YIELD_EVERY and not _page_hidden():
             _last_page_yield = now
             # A once-callable destroys its own PyProxy when setTimeout calls it.
             _set_timeout(create_once_callable(lambda: _run_yielded(loop, callback)), 0)
