@@ -41,12 +41,14 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
     and extrapolated (the peer's fan-out and chain grow faster than linearly)."""
     sizes = config["sizes"]
     ours = blazen_workloads(sizes)
-    theirs: list[Workload | None] = [None] * len(ours)
+    peers: dict[str, Workload] = {}
     version = peer_version()
     if version is not None:
         from .peer_llama import llama_workloads
 
-        theirs = list(llama_workloads(sizes))
+        peers = {w.name: w for w in llama_workloads(sizes)}
+    # The peer has no previous-design rows: pair by name.
+    theirs = [peers.get(mine.name) for mine in ours]
     limit = int(config.get("peer_max_events", 1 << 60))
     skipped = []
     groups: list[list[Workload]] = []

@@ -68,6 +68,7 @@ FULL: dict[str, Any] = {
     "soak": {"runs": 10_000, "warmup": 200},
     "cold_starts": 7,
     "server": {"runs": 1000, "clients": 16, "concurrency": 16},
+    "responsiveness": {"events": 100_000, "suspensions": 20_000},
 }
 QUICK: dict[str, Any] = {
     "sizes": SIZES_QUICK,
@@ -80,6 +81,7 @@ QUICK: dict[str, Any] = {
     "soak": {"runs": 100, "warmup": 10},
     "cold_starts": 1,
     "server": {"runs": 20, "clients": 4, "concurrency": 4},
+    "responsiveness": {"events": 5_000, "suspensions": 1_000},
 }
 # The soak needs gc() and exact JS heap sizes on top of the usual quiet flags.
 CHROMIUM_ARGS = [
@@ -292,6 +294,10 @@ def browser_suite(browser: Any, config: Mapping[str, Any]) -> dict[str, Any]:
             result["boot"] = page.evaluate("() => window.bench.boot()")
             log("Chromium: Python steps")
             result["python"] = page.evaluate("c => window.bench.pythonSuite(c)", dict(config))
+            log("Chromium: responsiveness during long runs")
+            result["responsiveness"] = page.evaluate(
+                "c => window.bench.responsiveness(c)", dict(config["responsiveness"])
+            )
             log("Chromium: JS steps (blazen.js, @llama-flow/core)")
             result["js"] = page.evaluate("c => window.bench.jsSuite(c)", dict(config))
             result["js_profiles"] = page.evaluate("c => window.bench.jsProfile(c)", dict(config))
@@ -408,7 +414,28 @@ WORKLOAD_TITLES = {
     "fanout_small": "fan-out then join",
     "fanout_large": "fan-out then join",
     "chain": "chain of distinct steps",
+    "loop_suspend_old": "the same, previous design (a loop callback per suspension)",
+    "fanout_suspend": "fan-out then join, each worker awaits `asyncio.sleep(0)` once",
+    "fanout_suspend_old": "the same, previous design (a loop callback per suspension)",
 }
+SIZE_KEYS = {
+    "loop_suspend": "loop",
+    "loop_suspend_old": "loop",
+    "fanout_suspend": "fanout_small",
+    "fanout_suspend_old": "fanout_small",
+}
+# Rows of Python steps, in table order; the "_old" rows run the previous design in the
+# same process (blazen_py.runtime._BATCHED off), beside the rows they compare with.
+PY_ROWS = (
+    "loop",
+    "loop_suspend",
+    "loop_suspend_old",
+    "fanout_small",
+    "fanout_large",
+    "fanout_suspend",
+    "fanout_suspend_old",
+    "chain",
+)
 
 
 def per_event_us(record: Mapping[str, Any] | None) -> float | None:
@@ -421,7 +448,7 @@ def per_event_us(record: Mapping[str, Any] | None) -> float | None:
 def workload_label(name: str, sizes: Mapping[str, int]) -> str:
     """Human name of a workload with its size."""
     base = name.removesuffix("_sync").removesuffix("_async")
-    size = sizes.get("loop" if base == "loop_suspend" else base, 0)
+    size = sizes.get(SIZE_KEYS.get(base, base), 0)
     unit = "steps" if base == "chain" else "events"
     return f"{WORKLOAD_TITLES[base]} ({size:,} {unit})"
 
@@ -587,7 +614,7 @@ class Report:
             f"| workload | blazen_py | events/s | {peer} | events/s | ratio |",
             "| --- | ---: | ---: | ---: | ---: | ---: |",
         )
-        for name in ("loop", "loop_suspend", "fanout_small", "fanout_large", "chain"):
+        for name in PY_ROWS:
             ours, theirs = records.get((name, "blazen_py")), records.get((name, peer))
             if name in skipped:
                 small = records.get(("fanout_small", peer))
@@ -712,7 +739,7 @@ class Report:
             "| workload | Node | events/s | Chromium | events/s |",
             "| --- | ---: | ---: | ---: | ---: |",
         )
-        for name in ("loop", "loop_suspend", "fanout_small", "fanout_large", "chain"):
+        for name in PY_ROWS:
             a, b = node_records.get((name, "blazen_py")), page_records.get((name, "blazen_py"))
             self.add(
                 f"| {workload_label(name, self.sizes)} | {spread(a)} | {fmt_rate(rate(a))} "
@@ -753,6 +780,96 @@ class Report:
                     why,
                 )
             self.linearity(f"Pyodide {runtime}, Python steps", records, "blazen_py")
+
+    def batching(self) -> None:
+        """Suspending rows against the previous design and the bare `sleep(0)` floor of the
+        same run, in every runtime."""
+        runtimes = (
+            ("CPython", self.results.get("cpython")),
+            ("Pyodide, Node", self.results.get("node")),
+            ("Pyodide, Chromium", self.results.get("browser", {}).get("python")),
+        )
+        present = [(where, by_key(data["records"])) for where, data in runtimes if data]
+        if not present:
+            return
+        fan = self.sizes["fanout_small"]
+        self.add(
+            "## 2c. Suspending steps: parked flights continued in one batch",
+            "",
+            "Each row is measured in the same process as its peers: `previous` runs the dispatcher "
+            "with one loop callback per suspension (`blazen_py.runtime._BATCHED` off); the floor is "
+            f"{self.sizes['loop']:,} bare `await asyncio.sleep(0)` with no engine.",
+            "",
+            f"| runtime | loop, suspending | previous | new/previous | `sleep(0)` floor | loop/floor "
+            f"| fan-out of {fan:,} suspending workers | previous | new/previous |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        )
+        for where, records in present:
+            new, old = (
+                records.get(("loop_suspend", "blazen_py")),
+                records.get(("loop_suspend_old", "blazen_py")),
+            )
+            fnew, fold = (
+                records.get(("fanout_suspend", "blazen_py")),
+                records.get(("fanout_suspend_old", "blazen_py")),
+            )
+            floor = records.get(FLOOR)
+            self.add(
+                f"| {where} | {fmt_rate(rate(new))} | {fmt_rate(rate(old))} "
+                f"| {fmt_ratio(rate(new), rate(old))} "
+                f"| {fmt_rate(rate(floor))} | {fmt_ratio(rate(new), rate(floor))} | {fmt_rate(rate(fnew))} "
+                f"| {fmt_rate(rate(fold))} | {fmt_ratio(rate(fnew), rate(fold))} |"
+            )
+        self.add("")
+        chromium = dict(present).get("Pyodide, Chromium")
+        if chromium is None:
+            return
+        value = rate(chromium.get(("loop_suspend", "blazen_py"))) or 0.0
+        floor = rate(chromium.get(FLOOR)) or 0.0
+        self.target(
+            "Chromium loop, suspending once: >= 100,000 events/s",
+            f"{fmt_rate(value)} events/s",
+            value >= 100_000,
+        )
+        self.target(
+            "Chromium loop, suspending once: >= 5x bare `sleep(0)` of the same run",
+            f"{fmt_ratio(value, floor)} ({fmt_rate(floor)} `sleep(0)`/s)",
+            floor > 0 and value >= 5 * floor,
+        )
+
+    def responsiveness(self) -> None:
+        """Longest gaps between animation frames and timer ticks during long runs (Chromium)."""
+        data = self.results.get("browser", {}).get("responsiveness")
+        if not data:
+            return
+        titles = {"loop": "steps not suspending", "loop_suspend": "each step awaits `asyncio.sleep(0)`"}
+        self.add(
+            "## 2d. Responsiveness: the page during long runs (Chromium)",
+            "",
+            "During one run of each kind the page stamps every `requestAnimationFrame` and every tick "
+            "of a `setTimeout(0)` chain; the table gives the longest gap between two (the run's start "
+            "and end included). The dispatcher yields through `setTimeout(0)` at most every ~10 ms "
+            "(`blazen_py._compat.yield_to_host`): a MessageChannel task lets neither in.",
+            "",
+            "| run | events | time | events/s | longest frame gap | longest timer gap | frames |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        )
+        for record in data["records"]:
+            seconds = float(record["seconds"])
+            self.add(
+                f"| ping-pong loop, {titles[record['name']]} | {record['events']:,} | {fmt_ms(seconds)} "
+                f"| {fmt_rate(record['events'] / seconds if seconds else None)} "
+                f"| {record['frame_gap_ms']:.1f} ms | {record['tick_gap_ms']:.1f} ms | {record['frames']:,} |"
+            )
+        self.add("")
+        for record in data["records"]:
+            gap = float(record["frame_gap_ms"])
+            self.target(
+                f"frames never more than 25 ms apart during {record['events']:,} events "
+                f"({titles[record['name']]})",
+                f"{gap:.1f} ms",
+                gap <= 25,
+            )
 
     def js_steps(self) -> None:
         data = self.results.get("browser", {}).get("js")
@@ -1132,7 +1249,9 @@ class Report:
         )
 
     def verdicts(self) -> None:
-        self.add("## Targets of issues 8 and 11", "", "| target | measured | met |", "| --- | --- | --- |")
+        self.add(
+            "## Targets of issues 8, 11 and 24", "", "| target | measured | met |", "| --- | --- | --- |"
+        )
         for name, measured, met, _ in self.targets:
             verdict = "n/a" if met is None else "**yes**" if met else "**no**"
             self.add(f"| {name} | {measured} | {verdict} |")
@@ -1153,6 +1272,8 @@ class Report:
         self.cpython()
         self.pyodide_python()
         self.js_steps()
+        self.batching()
+        self.responsiveness()
         self.cold()
         self.snapshots()
         self.soak()

@@ -91,6 +91,28 @@ def fanout_workflow(n: int) -> Workflow:
     return wf
 
 
+def fanout_suspend_workflow(n: int) -> Workflow:
+    """A fan-out of ``n`` workers that each await ``asyncio.sleep(0)`` once, then a join."""
+    wf = Workflow("bench-fanout-suspend")
+
+    async def split(event: dict[str, Any], ctx: Any) -> list[dict[str, Any]]:
+        return [{"type": "Work", "i": i} for i in range(n)]
+
+    async def work(event: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return {"type": "Done", "i": event["i"]}
+
+    async def join(event: dict[str, Any], ctx: Any) -> dict[str, Any] | None:
+        done = (ctx.get("done") or 0) + 1
+        ctx.set("done", done)
+        return {"type": STOP_EVENT, "result": done} if done == n else None
+
+    wf.add_step("split", [START_EVENT], split)
+    wf.add_step("work", ["Work"], work)
+    wf.add_step("join", ["Done"], join)
+    return wf
+
+
 def chain_workflow(n: int) -> Workflow:
     """``n`` distinct steps, step i accepting event type ``E{i}`` and emitting ``E{i+1}``."""
     wf = Workflow("bench-chain")
@@ -166,6 +188,22 @@ def _runner(wf: Workflow) -> RunOnce:
     return run_once
 
 
+def _previous_design(run_once: RunOnce) -> RunOnce:
+    """``run_once`` with the dispatcher's previous design (a loop callback per parked
+    flight): the private switch is read when a run starts, so flipping it around one run
+    compares both designs in the same process."""
+    from blazen_py import runtime
+
+    async def run_old() -> Any:
+        runtime._BATCHED = False
+        try:
+            return await run_once()
+        finally:
+            runtime._BATCHED = True
+
+    return run_old
+
+
 def blazen_workloads(sizes: Mapping[str, int]) -> list[Workload]:
     """The Python-step workloads of blazen_py for ``sizes`` (keys: loop, fanout_small,
     fanout_large, chain)."""
@@ -174,6 +212,19 @@ def blazen_workloads(sizes: Mapping[str, int]) -> list[Workload]:
     return [
         Workload("loop", "blazen_py", loop, _runner(loop_workflow(loop, False)), loop),
         Workload("loop_suspend", "blazen_py", loop, _runner(loop_workflow(loop, True)), loop),
+        Workload(
+            "loop_suspend_old", "blazen_py", loop, _previous_design(_runner(loop_workflow(loop, True))), loop
+        ),
+        Workload(
+            "fanout_suspend", "blazen_py", 2 * small + 1, _runner(fanout_suspend_workflow(small)), small
+        ),
+        Workload(
+            "fanout_suspend_old",
+            "blazen_py",
+            2 * small + 1,
+            _previous_design(_runner(fanout_suspend_workflow(small))),
+            small,
+        ),
         Workload("fanout_small", "blazen_py", 2 * small + 1, _runner(fanout_workflow(small)), small),
         Workload("fanout_large", "blazen_py", 2 * large + 1, _runner(fanout_workflow(large)), large),
         Workload("chain", "blazen_py", chain, _runner(chain_workflow(chain)), chain),
@@ -295,6 +346,16 @@ async def run_suite(config: Mapping[str, Any]) -> dict[str, Any]:
 async def run_suite_json(config_json: str) -> str:
     """:func:`run_suite` with JSON text in and out (for the JS drivers)."""
     return json.dumps(await run_suite(json.loads(config_json)))
+
+
+async def long_run(name: str, n: int) -> int:
+    """One run of ``n`` events of the ping-pong loop (``loop``: steps not suspending;
+    ``loop_suspend``: each awaits ``asyncio.sleep(0)``), for the page's responsiveness row,
+    which watches frames and timers meanwhile. Returns the run's result (``n``)."""
+    result = (await loop_workflow(n, name == "loop_suspend").run()).data
+    if result != n:
+        raise AssertionError(f"long run {name}: result {result!r}, expected {n}")
+    return int(result)
 
 
 # --------------------------------------------------------------------------- snapshots (browser)

@@ -23,6 +23,7 @@ import logging
 import sys
 import time
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping
 from contextlib import contextmanager
@@ -74,6 +75,15 @@ logger = logging.getLogger("blazen_py")
 
 YIELD_EVERY = 1000
 """Events routed in one go before the dispatcher yields to the event loop."""
+
+HOP_BUDGET = 1000
+"""Parked flights continued in one loop callback before the dispatcher yields."""
+TIME_BUDGET = 0.004
+"""Seconds one loop callback may spend continuing parked flights before it yields."""
+
+# Private switch for bench/ (the previous design, side by side in one process): one loop
+# callback per parked flight instead of the batch. Read when a Run is made.
+_BATCHED = True
 
 RUNNING, PAUSED, COMPLETED, FAILED = 0, 1, 2, 3
 STATUS_NAMES = ("running", "paused", "completed", "failed")
@@ -252,6 +262,70 @@ class _Flight:
         self.run._task_done(self, task)
 
 
+class _Parking:
+    """The flights of every run on one loop that parked on a bare yield, in FIFO order.
+
+    ``await asyncio.sleep(0)`` asks for one loop turn. Giving each parked flight a loop
+    callback of its own costs a JS task per hop in Pyodide (~50 µs in Chromium), so the
+    flights wait here instead and one callback continues them in order, flights parked
+    meanwhile included, until the queue is empty or the budget (HOP_BUDGET hops or
+    TIME_BUDGET seconds) is spent; then it yields through ``_compat.yield_to_host``.
+    Ordering kept: FIFO among the flights (of all runs on the loop); a foreign callback
+    waits at most one budget.
+    """
+
+    __slots__ = ("__weakref__", "flights", "loop", "scheduled", "yield_to_host")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.flights: deque[_Flight] = deque()
+        self.scheduled = False
+        self.yield_to_host = _yield_hook()
+
+    def park(self, flight: _Flight) -> None:
+        self.flights.append(flight)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.drain)
+
+    def drain(self) -> None:
+        flights = self.flights
+        popleft = flights.popleft
+        hops = 0
+        started = time.perf_counter()
+        try:
+            while flights:
+                flight = popleft()
+                flight.run._unpark(flight)
+                hops += 1
+                # The clock is read every 64 hops only: a hop is ~1 µs on CPython.
+                if hops >= HOP_BUDGET or (not hops & 63 and time.perf_counter() - started >= TIME_BUDGET):
+                    break
+        finally:
+            if flights:  # budget spent (or a hop raised): the rest after the host's turn
+                self.yield_to_host(self.loop, self.drain)
+            else:
+                self.scheduled = False
+
+
+def _yield_hook() -> Callable[[asyncio.AbstractEventLoop, Callable[[], object]], None]:
+    # Imported when first needed: _compat imports the snapshot package, which imports
+    # this module.
+    from ._compat import yield_to_host
+
+    return yield_to_host
+
+
+_parkings: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Parking] = weakref.WeakKeyDictionary()
+
+
+def _parking_of(loop: asyncio.AbstractEventLoop) -> _Parking:
+    parking = _parkings.get(loop)
+    if parking is None:
+        parking = _parkings[loop] = _Parking(loop)
+    return parking
+
+
 def _running(active: list[ActiveStep]) -> str:
     """The end of a timeout's or abort's message: what was running."""
     if not active:
@@ -381,6 +455,9 @@ class Run:
         self._pumping = False
         self._scheduled = False
         self._budget = YIELD_EVERY
+        # Where a flight parked by a bare yield waits for its next hop (see _Parking).
+        self._parking = _parking_of(self.loop)
+        self._park: Callable[[_Flight], None] = self._parking.park if _BATCHED else self._park_alone
         self._interrupted: dict[int, int] = {}
         # The invocation whose code runs right now (0: none), and what unfinished
         # invocations wrote (see journal.py).
@@ -779,7 +856,11 @@ class Run:
                 # re-enter pump() without the event loop ever running a macrotask.
                 self._budget -= 1
                 if self._budget < 0:
-                    self._schedule()
+                    # A long chain yields to the host (a timer, a frame, abort()) and
+                    # carries on in a later callback.
+                    if not self._scheduled:
+                        self._scheduled = True
+                        self._parking.yield_to_host(self.loop, self._scheduled_pump)
                     return
                 event = queue.popleft()
                 steps = self._steps_now = routes[event["type"]]
@@ -919,9 +1000,13 @@ class Run:
 
     def _continue(self, flight: _Flight, yielded: Any) -> None:
         if yielded is None:
-            self.loop.call_soon(self._unpark, flight)
+            self._park(flight)
         else:  # a future (or _NOTHING: not started yet, for inline=False steps)
             self._to_task(flight, _Resumed(flight.coro, yielded, self, flight.inv, flight))  # type: ignore[arg-type]
+
+    def _park_alone(self, flight: _Flight) -> None:
+        # The previous design (``_BATCHED`` off): a loop callback for every hop.
+        self.loop.call_soon(self._unpark, flight)
 
     def _to_task(self, flight: _Flight, coro: Coroutine[Any, Any, Any]) -> None:
         task = (

@@ -60,6 +60,57 @@ export async function snapshotSuite(config) {
   return JSON.parse(await workloads.snapshot_suite_json(JSON.stringify(config)));
 }
 
+/** The longest gap (ms) between consecutive stamps in [t0, t1], the ends included. */
+function longestGap(stamps, t0, t1) {
+  let last = t0;
+  let gap = 0;
+  for (const t of stamps) {
+    if (t < t0 || t > t1) continue;
+    gap = Math.max(gap, t - last);
+    last = t;
+  }
+  return Math.max(gap, t1 - last);
+}
+
+/**
+ * Responsiveness: during one long run of each kind (bench/workloads.py long_run), stamp
+ * every animation frame and every tick of a setTimeout(0) chain; the longest gaps say how
+ * long the page was frozen at worst.
+ */
+export async function responsiveness(config) {
+  const records = [];
+  for (const [name, events] of [["loop", config.events], ["loop_suspend", config.suspensions]]) {
+    const frames = [];
+    const ticks = [];
+    let on = true;
+    const frame = () => {
+      frames.push(performance.now());
+      if (on) requestAnimationFrame(frame);
+    };
+    const tick = () => {
+      ticks.push(performance.now());
+      if (on) setTimeout(tick, 0);
+    };
+    requestAnimationFrame(frame);
+    setTimeout(tick, 0);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // both running before the run
+    const t0 = performance.now();
+    const result = await workloads.long_run(name, events);
+    const t1 = performance.now();
+    on = false;
+    if (result !== events) throw new Error(`long run ${name}: ${result}, expected ${events}`);
+    records.push({
+      name,
+      events,
+      seconds: (t1 - t0) / 1000,
+      frame_gap_ms: longestGap(frames, t0, t1),
+      tick_gap_ms: longestGap(ticks, t0, t1),
+      frames: frames.filter((t) => t >= t0 && t <= t1).length,
+    });
+  }
+  return { records };
+}
+
 // -- JS-step workloads ----------------------------------------------------------------------
 // Each factory returns {events, expected, run}; run() resolves to the run's result.
 // Joins count in a closure reset per run (the same for both engines).

@@ -19,6 +19,10 @@ Exports:
         (acceptable) response arrives in time.
     IndexedDBStore: the browser's snapshot store (on CPython, creating one raises
         StoreError).
+    yield_to_host: ``yield_to_host(loop, callback)`` runs ``callback`` after the host had
+        its turn: ``setTimeout(0)`` at most every ~10 ms in a page (where a MessageChannel
+        task lets no timer or frame in), ``loop.call_soon`` otherwise. The dispatcher's
+        only way to yield during a long run.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ __all__ = [
     "is_credential_header",
     "patch_http",
     "same_origin",
+    "yield_to_host",
 ]
 
 IN_PYODIDE: bool = sys.platform == "emscripten" or "pyodide" in sys.modules
@@ -62,7 +67,7 @@ IN_PYODIDE: bool = sys.platform == "emscripten" or "pyodide" in sys.modules
 TRANSPORT: Transport
 if IN_PYODIDE:
     from ._idb import IndexedDBStore
-    from ._pyodide import FetchTransport, patch_http
+    from ._pyodide import FetchTransport, patch_http, yield_to_host
 
     TRANSPORT = FetchTransport()
     # So that user steps can use `requests` / `urllib` in the browser, when the
@@ -70,7 +75,7 @@ if IN_PYODIDE:
     patch_http()
 else:
     from ._idb_unavailable import IndexedDBStore  # type: ignore[assignment]
-    from ._native import UrllibTransport, patch_http
+    from ._native import UrllibTransport, patch_http, yield_to_host
 
     TRANSPORT = UrllibTransport()
 

@@ -18,7 +18,7 @@ import http.client
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import IO, Any
 
 from ._timeout import within
@@ -33,7 +33,7 @@ from ._types import (
     same_origin,
 )
 
-__all__ = ["UrllibTransport", "patch_http"]
+__all__ = ["UrllibTransport", "patch_http", "yield_to_host"]
 
 _CHUNK_SIZE = 65536
 
@@ -219,3 +219,12 @@ def patch_http() -> bool:
         ``False``: no patching was applied (none is needed here).
     """
     return False
+
+
+def yield_to_host(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
+    """Run ``callback`` later, after the loop's other ready callbacks: ``call_soon``.
+
+    On CPython every ready callback and due timer runs before a ``call_soon`` callback
+    scheduled now, so nothing more is needed to let them in.
+    """
+    loop.call_soon(callback)

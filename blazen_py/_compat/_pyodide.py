@@ -26,11 +26,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import js  # type: ignore[import-not-found]
-from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, create_once_callable, to_js  # type: ignore[import-not-found]
 
 from ._types import (
     HttpRequest,
@@ -42,7 +42,7 @@ from ._types import (
     is_credential_header,
 )
 
-__all__ = ["FetchTransport", "patch_http"]
+__all__ = ["FetchTransport", "patch_http", "yield_to_host"]
 
 _T = TypeVar("_T")
 
@@ -290,3 +290,60 @@ def patch_http() -> bool:
         pyodide_http.patch_all()
         _patched = True
     return _patched
+
+
+# -- yielding to the host ------------------------------------------------------------------
+
+# Pyodide's loop runs every callback as a JS task (a MessageChannel task in Chromium). A
+# task that posts its own continuation runs again before due timers and animation frames:
+# a long run yielding with call_soon alone freezes the page. A setTimeout(0) task is a
+# real yield, but nested timeouts are clamped to >= 4 ms, so one is used at most every
+# _PAGE_YIELD_EVERY seconds and call_soon in between (foreign asyncio callbacks get in
+# either way). Node runs timers between setImmediate tasks: call_soon is enough there.
+_PAGE_YIELD_EVERY = 0.010
+_last_page_yield = 0.0
+_in_page: bool | None = None  # decided at the first yield: a memory snapshot made in a
+# page may be restored elsewhere, so nothing about the host is fixed at import
+
+
+def _host_is_page() -> bool:
+    process = getattr(js, "process", None)
+    versions = getattr(process, "versions", None) if process is not None else None
+    return not (versions is not None and hasattr(versions, "node"))
+
+
+def _page_hidden() -> bool:
+    document = getattr(js, "document", None)
+    return bool(document is not None and getattr(document, "hidden", False))
+
+
+def _run_yielded(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
+    # Called by setTimeout, outside the loop's Handle: report an error the way a loop
+    # callback's error is reported, never let it escape into JS.
+    try:
+        callback()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        loop.call_exception_handler({"message": "error in a yielded callback", "exception": exc})
+
+
+def yield_to_host(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
+    """Run ``callback`` later, after the host (timers, frames, input) had its turn.
+
+    In a page: through ``setTimeout(0)`` when the last such yield is ``_PAGE_YIELD_EVERY``
+    old, else ``loop.call_soon``. In Node: ``loop.call_soon``.
+    """
+    global _in_page, _last_page_yield
+    if _in_page is None:
+        _in_page = _host_is_page()
+    if _in_page:
+        now = time.perf_counter()
+        # A hidden page draws no frames and its timers are throttled (to 1 s and more):
+        # a setTimeout yield there would only stall the run.
+        if now - _last_page_yield >= _PAGE_YIELD_EVERY and not _page_hidden():
+            _last_page_yield = now
+            # A once-callable destroys its own PyProxy when setTimeout calls it.
+            _set_timeout(create_once_callable(lambda: _run_yielded(loop, callback)), 0)
+            return
+    loop.call_soon(callback)

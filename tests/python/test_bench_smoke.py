@@ -22,7 +22,8 @@ def assert_sane(
     """Every record has QUICK['runs'] positive samples; every engine and workload is there
     (and the no-engine floor of the suspending loop, and the ``extra`` workloads)."""
     assert {r["engine"] for r in records} == engines | {FLOOR_ENGINE}
-    names = {"loop", "loop_suspend", "fanout_small", "fanout_large", "chain", "sleep_floor", *extra}
+    names = {"loop", "loop_suspend", "loop_suspend_old", "fanout_suspend", "fanout_suspend_old"}
+    names |= {"fanout_small", "fanout_large", "chain", "sleep_floor", *extra}
     assert {r["name"] for r in records} == names
     for record in records:
         samples = record["samples"]
