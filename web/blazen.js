@@ -139,7 +139,9 @@ const helpers = {
       }
       return undefined;
     }
-    if (helpers.lazy && out !== null && typeof out === "object") helpers.lazyType = flatEventType(out);
+    // Set for every sync result: a result that is no object (undefined, a Symbol, a
+    // function) must not leave the previous step's type here for Python to take.
+    helpers.lazyType = helpers.lazy && out !== null && typeof out === "object" ? flatEventType(out) : null;
     return out === undefined ? null : out;
   },
   // Call a pure step ({pure: true}: sync, no ctx) and, while `table` (a Map: event type ->
