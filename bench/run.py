@@ -347,7 +347,10 @@ def rate(record: Mapping[str, Any] | None) -> float | None:
     samples = (record or {}).get("samples") or []
     if not samples or record is None:
         return None
-    return float(record["events"]) / median(samples)
+    middle = median(samples)
+    if middle <= 0:  # under the timer's resolution (Chromium: 0.1 ms), as quick runs can be
+        return None
+    return float(record["events"]) / middle
 
 
 def fmt_rate(value: float | None) -> str:

@@ -84,3 +84,9 @@ def test_server_load_smoke() -> None:
     text = "\n".join(report.lines)
     assert "HTTP + DBOS on SQLite" in text
     assert "in-process, no DBOS" in text
+
+
+def test_a_run_under_the_timer_resolution_has_no_rate() -> None:
+    """Quick runs in Chromium can measure 0 ms (performance.now is coarsened to 0.1 ms)."""
+    assert run.rate({"events": 10, "samples": [0.0, 0.0, 0.0]}) is None
+    assert run.rate({"events": 10, "samples": [0.5]}) == 20.0
