@@ -71,7 +71,7 @@ def test_page_shows_progress_while_booting(page_run: PageRun) -> None:
 def test_page_gets_ready_to_run_its_cells(page_run: PageRun) -> None:
     assert page_run.final_state == "ready", page_run.status
     assert page_run.status.startswith("Ready in")
-    assert page_run.cells == 4
+    assert page_run.cells == 5  # summarizer, agent, approval, fan-out, snapshot
 
 
 def test_page_shows_versions_of_this_build(page_run: PageRun) -> None:
