@@ -84,8 +84,9 @@ def site_mounts(config: pytest.Config) -> dict[str, Path]:
     for entry in entries:
         prefix, sep, folder = str(entry).partition("=")
         prefix = prefix.strip().strip("/")
-        if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", prefix) or \
-                prefix.split("/")[0] == RESERVED_PREFIX:
+        segments = prefix.split("/")
+        plain = all(re.fullmatch(r"[A-Za-z0-9_.-]+", x) and x not in (".", "..") for x in segments)
+        if not sep or not plain or segments[0] == RESERVED_PREFIX:
             pytest.fail(f"blazen_mount: {entry!r} is not PREFIX=DIR with a plain URL prefix "
                         f"(not {RESERVED_PREFIX})", pytrace=False)
         path = Path(folder.strip())

@@ -40,3 +40,13 @@ def test_example_red_test_fails_with_the_page_message() -> None:
     assert "1 failed" in out.stdout, report
     assert "BlazenPageError" in out.stdout, report
     assert 'the approval must be {approved: boolean}, got "sure"' in out.stdout, report
+
+
+def test_a_bad_mount_fails_the_session_naming_it() -> None:
+    for mount, message in [("app=no-such-folder", "no-such-folder is not a folder"),
+                           ("__blazen__=site", "is not PREFIX=DIR with a plain URL prefix"),
+                           ("../up=site", "is not PREFIX=DIR with a plain URL prefix"),
+                           ("site", "is not PREFIX=DIR")]:
+        out = run_example("tests/test_workflow.py", "-k", "rejected", f"--blazen-mount={mount}")
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert message in out.stdout, (mount, out.stdout)
