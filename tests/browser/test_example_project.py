@@ -28,7 +28,8 @@ def test_example_project_passes() -> None:
     report = out.stdout + out.stderr
     assert out.returncode == 0, report
     passed = re.search(r"(\d+) passed", out.stdout)
-    assert passed and int(passed.group(1)) >= 10, report
+    assert passed, report
+    assert int(passed.group(1)) >= 10, report
     assert not re.search(r"\d+ (failed|skipped|errors?)\b", out.stdout), report
     assert "test_red" not in out.stdout, "the red test is not collected by the normal run"
 

@@ -42,7 +42,7 @@ def test_stream_items_come_in_step_order(expense_page: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("amount", "net", "tax", "total", "manager"),
+    "amount, net, tax, total, manager",
     [(0.125, "0.13", "0.03", "0.16", False), (416.67, "416.67", "83.33", "500.00", False),
      (416.68, "416.68", "83.34", "500.02", True)],
 )
@@ -61,7 +61,7 @@ def test_python_step_rounds_to_the_cent_and_flags_big_claims(
 
 
 @pytest.mark.parametrize(
-    ("claim", "message"),
+    "claim, message",
     [({"item": "Desk", "amount": -5}, "amount must be a number in (0, 1000000], got -5"),
      ({"item": "Desk", "amount": "12"}, 'amount must be a number in (0, 1000000], got "12"'),
      ({"item": "   ", "amount": 12}, 'item must be a non-empty string, got "   "'),
