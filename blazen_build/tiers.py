@@ -18,7 +18,7 @@ from blazen_build.npm import ensure_node
 from blazen_build.paths import CACHE, ROOT
 from blazen_build.postgres import URL_VARIABLE, TestCluster, ensure_postgres
 from blazen_build.pypi import ensure_wheels
-from blazen_build.virtualenvs import ensure_bench_venv, ensure_venv
+from blazen_build.virtualenvs import ensure_bench_venv, ensure_pytest_pyodide_venv, ensure_venv
 
 # Each tier is the folder tests/<tier>, run in this order as its own pytest process; a tier
 # that fails or collects no test fails the run. A new tier: its folder and its name here.
@@ -136,6 +136,7 @@ def test(tiers: Sequence[str], extra: Sequence[str]) -> int:
         tiers = [t for t in tiers if any(_in_tier(t, arg) for arg in named)] or list(tiers)
     python = ensure_venv()
     ensure_bench_venv()  # the benchmarks' smoke tests run the peers too
+    pytest_pyodide = ensure_pytest_pyodide_venv()  # the docs' pytest-pyodide recipe is run
     ensure_node()
     chromium = ensure_chromium()
     build_lab()
@@ -143,6 +144,7 @@ def test(tiers: Sequence[str], extra: Sequence[str]) -> int:
     setup_seconds = time.monotonic() - started
     log(f"set-up done in {setup_seconds:.1f} s (chromium: {chromium}); running tiers: {', '.join(tiers)}")
     env = tier_env(chromium)
+    env["BLAZEN_PYTEST_PYODIDE_PYTHON"] = str(pytest_pyodide)
     # The server tests run on SQLite always, and on this throwaway Postgres as well
     # (they read its URL from the environment and skip, saying why, without it).
     cluster = None

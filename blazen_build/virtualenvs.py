@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from blazen_build.common import BuildError, log, run
-from blazen_build.paths import BENCH_VENV, LAB_VENV, ROOT, VENV
+from blazen_build.paths import BENCH_VENV, CACHE, LAB_VENV, ROOT, VENV
 
 # The JupyterLite tool chain, installed into .cache/lab-venv (never into .venv).
 # (jupyter_server is needed for --contents; kernel 0.8.7 needs an unreleased core.)
@@ -24,6 +24,11 @@ LAB_TOOLS: dict[str, str] = {
 }
 # The Python peer of the benchmarks, installed into BENCH_VENV only (never into .venv).
 BENCH_PEERS: dict[str, str] = {"llama-index-workflows": "2.26.1"}
+# pytest-pyodide, for the tested recipe of docs/testing.md, in a virtualenv of its own: its
+# pytest plugin (options --runtime, --dist-dir) must not load into the tiers' own pytest.
+# pytest 9.2 breaks pytest-pyodide 0.59.2.
+PYTEST_PYODIDE_VENV = CACHE / "pytest-pyodide-venv"
+PYTEST_PYODIDE_PINS: dict[str, str] = {"pytest-pyodide": "0.59.2", "pytest": "9.1.1"}
 
 
 def venv_python() -> Path:
@@ -82,3 +87,14 @@ def ensure_lab_venv() -> Path:
 def ensure_bench_venv() -> Path:
     """.cache/bench-venv with the pinned benchmark peers; return its Python."""
     return ensure_tool_venv(BENCH_VENV, BENCH_PEERS, "the benchmarks' peers")
+
+
+def ensure_pytest_pyodide_venv() -> Path:
+    """.cache/pytest-pyodide-venv with the pinned pytest-pyodide; return its Python.
+
+    Its Node driver (a CommonJS .js file in site-packages) would be read as an ES module
+    under this repository's package.json ("type": "module"): a package.json of the
+    virtualenv's own puts it back to CommonJS."""
+    python = ensure_tool_venv(PYTEST_PYODIDE_VENV, PYTEST_PYODIDE_PINS, "the pytest-pyodide recipe")
+    (PYTEST_PYODIDE_VENV / "package.json").write_text('{"type": "commonjs"}\n')
+    return python

@@ -10,5 +10,6 @@ package imports neither pytest nor playwright: only the plugin module does."""
 from __future__ import annotations
 
 from ._inpyodide import run_in_blazen
+from ._page import BlazenPage, BlazenPageError, PageRun
 
-__all__ = ["run_in_blazen"]
+__all__ = ["BlazenPage", "BlazenPageError", "PageRun", "run_in_blazen"]

@@ -7,6 +7,8 @@ Options (command line, or the ini key of the same name with `_`):
   --blazen-snapshot on|off boot from the build's memory snapshot (default on)
   --blazen-require-chromium  no Chromium is an error instead of a skip
   --blazen-record          `blazen_cassette` records model calls (default: replays them)
+  --blazen-mount PREFIX=DIR  also serve your own folder DIR at /PREFIX/ (repeatable; ini
+                           `blazen_mounts`, one `PREFIX=DIR` a line, DIR relative to the rootdir)
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ WEB = Path(__file__).resolve().parent / "web"
 
 
 class BlazenSite:
-    """The served folder and its base URL (ends in "/")."""
+    """The served folder, its base URL (ends in "/") and the extra folders mounted on it
+    (`{"/prefix/": folder}`)."""
 
-    def __init__(self, url: str, directory: Path) -> None:
+    def __init__(self, url: str, directory: Path, mounts: dict[str, Path] | None = None) -> None:
         self.url = url
         self.directory = directory
+        self.mounts = dict(mounts or {})
 
     def __repr__(self) -> str:
         return f"BlazenSite({self.url!r}, {str(self.directory)!r})"
@@ -45,8 +49,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="fail, not skip, when no Chromium is found")
     group.addoption("--blazen-record", action="store_true", default=False,
                     help="blazen_cassette records model calls to cassettes/ (default: replay)")
+    group.addoption("--blazen-mount", action="append", default=None, metavar="PREFIX=DIR",
+                    help="also serve folder DIR at /PREFIX/ (repeatable)")
     parser.addini("blazen_dist", "folder to serve, relative to the rootdir (default: dist)", default="dist")
     parser.addini("blazen_snapshot", "boot blazen.js from the memory snapshot: on or off", default="on")
+    parser.addini("blazen_mounts", "PREFIX=DIR lines: folders also served at /PREFIX/", type="linelist",
+                  default=[])
     parser.addini("blazen_require_chromium", "fail, not skip, without Chromium", type="bool", default=False)
 
 
@@ -64,10 +72,35 @@ def dist_folder(config: pytest.Config) -> Path:
     return folder.resolve()
 
 
+RESERVED_PREFIX = "__blazen__"
+
+
+def site_mounts(config: pytest.Config) -> dict[str, Path]:
+    """`{"/prefix/": folder}` from --blazen-mount (relative to the working directory) or the
+    ini key blazen_mounts (relative to the rootdir); a malformed entry fails the session."""
+    given = config.getoption("--blazen-mount")
+    entries, base = (given, Path.cwd()) if given else (config.getini("blazen_mounts"), config.rootpath)
+    mounts: dict[str, Path] = {}
+    for entry in entries:
+        prefix, sep, folder = str(entry).partition("=")
+        prefix = prefix.strip().strip("/")
+        segments = prefix.split("/")
+        plain = all(re.fullmatch(r"[A-Za-z0-9_.-]+", x) and x not in (".", "..") for x in segments)
+        if not sep or not plain or segments[0] == RESERVED_PREFIX:
+            pytest.fail(f"blazen_mount: {entry!r} is not PREFIX=DIR with a plain URL prefix "
+                        f"(not {RESERVED_PREFIX})", pytrace=False)
+        path = Path(folder.strip())
+        path = (path if path.is_absolute() else base / path).resolve()
+        if not path.is_dir():
+            pytest.fail(f"blazen_mount: {entry!r}: {path} is not a folder", pytrace=False)
+        mounts[f"/{prefix}/"] = path
+    return mounts
+
+
 @pytest.fixture(scope="session")
 def blazen_site(pytestconfig: pytest.Config) -> Iterator[BlazenSite]:
     """Your dist/ served on 127.0.0.1 (a free port) for the session, plus a blank test page
-    at /__blazen__/blank.html."""
+    at /__blazen__/blank.html and the folders of --blazen-mount / blazen_mounts."""
     folder = dist_folder(pytestconfig)
     if not (folder / "blazen.js").is_file():
         pytest.fail(
@@ -75,11 +108,12 @@ def blazen_site(pytestconfig: pytest.Config) -> Iterator[BlazenSite]:
             "blazen_dist) at a site built on the blazen_py bundle.",
             pytrace=False,
         )
-    server = make_server(folder, 0, mounts={"/__blazen__/": WEB})
+    mounts = {**site_mounts(pytestconfig), "/__blazen__/": WEB}
+    server = make_server(folder, 0, mounts=mounts)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield BlazenSite(server_url(server), folder)
+        yield BlazenSite(server_url(server), folder, {p: f for p, f in mounts.items() if p != "/__blazen__/"})
     finally:
         server.shutdown()
         server.server_close()
