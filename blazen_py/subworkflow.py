@@ -127,6 +127,7 @@ def subworkflow_handler(
         return map_out(result, event)
 
     handler.children = (child,)  # type: ignore[attr-defined]  # for Workflow.validate()
+    handler.compose = "subworkflow"  # type: ignore[attr-defined]  # for the graph drawing
     return handler
 
 
@@ -333,6 +334,7 @@ def map_handler(
         return map_out([_result(r["data"], r["run_id"]) for r in results], event)
 
     handler.children = (child,)  # type: ignore[attr-defined]  # for Workflow.validate()
+    handler.compose = "map"  # type: ignore[attr-defined]  # for the graph drawing
     return handler
 
 
@@ -407,4 +409,5 @@ def parallel_handler(
         return map_out([_result(r["data"], r["run_id"]) for r in rows], event)
 
     handler.children = tuple(kids)  # type: ignore[attr-defined]  # for Workflow.validate()
+    handler.compose = "parallel"  # type: ignore[attr-defined]  # for the graph drawing
     return handler

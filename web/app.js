@@ -392,7 +392,7 @@ class Cell {
   setGraph(desc) {
     this.graphDesc = desc;
     this.panes.hidden = false;
-    const json = JSON.stringify(desc);
+    const json = JSON.stringify(plainDesc(desc, [], { left: 2000 }));
     this.graphSvg = draw(this.graphBox, JSON.parse(drawings.draw_graph(json, this.lang)));
     drawings.timeline_declare(this.id, json);
     for (const item of this.seen) markGraph(this.graphSvg, item);
@@ -543,6 +543,32 @@ class Cell {
   }
 }
 
+/** A description with its sub-workflow steps' children (workflows) replaced by their own
+ * descriptions, as graph.py's describe() does: a workflow met again on its own path (nested
+ * in itself), 8 deep or past 2000 steps in all is given by name only. */
+function plainDesc(desc, path, budget) {
+  const inner = [...path, desc];
+  const steps = desc.steps.map((step) => {
+    budget.left -= 1;
+    if (!step.sub) return step;
+    // A Python cell's description comes nested already (graph.py's describe()).
+    if (!step.sub.children.some((wf) => wf instanceof blazen.Workflow)) return step;
+    const children = step.sub.children.map((wf) => {
+      if (!(wf instanceof blazen.Workflow)) return wf;
+      const child = describedWorkflows.get(wf);
+      if (!child || inner.includes(child) || inner.length >= 8 || budget.left <= child.steps.length) {
+        return { name: String(wf && wf.name), steps: [], ref: true };
+      }
+      return plainDesc(child, inner, budget);
+    });
+    return { ...step, sub: { kind: step.sub.kind, children } };
+  });
+  return { name: desc.name, steps };
+}
+
+// Every instrumented workflow's description (a JS cell's workflows), for plainDesc.
+const describedWorkflows = new WeakMap();
+
 /** What a JS cell sees: the blazen.js API, with Workflow and WorkflowBuilder recording their
  * steps (for the graph) and feeding their runs' stream items to the cell's timeline. */
 function jsScope(cell) {
@@ -551,6 +577,7 @@ function jsScope(cell) {
   const instrument = (wf, steps) => {
     const desc = { name: wf.name, steps };
     drawn.set(wf, desc);
+    describedWorkflows.set(wf, desc);
     const begin = () => cell.setGraph(desc);
     // A run started here is the cell's: Stop aborts it (see playground.py's stop_cell).
     const own = (start) => {
@@ -571,6 +598,23 @@ function jsScope(cell) {
       begin();
       return wf;
     };
+    // Sub-workflow steps: their child workflows go into the description (see subDesc).
+    const nested = (method, kind, many) => {
+      wf[method] = (name, eventTypes, child, options = null) => {
+        P[method].call(wf, name, eventTypes, child, options);
+        steps.push({
+          name: String(name),
+          accepts: [...eventTypes].map(String),
+          emits: null,
+          sub: { kind, children: many ? [...child] : [child] },
+        });
+        begin();
+        return wf;
+      };
+    };
+    nested("addSubworkflowStep", "subworkflow", false);
+    nested("addMapStep", "map", false);
+    nested("addParallelSubworkflows", "parallel", true);
     // Runs stream their step spans too (spans: true) for the timeline; a callback of the
     // cell's own sees only what it would without them.
     const SPANS = { spans: true };

@@ -47,7 +47,10 @@ export function isSpanItem(item) {
  * receive it) and the step it names, if any. */
 export function markGraph(svg, item) {
   if (!svg || isSpanItem(item)) return;
+  // A child's items carry the sub-workflow steps down to it as `path`: nested nodes say theirs.
+  const path = JSON.stringify(Array.isArray(item.path) ? item.path : []);
   for (const node of svg.querySelectorAll("g.node")) {
+    if ((node.dataset.path || "[]") !== path) continue;
     const receives = node.dataset.accepts && JSON.parse(node.dataset.accepts).includes(item.eventType);
     if (node.dataset.event === item.eventType || receives || (item.step && node.dataset.step === item.step)) {
       node.classList.add(item.eventType === "Error" && node.dataset.step === item.step ? "failed" : "seen");

@@ -230,6 +230,133 @@ def test_fan_out_runs_every_branch_and_joins(visit: Visit) -> None:
     visit.shot("fanout", "fanout")
 
 
+NESTED_PY = """from blazen_py import START_EVENT, STOP_EVENT, Workflow
+
+def leaf(name, step):
+    w = Workflow(name)
+    w.add_step(step, [START_EVENT], lambda e, ctx: {"type": STOP_EVENT, "result": step},
+               emits=[STOP_EVENT])
+    return w
+
+review = Workflow("review")
+review.add_step("read", [START_EVENT], lambda e, ctx: {"type": "Read"}, emits=["Read"])
+review.add_step("judge", ["Read"], lambda e, ctx: {"type": STOP_EVENT, "result": "ok"},
+                emits=[STOP_EVENT])
+wf = Workflow("nested")
+wf.add_step("prepare", [START_EVENT], lambda e, ctx: {"type": "Ready", "items": [1, 2]},
+            emits=["Ready"])
+wf.add_subworkflow_step("<b>check</b>", ["Ready"], review,
+                        output=lambda r, e: {"type": "Checked", "items": e["items"]})
+wf.add_map_step("each", ["Checked"], leaf("one_item", "measure"), items=lambda e: e["items"],
+                output=lambda rs, e: {"type": "Measured"})
+wf.add_parallel_subworkflows("both", ["Measured"], [leaf("left", "alpha"), leaf("right", "beta")],
+                             output=lambda rs, e: {"type": STOP_EVENT, "result": [r.data for r in rs]})
+graph(wf)
+(await wf.run({})).data
+"""
+
+NESTED_JS = """const S = 'blazen::StartEvent', E = 'blazen::StopEvent';
+const leaf = (name, step) => {
+  const w = new Workflow(name);
+  w.addStep(step, [S], () => ({ type: E, result: step }), { emits: [E] });
+  return w;
+};
+const wf = new Workflow('js_nested');
+wf.addStep('prepare', [S], () => ({ type: 'Ready', items: [1, 2] }), { emits: ['Ready'] });
+wf.addMapStep('each', ['Ready'], leaf('js_item', 'measure'), {
+  items: (e) => e.items, output: () => ({ type: 'Measured' }) });
+wf.addParallelSubworkflows('both', ['Measured'], [leaf('js_left', 'alpha'), wf], {
+  output: () => ({ type: E, result: 'done' }) });
+return 'declared';
+"""
+
+
+def _nested_steps(cell: Any) -> list[tuple[str, str]]:
+    """(data-path, data-step) of the steps drawn inside boxes of a cell's graph."""
+    return [
+        (str(p), str(s))
+        for p, s in cell.locator("svg.graph g.node.step[data-path]").evaluate_all(
+            "ns => ns.map(n => [n.dataset.path, n.dataset.step])"
+        )
+    ]
+
+
+def _inside_boxes(cell: Any) -> bool:
+    """Every nested node's screen box is inside its sub-workflow step's box."""
+    return bool(
+        cell.locator("svg.graph").evaluate(
+            """svg => [...svg.querySelectorAll('g.node[data-path]')].every((n) => {
+                 const box = n.parentElement.closest('g.node.box').querySelector(':scope > rect');
+                 const a = box.getBoundingClientRect(), b = n.querySelector('rect').getBoundingClientRect();
+                 return b.left >= a.left && b.top >= a.top && b.right <= a.right + 1 && b.bottom <= a.bottom + 1;
+               })"""
+        )
+    )
+
+
+def test_a_python_sub_workflow_step_is_drawn_as_a_box(visit: Visit) -> None:
+    cell_id = visit.add_cell("python", NESTED_PY)
+    assert visit.run_cell(cell_id) == "done", visit.output(cell_id)
+    assert "['alpha', 'beta']" in visit.output(cell_id)
+    cell = visit.cell(cell_id)
+    assert visit.graph_steps(cell_id)[:2] == ["prepare", "<b>check</b>"]
+    assert cell.locator("svg.graph b").count() == 0  # the step name stayed text
+    labels = cell.locator("svg.graph g.node.box > text").all_text_contents()
+    assert labels == ["<b>check</b>", "each \u00b7 map", "both \u00b7 parallel"]
+    assert _nested_steps(cell) == [
+        ('["<b>check</b>"]', "read"), ('["<b>check</b>"]', "judge"),
+        ('["each"]', "measure"), ('["both"]', "alpha"), ('["both"]', "beta"),
+    ], cell.locator("svg.graph").evaluate("s => s.outerHTML")[:6000]
+    assert _inside_boxes(cell)
+    # the children's stream items (their path) mark the children's nodes, not the parent's
+    assert cell.locator("svg.graph g.node.step[data-path].seen").count() == 5
+    visit.shot("nested-1280x900", cell_id)
+    visit.page.emulate_media(color_scheme="dark")
+    visit.shot("nested-1280x900-dark", cell_id)
+    visit.page.emulate_media(color_scheme="light")
+
+
+def test_a_js_sub_workflow_step_is_drawn_as_a_box(visit: Visit) -> None:
+    cell_id = visit.add_cell("js", NESTED_JS)
+    assert visit.run_cell(cell_id) == "done", visit.output(cell_id)
+    cell = visit.cell(cell_id)
+    labels = cell.locator("svg.graph g.node.box > text").all_text_contents()
+    assert labels == ["each \u00b7 map", "both \u00b7 parallel"]
+    assert _nested_steps(cell) == [('["each"]', "measure"), ('["both"]', "alpha")]
+    # the workflow nested in itself is drawn by name only
+    refs = cell.locator("svg.graph g.subgraph.ref text").all_text_contents()
+    assert refs == ["\u21bb js_nested"]
+    assert _inside_boxes(cell)
+    visit.shot("nested-js-1280x900", cell_id)
+
+
+def test_a_nested_graph_fits_a_phone(browser: Any, base_url: str, artifacts: Path) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(base_url, wait_until="domcontentloaded")
+        phone = Visit(page, artifacts)
+        phone.wait_ready()
+        cell_id = phone.add_cell("python", NESTED_PY)
+        assert phone.run_cell(cell_id) == "done", phone.output(cell_id)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        box = phone.cell(cell_id).locator(".graph-box").bounding_box()
+        assert box is not None
+        assert box["width"] <= 390
+        # labels stay readable: the graph keeps its minimum width and scrolls in its box
+        font = phone.cell(cell_id).locator("svg.graph g.node.step[data-path] text").first.bounding_box()
+        assert font is not None
+        assert font["height"] >= 9
+        phone.cell(cell_id).scroll_into_view_if_needed()
+        phone.cell(cell_id).screenshot(path=str(artifacts / "playground-nested-390x844.png"))
+        page.screenshot(path=str(artifacts / "playground-nested-390x844-page.png"))
+        assert errors == []
+    finally:
+        context.close()
+
+
 def test_snapshot_to_indexeddb_reload_and_resume(visit: Visit) -> None:
     page = visit.page
     assert visit.run_cell("snapshot") == "done", visit.output("snapshot")

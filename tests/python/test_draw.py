@@ -23,7 +23,7 @@ from blazen_py import (
     Workflow,
 )
 from blazen_py._draw.export import to_dot, to_mermaid
-from blazen_py._draw.graph import check_description, describe, short_type
+from blazen_py._draw.graph import MAX_DEPTH, check_description, describe, graph_tree, short_type
 from blazen_py._draw.timeline import MAX_SPANS, STEP_RETRYING, Timeline
 from blazen_py._draw.tree import clean, clip, el, to_markup
 from blazen_py.snapshot.capture import Snapshot
@@ -128,6 +128,231 @@ def test_graph_edges_follow_accepts_emits_and_the_human_link() -> None:
     assert kinds.count("edge human") == 1
     undeclared = [g.get("data-step") for g in root.iter(SVG + "g") if "undeclared" in (g.get("class") or "")]
     assert undeclared == ["loop"]
+
+
+# -- sub-workflow steps drawn as boxes ------------------------------------------------------
+
+
+def _leaf(name: str, *steps: str) -> Workflow:
+    wf = Workflow(name)
+    previous = START_EVENT
+    for i, step in enumerate(steps):
+        produced = STOP_EVENT if i == len(steps) - 1 else f"{name}.{step}"
+        wf.add_step(step, [previous], lambda e, c: None, emits=[produced])
+        previous = produced
+    return wf
+
+
+def _parent(add) -> Workflow:
+    wf = Workflow("parent")
+    wf.add_step("prepare", [START_EVENT], lambda e, c: None, emits=["Ready"])
+    add(wf)
+    wf.add_step("finish", ["Done"], lambda e, c: None, emits=[STOP_EVENT])
+    return wf
+
+
+def _placed(node, x=0.0, y=0.0, out=None):
+    """Every ``g`` of a drawing tree with its absolute origin (translates summed) and the
+    size of its own ``rect``, depth first: ``(g, x, y, w, h, ancestors)``."""
+    out = [] if out is None else out
+
+    def walk(n, x, y, ancestors):
+        if not isinstance(n, list):
+            return
+        tag, attrs, *kids = n
+        m = re.fullmatch(r"translate\(([-\d.]+),([-\d.]+)\)", str(attrs.get("transform", "")))
+        if m:
+            x, y = x + float(m[1]), y + float(m[2])
+        if tag == "g":
+            rect = next((k for k in kids if isinstance(k, list) and k[0] == "rect"), None)
+            w = float(rect[1]["width"]) if rect else 0.0
+            h = float(rect[1]["height"]) if rect else 0.0
+            out.append((n, x, y, w, h, ancestors))
+            ancestors = [*ancestors, n]
+        for k in kids:
+            walk(k, x, y, ancestors)
+
+    walk(node, x, y, [])
+    return out
+
+
+def _texts(node) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    tag, _, *kids = node
+    return [t for k in kids for t in _texts(k)] if tag != "title" else []
+
+
+def _box(tree, step: str):
+    [hit] = [
+        p for p in _placed(tree) if p[0][1].get("data-step") == step and "box" in p[0][1]["class"].split()
+    ]
+    return hit
+
+
+def _inside(outer, inner) -> bool:
+    _, ox, oy, ow, oh, _ = outer
+    _, ix, iy, iw, ih, _ = inner
+    return ox <= ix and oy <= iy and ix + iw <= ox + ow + 0.5 and iy + ih <= oy + oh + 0.5
+
+
+def test_a_subworkflow_step_is_a_box_holding_the_childs_graph() -> None:
+    child = _leaf("review", "read", "judge")
+    wf = _parent(lambda w: w.add_subworkflow_step("check", ["Ready"], child,
+                                                   output=lambda r, e: {"type": "Done"}))
+    tree = graph_tree(describe(wf))
+    box = _box(tree, "check")
+    g, *_ = box
+    assert g[1]["class"].split()[:4] == ["node", "step", "undeclared", "box"]
+    assert "check" in _texts(g)  # the box's label
+    inner = [p for p in _placed(g) if p[0] is not g and p[0][1].get("class", "").split()[:1] == ["node"]]
+    assert [p[0][1]["data-step"] for p in inner if "data-step" in p[0][1]] == ["read", "judge"]
+    assert {p[0][1].get("data-event") for p in inner} >= {START_EVENT, STOP_EVENT, "review.read"}
+    # the child's nodes sit inside the box (absolute positions), each marked with its path
+    absolute = {id(p[0]): p for p in _placed(tree)}
+    for p in inner:
+        assert _inside(box, absolute[id(p[0])]), p[0][1]
+        assert json.loads(p[0][1]["data-path"]) == ["check"]
+    # the child's edges are drawn in the box too, and the parent's edges reach the box
+    sub_edges = [e for e in _placed(g) if e[0][1].get("class") == "subgraph"]
+    assert len(sub_edges) == 1
+    assert sub_edges[0][0][1]["data-workflow"] == "review"
+    paths = [k for k in _walk(sub_edges[0][0]) if k[0] == "path"]
+    assert sum("accepts" in k[1]["class"] for k in paths) == 2
+    # the parent's own nodes are outside the box and do not overlap it
+    outer = [p for p in _placed(tree) if p[0][1].get("data-step") in ("prepare", "finish")]
+    for p in outer:
+        assert not _inside(box, p)
+        assert "data-path" not in p[0][1]
+    # the box is wide and tall enough for the child's drawing, and the svg for the box
+    assert box[4] > 60
+    assert box[3] >= max(p[1] + p[3] for p in inner) - box[1]
+    assert float(tree[1]["width"]) >= box[1] + box[3]
+    assert float(tree[1]["height"]) >= box[2] + box[4]
+    svg = parse_svg(to_markup(tree))
+    assert "runs subworkflow of review" in svg.find(SVG + "desc").text
+
+
+def _walk(node):
+    if isinstance(node, list):
+        yield node
+        for k in node[2:]:
+            yield from _walk(k)
+
+
+def test_a_map_step_box_says_map() -> None:
+    child = _leaf("fetch_one", "get")
+    wf = _parent(lambda w: w.add_map_step("pages", ["Ready"], child, items=lambda e: [1]))
+    tree = graph_tree(describe(wf))
+    g = _box(tree, "pages")[0]
+    assert "map" in g[1]["class"].split()
+    assert "pages \u00b7 map" in _texts(g)
+    assert "get" in [n[1].get("data-step") for n in _walk(g)]
+
+
+def test_a_parallel_step_draws_its_children_side_by_side() -> None:
+    a, b = _leaf("left_wf", "alpha"), _leaf("right_wf", "beta", "gamma")
+    wf = _parent(lambda w: w.add_parallel_subworkflows("both", ["Ready"], [a, b]))
+    tree = graph_tree(describe(wf))
+    box = _box(tree, "both")
+    assert "both \u00b7 parallel" in _texts(box[0])
+    blocks = [p for p in _placed(tree) if p[0][1].get("class") == "subgraph"]
+    assert [p[0][1]["data-workflow"] for p in blocks] == ["left_wf", "right_wf"]
+    steps = {p[0][1]["data-step"]: p for p in _placed(tree) if p[0][1].get("data-path")
+             and "data-step" in p[0][1]}
+    assert set(steps) == {"alpha", "beta", "gamma"}
+    for p in steps.values():
+        assert _inside(box, p)
+    # side by side: everything of the left child ends before the right child's start node
+    right_start = next(p for p in _placed(blocks[1][0]) if p[0][1].get("data-event") == START_EVENT)
+    right_x = blocks[1][1] + right_start[1]
+    assert steps["alpha"][1] + steps["alpha"][3] < right_x
+    assert abs(blocks[0][2] - blocks[1][2]) < 0.01  # same top
+
+
+def test_a_workflow_nested_in_itself_is_drawn_once_then_by_name() -> None:
+    wf = Workflow("loop_wf")
+    wf.add_step("go", [START_EVENT], lambda e, c: None, emits=["Again"])
+    wf.add_subworkflow_step("again", ["Again"], wf)
+    desc = describe(wf)
+    assert desc["steps"][1]["sub"]["children"] == [{"name": "loop_wf", "steps": [], "ref": True}]
+    assert check_description(json.dumps(desc)) == desc
+    tree = graph_tree(desc)
+    [ref] = [n for n in _walk(tree) if n[1].get("class") == "subgraph ref"]
+    assert "\u21bb loop_wf" in _texts(ref)
+    assert [n[1]["data-step"] for n in _walk(tree) if n[1].get("data-step")] == ["go", "again"]
+    # mutual nesting: a -> b -> a stops at the second a
+    a, b = Workflow("a"), Workflow("b")
+    a.add_subworkflow_step("to_b", [START_EVENT], b)
+    b.add_subworkflow_step("to_a", [START_EVENT], a)
+    d = describe(a)
+    assert d["steps"][0]["sub"]["children"][0]["steps"][0]["sub"]["children"] == [
+        {"name": "a", "steps": [], "ref": True}]
+    # a deep chain is cut at MAX_DEPTH, and a page cannot send a deeper one
+    chain = [_leaf("w0", "s")]
+    for i in range(1, 20):
+        w = Workflow(f"w{i}")
+        w.add_subworkflow_step(f"s{i}", [START_EVENT], chain[-1])
+        chain.append(w)
+    deep, depth = describe(chain[-1]), 0
+    while deep["steps"] and deep["steps"][0].get("sub"):
+        deep, depth = deep["steps"][0]["sub"]["children"][0], depth + 1
+    assert deep.get("ref") is True
+    assert depth == MAX_DEPTH
+    nested = {"name": "x", "steps": []}
+    for _ in range(MAX_DEPTH + 1):
+        nested = {"name": "x", "steps": [{"name": "s", "accepts": [START_EVENT], "emits": None,
+                                          "sub": {"kind": "subworkflow", "children": [nested]}}]}
+    with pytest.raises(ValueError, match="nest at most"):
+        check_description(nested)
+
+
+def test_a_page_cannot_send_a_bad_or_huge_nested_description() -> None:
+    step = {"name": "s", "accepts": [START_EVENT], "emits": None}
+    for sub in ({"kind": "<b>", "children": [{"name": "c", "steps": []}]}, {"kind": "map", "children": []},
+                {"kind": "map", "children": "x"}, "map", {"kind": "map", "children": [7]}):
+        with pytest.raises(ValueError, match=r"'sub'|steps'"):
+            check_description({"name": "p", "steps": [{**step, "sub": sub}]})
+    # the step limit counts nested steps too: a wide fan of children cannot blow it up
+    wide = {"name": "c", "steps": [step] * 300}
+    fan = {"kind": "parallel", "children": [wide] * 10}
+    with pytest.raises(ValueError, match="at most"):
+        check_description({"name": "p", "steps": [{**step, "sub": fan}]})
+    # a diamond that doubles at each level is described within the step budget
+    w = _leaf("base", *[f"s{i}" for i in range(5)])
+    for i in range(12):
+        top = Workflow(f"d{i}")
+        top.add_parallel_subworkflows("fan", [START_EVENT], [w, w])
+        w = top
+    count = 0
+    stack = [describe(w)]
+    while stack:
+        d = stack.pop()
+        count += len(d["steps"])
+        stack.extend(c for s in d["steps"] if s.get("sub") for c in s["sub"]["children"])
+    assert count <= 2000
+    check_description(describe(w))
+
+
+def test_hostile_names_in_nested_workflows_stay_text() -> None:
+    child = hostile_workflow()
+    wf = Workflow('<svg onload="x()">')
+    wf.add_parallel_subworkflows('<script>alert(1)</script>', [START_EVENT], [child, child])
+    text = to_markup(graph_tree(describe(wf)))
+    root = parse_svg(text)
+    assert "<script" not in text
+    assert "<img" not in text
+    assert "<svg onload" not in text
+    boxes = [g for g in root.iter(SVG + "g") if "box" in (g.get("class") or "").split()]
+    assert [g.get("data-step") for g in boxes] == ["<script>alert(1)</script>"]
+    assert boxes[0].find(SVG + "text").text == "<script>alert(1)</script> \u00b7 parallel"
+    nested = [g.get("data-step") for g in root.iter(SVG + "g") if g.get("data-path")
+              and g.get("data-step") is not None]
+    assert nested == [clean(s.name) for s in child.steps] * 2
+    captions = [t.text for t in root.iter(SVG + "text") if t.get("class") == "caption"]
+    assert captions == [clean(clip(child.name, 28))] * 2
+    assert all(json.loads(g.get("data-path")) == ["<script>alert(1)</script>"]
+               for g in root.iter(SVG + "g") if g.get("data-path"))
 
 
 def test_two_drawings_do_not_share_marker_ids() -> None:
