@@ -16,6 +16,8 @@ notebook cell; on CPython, inside ``async def main()`` run by ``asyncio.run(main
 
 from __future__ import annotations
 
+import sys as _sys
+
 from .agent import AgentResult, Tool, ToolOutput, extract, run_agent
 from .blazen_state import FieldStore, register_state_class
 from .cancel import CancelSignal
@@ -67,6 +69,11 @@ from .stores import ClaimingStore, MemoryStore, SnapshotStore
 from .stream import INPUT_ANSWERED, SPAN_OUTCOMES, STEP_FINISHED, STEP_RETRYING, STEP_STARTED, StreamEvent
 from .validation import ValidationProblem
 from .workflow import Workflow, WorkflowBuilder
+
+if _sys.platform == "emscripten":
+    # In a page the dispatcher's budget must yield with setTimeout, which the platform seam
+    # installs when imported (elsewhere call_soon, the default, is that yield already).
+    from . import _compat  # noqa: F401
 
 __version__ = "0.1.0"
 

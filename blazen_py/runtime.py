@@ -280,7 +280,7 @@ class _Parking:
         self.loop = loop
         self.flights: deque[_Flight] = deque()
         self.scheduled = False
-        self.yield_to_host = _yield_hook()
+        self.yield_to_host = _yield_hook
 
     def park(self, flight: _Flight) -> None:
         self.flights.append(flight)
@@ -308,12 +308,22 @@ class _Parking:
                 self.scheduled = False
 
 
-def _yield_hook() -> Callable[[asyncio.AbstractEventLoop, Callable[[], object]], None]:
-    # Imported when first needed: _compat imports the snapshot package, which imports
-    # this module.
-    from ._compat import yield_to_host
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
+    loop.call_soon(callback)
 
-    return yield_to_host
+
+# How a budget's yield reaches the host: ``call_soon`` until the platform seam installs its
+# own (_compat does on import: setTimeout in a page). Installed from above, not imported
+# here: _compat imports the snapshot package, which imports this module.
+_yield_hook: Callable[[asyncio.AbstractEventLoop, Callable[[], object]], None] = _call_soon
+
+
+def set_yield_to_host(hook: Callable[[asyncio.AbstractEventLoop, Callable[[], object]], None]) -> None:
+    """Install the platform's yield (``_compat.yield_to_host``) for every loop's parking."""
+    global _yield_hook
+    _yield_hook = hook
+    for parking in list(_parkings.values()):
+        parking.yield_to_host = hook
 
 
 _parkings: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Parking] = weakref.WeakKeyDictionary()

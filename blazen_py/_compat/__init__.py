@@ -31,6 +31,7 @@ import sys
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 
+from .. import runtime as _runtime
 from ._types import (
     HttpRequest,
     HttpResponse,
@@ -78,6 +79,9 @@ else:
     from ._native import UrllibTransport, patch_http, yield_to_host
 
     TRANSPORT = UrllibTransport()
+
+# The dispatcher's budget yields through this platform's hook (see runtime._Parking).
+_runtime.set_yield_to_host(yield_to_host)
 
 
 async def http_request(
