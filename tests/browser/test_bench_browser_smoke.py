@@ -43,7 +43,9 @@ def test_browser_benchmarks_run(browser: Any) -> None:
         if not record["engine"].startswith("@") or not record.get("error"):
             assert not record.get("error"), record
             assert len(record["samples"]) == QUICK["runs"]
-            assert (run.rate(record) or 0) > 0, record
+            # a run can be under the timer's 0.1 ms at quick sizes: no rate then, never <= 0
+            assert all(t >= 0 for t in record["samples"]), record
+            assert run.rate(record) is None or run.rate(record) > 0, record
     assert set(result["js_profiles"]) == {"sync", "async"}
     assert all(p["top"] for p in result["js_profiles"].values())
 
