@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -58,3 +60,21 @@ class JsPage:
         if "error" in out:
             pytest.fail(f"JS threw: {out['error']}")
         return out
+
+
+@contextmanager
+def booted_js_page(browser: Any, origin: str) -> Iterator[JsPage]:
+    """A new context's page of the test origin with blazen.js booted; on exit the context
+    closes and no uncaught page error may have happened."""
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_default_timeout(BOOT_TIMEOUT_MS)
+    page.goto(origin + "_test/blank.html")
+    page.evaluate("async () => { await (await import('/blazen.js')).default(); }")
+    try:
+        yield JsPage(page)
+    finally:
+        context.close()
+    assert errors == []

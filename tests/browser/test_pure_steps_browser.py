@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from jspage import BOOT_TIMEOUT_MS, JsPage
+from jspage import JsPage, booted_js_page
 
 STOP = "blazen::StopEvent"
 START = "blazen::StartEvent"
@@ -19,16 +19,8 @@ START = "blazen::StartEvent"
 
 @pytest.fixture(scope="module")
 def js(browser: Any, origin: str) -> Iterator[JsPage]:
-    context = browser.new_context()
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.set_default_timeout(BOOT_TIMEOUT_MS)
-    page.goto(origin + "_test/blank.html")
-    page.evaluate("async () => { await (await import('/blazen.js')).default(); }")
-    yield JsPage(page)
-    context.close()
-    assert errors == []
+    with booted_js_page(browser, origin) as page:
+        yield page
 
 
 def outcome(js: JsPage, pure: bool, body: str) -> Any:
