@@ -61,10 +61,17 @@ def _in_tier(tier: str, arg: str) -> bool:
     return (ROOT / arg.split("::")[0]).resolve().is_relative_to((ROOT / "tests" / tier).resolve())
 
 
+# The browser tier runs its files on two pytest-xdist workers (one file per worker at a
+# time, so a file's module fixtures stay shared): its tests mostly wait on a page, and two
+# at once took its 20 min to under 16 on this 2-core machine. The other tiers are CPU-bound.
+PARALLEL = {"browser": ["-n", "2", "--dist", "loadfile"]}
+
+
 def tier_arguments(tier: str, extra: Sequence[str]) -> list[str]:
-    """pytest's arguments for ``tier``: its folder, unless ``extra`` names tests itself (then
-    only those run, so ``-- tests/python/test_x.py`` does not run the whole tier too)."""
-    return [*extra] if named_tests(extra) else [f"tests/{tier}", *extra]
+    """pytest's arguments for ``tier``: its folder (with its ``PARALLEL`` options), unless
+    ``extra`` names tests itself (then only those run, in one process, so
+    ``-- tests/python/test_x.py`` does not run the whole tier too)."""
+    return [*extra] if named_tests(extra) else [f"tests/{tier}", *PARALLEL.get(tier, []), *extra]
 
 
 def run_tier(python: Path, tier: str, extra: Sequence[str], env: Mapping[str, str]) -> tuple[int, str, float]:

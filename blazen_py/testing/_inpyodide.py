@@ -25,6 +25,7 @@ BOOT_TIMEOUT_S = 180.0
 GRACE_S = 10.0
 NODE_RUNNER = Path(__file__).resolve().parent / "node_runner.mjs"
 RESULT_PREFIX = "@@blazen-run-in-blazen@@"
+BOOTED_LINE = "@@blazen-booted@@"  # node_runner.mjs prints it once Pyodide and the package are loaded
 PACKAGE_LOCK_NAME = "blazen-py"
 
 # Runs in Pyodide. The test's source arrives as a string literal; its lines keep their
@@ -142,16 +143,21 @@ def run_in_node(node: str, pyodide_dir: Path, code: str, timeout: float) -> dict
     assert process.stdin is not None
     process.stdin.write(code)
     process.stdin.close()
+    booted = False
     try:
         while True:
-            line = lines.get(timeout=BOOT_TIMEOUT_S + timeout + GRACE_S)
+            # Boot has its own allowance; once booted, the body has its timeout plus grace.
+            line = lines.get(timeout=timeout + GRACE_S if booted else BOOT_TIMEOUT_S)
             if line.startswith(RESULT_PREFIX):
                 result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX):])
                 break
+            booted = booted or line.startswith(BOOTED_LINE)
     except queue.Empty:
-        result = {"ok": False, "kind": "timeout",
-                  "traceback": f"Node gave no result within {BOOT_TIMEOUT_S + timeout + GRACE_S:g} s "
-                               "(boot + timeout + grace); killed"}
+        if booted:
+            what = f"Node gave no result within {timeout + GRACE_S:g} s of booting (timeout + grace); killed"
+        else:
+            what = f"Node did not boot Pyodide within {BOOT_TIMEOUT_S:g} s; killed"
+        result = {"ok": False, "kind": "timeout", "traceback": what}
     finally:
         process.kill()
         process.wait()

@@ -6,6 +6,9 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 
 const RESULT_PREFIX = "@@blazen-run-in-blazen@@";
+// Printed once Pyodide and the package are loaded: the host's clock for the body's timeout
+// starts there, so a body that blocks is killed after its timeout, not after boot's too.
+const BOOTED_LINE = "@@blazen-booted@@";
 const [indexDir, packageName] = process.argv.slice(2);
 const log = (line) => process.stderr.write(`${line}\n`);
 
@@ -23,6 +26,7 @@ async function main() {
   const errors = [];
   await pyodide.loadPackage(packageName, { messageCallback: () => {}, errorCallback: (m) => errors.push(m) });
   if (errors.length) throw new Error(`loadPackage(${packageName}) failed: ${errors.join("; ")}`);
+  process.stdout.write(`${BOOTED_LINE}\n`);
   return await pyodide.runPythonAsync(code);
 }
 

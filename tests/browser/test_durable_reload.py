@@ -5,7 +5,7 @@ lost, none started twice), no step completed in a saved checkpoint ran again, an
 checkpoint is left behind. The page says where each reload cut (see pages/durable.js):
 the trials must have cut the first step and a save several times.
 
-``BLAZEN_RELOAD_TRIALS`` sets the number of trials (default 30; a longer run, e.g. 300,
+``BLAZEN_RELOAD_TRIALS`` sets the number of trials (default 20; a longer run, e.g. 300,
 is opt-in).
 """
 
@@ -17,7 +17,7 @@ import random
 from typing import Any
 
 STEPS = 20
-TRIALS = int(os.environ.get("BLAZEN_RELOAD_TRIALS", "30"))
+TRIALS = int(os.environ.get("BLAZEN_RELOAD_TRIALS", "20"))
 EXPECTED = list(range(STEPS + 1))
 SETTLED = "['running', 'done', 'error']"
 

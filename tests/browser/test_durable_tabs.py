@@ -46,13 +46,17 @@ def seed_and_crash(context: Any, origin: str, *, crash: bool = True, ms: int = 1
     return seed
 
 
-def open_tabs(context: Any, origin: str, tabs: dict[str, str]) -> dict[str, Any]:
-    """Open a resuming tab per name (value: its wait option) and wait until each is ready."""
+def open_tabs(
+    context: Any, origin: str, tabs: dict[str, str], ms: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """Open a resuming tab per name (value: its wait option; ``ms``: how long each of a
+    tab's steps takes, 150 unless given) and wait until each is ready."""
     pages = {}
     for name, wait in tabs.items():
         page = context.new_page()
         page.set_default_timeout(120_000)
-        page.goto(f"{origin}{URL}?tab={name}&mode=resume&wait={wait}", wait_until="commit")
+        step_ms = (ms or {}).get(name, 150)
+        page.goto(f"{origin}{URL}?tab={name}&mode=resume&wait={wait}&ms={step_ms}", wait_until="commit")
         pages[name] = page
     for page in pages.values():
         page.wait_for_function("['ready', 'error'].includes(document.body.dataset.state)")
@@ -127,7 +131,9 @@ def test_a_closed_tabs_lock_is_released_and_a_waiting_tab_takes_over(browser: An
         # b may wait too: the browser releases the crashed seed tab's lock a moment after the
         # tab is gone (in full runs b met it still held and was refused at once, and once
         # still held after 30 s on a loaded machine)
-        pages = open_tabs(context, origin, {"b": "90", "w": "90"})
+        # b's steps are slow so that it is still running when looked at and closed mid-run
+        # (at 150 ms a step, a loaded CI machine once saw it already done)
+        pages = open_tabs(context, origin, {"b": "90", "w": "90"}, ms={"b": 2000})
         go(pages["b"], "b")
         pages["b"].wait_for_function("['running', 'done', 'error'].includes(document.body.dataset.state)")
         assert pages["b"].evaluate("document.body.dataset.state") == "running", storage(pages["b"])

@@ -18,7 +18,8 @@ TIMEOUT_S = 900
 
 def run_example(*args: str) -> subprocess.CompletedProcess[str]:
     assert (DIST / "blazen.js").is_file(), "dist/ is not built"
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+    # A user's pytest has no hypothesis; its plugin is half of pytest's start-up here.
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", *args]
     return subprocess.run(command, cwd=EXAMPLE, env=dict(os.environ), text=True,
                           capture_output=True, timeout=TIMEOUT_S, check=False)
 

@@ -19,7 +19,8 @@ TIMEOUT_S = 600
 
 def run_pytest(folder: Path, source: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     (folder / "test_user.py").write_text(textwrap.dedent(source))
-    command = [sys.executable, "-m", "pytest", "test_user.py", "-q", "-p", "no:cacheprovider",
+    # A user's pytest has no hypothesis; its plugin is half of pytest's start-up here.
+    command = [sys.executable, "-m", "pytest", "test_user.py", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
                f"--blazen-dist={DIST}", *args]
     return subprocess.run(command, cwd=folder, env={**os.environ, **(env or {})}, text=True,
                           capture_output=True, timeout=TIMEOUT_S, check=False)
@@ -148,7 +149,7 @@ def test_a_dist_without_blazen_js_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "site").mkdir()
     source = "def test_x(blazen_site):\n    pass\n"
     (tmp_path / "test_user.py").write_text(source)
-    out = subprocess.run([sys.executable, "-m", "pytest", "test_user.py", "-q", "-p", "no:cacheprovider",
+    out = subprocess.run([sys.executable, "-m", "pytest", "test_user.py", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
                           "--blazen-dist=site"], cwd=tmp_path, text=True, capture_output=True,
                          timeout=TIMEOUT_S, check=False)
     assert out.returncode == 1, out.stdout

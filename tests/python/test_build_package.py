@@ -223,6 +223,7 @@ def test_tests_named_after_the_double_dash_run_alone_in_their_tier() -> None:
     from blazen_build.tiers import named_tests, tier_arguments
 
     assert tier_arguments("python", ["-q"]) == ["tests/python", "-q"]
+    assert tier_arguments("browser", ["-q"]) == ["tests/browser", "-n", "2", "--dist", "loadfile", "-q"]
     assert tier_arguments("python", ["-q", "tests/python/test_runtime.py::test_x"]) == [
         "-q",
         "tests/python/test_runtime.py::test_x",

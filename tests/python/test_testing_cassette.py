@@ -31,7 +31,9 @@ def test_ask(blazen_cassette):
 
 
 def run(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "pytest", "test_user.py", "-q", "-p", "no:cacheprovider", *args]
+    # A user's pytest has no hypothesis; its plugin is half of pytest's start-up here.
+    command = [sys.executable, "-m", "pytest", "test_user.py", "-q", "-p", "no:cacheprovider",
+               "-p", "no:hypothesispytest", *args]
     return subprocess.run(command, cwd=folder, env={**os.environ, **env}, text=True,
                           capture_output=True, timeout=120, check=False)
 
