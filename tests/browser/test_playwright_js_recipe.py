@@ -54,13 +54,14 @@ def test_the_example_passes(npx: str) -> None:
     assert "red:" not in out.stdout, "the red test is not part of the normal run"
 
 
-def test_the_red_example_fails_with_the_page_message(npx: str) -> None:
+def test_the_red_examples_fail_with_the_page_messages(npx: str) -> None:
     out = playwright_test(npx, EXAMPLE, "-c", "red")
     report = out.stdout + out.stderr
     assert out.returncode == 1, report
-    assert re.search(r"\b1 failed\b", out.stdout), report
-    assert "BlazenPageError" in out.stdout, report
+    assert re.search(r"\b2 failed\b", out.stdout), report
+    assert "BlazenPageError: run " in out.stdout, report  # the run's failure, with its message
     assert 'the approval must be {approved: boolean}, got "sure"' in out.stdout, report
+    assert "BlazenPageError: uncaught error(s) in the page:\n    Error: boom, uncaught in the page" in out.stdout, report
 
 
 def test_the_shortest_example_of_the_docs_runs_as_written(npx: str, tmp_path: Path) -> None:
