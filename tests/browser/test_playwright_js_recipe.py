@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from blazen_build.chromium import find_chromium
-from blazen_build.paths import DIST, NODE_MODULES, ROOT
+from blazen_build.paths import DIST, NODE_MODULES, ROOT, WEB
+from blazen_py.testing._chromium import CHROMIUM_ARGS, CHROMIUM_NAMES
+from blazen_py.testing._server import MIME_TYPES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
 import docblocks
@@ -79,3 +81,21 @@ def test_the_shortest_example_of_the_docs_runs_as_written(npx: str, tmp_path: Pa
     out = playwright_test(npx, project)
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"\b1 passed\b", out.stdout), out.stdout
+
+
+def test_the_helper_repeats_the_plugins_chromium_lookup_and_mime_types() -> None:
+    """The JS copies of what the pytest plugin has in Python stay the same (they cannot be
+    imported across): the Chromium names and flags, and the MIME types Pyodide needs."""
+    source = (WEB / "testing" / "blazen-playwright.mjs").read_text()
+
+    def strings(name: str) -> list[str]:
+        found = re.search(rf"const {name} = \[(.*?)\];", source, re.S)
+        assert found, name
+        return re.findall(r"'([^']*)'", found.group(1))
+
+    assert strings("CHROMIUM_NAMES") == list(CHROMIUM_NAMES)
+    assert strings("CHROMIUM_ARGS") == CHROMIUM_ARGS
+    table = re.search(r"const MIME_TYPES = \{(.*?)\};", source, re.S)
+    assert table
+    js_types = dict(re.findall(r"'(\.\w+)': '([^']+)'", table.group(1)))
+    assert {ext: js_types.get(ext) for ext in MIME_TYPES} == MIME_TYPES
