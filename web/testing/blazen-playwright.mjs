@@ -231,12 +231,6 @@ export class BlazenPage {
     return this;
   }
 
-  /** Reload the page (a run in flight is cut off there) and boot blazen.js again. */
-  async reload() {
-    await this.page.reload();
-    return this.boot();
-  }
-
   // Call the page-side runner with a function of the test's source (sent as its text: it
   // runs in the page and sees only its argument, not the test's variables).
   async #call(kind, fn, arg, options) {
