@@ -10,6 +10,9 @@ Each block is found with its file, line, language, and how it is meant to be run
 * ``signature``: one line ``Name(...)`` or ``NAME = ...`` of the generated API reference
   (checked by ``docs/gen_api.py --check``, which makes them from the code);
 * ``module``: JavaScript (an ES module importing ``./blazen.js``): run in Chromium;
+* ``playwright``: JavaScript importing ``@playwright/test`` or ``blazen-playwright.mjs``, a file
+  of a Playwright project named on its first line: run with ``npx playwright test``
+  (tests/browser/test_playwright_js_recipe.py);
 * anything else by its language (``sh``, ``json``, ``html``, ``nginx``, ...).
 
 A block right after a line ``<!-- continues the example above -->`` is a fragment of the
@@ -29,6 +32,7 @@ CONTINUES = "<!-- continues the example above -->"
 NOT_RUN = re.compile(r"<!-- not run: (.+) -->")
 
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
+_PLAYWRIGHT = re.compile(r"^import .* from '(@playwright/test|[^']*blazen-playwright\.mjs)';$", re.M)
 _SIGNATURE = re.compile(r"^[A-Za-z_]\w*(\(.*\)( -> .*)?| = .*)$")
 
 
@@ -54,7 +58,7 @@ def _kind(lang: str, code: str) -> str:
             return "signature"
         return "script" if "asyncio.run(" in code else "cell"
     if lang in ("js", "javascript"):
-        return "module"
+        return "playwright" if _PLAYWRIGHT.search(code) else "module"
     return lang or "text"
 
 

@@ -86,8 +86,10 @@ import docblocks  # noqa: E402
 
 BLOCKS = docblocks.blocks()
 # What each kind of block is, and the test that runs it (the JS modules and the HTML page:
-# tests/browser/test_docs_js.py and test_embed.py).
-KINDS = {"script", "cell", "doctest", "signature", "module", "html", "json", "sh", "nginx", "text", "unrun"}
+# tests/browser/test_docs_js.py and test_embed.py; the Playwright project files:
+# tests/browser/test_playwright_js_recipe.py).
+KINDS = {"script", "cell", "doctest", "signature", "module", "playwright", "html", "json", "sh", "nginx",
+         "text", "unrun"}
 
 
 def _of(*kinds: str) -> list[Any]:
