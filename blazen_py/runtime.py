@@ -904,9 +904,9 @@ class Run:
                             else:
                                 self._take_off(step, event, out, first, inv)
                                 out = _NOTHING  # a flight now
-                        elif type(out) is not dict and out is not None:
-                            if self._suspended(step, event, out, inv):
-                                out = _NOTHING
+                        elif out is not None and type(out) is not dict:
+                            # A Deferred or another awaitable makes it a flight.
+                            out = _NOTHING if self._suspended(step, event, out, inv) else out
                     except (KeyboardInterrupt, SystemExit):
                         raise
                     except BaseException as exc:
