@@ -253,6 +253,8 @@ async def test_a_long_run_yields_every_budget(on: bool) -> None:
         handler = await ping_pong(4 * runtime.YIELD_EVERY, note, []).run_with_handler({})
         loop.call_soon(tick)
         assert (await handler.result()).data == 4 * runtime.YIELD_EVERY
-    # the run yielded (at most YIELD_EVERY events apart) and the callbacks got in meanwhile
+    # The run yielded after its first budget and the callbacks got in before it ended
+    # (in a page the yield may be a timer, which lets them all in at once).
     assert len(seen) == 3
-    assert 0 < seen[1] - seen[0] <= runtime.YIELD_EVERY
+    assert 0 < seen[0] <= runtime.YIELD_EVERY
+    assert seen[-1] < 4 * runtime.YIELD_EVERY
