@@ -418,19 +418,23 @@ WORKLOAD_TITLES = {
     "fanout_large": "fan-out then join",
     "chain": "chain of distinct steps",
     "loop_suspend_old": "the same, previous design (a loop callback per suspension)",
+    "loop_not_inlined": "the same, design before the pump's fast path (`runtime._INLINED` off)",
     "fanout_suspend": "fan-out then join, each worker awaits `asyncio.sleep(0)` once",
     "fanout_suspend_old": "the same, previous design (a loop callback per suspension)",
 }
 SIZE_KEYS = {
+    "loop_not_inlined": "loop",
     "loop_suspend": "loop",
     "loop_suspend_old": "loop",
     "fanout_suspend": "fanout_small",
     "fanout_suspend_old": "fanout_small",
 }
 # Rows of Python steps, in table order; the "_old" rows run the previous design in the
-# same process (blazen_py.runtime._BATCHED off), beside the rows they compare with.
+# same process (blazen_py.runtime._BATCHED off), beside the rows they compare with, and
+# "loop_not_inlined" the design before the pump's fast path (runtime._INLINED off).
 PY_ROWS = (
     "loop",
+    "loop_not_inlined",
     "loop_suspend",
     "loop_suspend_old",
     "fanout_small",
@@ -727,6 +731,46 @@ class Report:
             f"{fmt_rate(a)} vs {fmt_rate(b)} events/s ({gap:.0%} apart)",
             gap <= 0.20,
             why,
+        )
+
+    def inlining(self) -> None:
+        """The non-suspending loop with the pump's fast path against the design before it,
+        measured in the same process run by run interleaved, in every runtime."""
+        runtimes = (
+            ("CPython", self.results.get("cpython")),
+            ("Pyodide, Node", self.results.get("node")),
+            ("Pyodide, Chromium", self.results.get("browser", {}).get("python")),
+        )
+        present = [(where, by_key(data["records"])) for where, data in runtimes if data]
+        if not present:
+            return
+        self.add(
+            "## 1b. CPython ping-pong loop: inlined vs current design, same process",
+            "",
+            f"The {self.sizes['loop']:,}-event loop of steps not suspending. `inlined`: an event "
+            "routed to one plain step is invoked, checked and produced in the pump's own frame; "
+            "`current design`: every event through `_invoke`/`_deliver`/`produce` "
+            "(`blazen_py.runtime._INLINED` off), run by run interleaved with it.",
+            "",
+            "| runtime | inlined | events/s | current design | events/s | ratio |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        )
+        for where, records in present:
+            new, old = records.get(("loop", "blazen_py")), records.get(("loop_not_inlined", "blazen_py"))
+            self.add(
+                f"| {where} | {spread(new)} | {fmt_rate(rate(new))} | {spread(old)} "
+                f"| {fmt_rate(rate(old))} | {fmt_ratio(rate(new), rate(old))} |"
+            )
+        self.add("")
+        cpython = dict(present).get("CPython")
+        if cpython is None:
+            return
+        new = rate(cpython.get(("loop", "blazen_py")))
+        old = rate(cpython.get(("loop_not_inlined", "blazen_py")))
+        self.target(
+            "CPython loop, not suspending: >= 1.3x the current design in the same process",
+            f"{fmt_ratio(new, old)} ({fmt_rate(new)} vs {fmt_rate(old)} events/s)",
+            new is not None and old is not None and new >= 1.3 * old,
         )
 
     def pyodide_python(self) -> None:
@@ -1273,6 +1317,7 @@ class Report:
         """The whole of RESULTS.md."""
         self.header()
         self.cpython()
+        self.inlining()
         self.pyodide_python()
         self.js_steps()
         self.batching()

@@ -204,6 +204,22 @@ def _previous_design(run_once: RunOnce) -> RunOnce:
     return run_old
 
 
+def _not_inlined(run_once: RunOnce) -> RunOnce:
+    """``run_once`` with the pump's fast path off (``runtime._INLINED``, read when a run
+    starts): every event through the general ``_invoke``/``_deliver``/``produce``, the
+    design before the fast path, in the same process."""
+    from blazen_py import runtime
+
+    async def run_general() -> Any:
+        runtime._INLINED = False
+        try:
+            return await run_once()
+        finally:
+            runtime._INLINED = True
+
+    return run_general
+
+
 def blazen_workloads(sizes: Mapping[str, int]) -> list[Workload]:
     """The Python-step workloads of blazen_py for ``sizes`` (keys: loop, fanout_small,
     fanout_large, chain)."""
@@ -211,6 +227,9 @@ def blazen_workloads(sizes: Mapping[str, int]) -> list[Workload]:
     small, large = sizes["fanout_small"], sizes["fanout_large"]
     return [
         Workload("loop", "blazen_py", loop, _runner(loop_workflow(loop, False)), loop),
+        Workload(
+            "loop_not_inlined", "blazen_py", loop, _not_inlined(_runner(loop_workflow(loop, False))), loop
+        ),
         Workload("loop_suspend", "blazen_py", loop, _runner(loop_workflow(loop, True)), loop),
         Workload(
             "loop_suspend_old", "blazen_py", loop, _previous_design(_runner(loop_workflow(loop, True))), loop

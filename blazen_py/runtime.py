@@ -61,7 +61,7 @@ from .journal import Journal
 from .replay import Replays
 from .requests import ANSWER_PREFIX, InputRequests, PausedForInput, ended_error
 from .retry import error_message, error_name
-from .state import bad_number, copy_state_value
+from .state import MAX_INT_BITS, bad_number, copy_state_value
 from .stream import ERROR, INPUT_ANSWERED, STEP_FINISHED, STEP_RETRYING, STEP_STARTED, StreamEvent
 from .waiters import Waiters
 
@@ -84,6 +84,10 @@ TIME_BUDGET = 0.004
 # Private switch for bench/ (the previous design, side by side in one process): one loop
 # callback per parked flight instead of the batch. Read when a Run is made.
 _BATCHED = True
+# Private switch for bench/ likewise: the pump's inlined fast path for an event routed to a
+# single plain step (see Run.pump); off, every event goes through _invoke/_deliver/produce.
+# Read when a Run is made.
+_INLINED = True
 
 RUNNING, PAUSED, COMPLETED, FAILED = 0, 1, 2, 3
 STATUS_NAMES = ("running", "paused", "completed", "failed")
@@ -468,6 +472,8 @@ class Run:
         # Where a flight parked by a bare yield waits for its next hop (see _Parking).
         self._parking = _parking_of(self.loop)
         self._park: Callable[[_Flight], None] = self._parking.park if _BATCHED else self._park_alone
+        # Whether pump() may take its fast path (off while traced: see trace()).
+        self._inlined = _INLINED
         self._interrupted: dict[int, int] = {}
         # The invocation whose code runs right now (0: none), and what unfinished
         # invocations wrote (see journal.py).
@@ -848,6 +854,9 @@ class Run:
         queue = self.queue
         routes = self.routes
         invoke = self._invoke
+        fast = self._inlined
+        ctxs = self._ctxs
+        waiters = self.waiters
         # While a batch is handed out, (_batch, _at) say which step inputs are not done
         # yet, so that a snapshot taken meanwhile (even by a step) loses none of them.
         try:
@@ -875,6 +884,55 @@ class Run:
                 event = queue.popleft()
                 steps = self._steps_now = routes[event["type"]]
                 self._event_now = event
+                if fast and len(steps) == 1 and not (step := steps[0]).guarded:
+                    # The fast path: _invoke, _deliver and produce of the common case in
+                    # this frame (a Python call each is a third of an event's cost on
+                    # CPython). One plain step on the route; its handler returns a dict,
+                    # or a coroutine that completes on its first send. Every other turn
+                    # hands over to the general code at the point it stands, so what
+                    # happens is exactly what _invoke would do (the _INLINED switch).
+                    self._at = 0
+                    self._inv = inv = self._inv + 1
+                    previous, self.current = self.current, inv
+                    try:
+                        out = step.handler(event, ctxs[step.index])
+                        if type(out) is CoroutineType:
+                            try:
+                                first = out.send(None)
+                            except StopIteration as stop:
+                                out = stop.value
+                            else:
+                                self._take_off(step, event, out, first, inv)
+                                out = _NOTHING  # a flight now
+                        elif out is not None and type(out) is not dict:
+                            # A Deferred or another awaitable makes it a flight.
+                            out = _NOTHING if self._suspended(step, event, out, inv) else out
+                    except (KeyboardInterrupt, SystemExit):
+                        raise
+                    except BaseException as exc:
+                        self._step_failed(step, event, exc, inv)
+                        out = _NOTHING
+                    finally:
+                        self.current = previous
+                    if out is not _NOTHING:  # the invocation finished
+                        if self.journal:
+                            self.journal.pop(inv, None)  # its writes are committed
+                        # produce() of a routed event with flat fields (nothing for
+                        # bad_number to report), no waiter to offer it to: stream, queue.
+                        if type(out) is dict and self.status < COMPLETED and not waiters.by_type:
+                            etype = out.get("type")
+                            if type(etype) is str and etype in routes and _flat(out):
+                                listener = self.listener
+                                if listener is not None:
+                                    listener(StreamEvent(out, etype, out))
+                                queue.append(out)
+                                out = None
+                        if out is not None:  # anything else: checked and produced as usual
+                            self._deliver(step, event, out)
+                        if self.on_step_done is not None:
+                            self.on_step_done()
+                    self._steps_now = ()
+                    continue
                 for i, step in enumerate(steps):
                     self._at = i
                     if self.status != RUNNING:
@@ -912,11 +970,7 @@ class Run:
                 else:
                     self._take_off(step, event, out, first, inv)
                     return
-            elif type(out) is Deferred:
-                self._defer(step, event, out, inv)
-                return
-            elif out is not None and type(out) is not dict and hasattr(out, "__await__"):
-                self._take_off(step, event, _await(out), _NOTHING, inv)
+            elif type(out) is not dict and out is not None and self._suspended(step, event, out, inv):
                 return
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -931,6 +985,17 @@ class Run:
             self._deliver(step, event, out)
         if self.on_step_done is not None:
             self.on_step_done()
+
+    def _suspended(self, step: Step, event: Mapping[str, Any], out: Any, inv: int) -> bool:
+        """Whether ``out`` (a handler's result, neither a coroutine nor a dict) makes the
+        invocation a flight: a :class:`Deferred`, or another awaitable."""
+        if type(out) is Deferred:
+            self._defer(step, event, out, inv)
+            return True
+        if hasattr(out, "__await__"):
+            self._take_off(step, event, _await(out), _NOTHING, inv)
+            return True
+        return False
 
     def _invoke_guarded(self, step: Step, event: Mapping[str, Any]) -> None:
         limit = step.max_concurrency
@@ -958,11 +1023,7 @@ class Run:
                 else:
                     self._take_off(step, event, out, first, inv)
                     return
-            elif type(out) is Deferred:
-                self._defer(step, event, out, inv)
-                return
-            elif out is not None and type(out) is not dict and hasattr(out, "__await__"):
-                self._take_off(step, event, _await(out), _NOTHING, inv)
+            elif type(out) is not dict and out is not None and self._suspended(step, event, out, inv):
                 return
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -1577,6 +1638,7 @@ class Run:
         listener = self.listener
         self.listener = tracer if listener is None or listener == tracer else _Tee(listener, tracer)
         self._invoke = self._invoke_traced  # type: ignore[method-assign]
+        self._inlined = False  # the fast path does not trace
 
     def _trace(self, kind: str, **fields: Any) -> None:
         tracer = self.tracer
@@ -1644,6 +1706,21 @@ class _Tee:
     def __call__(self, item: StreamEvent) -> None:
         self.first(item)
         self.second(item)
+
+
+def _flat(event: dict[str, Any]) -> bool:
+    """Whether every field of ``event`` is a scalar :func:`bad_number` accepts at a glance
+    (a string, bool, None, small int or finite float): then it has nothing to report."""
+    for item in event.values():
+        cls = type(item)
+        if cls is str or cls is bool or item is None:
+            continue
+        if cls is int and item.bit_length() <= MAX_INT_BITS:
+            continue
+        if cls is float and item - item == 0.0:  # false for NaN and the infinities
+            continue
+        return False
+    return True
 
 
 def _number_problem(etype: str, bad: str) -> str:

@@ -22,7 +22,8 @@ def assert_sane(
     """Every record has QUICK['runs'] positive samples; every engine and workload is there
     (and the no-engine floor of the suspending loop, and the ``extra`` workloads)."""
     assert {r["engine"] for r in records} == engines | {FLOOR_ENGINE}
-    names = {"loop", "loop_suspend", "loop_suspend_old", "fanout_suspend", "fanout_suspend_old"}
+    names = {"loop", "loop_not_inlined", "loop_suspend", "loop_suspend_old"}
+    names |= {"fanout_suspend", "fanout_suspend_old"}
     names |= {"fanout_small", "fanout_large", "chain", "sleep_floor", *extra}
     assert {r["name"] for r in records} == names
     for record in records:
@@ -52,6 +53,8 @@ def test_cpython_against_llama_index() -> None:
     assert result["skipped"] == []
     markdown = run.Report({"cpython": result}, QUICK, quick=True).render()
     assert "## 1. CPython" in markdown
+    assert "## 1b. CPython ping-pong loop: inlined vs current design, same process" in markdown
+    assert "| CPython | " in markdown.split("## 1b.")[1].split("##")[0]
     assert "| fan-in via `ctx.collect_events` | 21: " in markdown  # 1 split + 20 joins
     assert "| map step bookkeeping | 12: " in markdown
     assert "llama-index-workflows | 2.26.1" in markdown

@@ -15,7 +15,7 @@ from collections import Counter
 
 from workflow_gen import AGENT_KINDS, WANT, Generated, answer, send_wanted
 
-from blazen_py import START_EVENT, HandlerStateError, MemoryStore, Workflow
+from blazen_py import START_EVENT, HandlerStateError, MemoryStore, Workflow, runtime
 
 PORTABLE = True
 
@@ -266,3 +266,33 @@ async def test_resuming_from_every_saved_checkpoint_ends_like_the_uninterrupted_
             assert await survivor.list() == []
             checked += 1
     assert checked > 2 * WORKFLOWS
+
+
+@contextlib.contextmanager
+def inlined(on: bool):
+    """Runs made meanwhile take the pump's fast path or not (``runtime._INLINED``, the
+    switch bench/ compares both designs with)."""
+    previous, runtime._INLINED = runtime._INLINED, on
+    try:
+        yield
+    finally:
+        runtime._INLINED = previous
+
+
+async def test_the_general_dispatch_path_resumes_alike() -> None:
+    """With the pump's fast path off every event goes through the general code: the same
+    result, and pausing at every boundary resumes to it (a quarter of the workflows
+    above; test_inlined_pump.py compares streams and snapshots of both paths)."""
+    checked = 0
+    for seed in range(0, WORKFLOWS, 4):
+        with inlined(True):
+            fast, _ = await uninterrupted(Generated(seed))
+        with inlined(False):
+            gen = Generated(seed)
+            expected, boundaries = await uninterrupted(gen)
+            assert expected == fast, f"seed {seed}"
+            for boundary in range(1, boundaries + 1):
+                got = await paused_at(gen, boundary)
+                assert got == expected, f"seed {seed}, paused at step {boundary}, not inlined"
+                checked += 1
+    assert checked > WORKFLOWS // 4
