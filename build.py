@@ -59,7 +59,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     bench_p = sub.add_parser("bench", help="run the benchmarks, rewrite bench/RESULTS.md")
     bench_p.add_argument("--quick", action="store_true", help="tiny sizes, few runs (a smoke run)")
     bench_p.add_argument(
-        "--lab", action="store_true", help="only the JupyterLite lab's time to first output (bench/lab_timing.py)"
+        "--lab", action="store_true", help="only the lab's time to first output (bench/lab_timing.py)"
     )
     return parser.parse_args(argv)
 

@@ -14,7 +14,9 @@ kernel's worker (Resource Timing, through Playwright) for the kernel's stages:
 - ``pyodide``: from there to the end of the stdlib zip's download plus Python's start,
   i.e. up to the first package request after it (the kernel's next step);
 - ``kernel_packages``: the kernel's own packages (micropip, piplite, ipykernel, ipython
-  and their dependencies), up to the kernel's status turning idle;
+  and their dependencies), up to the kernel's status turning idle (when the lab's lock
+  preloads them, their downloads start while Pyodide boots: then ``pyodide`` is short and
+  this stage holds Python's start as well; compare ``open_to_idle``);
 - ``run_to_output``: Run All to the first cell's output (it imports blazen_py; with the
   lab's lock that is a loadPackage of our wheel, unless it was preloaded);
 - ``wheel``: of that, the download of our wheel, when it was fetched after Run All.
