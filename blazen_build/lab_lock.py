@@ -9,6 +9,14 @@ our runtime's own packages (dist/pyodide/, named "../pyodide/..." from dist/lab/
 kernel's wheels that `jupyter lite build` put in dist/lab/pypi/ and in the kernel
 extension's folder, with their real sha256 (the browser checks it) and dependencies read
 from each wheel's METADATA.
+
+Measured (bench/lab_timing.py, README): this removes piplite's round trips but not the
+time, which is Python's own (Pyodide's start, unpacking, `import IPython` ~3.5 s). Not done:
+a memory snapshot of the kernel. The kernel hands `loadPyodide` only its JSON settings, so
+`_loadSnapshot` (bytes) cannot be one; it would take our own module as `pyodideUrl` (the
+kernel imports it and calls only its `loadPyodide` export) that passes the snapshot, one
+made with the kernel's packages imported, and their files unpacked again after a restore
+(a snapshot holds the wasm memory, not the file system), as blazen.js does for our wheel.
 """
 
 from __future__ import annotations
