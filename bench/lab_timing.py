@@ -21,6 +21,7 @@ kernel's worker (Resource Timing, through Playwright) for the kernel's stages:
   lab's lock that is a loadPackage of our wheel, unless it was preloaded);
 - ``wheel``: of that, the download of our wheel, when it was fetched after Run All.
 
+Each open also counts its requests and those that repeat an earlier URL of the same open.
 Medians of ``--runs`` runs are printed (and written as JSON with ``--json``). Served on
 127.0.0.1 only; a request to any other origin is an error.
 """
@@ -51,6 +52,7 @@ FIRST_OUTPUT_JS = """() => {
     return cell !== null && cell.querySelector('.jp-OutputArea-output') !== null;
 }"""
 STAGES = ("app", "worker", "pyodide", "kernel_packages", "open_to_idle", "run_to_output", "wheel", "total")
+COUNTS = ("requests", "repeated")
 
 
 @contextmanager
@@ -126,7 +128,10 @@ def open_and_run(page: Any, recorder: Recorder, url: str) -> dict[str, float]:
         "wheel": (wheel[1] - wheel[0]) if wheel and wheel[0] >= clicked - 50 else 0.0,
         "total": output - opened,
     }
-    return {name: value / 1000.0 for name, value in stages.items()}
+    seconds = {name: value / 1000.0 for name, value in stages.items()}
+    urls = [url for url, _, _ in recorder.events]
+    # counts, not seconds: how many requests the open made, and how many repeated one
+    return {**seconds, "requests": len(urls), "repeated": len(urls) - len(set(urls))}
 
 
 def measure(browser: Any, base_url: str, notebook: str) -> dict[str, dict[str, float]]:
@@ -145,10 +150,12 @@ def measure(browser: Any, base_url: str, notebook: str) -> dict[str, dict[str, f
 
 
 def medians(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
-    return {
-        kind: {stage: round(statistics.median(run[kind][stage] for run in runs), 2) for stage in STAGES}
-        for kind in ("cold", "warm")
-    }
+    """Per kind of open (cold, warm), the median of every stage and count over the runs."""
+
+    def median(kind: str, stage: str) -> float:
+        return round(statistics.median(run[kind][stage] for run in runs), 2)
+
+    return {kind: {stage: median(kind, stage) for stage in STAGES + COUNTS} for kind in ("cold", "warm")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             browser.close()
     result = {"notebook": args.notebook, "runs": runs, "median": medians(runs)}
     print(f"{'stage (s, median of ' + str(args.runs) + ')':<28}{'cold':>8}{'warm':>8}")
-    for stage in STAGES:
+    for stage in STAGES + COUNTS:
         print(f"{stage:<28}{result['median']['cold'][stage]:>8.2f}{result['median']['warm'][stage]:>8.2f}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
