@@ -6,6 +6,7 @@
     python build.py test [-- ARGS]  set up .venv, npm packages and Chromium, build, run all tiers
     python build.py lab             build dist/, then the JupyterLite site dist/lab/
     python build.py bench [--quick] benchmarks against the peers; rewrites bench/RESULTS.md
+    python build.py bench --lab     only the lab's time to first output (bench/lab_timing.py)
 
 Standard library only: it runs with the system Python before any virtualenv exists.
 Every set-up step is cached (.venv/, node_modules/, .cache/wheels/, .cache/lab-venv/),
@@ -20,7 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from blazen_build import server
-from blazen_build.bench import bench
+from blazen_build.bench import bench, bench_lab
 from blazen_build.common import BuildError, log
 from blazen_build.dist import build
 from blazen_build.lab import build_lab
@@ -57,6 +58,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     test_p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     bench_p = sub.add_parser("bench", help="run the benchmarks, rewrite bench/RESULTS.md")
     bench_p.add_argument("--quick", action="store_true", help="tiny sizes, few runs (a smoke run)")
+    bench_p.add_argument(
+        "--lab", action="store_true", help="only the lab's time to first output (bench/lab_timing.py)"
+    )
     return parser.parse_args(argv)
 
 
@@ -69,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "test":
             return test(args.tier or TIERS, args.pytest_args)
         elif args.command == "bench":
-            return bench(args.quick)
+            return bench_lab(args.quick) if args.lab else bench(args.quick)
         elif args.command == "lab":
             build_lab()
             log(f"serve it with `python build.py serve`: {DIST_LAB.relative_to(ROOT)}/ is at /lab/")

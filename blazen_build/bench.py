@@ -7,6 +7,7 @@ import subprocess
 from blazen_build.chromium import ensure_chromium
 from blazen_build.common import log
 from blazen_build.dist import build
+from blazen_build.lab import build_lab
 from blazen_build.npm import ensure_node
 from blazen_build.paths import ROOT
 from blazen_build.tiers import tier_env
@@ -23,4 +24,16 @@ def bench(quick: bool) -> int:
     build()
     log(f"running the benchmarks{' (quick)' if quick else ''}: ~{1 if quick else 10} min")
     command = [str(python), "-m", "bench.run", "--bench-python", str(peers), *(["--quick"] if quick else [])]
+    return subprocess.run(command, cwd=ROOT, env=tier_env(chromium), check=False).returncode
+
+
+def bench_lab(quick: bool) -> int:
+    """Build dist/lab/, then bench/lab_timing.py: where the lab's time goes from opening a
+    notebook to its first output (cold and warm, medians; it prints a table)."""
+    python = ensure_venv()
+    chromium = ensure_chromium()
+    build_lab()
+    runs = "1" if quick else "5"
+    log(f"timing the lab: {runs} cold and warm opens, ~{1 if quick else 5} min")
+    command = [str(python), "-m", "bench.lab_timing", "--runs", runs]
     return subprocess.run(command, cwd=ROOT, env=tier_env(chromium), check=False).returncode

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from blazen_build.common import BuildError, log, sha256_file, write_text_if_changed
+from blazen_build.lab_lock import write_lab_lock
 from blazen_build.npm import ensure_npm_packages, pyodide_npm_version
 from blazen_build.paths import DIST, DIST_LAB, DIST_PYODIDE, PACKAGE, PYODIDE_NPM, PYODIDE_VERSION, ROOT, WEB
 from blazen_build.pypi import ensure_wheels
@@ -125,6 +126,8 @@ def build(*, quiet: bool = False) -> Path:
     entries.append(lock_entry(PACKAGE, wheel, [PACKAGE]))
     write_lock(entries)
     produced.add(DIST_PYODIDE / "pyodide-lock.json")
+    if (DIST_LAB / "pyodide-lock.json").is_file():  # the lab's lock names our wheel's sha256 too
+        write_lab_lock(DIST_LAB, DIST_PYODIDE / "pyodide-lock.json")
 
     render_boundary()
     pages = []

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from blazen_build.common import log, run, sha256_file, write_text_if_changed
 from blazen_build.dist import build, record_lab_built
-from blazen_build.paths import DIST_LAB, LAB_DIR, LAB_NOTEBOOKS, ROOT
+from blazen_build.lab_lock import PRELOADED, write_lab_lock
+from blazen_build.paths import DIST_LAB, DIST_PYODIDE, LAB_DIR, LAB_NOTEBOOKS, ROOT
 from blazen_build.pypi import ensure_wheels
 from blazen_build.virtualenvs import LAB_TOOLS, ensure_lab_venv
 
@@ -48,8 +49,14 @@ def lab_config() -> dict[str, object]:
 
     JupyterLite resolves a URL setting against the folder of jupyter-lite.json only when
     it starts with "./"; so "./../pyodide/" is dist/pyodide/, seen from dist/lab/. That is
-    our runtime and lock (blazen-py, micropip, pyodide-http), shared with the playground."""
-    kernel = {"pyodideUrl": "./../pyodide/pyodide.mjs", "disablePyPIFallback": True}
+    our runtime, shared with the playground. The kernel's packages and blazen_py come from
+    the lab's own lock (blazen_build/lab_lock.py), all loaded while Pyodide boots: the
+    kernel resolves a loadPyodideOptions key ending in "URL" against the site's root."""
+    kernel = {
+        "pyodideUrl": "./../pyodide/pyodide.mjs",
+        "disablePyPIFallback": True,
+        "loadPyodideOptions": {"lockFileURL": "./pyodide-lock.json", "packages": list(PRELOADED)},
+    }
     return {
         "jupyter-lite-schema-version": 0,
         "jupyter-config-data": {
@@ -90,6 +97,7 @@ def build_lab() -> Path:
     stamp = LAB_DIR / "stamp"
     wanted = lab_digest(wheels)
     if stamp.is_file() and stamp.read_text() == wanted and (DIST_LAB / "jupyter-lite.json").is_file():
+        write_lab_lock(DIST_LAB, DIST_PYODIDE / "pyodide-lock.json")  # our wheel's hash may be new
         log(f"{DIST_LAB.relative_to(ROOT)}/ is up to date")
         record_lab_built()
         return DIST_LAB
@@ -102,6 +110,7 @@ def build_lab() -> Path:
     for wheel in sorted(wheels):
         command += ["--piplite-wheels", wheel]
     run(command, quiet=True, cwd=LAB_DIR, env=lab_env())
+    write_lab_lock(DIST_LAB, DIST_PYODIDE / "pyodide-lock.json")
     stamp.write_text(wanted)
     record_lab_built()
     log(f"built {DIST_LAB.relative_to(ROOT)}/ in {time.monotonic() - started:.1f} s")

@@ -8,8 +8,9 @@ kernel's worker is recorded: none may leave dist/'s origin, except those of the
 summarizer to the local OpenAI-compatible test server (tests/python/llm_server.py), on its
 own port of 127.0.0.1.
 
-A kernel boots in ~10-20 s (Pyodide, then ipykernel and ipython from dist/lab/pypi/), so
-the waits are generous; nothing here asserts on timing.
+A kernel boots in ~10-20 s (Pyodide, with ipykernel, ipython and blazen_py loaded from the
+lab's own lock, dist/lab/pyodide-lock.json), so the waits are generous; nothing here
+asserts on timing (bench/lab_timing.py measures it).
 """
 
 from __future__ import annotations
@@ -88,6 +89,18 @@ class Lab:
         self.page.keyboard.press("Control+a")
         self.page.keyboard.insert_text(source)
         self.page.keyboard.press("Escape")
+
+    def assert_kernel_preloaded(self) -> None:
+        """The kernel booted from the lab's own lock (dist/lab/pyodide-lock.json): its
+        packages and blazen_py were loaded with Pyodide, from this site, before it was
+        idle; piplite's index (pypi/all.json) was never asked, nor the runtime's own lock."""
+        lab = self.base_url + "lab/"
+        assert lab + "pyodide-lock.json" in self.requests, "the kernel did not use the lab's lock"
+        assert self.base_url + "pyodide/pyodide-lock.json" not in self.requests
+        assert not [url for url in self.requests if "/pypi/all.json" in url], "piplite resolved packages"
+        kernel_pypi = "lab/extensions/@jupyterlite/pyodide-kernel-extension/static/pypi/"
+        for path in ("pyodide/blazen_py-", "lab/pypi/ipython-", kernel_pypi + "piplite-"):
+            assert any(url.startswith(self.base_url + path) for url in self.requests), path
 
     def start_run_all(self) -> None:
         """Run → Run All Cells, without waiting."""
@@ -181,6 +194,7 @@ def test_spec_examples_notebook(lab: Lab) -> None:
 
 def test_js_steps_notebook(lab: Lab) -> None:
     lab.open_notebook("js_steps.ipynb")
+    lab.assert_kernel_preloaded()  # before any cell ran: blazen_py is there already
     outputs = lab.run_all()
     assert outputs[0] == "JS ready: HELLO! | worker: DedicatedWorkerGlobalScope\n"
     # sha256("workflows in the browser"), computed by the worker's Web Crypto
