@@ -16,6 +16,7 @@ bottom up (each imports only modules above it in this list):
     postgres     Debian's Postgres (ensure_postgres()) and a throwaway test cluster
     server       the static server: make_server(), MIME types, `serve`
     snapshot     the memory snapshot made in headless Chromium
+    lab_lock     the lab kernel's own Pyodide lock (our runtime's plus the kernel's wheels)
     dist         dist/: the runtime, the lock file, web/ (and its generated JS), build-info.json
     lab          the JupyterLite site dist/lab/ (`lab`)
     tiers        `test`: the set-up steps and the tiers, each its own pytest process
