@@ -61,7 +61,7 @@ from .journal import Journal
 from .replay import Replays
 from .requests import ANSWER_PREFIX, InputRequests, PausedForInput, ended_error
 from .retry import error_message, error_name
-from .state import MAX_INT_BITS, bad_number, copy_state_value
+from .state import bad_number, copy_state_value, flat_scalars
 from .stream import ERROR, INPUT_ANSWERED, STEP_FINISHED, STEP_RETRYING, STEP_STARTED, StreamEvent
 from .waiters import Waiters
 
@@ -921,7 +921,7 @@ class Run:
                         # bad_number to report), no waiter to offer it to: stream, queue.
                         if type(out) is dict and self.status < COMPLETED and not waiters.by_type:
                             etype = out.get("type")
-                            if type(etype) is str and etype in routes and _flat(out):
+                            if type(etype) is str and etype in routes and flat_scalars(out):
                                 listener = self.listener
                                 if listener is not None:
                                     listener(StreamEvent(out, etype, out))
@@ -1706,21 +1706,6 @@ class _Tee:
     def __call__(self, item: StreamEvent) -> None:
         self.first(item)
         self.second(item)
-
-
-def _flat(event: dict[str, Any]) -> bool:
-    """Whether every field of ``event`` is a scalar :func:`bad_number` accepts at a glance
-    (a string, bool, None, small int or finite float): then it has nothing to report."""
-    for item in event.values():
-        cls = type(item)
-        if cls is str or cls is bool or item is None:
-            continue
-        if cls is int and item.bit_length() <= MAX_INT_BITS:
-            continue
-        if cls is float and item - item == 0.0:  # false for NaN and the infinities
-            continue
-        return False
-    return True
 
 
 def _number_problem(etype: str, bad: str) -> str:

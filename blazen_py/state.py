@@ -110,19 +110,25 @@ def bad_number(value: object) -> str | None:
 
     Cheap on flat events: a type test per field (this runs for every event produced).
     """
-    if type(value) is dict:
-        for item in value.values():
-            cls = type(item)
-            if cls is str or cls is bool or item is None:
-                continue
-            if cls is int and item.bit_length() <= MAX_INT_BITS:
-                continue
-            if cls is float and item - item == 0.0:  # false for NaN and the infinities
-                continue
-            break  # a container, or something to look at closely
-        else:
-            return None
+    if type(value) is dict and flat_scalars(value):
+        return None
     return _bad(value, "", 0, None)
+
+
+def flat_scalars(event: dict[str, Any]) -> bool:
+    """Whether every field of ``event`` is a scalar :func:`bad_number` accepts at a glance
+    (a string, bool, None, small int or finite float): then it has nothing to report. The
+    dispatcher's fast path calls it directly."""
+    for item in event.values():
+        cls = type(item)
+        if cls is str or cls is bool or item is None:
+            continue
+        if cls is int and item.bit_length() <= MAX_INT_BITS:
+            continue
+        if cls is float and item - item == 0.0:  # false for NaN and the infinities
+            continue
+        return False  # a container, or something to look at closely
+    return True
 
 
 def _bad(value: Any, path: str, depth: int, seen: set[int] | None) -> str | None:
