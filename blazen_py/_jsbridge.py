@@ -230,7 +230,9 @@ def _js_step(fn: Any) -> Callable[[Any, Context], Any]:
         if ctx_id is None:
             ctx_id = _register_context(ctx)
         invocation = next(_invocations)
-        out = _call_step(fn, event_to_js(event), ctx_id, invocation)
+        # event_to_js's first case, inlined: the hot loop of JS steps passes lazy events on.
+        js_event = event.js if type(event) is LazyJsEvent else event_to_js(event)
+        out = _call_step(fn, js_event, ctx_id, invocation)
         if out is None:  # the trampoline's sign for "a Promise; settled later"
             deferred = Deferred()
             _pending[invocation] = deferred

@@ -15,6 +15,7 @@ from typing import Any
 from .errors import InvalidEventError
 
 __all__ = [
+    "CHECKED_EVENT_TYPES",
     "INPUT_REQUESTED",
     "INPUT_REQUEST_EVENT",
     "INPUT_RESPONSE_EVENT",
@@ -148,6 +149,11 @@ def event_type_of(value: object, *, step: str | None = None) -> str:
     return etype
 
 
+# CheckedEvent and its subclasses. The dispatcher tests ``type(x) in CHECKED_EVENT_TYPES``:
+# isinstance() of a Mapping subclass goes through ABCMeta's Python-level __instancecheck__.
+CHECKED_EVENT_TYPES: set[type] = set()
+
+
 class CheckedEvent(Mapping[str, Any]):
     """Base of events whose type and number rule were already checked where they were made
     (the JS bridge's lazy events): the dispatcher produces them as they are, without
@@ -156,3 +162,7 @@ class CheckedEvent(Mapping[str, Any]):
     __slots__ = ("etype",)
 
     etype: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        CHECKED_EVENT_TYPES.add(cls)

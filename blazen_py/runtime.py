@@ -47,11 +47,11 @@ from .errors import (
     WorkflowTimeoutError,
 )
 from .events import (
+    CHECKED_EVENT_TYPES,
     INPUT_REQUEST_EVENT,
     INPUT_RESPONSE_EVENT,
     STEP_FAILED_EVENT,
     STOP_EVENT,
-    CheckedEvent,
     describe,
     event_shape,
     event_type_of,
@@ -798,7 +798,7 @@ class Run:
             return
         elif out is None:
             return
-        elif isinstance(out, CheckedEvent):  # checked where it was made (a lazy JS event)
+        elif type(out) in CHECKED_EVENT_TYPES:  # checked where it was made (a lazy JS event)
             self.produce(out, step.name)
             return
         elif type(out) is list or type(out) is tuple:
@@ -857,6 +857,7 @@ class Run:
         fast = self._inlined
         ctxs = self._ctxs
         waiters = self.waiters
+        checked = CHECKED_EVENT_TYPES
         # While a batch is handed out, (_batch, _at) say which step inputs are not done
         # yet, so that a snapshot taken meanwhile (even by a step) loses none of them.
         try:
@@ -882,7 +883,11 @@ class Run:
                         self._parking.yield_to_host(self.loop, self._scheduled_pump)
                     return
                 event = queue.popleft()
-                steps = self._steps_now = routes[event["type"]]
+                # A checked event's type is a slot; its ["type"] would be a Python call.
+                if type(event) in checked:
+                    steps = self._steps_now = routes[event.etype]  # type: ignore[attr-defined]
+                else:
+                    steps = self._steps_now = routes[event["type"]]
                 self._event_now = event
                 if fast and len(steps) == 1 and not (step := steps[0]).guarded:
                     # The fast path: _invoke, _deliver and produce of the common case in
@@ -904,7 +909,7 @@ class Run:
                             else:
                                 self._take_off(step, event, out, first, inv)
                                 out = _NOTHING  # a flight now
-                        elif out is not None and type(out) is not dict:
+                        elif out is not None and type(out) is not dict and type(out) not in checked:
                             # A Deferred or another awaitable makes it a flight.
                             out = _NOTHING if self._suspended(step, event, out, inv) else out
                     except (KeyboardInterrupt, SystemExit):
@@ -918,10 +923,18 @@ class Run:
                         if self.journal:
                             self.journal.pop(inv, None)  # its writes are committed
                         # produce() of a routed event with flat fields (nothing for
-                        # bad_number to report), no waiter to offer it to: stream, queue.
-                        if type(out) is dict and self.status < COMPLETED and not waiters.by_type:
-                            etype = out.get("type")
-                            if type(etype) is str and etype in routes and flat_scalars(out):
+                        # bad_number to report; a checked event was checked where it was
+                        # made), no waiter to offer it to: stream, queue.
+                        if out is not None and self.status < COMPLETED and not waiters.by_type:
+                            if type(out) is dict:
+                                etype = out.get("type", "")
+                                routed = type(etype) is str and etype in routes and flat_scalars(out)
+                            elif type(out) in checked:
+                                etype = out.etype
+                                routed = etype in routes
+                            else:
+                                routed = False
+                            if routed:
                                 listener = self.listener
                                 if listener is not None:
                                     listener(StreamEvent(out, etype, out))

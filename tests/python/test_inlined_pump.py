@@ -26,6 +26,7 @@ from blazen_py import (
     WorkflowError,
     runtime,
 )
+from blazen_py.events import CheckedEvent
 
 PORTABLE = True
 
@@ -108,6 +109,34 @@ async def test_the_same_stream_and_bookkeeping_mid_run(sync: bool) -> None:
     assert notes[4] == (3, [("pong", {"type": "Ping", "i": 3})], [("pong", "Ping")])
 
 
+class Checked(CheckedEvent):
+    """A checked event as a bridge makes one: its type in the slot, its fields elsewhere.
+    Counts how often anything reads its ``"type"`` key (the dispatcher need not)."""
+
+    __slots__ = ("_fields",)
+    type_reads = 0
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._fields = fields
+        self.etype = fields["type"]
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "type":
+            Checked.type_reads += 1
+        return self._fields[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+
+def checked_next(i: int) -> Checked:
+    i += 1
+    return Checked({"type": "Ping" if i % 2 else "Pong", "i": i})
+
+
 OUTPUTS: dict[str, Callable[[int], Any]] = {
     "nested fields": lambda i: {"type": "Ping" if i % 2 == 0 else "Pong", "i": i + 1, "at": {"i": [i]}}
     if i < 5
@@ -121,12 +150,36 @@ OUTPUTS: dict[str, Callable[[int], Any]] = {
     "a number": lambda i: 5 if i == 4 else None,
     "a stop event": lambda i: {"type": STOP_EVENT, "result": "early"} if i == 4 else None,
     "a stream-only event": lambda i: {"type": "Side"} if i == 4 else None,
+    "checked events": lambda i: checked_next(i) if 2 <= i < 7 else None,
+    "a checked stop event": lambda i: Checked({"type": STOP_EVENT, "result": "early"}) if i == 4 else None,
+    "a checked unrouted event": lambda i: Checked({"type": "Nowhere"}) if i == 3 else None,
+    "a checked stream-only event": lambda i: Checked({"type": "Side"}) if i == 4 else None,
 }
 
 
 @pytest.mark.parametrize("case", sorted(OUTPUTS))
 async def test_the_same_outcome_for_every_kind_of_output(case: str) -> None:
     await both(lambda notes: ping_pong(10, OUTPUTS[case], notes))
+
+
+async def test_checked_events_are_routed_by_their_slot_not_their_type_key() -> None:
+    # The fast path routes and produces a checked event by `etype`: its fields (a JsProxy
+    # read, for the bridge's lazy events) are never asked for its type.
+    def step(event: Any, ctx: Any) -> Any:
+        i = event.get("i", 0) + 1
+        return {"type": STOP_EVENT, "result": i} if i >= 10 else checked_next(i - 1)
+
+    wf = Workflow("pump-checked")
+    wf.add_step("ping", [START_EVENT, "Pong"], step)
+    wf.add_step("pong", ["Ping"], step)
+    for on in (True, False):
+        Checked.type_reads = 0
+        with inlined(on):
+            assert (await wf.run({})).data == 10
+        if on:
+            assert Checked.type_reads == 0
+        else:
+            assert Checked.type_reads > 0  # the general code reads event["type"]
 
 
 async def test_the_same_outcome_when_a_step_raises() -> None:
@@ -139,7 +192,8 @@ async def test_the_same_outcome_when_a_step_raises() -> None:
     assert "boom at 4" in outcome[1]
 
 
-async def test_an_input_request_and_a_waiter_alike() -> None:
+@pytest.mark.parametrize("kind", [dict, Checked])
+async def test_an_input_request_and_a_waiter_alike(kind: Callable[[dict[str, Any]], Any]) -> None:
     def make(notes: list[Any]) -> Workflow:
         wf = Workflow("pump-input")
 
@@ -155,7 +209,7 @@ async def test_an_input_request_and_a_waiter_alike() -> None:
             return {"type": STOP_EVENT, "result": got["i"]}
 
         async def emit(event: dict[str, Any], ctx: Any) -> Any:
-            return {"type": "Seen", "i": event["i"] + 1}
+            return kind({"type": "Seen", "i": event["i"] + 1})
 
         wf.add_step("ask", [START_EVENT], ask)
         wf.add_step("answered", [INPUT_RESPONSE_EVENT], answered)
