@@ -10,8 +10,9 @@ through them, and everything Python needs from JS goes through the helpers it pa
 * A JS step is called through a JS trampoline (``callStep``). A sync result comes back as
   the return value; a Promise is settled later through one long-lived callback
   (:func:`_settle`) into a :class:`~blazen_py.runtime.Deferred`: no asyncio Task per step.
-* Events a JS step returns keep their JS object as a twin (:class:`JsEvent`), so a JS step
-  downstream receives the very object, with no conversion back.
+* Events a JS step returns keep their JS object, so a JS step downstream receives the
+  very object, with no conversion back: a flat event stays in blazen.js under a number
+  (:class:`LazyJsEvent`), any other is converted with its object as a twin (:class:`JsEvent`).
 * Async operations (run, result, pause...) answer through ``resolveCall``/``rejectCall``
   with JS values only; failures arrive as plain descriptors that ``blazen.js`` turns into
   typed ``Error`` subclasses.
@@ -43,10 +44,13 @@ from ._jsvalues import (
     data_to_js,
     event_from_js,
     event_to_js,
+    flush_released,
     from_js,
     js_kind,
     json_value,
+    release_ref,
     set_event_json,
+    set_lazy_table,
     stream_item_to_js,
     to_js_value,
 )
@@ -215,6 +219,7 @@ def _answer_when_done(call_id: int, run: Run) -> None:
             _reject_call(call_id, describe_error(exc))
         else:
             _resolve_call(call_id, value)
+        flush_released()  # the run's dropped events need not wait for the next batch
 
     run.when_done(settle)
 
@@ -230,17 +235,17 @@ def _js_step(fn: Any) -> Callable[[Any, Context], Any]:
         if ctx_id is None:
             ctx_id = _register_context(ctx)
         invocation = next(_invocations)
-        # event_to_js's first case, inlined: the hot loop of JS steps passes lazy events on.
-        js_event = event.js if type(event) is LazyJsEvent else event_to_js(event)
+        # A lazy event crosses as its number (blazen.js keeps the object), no JsProxy.
+        js_event = event.ref if type(event) is LazyJsEvent else event_to_js(event)
         out = _call_step(fn, js_event, ctx_id, invocation)
+        if type(out) is str:  # a flat event's type: blazen.js keeps it under `invocation`
+            return LazyJsEvent(invocation, out)
         if out is None:  # the trampoline's sign for "a Promise; settled later"
             deferred = Deferred()
             _pending[invocation] = deferred
             return deferred
-        if _lazy_events and type(out) is not str:
-            etype = _helpers.lazyType  # read once by the trampoline: a str for a flat event
-            if type(etype) is str:
-                return LazyJsEvent(out, etype)
+        if out is False:  # a string or boolean, kept aside by blazen.js (see answerResult)
+            out = _helpers.plainResult
         return event_from_js(out)
 
     return handler
@@ -273,20 +278,22 @@ def _pure_js_step(name: str, fn: Any) -> Callable[[Any, Context], Any]:
             and len(run.routes.get(event["type"], ())) == 1
         ):
             table = _chain_table(run.routes)
-        out = _call_pure(fn, name, event_to_js(event), table, _MAX_CHAIN if table is not None else 1)
+        ref = next(_invocations)
+        js_event = event.ref if type(event) is LazyJsEvent else event_to_js(event)
+        out = _call_pure(fn, name, js_event, table, _MAX_CHAIN if table is not None else 1, ref)
         if table is not None:
             hops = _helpers.pureHops  # the steps the chain ran after this one
             if hops:
                 run.spend_budget(hops)
+        if type(out) is str:  # a flat event's type, kept under `ref` (as for callStep)
+            return LazyJsEvent(ref, out)
         if out is None:  # it threw
             text = _helpers.pureErrorText
             error = _helpers.pureError
             _helpers.pureError = None
             raise JsStepError(text if isinstance(text, str) else "a non-Error value was thrown", error)
-        if type(out) is not str:
-            etype = _helpers.lazyType
-            if type(etype) is str and _lazy_events:
-                return LazyJsEvent(out, etype)
+        if out is False:  # a string or boolean (as for callStep)
+            out = _helpers.plainResult
         return event_from_js(out)
 
     _pure_steps[handler] = (name, fn)
@@ -323,19 +330,21 @@ def _settle(invocation: int, value: Any, ok: bool, description: Any = None) -> N
     the thrown value itself, so the run always ends (never hangs on an odd value)."""
     deferred = _pending.pop(invocation, None)
     if deferred is None:
+        if ok and type(description) is str:
+            release_ref(invocation)  # a flat event nobody waits for any more
         return
     # What the engine says about the value (a bad event) speaks JS, as for a sync step.
     token = message_language.set("js")
     try:
-        _settle_deferred(deferred, value, ok, description)
+        _settle_deferred(deferred, invocation, value, ok, description)
     finally:
         message_language.reset(token)
 
 
-def _settle_deferred(deferred: Deferred, value: Any, ok: bool, description: Any) -> None:
+def _settle_deferred(deferred: Deferred, invocation: int, value: Any, ok: bool, description: Any) -> None:
     if ok:
-        if type(description) is str and value is not None:  # a flat event's type (see callStep)
-            deferred.resolve(LazyJsEvent(value, description))
+        if type(description) is str:  # a flat event's type, kept under `invocation` (see callStep)
+            deferred.resolve(LazyJsEvent(invocation, description))
             return
         try:
             deferred.resolve(event_from_js(value))
@@ -1485,6 +1494,7 @@ def install(helpers: Any) -> Any:
     _helpers = helpers
     helpers.lazy = _lazy_events
     set_event_json(helpers.eventJson)
+    set_lazy_table(helpers.lazyEvent, helpers.releaseEvents)
     _abort_signal = helpers.abortSignal
     _resolve_call = helpers.resolveCall
     _reject_call = helpers.rejectCall

@@ -33,11 +33,14 @@ __all__ = [
     "data_to_js",
     "event_from_js",
     "event_to_js",
+    "flush_released",
     "from_js",
     "is_proxy",
     "js_kind",
     "json_value",
+    "release_ref",
     "set_event_json",
+    "set_lazy_table",
     "stream_item_to_js",
     "to_js_value",
 ]
@@ -55,27 +58,41 @@ class JsEvent(dict[str, Any]):
 
 
 class LazyJsEvent(CheckedEvent):
-    """An event a JS step returned, kept as its JS object: converted only when read.
+    """An event a JS step returned, kept in blazen.js: converted only when read.
 
-    blazen.js read its ``type`` once and checked that it is flat (its own values are
-    strings, booleans, null or finite numbers), so the dispatcher routes it with no
-    conversion, and a JS step downstream receives the very object. The first read of a
-    field (a Python step, the stream, a snapshot, the result) converts it whole, once;
-    ``["type"]`` stays the type read at return. A JS step that mutates the object after
-    returning it changes what a later first read sees (docs/js-api.md): do not.
+    blazen.js read its ``type`` once, checked that it is flat (its own values are strings,
+    booleans, null or finite numbers) and keeps the object under the integer :attr:`ref`
+    (``lazyEvents``), so the dispatcher routes it with no conversion and no JsProxy, and a
+    JS step downstream receives the very object. The first read of a field (a Python step,
+    the stream, a snapshot, the result) converts it whole, once; ``["type"]`` stays the
+    type read at return. A JS step that mutates the object after returning it changes what
+    a later first read sees (docs/js-api.md): do not.
 
-    The JsProxy (:attr:`js`) is owned by this event and released with it.
+    The object is kept while this event lives: dropping the event hands ``ref`` back to
+    blazen.js (in batches, see :func:`release_ref`). A copy or pickle is a plain dict.
     """
 
-    __slots__ = ("_fields", "js")
+    __slots__ = ("_fields", "ref")
 
-    js: Any
+    ref: int
     _fields: dict[str, Any] | None
 
-    def __init__(self, value: Any, etype: str) -> None:
-        self.js = value
+    def __init__(self, ref: int, etype: str) -> None:
+        self.ref = ref
         self.etype = etype
         self._fields = None
+
+    def __del__(self) -> None:
+        release_ref(self.ref)
+
+    @property
+    def js(self) -> Any:
+        """The JS object (a JsProxy made on each read: the hot path never reads it)."""
+        return _lazy_event(self.ref)
+
+    def __reduce__(self) -> Any:
+        # A copy holding the same ref would hand it back twice: copies are data.
+        return (dict, (dict(self.fields()),))
 
     def fields(self) -> dict[str, Any]:
         """The event as Python data (converted on the first call)."""
@@ -109,6 +126,37 @@ class LazyJsEvent(CheckedEvent):
 
     def __repr__(self) -> str:
         return repr(self.fields())
+
+
+# blazen.js's lazyEvent(ref) and releaseEvents(refs) (set by set_lazy_table), and the refs
+# of dropped LazyJsEvents not yet handed back: one call per _RELEASE_BATCH events.
+_lazy_event: Any = None
+_release_events: Any = None
+_released: list[int] = []
+_RELEASE_BATCH = 256
+
+
+def set_lazy_table(lazy_event: Any, release_events: Any) -> None:
+    """Keep blazen.js's accessors of the flat events it keeps (see :class:`LazyJsEvent`)."""
+    global _lazy_event, _release_events
+    _lazy_event, _release_events = lazy_event, release_events
+
+
+def release_ref(ref: int) -> None:
+    """Hand ``ref`` back to blazen.js: its object is no longer needed (batched)."""
+    released = _released
+    released.append(ref)
+    if len(released) >= _RELEASE_BATCH:
+        flush_released()
+
+
+def flush_released() -> None:
+    """Hand back every ref released since the last batch."""
+    if not _released or _release_events is None:
+        return
+    refs = to_js(_released)
+    _released.clear()
+    _release_events(refs)
 
 
 # isinstance(x, JsProxy) goes through Pyodide's __subclasscheck__ (a Python function); the

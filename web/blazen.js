@@ -103,9 +103,11 @@ function requireInit() {
 // -- what Python calls ------------------------------------------------------------------------
 
 const helpers = {
-  // Call a JS step. A sync result is returned (undefined becomes null); a Promise (or a
-  // throw) answers later through py.settle, and undefined tells Python to wait for it.
+  // Call a JS step. A sync result is answered (see answerResult); a Promise (or a throw)
+  // answers later through py.settle, and undefined tells Python to wait for it. `event` is
+  // a JS object, or the number of a flat event kept in lazyEvents.
   callStep(fn, event, ctxId, invocation) {
+    if (typeof event === "number") event = lazyEvents.get(event);
     // One ctx per invocation: what it writes while its Promise is pending is known to
     // be this invocation's (a snapshot leaves out unfinished steps' writes).
     const ctx = new WasmContext(ctxId, invocation);
@@ -128,10 +130,16 @@ const helpers = {
       try {
         then.call(
           out,
-          // A flat event's type is read here, once, as for a sync result (see callStep).
-          (value) =>
-            py.settle(invocation, value, true,
-              helpers.lazy && value !== null && typeof value === "object" ? flatEventType(value) : null),
+          // A flat event is kept under the invocation's number, as for a sync result, and
+          // only its type crosses: py.settle(invocation, null, true, type).
+          (value) => {
+            const type = helpers.lazy && value !== null && typeof value === "object" ? flatEventType(value) : null;
+            if (type === null) py.settle(invocation, value, true, null);
+            else {
+              lazyEvents.set(invocation, value);
+              py.settle(invocation, null, true, type);
+            }
+          },
           (error) => py.settle(invocation, error, false, describeThrown(error)),
         );
       } catch (error) {
@@ -139,10 +147,7 @@ const helpers = {
       }
       return undefined;
     }
-    // Set for every sync result: a result that is no object (undefined, a Symbol, a
-    // function) must not leave the previous step's type here for Python to take.
-    helpers.lazyType = helpers.lazy && out !== null && typeof out === "object" ? flatEventType(out) : null;
-    return out === undefined ? null : out;
+    return answerResult(invocation, out, helpers.lazy && out !== null && typeof out === "object" ? flatEventType(out) : null);
   },
   // Call a pure step ({pure: true}: sync, no ctx) and, while `table` (a Map: event type ->
   // [step name, wrapped handler]) says its result goes to exactly one pure step, the next
@@ -151,14 +156,15 @@ const helpers = {
   // which is answered as the first step's result; Python then routes that input to that
   // step, whose call takes the outcome from the memo. So every error names the failing
   // step and event, and every event leaving a chain is produced by the step that made it.
-  // undefined: the first step threw (pureError, pureErrorText say what).
-  callPure(fn, name, event, table, hops) {
+  // undefined: the first step threw (pureError, pureErrorText say what). Else the outcome
+  // is answered as a sync step's (answerResult), under the number `ref`.
+  callPure(fn, name, event, table, hops, ref) {
+    if (typeof event === "number") event = lazyEvents.get(event);
     const memo = pureMemo.get(event);
     if (memo !== undefined && memo[0] === name) {
       pureMemo.delete(event);
       if (!memo[1]) return pureThrew(memo[2]);
-      helpers.lazyType = memo[3];
-      return memo[2] === undefined ? null : memo[2];
+      return answerResult(ref, memo[2], helpers.lazy ? memo[3] : null);
     }
     helpers.pureHops = 0;
     let step = fn;
@@ -173,20 +179,17 @@ const helpers = {
         if (hop === 0) return pureThrew(error);
         pureMemo.set(input, [stepName, false, error, null]);
         helpers.pureHops = hop - 1;
-        helpers.lazyType = inputType;
-        return input;
+        return answerResult(ref, input, helpers.lazy ? inputType : null);
       }
       const type = out !== null && typeof out === "object" ? flatEventType(out) : null;
       if (hop === 0 && (type === null || hop + 1 >= hops || table === null || !table.has(type))) {
-        helpers.lazyType = type;
-        return out === undefined ? null : out;
+        return answerResult(ref, out, helpers.lazy ? type : null);
       }
       const next = type !== null && hop + 1 < hops ? table.get(type) : undefined;
       if (next === undefined) {
         pureMemo.set(input, [stepName, true, out, type]);
         helpers.pureHops = hop - 1;
-        helpers.lazyType = inputType;
-        return input;
+        return answerResult(ref, input, helpers.lazy ? inputType : null);
       }
       [stepName, step] = next;
       input = out;
@@ -196,10 +199,22 @@ const helpers = {
   pureError: undefined,
   pureErrorText: null,
   pureHops: 0, // how many steps the last chain ran after its first (whose outcome it answered)
-  // Set by Python (the bridge's lazy-events switch): when on, callStep reads the type of
-  // a flat event here, once, for Python to take from `lazyType` (null: convert it whole).
+  // Set by Python (the bridge's lazy-events switch): when on, a flat event a step returns
+  // is kept in lazyEvents and only its type crosses (see answerResult).
   lazy: false,
-  lazyType: null,
+  plainResult: null, // the string or boolean a step returned (answered as false)
+  // The flat event kept under `ref` (Python converts it when it reads its fields).
+  lazyEvent(ref) {
+    return lazyEvents.get(ref);
+  },
+  // Python dropped the events of these numbers: let their objects go.
+  releaseEvents(refs) {
+    for (const ref of refs) lazyEvents.delete(ref);
+  },
+  // How many flat events are kept now (the bridge's tests and bench/ check it stays small).
+  lazyEventsKept() {
+    return lazyEvents.size;
+  },
   // A plain JS object that Pyodide's conversion does not take for one (it has an own
   // `constructor` key, say), as the codec's JSON text; null when it is no plain data.
   eventJson(value) {
@@ -231,6 +246,27 @@ const helpers = {
     }
   },
 };
+
+// Flat events steps returned, by the number Python named them by (an invocation's), while
+// Python holds a LazyJsEvent of that number: the object never becomes a JsProxy on the
+// hot path (making one costs more than the rest of the call). Python releases the
+// numbers of the events it dropped in batches (releaseEvents).
+const lazyEvents = new Map();
+
+// What a step's sync result crosses back as: a flat event's type (a string; the event is
+// kept under `ref`), false for a string or boolean result (in plainResult: a string would
+// pass for a type), else the value itself (undefined as null, the sign of "no event").
+function answerResult(ref, out, type) {
+  if (type !== null) {
+    lazyEvents.set(ref, out);
+    return type;
+  }
+  if (typeof out === "string" || typeof out === "boolean") {
+    helpers.plainResult = out;
+    return false;
+  }
+  return out === undefined ? null : out;
+}
 
 // -- pure steps ({pure: true}) -----------------------------------------------------------------
 

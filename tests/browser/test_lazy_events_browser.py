@@ -167,6 +167,11 @@ HOSTILE = {
     "huge flat": "(() => { const o = { type: 'Next' }; for (let i = 0; i < 100000; i++) o['k' + i] = i; return o; })()",
     "class instance": "new (class Ev { constructor() { this.type = 'Next'; } })()",
     "null prototype": "Object.assign(Object.create(null), { type: 'Next' })",
+    # A string or boolean crosses aside from the types of kept events (see answerResult).
+    "a string": "'Next'",
+    "an empty string": "''",
+    "true": "true",
+    "false": "false",
 }
 
 
@@ -185,6 +190,10 @@ OUTCOMES: dict[str, Any] = {
     "huge flat": 100001,
     "class instance": ("InvalidEventError", "a step returns an event"),
     "null prototype": 1,
+    "a string": ("InvalidEventError", "a step returns an event"),
+    "an empty string": ("InvalidEventError", "a step returns an event"),
+    "true": ("InvalidEventError", "a step returns an event"),
+    "false": ("InvalidEventError", "a step returns an event"),
 }
 
 
@@ -235,3 +244,85 @@ def test_an_event_made_cyclic_after_return_does_not_reach_a_snapshot(js: JsPage)
         """,
     )
     assert out["value"] == {"result": 1, "held": True}
+
+
+# -- the kept events: blazen.js keeps each flat event under a number while Python holds it --
+
+KEPT = """
+const py = await init();
+// The loop callbacks a finished run left (its future's done-callbacks) run first.
+const kept = async () => {
+  await new Promise((r) => setTimeout(r, 20));
+  return py.runPython(
+    "import gc, blazen_py._jsbridge as b, blazen_py._jsvalues as v; gc.collect(); v.flush_released(); b._helpers.lazyEventsKept()");
+};
+"""
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "pure"])
+def test_kept_events_are_handed_back_after_a_long_run(js: JsPage, mode: str) -> None:
+    """10,000 events go through the table; after the run it holds none of them (the
+    release batch of 256 and the flush at the run's end)."""
+    options = "{ pure: true }" if mode == "pure" else "null"
+    wrap = "async (e) => step(e)" if mode == "async" else "step"
+    out = js.run(
+        KEPT
+        + f"""
+        const before = await kept();
+        const wf = new Workflow('kept-{mode}');
+        const step = (e) => ((e.i ?? 0) >= 10000 ? {{ type: '{STOP}', result: e.i }} : {{ type: 'Next', i: (e.i ?? 0) + 1 }});
+        wf.addStep('a', ['{START}', 'Next'], {wrap}, {options});
+        const data = (await wf.run({{}})).data;
+        return {{ data, before, after: await kept() }};
+        """
+    )
+    value = out["value"]
+    assert value["data"] == 10000
+    assert value["after"] <= value["before"], value
+
+
+def test_an_event_settled_after_abort_is_not_kept(js: JsPage) -> None:
+    out = js.run(
+        KEPT
+        + f"""
+        const before = await kept();
+        let release;
+        const gate = new Promise((r) => (release = r));
+        const wf = new Workflow('late');
+        wf.addStep('a', ['{START}'], async () => {{ await gate; return {{ type: 'Never', x: 1 }}; }});
+        const handler = await wf.runWithHandler({{}});
+        await new Promise((r) => setTimeout(r, 20));
+        await handler.abort();
+        try {{ await handler.result(); }} catch {{}}
+        release();
+        await new Promise((r) => setTimeout(r, 20));
+        return {{ before, after: await kept() }};
+        """
+    )
+    value = out["value"]
+    assert value["after"] <= value["before"], value
+
+
+def test_a_lazy_event_copied_in_python_is_data_and_its_object_is_let_go(js: JsPage) -> None:
+    """A copy holding the same number would hand it back twice: copies are dicts."""
+    out = js.run(
+        KEPT
+        + """
+        return py.runPython(`
+import copy, gc, js, pickle
+import blazen_py._jsbridge as b, blazen_py._jsvalues as v
+gc.collect(); v.flush_released()
+before = b._helpers.lazyEventsKept()
+ref = 10**9
+etype = b._call_step(js.eval("(e) => ({ type: 'T', x: 1, s: 'a' })"), js.Object.new(), 0, ref)
+event = v.LazyJsEvent(ref, etype)
+held = b._helpers.lazyEventsKept() - before
+copied, deep, pickled = copy.copy(event), copy.deepcopy(event), pickle.loads(pickle.dumps(event))
+same = event.js.x
+del event
+gc.collect(); v.flush_released()
+str([etype, held, type(copied).__name__, copied, deep == copied, pickled == copied, same, b._helpers.lazyEventsKept() - before])
+`);
+        """
+    )
+    assert out["value"] == "['T', 1, 'dict', {'type': 'T', 'x': 1, 's': 'a'}, True, True, 1, 0]"
