@@ -42,7 +42,7 @@ from ._types import (
     is_credential_header,
 )
 
-__all__ = ["FetchTransport", "patch_http", "yield_to_host"]
+__all__ = ["FetchTransport", "page_yield", "patch_http", "yield_to_host"]
 
 _T = TypeVar("_T")
 
@@ -328,22 +328,41 @@ def _run_yielded(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]
         loop.call_exception_handler({"message": "error in a yielded callback", "exception": exc})
 
 
+def _page_turn_due() -> bool:
+    """Whether the next yield must be a ``setTimeout(0)``: in a visible page, at most every
+    ``_PAGE_YIELD_EVERY`` seconds (this call starts the next period when it says yes)."""
+    global _in_page, _last_page_yield
+    if _in_page is None:
+        _in_page = _host_is_page()
+    if not _in_page:
+        return False
+    now = time.perf_counter()
+    # A hidden page draws no frames and its timers are throttled (to 1 s and more):
+    # a setTimeout yield there would only stall the run.
+    if now - _last_page_yield >= _PAGE_YIELD_EVERY and not _page_hidden():
+        _last_page_yield = now
+        return True
+    return False
+
+
 def yield_to_host(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
     """Run ``callback`` later, after the host (timers, frames, input) had its turn.
 
     In a page: through ``setTimeout(0)`` when the last such yield is ``_PAGE_YIELD_EVERY``
     old, else ``loop.call_soon``. In Node: ``loop.call_soon``.
     """
-    global _in_page, _last_page_yield
-    if _in_page is None:
-        _in_page = _host_is_page()
-    if _in_page:
-        now = time.perf_counter()
-        # A hidden page draws no frames and its timers are throttled (to 1 s and more):
-        # a setTimeout yield there would only stall the run.
-        if now - _last_page_yield >= _PAGE_YIELD_EVERY and not _page_hidden():
-            _last_page_yield = now
-            # A once-callable destroys its own PyProxy when setTimeout calls it.
-            _set_timeout(create_once_callable(lambda: _run_yielded(loop, callback)), 0)
-            return
+    if _page_turn_due():
+        # A once-callable destroys its own PyProxy when setTimeout calls it.
+        _set_timeout(create_once_callable(lambda: _run_yielded(loop, callback)), 0)
+        return
     loop.call_soon(callback)
+
+
+def page_yield(soon: Callable[[Callable[[], object]], object], callback: Callable[[], object]) -> None:
+    """Schedule ``callback`` with ``soon`` (Pyodide's own ``call_soon``), after a
+    ``setTimeout(0)`` when :func:`yield_to_host` would use one: the fast loop's yield, so the
+    batch still runs as a loop callback, with the clock shared with the dispatcher's yields."""
+    if _page_turn_due():
+        _set_timeout(create_once_callable(lambda: soon(callback)), 0)
+        return
+    soon(callback)
