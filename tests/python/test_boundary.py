@@ -24,6 +24,7 @@ PLATFORM_ONLY = (
     "blazen_py._jsvalues",
     "blazen_py._compat._pyodide",
     "blazen_py._compat._idb",
+    "blazen_py._compat._fast_loop",
 )
 # Called by blazen.js on the bridge's table directly, not through call()/callAsync().
 BRIDGE_PLUMBING = {"settle", "take_last_error"}
