@@ -392,9 +392,13 @@ async def run_suite_json(config_json: str) -> str:
 
 async def long_run(name: str, n: int) -> int:
     """One run of ``n`` events of the ping-pong loop (``loop``: steps not suspending;
-    ``loop_suspend``: each awaits ``asyncio.sleep(0)``), for the page's responsiveness row,
-    which watches frames and timers meanwhile. Returns the run's result (``n``)."""
-    result = (await loop_workflow(n, name == "loop_suspend").run()).data
+    ``loop_suspend``: each awaits ``asyncio.sleep(0)``; ``loop_suspend_fast``: the same with
+    the fast loop installed), for the page's responsiveness row, which watches frames and
+    timers meanwhile. Returns the run's result (``n``)."""
+    run_once = _runner(loop_workflow(n, name != "loop"))
+    if name == "loop_suspend_fast":
+        run_once = _with_fast_loop(run_once)
+    result = await run_once()
     if result != n:
         raise AssertionError(f"long run {name}: result {result!r}, expected {n}")
     return int(result)

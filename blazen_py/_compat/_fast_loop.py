@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from pyodide.ffi import can_run_sync, create_once_callable  # type: ignore[import-not-found]
+from pyodide.ffi import can_run_sync  # type: ignore[import-not-found]
 
 from . import _pyodide
 
@@ -108,11 +108,15 @@ class _ReadyQueue:
 _queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ReadyQueue] = weakref.WeakKeyDictionary()
 
 
-def _web_loop() -> asyncio.AbstractEventLoop:
+def _is_web_loop(loop: asyncio.AbstractEventLoop) -> bool:
     from pyodide.webloop import WebLoop  # type: ignore[import-not-found]
 
+    return isinstance(loop, WebLoop)
+
+
+def _web_loop() -> asyncio.AbstractEventLoop:
     loop = asyncio.get_event_loop()
-    if not isinstance(loop, WebLoop):
+    if not _is_web_loop(loop):
         raise TypeError(
             f"install_fast_loop() works on Pyodide's WebLoop; this page's event loop is a "
             f"{type(loop).__module__}.{type(loop).__qualname__}"
@@ -137,8 +141,8 @@ def install() -> bool:
         queue = _queues[loop] = _ReadyQueue(loop)
     # Instance attributes: asyncio's Tasks and Futures (C code included) look call_soon up
     # on the loop object, so they find these first; deleting them restores the class's.
-    loop.call_soon = queue.call_soon  # type: ignore[method-assign]
-    loop.call_soon_threadsafe = queue.call_soon  # type: ignore[method-assign]
+    setattr(loop, "call_soon", queue.call_soon)  # noqa: B010 - an instance attribute, on purpose
+    setattr(loop, "call_soon_threadsafe", queue.call_soon)  # noqa: B010
     return True
 
 

@@ -73,6 +73,6 @@ async def ping(event, ctx):
 wf.add_step("ping", [START_EVENT, "Ping"], ping, inline=False)
 (await wf.run()).data
 `);
-        return [jsResult, pyResult, py.runPython(%s)];""" % repr(INSTALLED)
+        return [jsResult, pyResult, py.runPython(INSTALLED)];""".replace("INSTALLED", repr(INSTALLED))
     )["value"]
     assert out == [20, 2000, True]

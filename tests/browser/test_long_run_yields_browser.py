@@ -80,7 +80,9 @@ def js(browser: Any, origin: str) -> Iterator[JsPage]:
 
 @pytest.mark.parametrize("fast", [False, True], ids=["webloop", "fast-loop"])
 @pytest.mark.parametrize("events, suspend", [(100_000, False), (20_000, True)])
-def test_a_timer_and_a_frame_get_in_during_a_long_run(js: JsPage, events: int, suspend: bool, fast: bool) -> None:
+def test_a_timer_and_a_frame_get_in_during_a_long_run(
+    js: JsPage, events: int, suspend: bool, fast: bool
+) -> None:
     # With the fast loop (blazen_py.install_fast_loop) every asyncio callback of the page
     # runs from one ready queue: its own budget and yield must let the page in as well.
     py_fast = "blazen_py.install_fast_loop()" if fast else "blazen_py.uninstall_fast_loop()"

@@ -69,6 +69,7 @@ def js_later(value: object, ms: int):
 
 
 async def until(condition, seconds: float = 5.0) -> None:
+    """Poll ``condition`` (set by plain callbacks, which have no Event to set) until true."""
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
@@ -192,7 +193,8 @@ async def test_a_cancelled_task_stops_where_it_waits() -> None:
             await asyncio.sleep(0)
     assert hops[0] == stopped_at
     assert sorted(cleaned) == ["sleeper", "spinner"]
-    assert spin.cancelled() and sleep.cancelled()
+    assert spin.cancelled()
+    assert sleep.cancelled()
 
 
 async def test_call_later_fires_on_time_during_a_long_run_of_sleeps() -> None:
@@ -201,7 +203,7 @@ async def test_call_later_fires_on_time_during_a_long_run_of_sleeps() -> None:
     with fast_loop():
         started = loop.time()
         loop.call_later(0.05, lambda: fired.append(loop.time() - started))
-        while loop.time() - started < 0.4 and not fired:
+        while loop.time() - started < 0.4 and not fired:  # noqa: ASYNC110 - spinning on purpose
             await asyncio.sleep(0)
         await asyncio.sleep(0.06)  # asyncio.sleep(t) is a timer too
     assert fired, "call_later(0.05) never fired during 0.4 s of sleep(0)s"
@@ -213,10 +215,12 @@ async def test_a_host_timer_gets_in_during_a_long_run_of_sleeps() -> None:
     # the setTimeout callback armed at hop 1,000 would fire only after the last one.
     fired: list[int] = []
     hops = 20_000
+    hops_done = [0]
     with fast_loop():
         for i in range(hops):
             if i == 1000:
-                set_timeout(lambda: fired.append(i))
+                set_timeout(lambda at=hops_done: fired.append(at[0]))
+            hops_done[0] = i
             await asyncio.sleep(0)
     assert fired, "the timer armed at hop 1000 did not fire before the run ended"
     assert 1000 <= fired[0] < hops, fired
@@ -247,7 +251,6 @@ async def test_a_frame_gets_in_during_a_long_run_of_sleeps() -> None:
 @only_in_pyodide
 async def test_js_promises_are_awaited() -> None:
     import js
-    from pyodide.ffi import create_once_callable
 
     with fast_loop():
         assert await js.Promise.resolve(7) == 7
