@@ -20,9 +20,9 @@ Exports:
     IndexedDBStore: the browser's snapshot store (on CPython, creating one raises
         StoreError).
     yield_to_host: ``yield_to_host(loop, callback)`` runs ``callback`` after the host had
-        its turn: ``setTimeout(0)`` at most every ~10 ms in a page (where a MessageChannel
-        task lets no timer or frame in), ``loop.call_soon`` otherwise. The dispatcher's
-        only way to yield during a long run.
+        its turn: a ``setTimeout(0)`` at most every ~10 ms in a page (where a MessageChannel
+        task lets no timer or frame in) that then hands it to ``loop.call_soon``,
+        ``loop.call_soon`` otherwise. The dispatcher's only way to yield during a long run.
     install_fast_loop, uninstall_fast_loop: the opt-in ready queue of the page's event loop
         (``blazen_py.install_fast_loop``); no-ops on CPython.
 """
