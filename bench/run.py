@@ -421,11 +421,13 @@ WORKLOAD_TITLES = {
     "loop_not_inlined": "the same, design before the pump's fast path (`runtime._INLINED` off)",
     "fanout_suspend": "fan-out then join, each worker awaits `asyncio.sleep(0)` once",
     "fanout_suspend_old": "the same, previous design (a loop callback per suspension)",
+    "loop_suspend_fast": "the same, with `blazen_py.install_fast_loop()` (a no-op on CPython)",
 }
 SIZE_KEYS = {
     "loop_not_inlined": "loop",
     "loop_suspend": "loop",
     "loop_suspend_old": "loop",
+    "loop_suspend_fast": "loop",
     "fanout_suspend": "fanout_small",
     "fanout_suspend_old": "fanout_small",
 }
@@ -437,6 +439,7 @@ PY_ROWS = (
     "loop_not_inlined",
     "loop_suspend",
     "loop_suspend_old",
+    "loop_suspend_fast",
     "fanout_small",
     "fanout_large",
     "fanout_suspend",
@@ -477,6 +480,7 @@ def profile_table(profile: Mapping[str, Any], limit: int = 10) -> list[str]:
 
 
 FLOOR = ("sleep_floor", "asyncio alone")
+FAST_FLOOR = ("sleep_floor_fast", "asyncio alone")
 
 
 def floor_row(label: str, records: Sequence[Mapping[tuple[str, str], Any]], columns: int) -> str:
@@ -868,6 +872,7 @@ class Report:
                 f"| {fmt_rate(rate(fold))} | {fmt_ratio(rate(fnew), rate(fold))} |"
             )
         self.add("")
+        self.fast_loop(present)
         chromium = dict(present).get("Pyodide, Chromium")
         if chromium is None:
             return
@@ -884,12 +889,38 @@ class Report:
             floor > 0 and value >= 5 * floor,
         )
 
+    def fast_loop(self, present: Sequence[tuple[str, Mapping[tuple[str, str], Any]]]) -> None:
+        """The suspending loop and the bare `sleep(0)` floor with and without the loop-level
+        ready queue (`install_fast_loop()`), interleaved run by run in the same process."""
+        self.add(
+            "With the fast loop: the same two workloads with `blazen_py.install_fast_loop()` "
+            "installed around each run (every asyncio callback of the page from one ready queue, "
+            "many per JS task; a no-op on CPython), interleaved with the rows above.",
+            "",
+            "| runtime | loop, suspending | with the fast loop | fast/default | `sleep(0)` floor "
+            "| floor, fast loop | fast/default |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        )
+        for where, records in present:
+            loop = rate(records.get(("loop_suspend", "blazen_py")))
+            fast = rate(records.get(("loop_suspend_fast", "blazen_py")))
+            floor, fast_floor = rate(records.get(FLOOR)), rate(records.get(FAST_FLOOR))
+            self.add(
+                f"| {where} | {fmt_rate(loop)} | {fmt_rate(fast)} | {fmt_ratio(fast, loop)} "
+                f"| {fmt_rate(floor)} | {fmt_rate(fast_floor)} | {fmt_ratio(fast_floor, floor)} |"
+            )
+        self.add("")
+
     def responsiveness(self) -> None:
         """Longest gaps between animation frames and timer ticks during long runs (Chromium)."""
         data = self.results.get("browser", {}).get("responsiveness")
         if not data:
             return
-        titles = {"loop": "steps not suspending", "loop_suspend": "each step awaits `asyncio.sleep(0)`"}
+        titles = {
+            "loop": "steps not suspending",
+            "loop_suspend": "each step awaits `asyncio.sleep(0)`",
+            "loop_suspend_fast": "each step awaits `asyncio.sleep(0)`, with the fast loop",
+        }
         self.add(
             "## 2d. Responsiveness: the page during long runs (Chromium)",
             "",
@@ -910,6 +941,8 @@ class Report:
             )
         self.add("")
         for record in data["records"]:
+            if record["name"] == "loop_suspend_fast":
+                continue  # an opt-in, not one of issue 24's targets
             gap = float(record["frame_gap_ms"])
             self.target(
                 f"frames never more than 25 ms apart during {record['events']:,} events "

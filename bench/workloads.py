@@ -220,6 +220,22 @@ def _not_inlined(run_once: RunOnce) -> RunOnce:
     return run_general
 
 
+def _with_fast_loop(run_once: RunOnce) -> RunOnce:
+    """``run_once`` with ``blazen_py.install_fast_loop()`` installed around it (a no-op on
+    CPython), the loop left as it was found: both loops compared in the same process."""
+    import blazen_py
+
+    async def run_fast() -> Any:
+        mine = blazen_py.install_fast_loop()
+        try:
+            return await run_once()
+        finally:
+            if mine:
+                blazen_py.uninstall_fast_loop()
+
+    return run_fast
+
+
 def blazen_workloads(sizes: Mapping[str, int]) -> list[Workload]:
     """The Python-step workloads of blazen_py for ``sizes`` (keys: loop, fanout_small,
     fanout_large, chain)."""
@@ -233,6 +249,9 @@ def blazen_workloads(sizes: Mapping[str, int]) -> list[Workload]:
         Workload("loop_suspend", "blazen_py", loop, _runner(loop_workflow(loop, True)), loop),
         Workload(
             "loop_suspend_old", "blazen_py", loop, _previous_design(_runner(loop_workflow(loop, True))), loop
+        ),
+        Workload(
+            "loop_suspend_fast", "blazen_py", loop, _with_fast_loop(_runner(loop_workflow(loop, True))), loop
         ),
         Workload(
             "fanout_suspend", "blazen_py", 2 * small + 1, _runner(fanout_suspend_workflow(small)), small
@@ -252,7 +271,8 @@ def blazen_workloads(sizes: Mapping[str, int]) -> list[Workload]:
 
 def floor_workloads(sizes: Mapping[str, int]) -> list[Workload]:
     """The floor of the suspending loop: ``loop`` bare ``await asyncio.sleep(0)`` with no
-    engine at all (each is one trip through the event loop; in Pyodide, one JS task)."""
+    engine at all (each is one trip through the event loop; in Pyodide, one JS task), and
+    the same with the fast loop installed (in Pyodide, many trips per JS task)."""
     n = sizes["loop"]
 
     async def hops() -> int:
@@ -260,7 +280,10 @@ def floor_workloads(sizes: Mapping[str, int]) -> list[Workload]:
             await asyncio.sleep(0)
         return n
 
-    return [Workload("sleep_floor", FLOOR_ENGINE, n, hops, n)]
+    return [
+        Workload("sleep_floor", FLOOR_ENGINE, n, hops, n),
+        Workload("sleep_floor_fast", FLOOR_ENGINE, n, _with_fast_loop(hops), n),
+    ]
 
 
 # --------------------------------------------------------------------------- measuring
@@ -369,9 +392,13 @@ async def run_suite_json(config_json: str) -> str:
 
 async def long_run(name: str, n: int) -> int:
     """One run of ``n`` events of the ping-pong loop (``loop``: steps not suspending;
-    ``loop_suspend``: each awaits ``asyncio.sleep(0)``), for the page's responsiveness row,
-    which watches frames and timers meanwhile. Returns the run's result (``n``)."""
-    result = (await loop_workflow(n, name == "loop_suspend").run()).data
+    ``loop_suspend``: each awaits ``asyncio.sleep(0)``; ``loop_suspend_fast``: the same with
+    the fast loop installed), for the page's responsiveness row, which watches frames and
+    timers meanwhile. Returns the run's result (``n``)."""
+    run_once = _runner(loop_workflow(n, name != "loop"))
+    if name == "loop_suspend_fast":
+        run_once = _with_fast_loop(run_once)
+    result = await run_once()
     if result != n:
         raise AssertionError(f"long run {name}: result {result!r}, expected {n}")
     return int(result)

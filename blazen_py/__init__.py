@@ -17,6 +17,7 @@ notebook cell; on CPython, inside ``async def main()`` run by ``asyncio.run(main
 from __future__ import annotations
 
 import sys as _sys
+from typing import TYPE_CHECKING
 
 from .agent import AgentResult, Tool, ToolOutput, extract, run_agent
 from .blazen_state import FieldStore, register_state_class
@@ -75,11 +76,16 @@ if _sys.platform == "emscripten":
     # installs when imported (elsewhere call_soon, the default, is that yield already).
     from . import _compat  # noqa: F401
 
+if TYPE_CHECKING:  # imported on first use (see _LAZY); typed here for checkers
+    from ._compat import install_fast_loop, uninstall_fast_loop
+
 __version__ = "0.1.0"
 
 
 _LAZY = {
     "IndexedDBStore": "._compat",
+    "install_fast_loop": "._compat",
+    "uninstall_fast_loop": "._compat",
     "ChatMessage": ".llm",
     "CompletionChunk": ".llm",
     "CompletionModel": ".llm",
@@ -205,6 +211,8 @@ __all__ = [
     "WorkflowTimeoutError",
     "__version__",
     "extract",
+    "install_fast_loop",
     "register_state_class",
     "run_agent",
+    "uninstall_fast_loop",
 ]

@@ -101,6 +101,7 @@ _PLATFORM_ONLY = (
     "blazen_py._jsvalues",
     "blazen_py._compat._pyodide",
     "blazen_py._compat._idb",
+    "blazen_py._compat._fast_loop",
 )
 
 

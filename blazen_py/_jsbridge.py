@@ -1470,6 +1470,15 @@ def set_env(env: Any) -> None:
         os.environ[str(key)] = str(value)
 
 
+@export
+def install_fast_loop() -> bool:
+    """``init({fastLoop: true})``: the page's asyncio callbacks from one ready queue
+    (``blazen_py.install_fast_loop``); ``False`` when it was installed already."""
+    from ._compat import install_fast_loop as install_it
+
+    return install_it()
+
+
 _exported: Any = None
 
 

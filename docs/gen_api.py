@@ -41,6 +41,7 @@ GROUPS = (
         "Model transports",
         ("Transport", "MockTransport", "HttpRequest", "HttpResponse", "StreamingHttpResponse"),
     ),
+    ("The page's event loop", ("install_fast_loop", "uninstall_fast_loop")),
 )
 
 
@@ -303,7 +304,7 @@ def render() -> str:
         "",
         f"Every public name of `blazen_py` (its `__all__`), version {blazen_py.__version__}.",
         "Import them from the package: `from blazen_py import Workflow, START_EVENT, STOP_EVENT`.",
-        "`IndexedDBStore` and the model names are imported on first use.",
+        "`IndexedDBStore`, the model names and `install_fast_loop` are imported on first use.",
         "",
         "## Module",
         "",

@@ -142,6 +142,11 @@ export interface InitOptions {
    * load error falls back to a normal boot, reported through onProgress (stage "fallback").
    */
   snapshot?: boolean;
+  /**
+   * Run the page's asyncio callbacks from one ready queue, many per JS task
+   * (`blazen_py.install_fast_loop()`; default false). A later `init({fastLoop: true})` installs it too.
+   */
+  fastLoop?: boolean;
 }
 
 /** Boot Pyodide and blazen_py; idempotent. Resolves to the Pyodide instance. */

@@ -371,25 +371,37 @@ function describeThrown(value) {
  * starting Python. Any mismatch or load error falls back to a normal boot, and `onProgress`
  * says why (stage "fallback"). `snapshot: false` always boots normally.
  *
+ * `fastLoop: true` installs `blazen_py.install_fast_loop()`: the page's asyncio callbacks run
+ * from one ready queue, many per JS task (see docs/js-api.md); a later `init({fastLoop: true})`
+ * installs it too. There is no `fastLoop: false` undo here (Python's `uninstall_fast_loop()` is).
+ *
  * @param {{indexURL?: string, onProgress?: (p: {stage: string, progress: number, message: string}) => void,
- *          env?: Record<string, string>, snapshot?: boolean}} [options]
+ *          env?: Record<string, string>, snapshot?: boolean, fastLoop?: boolean}} [options]
  */
 export default function init(options = {}) {
-  if (options.snapshot !== undefined && typeof options.snapshot !== "boolean") {
-    return Promise.reject(new BlazenError(`init: snapshot must be true or false, got ${typeof options.snapshot}`));
+  for (const name of ["snapshot", "fastLoop"]) {
+    if (options[name] !== undefined && typeof options[name] !== "boolean") {
+      return Promise.reject(new BlazenError(`init: ${name} must be true or false, got ${typeof options[name]}`));
+    }
   }
   if (booting === null) {
     booting = boot(options).catch((error) => {
       booting = null;
       throw error;
     });
-  } else if (options.env) {
+  } else if (options.env || options.fastLoop) {
     booting = booting.then((instance) => {
-      call("set_env", options.env);
+      configure(options);
       return instance;
     });
   }
   return booting;
+}
+
+// What a later init() may still change: the environment, the fast loop.
+function configure(options) {
+  if (options.env) call("set_env", options.env);
+  if (options.fastLoop) call("install_fast_loop");
 }
 
 async function boot(options) {
@@ -403,7 +415,7 @@ async function boot(options) {
   py = install(helpers);
   install.destroy();
   bridge.destroy();
-  if (options.env) call("set_env", options.env);
+  configure(options);
   report("ready", 1, "Ready");
   return pyodide;
 }

@@ -73,13 +73,15 @@ function longestGap(stamps, t0, t1) {
 }
 
 /**
- * Responsiveness: during one long run of each kind (bench/workloads.py long_run), stamp
+ * Responsiveness: during one long run of each kind (bench/workloads.py long_run; the
+ * suspending one also with blazen_py.install_fast_loop()), stamp
  * every animation frame and every tick of a setTimeout(0) chain; the longest gaps say how
  * long the page was frozen at worst.
  */
 export async function responsiveness(config) {
   const records = [];
-  for (const [name, events] of [["loop", config.events], ["loop_suspend", config.suspensions]]) {
+  const runs = [["loop", config.events], ["loop_suspend", config.suspensions], ["loop_suspend_fast", config.suspensions]];
+  for (const [name, events] of runs) {
     const frames = [];
     const ticks = [];
     let on = true;

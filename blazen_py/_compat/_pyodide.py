@@ -42,7 +42,7 @@ from ._types import (
     is_credential_header,
 )
 
-__all__ = ["FetchTransport", "patch_http", "yield_to_host"]
+__all__ = ["FetchTransport", "page_yield", "patch_http", "yield_to_host"]
 
 _T = TypeVar("_T")
 
@@ -317,33 +317,41 @@ def _page_hidden() -> bool:
     return bool(document is not None and getattr(document, "hidden", False))
 
 
-def _run_yielded(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
-    # Called by setTimeout, outside the loop's Handle: report an error the way a loop
-    # callback's error is reported, never let it escape into JS.
-    try:
-        callback()
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:
-        loop.call_exception_handler({"message": "error in a yielded callback", "exception": exc})
+def _page_turn_due() -> bool:
+    """Whether the next yield must be a ``setTimeout(0)``: in a visible page, at most every
+    ``_PAGE_YIELD_EVERY`` seconds (this call starts the next period when it says yes)."""
+    global _in_page, _last_page_yield
+    if _in_page is None:
+        _in_page = _host_is_page()
+    if not _in_page:
+        return False
+    now = time.perf_counter()
+    # A hidden page draws no frames and its timers are throttled (to 1 s and more):
+    # a setTimeout yield there would only stall the run.
+    if now - _last_page_yield >= _PAGE_YIELD_EVERY and not _page_hidden():
+        _last_page_yield = now
+        return True
+    return False
 
 
 def yield_to_host(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
     """Run ``callback`` later, after the host (timers, frames, input) had its turn.
 
-    In a page: through ``setTimeout(0)`` when the last such yield is ``_PAGE_YIELD_EVERY``
-    old, else ``loop.call_soon``. In Node: ``loop.call_soon``.
+    In a page: when the last such yield is ``_PAGE_YIELD_EVERY`` old, a ``setTimeout(0)``
+    that then hands ``callback`` to ``loop.call_soon``; else ``loop.call_soon`` at once. In
+    Node: ``loop.call_soon``. Always through the loop, so the callback runs as a loop
+    callback (errors to the loop's exception handler) and, with the fast loop installed,
+    waits its turn in the ready queue behind callbacks scheduled before it.
     """
-    global _in_page, _last_page_yield
-    if _in_page is None:
-        _in_page = _host_is_page()
-    if _in_page:
-        now = time.perf_counter()
-        # A hidden page draws no frames and its timers are throttled (to 1 s and more):
-        # a setTimeout yield there would only stall the run.
-        if now - _last_page_yield >= _PAGE_YIELD_EVERY and not _page_hidden():
-            _last_page_yield = now
-            # A once-callable destroys its own PyProxy when setTimeout calls it.
-            _set_timeout(create_once_callable(lambda: _run_yielded(loop, callback)), 0)
-            return
-    loop.call_soon(callback)
+    page_yield(loop.call_soon, callback)
+
+
+def page_yield(soon: Callable[[Callable[[], object]], object], callback: Callable[[], object]) -> None:
+    """Schedule ``callback`` with ``soon`` (a loop's ``call_soon``), after a ``setTimeout(0)``
+    when a page turn is due (see :func:`yield_to_host`). The fast loop's yield, with Pyodide's
+    own ``call_soon``, so it shares the dispatcher's clock."""
+    if _page_turn_due():
+        # A once-callable destroys its own PyProxy when setTimeout calls it.
+        _set_timeout(create_once_callable(lambda: soon(callback)), 0)
+        return
+    soon(callback)

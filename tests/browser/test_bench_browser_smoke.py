@@ -21,14 +21,14 @@ def test_browser_benchmarks_run(browser: Any) -> None:
 
     assert result["boot"]["pyodide"]
     python = result["python"]["records"]
-    names = {"loop", "loop_not_inlined", "loop_suspend", "loop_suspend_old"}
+    names = {"loop", "loop_not_inlined", "loop_suspend", "loop_suspend_old", "loop_suspend_fast"}
     names |= {"fanout_suspend", "fanout_suspend_old"}
-    names |= {"fanout_small", "fanout_large", "chain", "sleep_floor"}
+    names |= {"fanout_small", "fanout_large", "chain", "sleep_floor", "sleep_floor_fast"}
     assert {r["name"] for r in python} == names
     assert all((run.rate(r) or 0) > 0 for r in python)
 
     long_runs = result["responsiveness"]["records"]
-    assert [r["name"] for r in long_runs] == ["loop", "loop_suspend"]
+    assert [r["name"] for r in long_runs] == ["loop", "loop_suspend", "loop_suspend_fast"]
     for record in long_runs:
         assert record["seconds"] > 0, record
         assert record["frame_gap_ms"] > 0, record  # some frame gap was measured

@@ -1,5 +1,6 @@
 """A long run lets the page in: a ``setTimeout(0)`` callback and an animation frame
-scheduled while a long run is under way get their turn before it finishes (issue 24).
+scheduled while a long run is under way get their turn before it finishes (issue 24),
+with Pyodide's event loop as it is and with the fast loop installed.
 
 The dispatcher yields every budget (YIELD_EVERY events, or HOP_BUDGET parked hops /
 TIME_BUDGET) through ``_compat.yield_to_host``: a ``setTimeout(0)`` at most every ~10 ms
@@ -77,10 +78,17 @@ def js(browser: Any, origin: str) -> Iterator[JsPage]:
         yield page
 
 
+@pytest.mark.parametrize("fast", [False, True], ids=["webloop", "fast-loop"])
 @pytest.mark.parametrize("events, suspend", [(100_000, False), (20_000, True)])
-def test_a_timer_and_a_frame_get_in_during_a_long_run(js: JsPage, events: int, suspend: bool) -> None:
+def test_a_timer_and_a_frame_get_in_during_a_long_run(
+    js: JsPage, events: int, suspend: bool, fast: bool
+) -> None:
+    # With the fast loop (blazen_py.install_fast_loop) every asyncio callback of the page
+    # runs from one ready queue: its own budget and yield must let the page in as well.
+    py_fast = "blazen_py.install_fast_loop()" if fast else "blazen_py.uninstall_fast_loop()"
     out = js.value(
         f"""const py = await init();
+        py.runPython('import blazen_py; {py_fast}');
         const longRun = py.globals.get('long_run');
         const got = await longRun({events}, {'true' if suspend else 'false'}, {events // 10});
         const value = got.toJs({{ dict_converter: Object.fromEntries }});

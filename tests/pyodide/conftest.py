@@ -161,4 +161,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             terminalreporter.write_line(
                 f"pyodide/{name}: booted in {rt.boot_seconds:.1f} s, Python {info.get('python')} "
                 f"on {info.get('platform')}, blazen_py from {info.get('blazen_py')}"
+                + (", fast loop installed (BLAZEN_FAST_LOOP=1)" if info.get("fast_loop") else "")
             )

@@ -15,14 +15,14 @@ const { loadPyodide } = await import(pathToFileURL(path.join(distPyodide, "pyodi
 let harness = null;
 
 const commands = {
-  async boot({ packageName, wheelPaths, files }) {
+  async boot({ packageName, wheelPaths, files, fastLoop }) {
     const wheels = await Promise.all(
       wheelPaths.map(async (p) => new Uint8Array(await readFile(p))),
     );
     harness = await boot({
       loadPyodide,
       indexURL: distPyodide + path.sep,
-      packageName, wheels, files,
+      packageName, wheels, files, fastLoop,
       log: (line) => process.stderr.write(`[pyodide] ${line}\n`),
     });
     return harness.info;

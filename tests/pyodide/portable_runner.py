@@ -274,6 +274,9 @@ def runtime_info() -> str:
         import blazen_py
 
         info["blazen_py"] = getattr(blazen_py, "__file__", None)
+        from blazen_py._compat import _fast_loop
+
+        info["fast_loop"] = _fast_loop.installed()
     except Exception as exc:
         info["blazen_py_error"] = repr(exc)
     return json.dumps(info)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import subprocess
 import threading
@@ -33,6 +34,9 @@ BOOT_TIMEOUT = 180.0
 GRACE = 15.0
 
 RUNTIMES = ("node", "chromium")
+# BLAZEN_FAST_LOOP=1: every runtime installs blazen_py.install_fast_loop() at boot, so the
+# whole tier runs on the loop-level ready queue (docs/testing.md, "The fast loop").
+FAST_LOOP = os.environ.get("BLAZEN_FAST_LOOP", "") == "1"
 
 
 class PortableSuite:
@@ -62,11 +66,12 @@ def test_files() -> dict[str, str]:
 
 
 def boot_args() -> dict[str, Any]:
-    """What both runtimes need to boot: package name, test wheels, test files."""
+    """What both runtimes need to boot: package name, test wheels, test files, fast loop."""
     return {
         "packageName": canonical_name(PACKAGE),
         "wheels": list(ensure_wheels(TEST_WHEELS).values()),
         "files": test_files(),
+        "fastLoop": FAST_LOOP,
     }
 
 
@@ -151,6 +156,7 @@ class NodeRuntime(Runtime):
             "packageName": args["packageName"],
             "wheelPaths": [str(p) for p in args["wheels"]],
             "files": args["files"],
+            "fastLoop": args["fastLoop"],
         }
         info: dict[str, Any] = self._call("boot", boot, BOOT_TIMEOUT)
         return info
@@ -246,6 +252,7 @@ class ChromiumRuntime(Runtime):
             "packageName": args["packageName"],
             "wheelURLs": [f"{base}_test/wheels/{p.name}" for p in args["wheels"]],
             "files": args["files"],
+            "fastLoop": args["fastLoop"],
         }
         info: dict[str, Any] = self._call("boot", boot, BOOT_TIMEOUT)
         return info

@@ -22,9 +22,9 @@ def assert_sane(
     """Every record has QUICK['runs'] positive samples; every engine and workload is there
     (and the no-engine floor of the suspending loop, and the ``extra`` workloads)."""
     assert {r["engine"] for r in records} == engines | {FLOOR_ENGINE}
-    names = {"loop", "loop_not_inlined", "loop_suspend", "loop_suspend_old"}
+    names = {"loop", "loop_not_inlined", "loop_suspend", "loop_suspend_old", "loop_suspend_fast"}
     names |= {"fanout_suspend", "fanout_suspend_old"}
-    names |= {"fanout_small", "fanout_large", "chain", "sleep_floor", *extra}
+    names |= {"fanout_small", "fanout_large", "chain", "sleep_floor", "sleep_floor_fast", *extra}
     assert {r["name"] for r in records} == names
     for record in records:
         samples = record["samples"]

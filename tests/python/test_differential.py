@@ -15,6 +15,7 @@ from collections import Counter
 
 from workflow_gen import AGENT_KINDS, WANT, Generated, answer, send_wanted
 
+import blazen_py
 from blazen_py import START_EVENT, HandlerStateError, MemoryStore, Workflow, runtime
 
 PORTABLE = True
@@ -294,5 +295,34 @@ async def test_the_general_dispatch_path_resumes_alike() -> None:
             for boundary in range(1, boundaries + 1):
                 got = await paused_at(gen, boundary)
                 assert got == expected, f"seed {seed}, paused at step {boundary}, not inlined"
+                checked += 1
+    assert checked > WORKFLOWS // 4
+
+
+@contextlib.contextmanager
+def fast_loop():
+    """The page's loop with ``blazen_py.install_fast_loop()`` (a no-op on CPython), left as
+    it was found (the pyodide tier may run with it installed throughout)."""
+    mine = blazen_py.install_fast_loop()
+    try:
+        yield
+    finally:
+        if mine:
+            blazen_py.uninstall_fast_loop()
+
+
+async def test_pausing_at_every_boundary_resumes_alike_on_the_fast_loop() -> None:
+    """With every asyncio callback from the loop-level ready queue (install_fast_loop),
+    a quarter of the workflows above: the result of the uninterrupted run is the same,
+    and pausing at every boundary resumes to it."""
+    checked = 0
+    for seed in range(1, WORKFLOWS, 4):
+        gen = Generated(seed)
+        with fast_loop():
+            expected, boundaries = await uninterrupted(gen)
+            assert expected["sinks"] == gen.expected_sinks, f"seed {seed}"
+            for boundary in range(1, boundaries + 1):
+                got = await paused_at(gen, boundary)
+                assert got == expected, f"seed {seed}, paused at step {boundary}, fast loop"
                 checked += 1
     assert checked > WORKFLOWS // 4

@@ -13,9 +13,10 @@ const TEST_DIR = "/home/pyodide/blazen_tests";
  * @param {string} o.packageName    lock name of the blazen_py wheel ("blazen-py")
  * @param {Uint8Array[]} o.wheels   test-only wheels, installed with unpackArchive
  * @param {Object<string,string>} o.files  file name -> Python source, written to TEST_DIR
+ * @param {boolean} [o.fastLoop]  install blazen_py.install_fast_loop() before any test runs
  * @param {(line: string) => void} o.log   where Python output outside of tests goes
  */
-export async function boot({ loadPyodide, indexURL, packageName, wheels, files, log }) {
+export async function boot({ loadPyodide, indexURL, packageName, wheels, files, fastLoop, log }) {
   const started = performance.now();
   const pyodide = await loadPyodide({ indexURL, stdout: log, stderr: log });
   const loadErrors = [];
@@ -39,6 +40,9 @@ import importlib, sys
 sys.path.insert(0, ${JSON.stringify(TEST_DIR)})
 importlib.invalidate_caches()
 `);
+  if (fastLoop) {
+    pyodide.runPython("import blazen_py\nif not blazen_py.install_fast_loop(): raise RuntimeError('fast loop not installed')");
+  }
   const runner = pyodide.pyimport("portable_runner");
   const info = JSON.parse(runner.runtime_info());
   info.boot_ms = Math.round(performance.now() - started);
