@@ -78,13 +78,19 @@ export async function bootPyodide(options, report) {
   refuseUnusable();
   const indexURL = resolveIndexURL(options.indexURL);
   report("runtime", 0, "Loading the Python runtime");
-  // Everything the boot needs starts now, side by side: the manifest, and both halves of the
-  // runtime's code (pyodide.asm.mjs is what builds the wasm module; see bootFromSnapshot).
-  const manifest = options.snapshot === false ? null : fetchSnapshotManifest(indexURL);
-  const factory = options.snapshot === false ? null : importFactory(indexURL);
+  const snapshotWanted = options.snapshot !== false;
+  // Everything the boot needs starts now, side by side (or started at import, for the default
+  // indexURL): the manifest, and both halves of the runtime's code (pyodide.asm.mjs is what
+  // builds the wasm module; see bootFromSnapshot).
+  const started = early !== null && early.indexURL === indexURL ? early : null;
+  const manifest = snapshotWanted ? (started?.manifest ?? fetchSnapshotManifest(indexURL)) : null;
+  const factory = snapshotWanted ? (started?.factory ?? importFactory(indexURL)) : null;
+  // The snapshot and the wheel are fetched as soon as the manifest says where they are, not
+  // after the runtime's module has loaded: its version is checked when it has.
+  const opened = manifest === null ? null : manifest.then((found) => openSnapshot(indexURL, found));
   const { loadPyodide, version } = await import(new URL("pyodide.mjs", indexURL).href);
   let pyodide = null;
-  const snapshot = openSnapshot(indexURL, await manifest, version, report);
+  const snapshot = usableSnapshot(opened === null ? null : await opened, version, report);
   if (snapshot !== null) pyodide = await bootFromSnapshot(loadPyodide, indexURL, snapshot, await factory, report);
   if (pyodide === null) {
     pyodide = await loadPyodide({ indexURL });
@@ -97,6 +103,26 @@ export async function bootPyodide(options, report) {
     if (problems.length) throw new BlazenError(`could not install blazen_py: ${problems.join("; ")}`);
   }
   return pyodide;
+}
+
+// -- started at import -----------------------------------------------------------------------
+//
+// A page that imports blazen.js calls init() next, most often with the default indexURL: the
+// manifest and the runtime's two modules are requested at import, and bootPyodide uses them
+// when its indexURL is that default and `snapshot` is not false (any other init ignores
+// them). Nothing large is fetched before init(): the snapshot (~6 MB) only once it is asked
+// for. None of these promises rejects (a failure is what bootPyodide would meet itself), so
+// a page that never calls init() leaves nothing unhandled. (`early` is set at the end of
+// this module, once the constants these fetches use are.) Only where a boot could run at
+// all: a page or module worker served over http(s) (not Node, not a file:// page).
+
+function startEarly() {
+  const served = (url) => url.protocol === "http:" || url.protocol === "https:";
+  if (!served(MODULE_BASE) || !globalThis.location || !served(new URL(globalThis.location.href))) return null;
+  const indexURL = resolveIndexURL(undefined);
+  const runtime = import(new URL("pyodide.mjs", indexURL).href);
+  runtime.catch(() => {}); // bootPyodide imports it again and meets the same error
+  return { indexURL, manifest: fetchSnapshotManifest(indexURL), factory: importFactory(indexURL) };
 }
 
 // -- boot from a memory snapshot -------------------------------------------------------------
@@ -138,34 +164,55 @@ function reportFallback(report, reason) {
 }
 
 // Where the snapshot is, and promises of its bytes and of the wheel's (to restore the
-// package files); or null when there is none to use (reported).
-function openSnapshot(indexURL, found, version, report) {
-  if (found === null) return null;
-  const fallback = (reason) => reportFallback(report, reason);
-  if (found.manifest === undefined) return fallback(found.reason);
+// package files), started at once; or {reason} when the manifest shows there is none to use.
+// Checks that need the runtime's version wait for usableSnapshot.
+function openSnapshot(indexURL, found) {
+  if (found.manifest === undefined) return { reason: found.reason };
   const manifest = found.manifest;
-  if (manifest.format !== SNAPSHOT_FORMAT) return fallback(`snapshot format ${manifest.format}, expected ${SNAPSHOT_FORMAT}`);
-  if (manifest.pyodide !== version) return fallback(`made for Pyodide ${manifest.pyodide}, this is ${version}`);
-  if (typeof DecompressionStream !== "function") return fallback("this browser has no DecompressionStream");
+  if (manifest === null || typeof manifest !== "object") return { reason: `${SNAPSHOT_MANIFEST} is not an object` };
+  if (manifest.format !== SNAPSHOT_FORMAT) return { reason: `snapshot format ${manifest.format}, expected ${SNAPSHOT_FORMAT}` };
+  if (typeof DecompressionStream !== "function") return { reason: "this browser has no DecompressionStream" };
   if (!Number.isSafeInteger(manifest.size) || manifest.size <= 0 || manifest.size > MAX_IMAGE) {
-    return fallback(`snapshot size ${JSON.stringify(manifest.size)} is not a memory image's`);
+    return { reason: `snapshot size ${JSON.stringify(manifest.size)} is not a memory image's` };
   }
-  report("snapshot", 0.1, "Loading the memory snapshot");
-  const url = new URL(manifest.file, indexURL);
-  const wheel = fetch(new URL(manifest.wheel, indexURL)).then(async (response) => {
+  let url;
+  let wheelURL;
+  try {
+    url = new URL(manifest.file, indexURL);
+    wheelURL = new URL(manifest.wheel, indexURL);
+  } catch {
+    return { reason: `${SNAPSHOT_MANIFEST} names no usable file` };
+  }
+  const stop = new AbortController(); // when the runtime turns out to be another version
+  const wheel = fetch(wheelURL, { signal: stop.signal }).then(async (response) => {
     if (!response.ok) throw new Error(`${manifest.wheel}: HTTP ${response.status}`);
     return new Uint8Array(await response.arrayBuffer());
   });
   wheel.catch(() => {}); // awaited later; a failure there is reported as a fallback
-  const packed = packedSnapshot(url, manifest);
+  const packed = packedSnapshot(url, manifest, stop.signal);
   packed.catch(() => {}); // the same: a 404 may come while the runtime's code still loads
-  return { url, manifest, wheel, packed };
+  return { url, manifest, wheel, packed, stop };
+}
+
+// The opened snapshot when this runtime can load it, else null (the fetches stopped, the
+// reason reported).
+function usableSnapshot(opened, version, report) {
+  if (opened === null) return null;
+  if (opened.reason !== undefined) return reportFallback(report, opened.reason);
+  if (opened.manifest.pyodide !== version) {
+    opened.stop.abort();
+    return reportFallback(report, `made for Pyodide ${opened.manifest.pyodide}, this is ${version}`);
+  }
+  report("snapshot", 0.1, "Loading the memory snapshot");
+  return opened;
 }
 
 // The container: from the Cache API when this build's copy is there, else fetched and
 // gunzipped (the gzip trailer's CRC catches a damaged file).
-async function packedSnapshot(url, manifest) {
-  const cache = await openCache();
+async function packedSnapshot(url, manifest, signal) {
+  // A page that preloads the file fetches it in any case: its copy is what is used (on a
+  // reload from the HTTP cache), and no second copy is kept in the Cache API.
+  const cache = preloaded(url) ? null : await openCache();
   const key = cacheKey(url);
   const cached = cache && (await cache.match(key).catch(() => undefined));
   if (cached) {
@@ -173,13 +220,32 @@ async function packedSnapshot(url, manifest) {
     if (packed.length === manifest.sparse_size) return { packed, cache: null };
     await cache.delete(key).catch(() => {});
   }
-  const response = await fetch(url);
+  const response = await fetch(url, { signal });
   if (!response.ok) throw new Error(`${manifest.file}: HTTP ${response.status}`);
   try {
-    return { packed: new Uint8Array(await new Response(await gunzipped(response.body)).arrayBuffer()), cache };
+    return { packed: await containerBytes(response), cache };
   } catch (error) {
     throw new Error(`${manifest.file} is damaged (${error.message})`);
   }
+}
+
+// The container's bytes from the response. A host that sends Content-Encoding has had the
+// browser decode the file off the main thread: the body is read whole, natively (no JS
+// touches its ~250 chunks), and gunzipped here only if it still is gzip (a host that
+// compressed the .gz once more). Otherwise (no such header, or one a cross-origin response
+// does not show) the body is gunzipped as it streams in when it starts with gzip's magic.
+async function containerBytes(response) {
+  const encoding = response.headers.get("Content-Encoding");
+  if (encoding === null || encoding.trim().toLowerCase() === "identity") {
+    return new Uint8Array(await new Response(await gunzipped(response.body)).arrayBuffer());
+  }
+  const body = new Uint8Array(await response.arrayBuffer());
+  if (!isGzip(body)) return body;
+  return new Uint8Array(await new Response(new Blob([body]).stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer());
+}
+
+function isGzip(head) {
+  return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
 }
 
 // The memory image a container holds: u32 little-endian magic "BLZSPRS1" (8 bytes), image
@@ -209,9 +275,8 @@ function expandSparse(packed, manifest, image) {
   if (position !== packed.length) throw damaged("bytes left over after its runs");
 }
 
-// A host that serves .gz files with `Content-Encoding: gzip` has the browser gunzip them
-// already (off the main thread; `python build.py serve` does so): only a body that starts
-// with gzip's magic bytes is gunzipped here (streaming).
+// A body the browser may not have decoded (see containerBytes): gunzipped here, as it
+// streams in, only when it starts with gzip's magic bytes.
 async function gunzipped(body) {
   const reader = body.getReader();
   const first = await reader.read();
@@ -229,8 +294,13 @@ async function gunzipped(body) {
       return reader.cancel(reason);
     },
   });
-  const isGzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
-  return isGzip ? whole.pipeThrough(new DecompressionStream("gzip")) : whole;
+  return isGzip(head) ? whole.pipeThrough(new DecompressionStream("gzip")) : whole;
+}
+
+// Whether the page has a `<link rel="preload">` of `url` (a worker has no document).
+function preloaded(url) {
+  const links = globalThis.document?.querySelectorAll?.('link[rel~="preload" i]') ?? [];
+  return Array.from(links).some((link) => link.href === url.href);
 }
 
 function cacheKey(url) {
@@ -323,3 +393,6 @@ async function bootFromSnapshot(loadPyodide, indexURL, snapshot, factory, report
   report("package", 0.8, "Booted from the memory snapshot");
   return instance;
 }
+
+// Last: what startEarly calls reads the constants above.
+const early = startEarly();
