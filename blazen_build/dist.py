@@ -188,8 +188,8 @@ def record_lab_built() -> None:
 # match the later requests exactly or the browser fetches twice: `modulepreload` for
 # modules, `preload as="fetch" crossorigin="anonymous"` for fetch() (same-origin
 # credentials, CORS mode). The snapshot is named by its keyed file name, so the hints are
-# written at every build; boot.js uses a preloaded snapshot instead of its Cache API copy
-# (the preload fetches it anyway; a reload gets it from the HTTP cache). dist/preload-hints.html
+# written at every build; boot.js uses a preloaded snapshot on a first visit, and on a
+# reload its Cache API copy (cancelling the preload). dist/preload-hints.html
 # holds the same lines for a page of one's own (paths relative to dist/).
 
 _MODULE_SCRIPT = re.compile(r"<script\s+type=\"module\"(?:\s+src=\"([^\"]+)\")?\s*>(.*?)</script>", re.S)

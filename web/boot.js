@@ -210,16 +210,18 @@ function usableSnapshot(opened, version, report) {
 // The container: from the Cache API when this build's copy is there, else fetched and
 // gunzipped (the gzip trailer's CRC catches a damaged file).
 async function packedSnapshot(url, manifest, signal) {
-  // A page that preloads the file fetches it in any case: its copy is what is used (on a
-  // reload from the HTTP cache), and no second copy is kept in the Cache API.
-  const cache = preloaded(url) ? null : await openCache();
+  const cache = await openCache();
   const key = cacheKey(url);
   const cached = cache && (await cache.match(key).catch(() => undefined));
   if (cached) {
     const packed = new Uint8Array(await cached.arrayBuffer());
-    if (packed.length === manifest.sparse_size) return { packed, cache: null };
+    if (packed.length === manifest.sparse_size) {
+      dropPreload(url);
+      return { packed, cache: null };
+    }
     await cache.delete(key).catch(() => {});
   }
+  // On a page that preloads the file, this request is given the preload's response.
   const response = await fetch(url, { signal });
   if (!response.ok) throw new Error(`${manifest.file}: HTTP ${response.status}`);
   try {
@@ -297,10 +299,16 @@ async function gunzipped(body) {
   return isGzip(head) ? whole.pipeThrough(new DecompressionStream("gzip")) : whole;
 }
 
-// Whether the page has a `<link rel="preload">` of `url` (a worker has no document).
-function preloaded(url) {
+// A page that preloads the snapshot requests it on every visit, a reload too (its HTML
+// cannot know that the Cache API has a copy, read faster and kept more surely than the
+// HTTP cache's). When the copy is used, the preload is taken and cancelled: its decoding
+// stops, and the browser does not warn of a preload left unused.
+function dropPreload(url) {
   const links = globalThis.document?.querySelectorAll?.('link[rel~="preload" i]') ?? [];
-  return Array.from(links).some((link) => link.href === url.href);
+  if (!Array.from(links).some((link) => link.href === url.href)) return;
+  fetch(url)
+    .then((response) => response.body?.cancel())
+    .catch(() => {});
 }
 
 function cacheKey(url) {

@@ -618,14 +618,15 @@ def hinted_page(site: Site) -> str:
     return f"{site.url}hinted.html"
 
 
-def test_a_page_with_the_hints_fetches_each_file_once_and_reloads_from_the_http_cache(
+def test_a_page_with_the_hints_fetches_each_file_once_on_a_visit_and_a_reload(
     visitor: Visitor, site: Site
 ) -> None:
-    """The snapshot is preloaded: blazen.js uses the preload (on a reload, from the HTTP
-    cache) instead of its Cache API copy, so no visit fetches a file twice or leaves a
-    preload unused."""
+    """The snapshot is preloaded: the first visit uses the preload and keeps its copy in the
+    Cache API; a reload (whose hints preload it again) reads that copy and cancels the
+    preload. No visit fetches a file twice or leaves a preload unused."""
     url = hinted_page(site)
-    hinted = [site.url + path.removeprefix("./") for path in re.findall(r'href="([^"]+)"', (site.root / "preload-hints.html").read_text())]
+    hints = (site.root / "preload-hints.html").read_text()
+    hinted = [site.url + path.removeprefix("./") for path in re.findall(r'href="([^"]+)"', hints)]
     assert site.snapshot_url() in hinted
     warnings: list[str] = []
     visitor.page.on("console", lambda m: warnings.append(m.text) if "preload" in m.text else None)
@@ -639,7 +640,7 @@ def test_a_page_with_the_hints_fetches_each_file_once_and_reloads_from_the_http_
         outcome = visitor.page.evaluate("window.__boot")
         assert outcome.get("result") == 42, outcome
         assert booted_from_snapshot(outcome), (visit, outcome["stages"])
+        visitor.wait_cached([site.snapshot_url() + "?decoded"])
         visitor.page.wait_for_timeout(3500)  # Chromium warns of an unused preload ~3 s after load
         assert {u: visitor.requests.count(u) for u in hinted} == dict.fromkeys(hinted, 1), visit
         assert warnings == [] and visitor.errors == [], (visit, warnings, visitor.errors)
-        assert visitor.cached() == []
