@@ -83,6 +83,7 @@ export async function bootPyodide(options, report) {
   // indexURL): the manifest, and both halves of the runtime's code (pyodide.asm.mjs is what
   // builds the wasm module; see bootFromSnapshot).
   const started = early !== null && early.indexURL === indexURL ? early : null;
+  early = null; // used once: a retry after a failed init() requests everything afresh
   const manifest = snapshotWanted ? (started?.manifest ?? fetchSnapshotManifest(indexURL)) : null;
   const factory = snapshotWanted ? (started?.factory ?? importFactory(indexURL)) : null;
   // The snapshot and the wheel are fetched as soon as the manifest says where they are, not
@@ -403,4 +404,4 @@ async function bootFromSnapshot(loadPyodide, indexURL, snapshot, factory, report
 }
 
 // Last: what startEarly calls reads the constants above.
-const early = startEarly();
+let early = startEarly();

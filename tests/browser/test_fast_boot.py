@@ -305,7 +305,8 @@ def test_a_page_that_imports_blazen_js_and_never_calls_init_is_left_in_peace(
     visitor.page.on("console", lambda m: rejections.append(m.text) if "Uncaught" in m.text else None)
     visitor.page.goto(site.url + "_test/blank.html")
     visitor.page.evaluate("import('/blazen.js').then(() => new Promise((r) => setTimeout(r, 1500)))")
-    assert visitor.errors == [] and rejections == []
+    assert visitor.errors == []
+    assert rejections == []
     assert f"{site.url}pyodide/blazen-snapshot.json" in visitor.requests
     assert not [url for url in visitor.requests if url.endswith((".wasm", ".gz", ".whl", ".zip"))]
 
@@ -322,9 +323,11 @@ class _StalledManifestHandler(StaticHandler):
         super().do_GET()
 
 
-@pytest.mark.parametrize("options", ["{indexURL: '/alt/'}", "{snapshot: false}"], ids=["indexURL", "no-snapshot"])
+@pytest.mark.parametrize(
+    "options", [{"indexURL": "/alt/"}, {"snapshot": False}], ids=["indexURL", "no-snapshot"]
+)
 def test_init_with_other_options_ignores_the_requests_started_at_import(
-    visitor: Visitor, site: Site, options: str
+    visitor: Visitor, site: Site, options: dict[str, Any]
 ) -> None:
     released = threading.Event()
     server = make_server(
@@ -347,7 +350,7 @@ def test_init_with_other_options_ignores_the_requests_started_at_import(
                 wf.addStep('only', ['blazen::StartEvent'], (e) => ({ type: 'blazen::StopEvent', result: e.x + 1 }));
                 return { result: (await wf.run({ x: 41 })).data, stages };
             }""",
-            {"indexURL": "/alt/"} if "indexURL" in options else {"snapshot": False},
+            options,
         )
     finally:
         released.set()
@@ -643,4 +646,5 @@ def test_a_page_with_the_hints_fetches_each_file_once_on_a_visit_and_a_reload(
         visitor.wait_cached([site.snapshot_url() + "?decoded"])
         visitor.page.wait_for_timeout(3500)  # Chromium warns of an unused preload ~3 s after load
         assert {u: visitor.requests.count(u) for u in hinted} == dict.fromkeys(hinted, 1), visit
-        assert warnings == [] and visitor.errors == [], (visit, warnings, visitor.errors)
+        assert warnings == [], (visit, warnings)
+        assert visitor.errors == [], (visit, visitor.errors)
