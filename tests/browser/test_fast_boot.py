@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import re
 import shutil
 import subprocess
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -648,3 +650,65 @@ def test_a_page_with_the_hints_fetches_each_file_once_on_a_visit_and_a_reload(
         assert {u: visitor.requests.count(u) for u in hinted} == dict.fromkeys(hinted, 1), visit
         assert warnings == [], (visit, warnings)
         assert visitor.errors == [], (visit, visitor.errors)
+
+
+# -- the wheel's files, put back without unpackArchive ----------------------------------------
+
+FILES_OF_THE_PAGE = """async () => {
+    const pyodide = await (await import('/blazen.js')).default();
+    return JSON.parse(pyodide.runPython(`
+import hashlib, json, os
+root = os.getcwd()
+found = {}
+for folder, _, names in os.walk(root):
+    for name in names:
+        path = os.path.join(folder, name)
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        found[os.path.relpath(path, root)] = f"{digest} {os.stat(path).st_mode:o}"
+json.dumps(found)
+`));
+}"""
+
+
+LATE_IMPORT = """async () => (await (await import('/blazen.js')).default()).runPython(`
+import sys
+before = "blazen_py._draw.timeline" in sys.modules
+import blazen_py._draw.timeline as late
+[before, late.__name__]
+`).toJs()"""
+
+
+def wheel_contents(wheel: Path) -> dict[str, str]:
+    """sha256 and mode of each file of the wheel, as unpackArchive leaves them in the page
+    (Python's open() in Emscripten's file system: mode 0o666, no umask)."""
+    with zipfile.ZipFile(wheel) as archive:
+        return {
+            info.filename: f"{hashlib.sha256(archive.read(info)).hexdigest()} 100666"
+            for info in archive.infolist()
+            if not info.is_dir()
+        }
+
+
+def test_the_wheels_files_are_put_back_as_unpack_archive_would(visitor: Visitor, site: Site) -> None:
+    outcome = visitor.boot(site)
+    assert booted_from_snapshot(outcome), outcome["stages"]
+    files = visitor.page.evaluate(FILES_OF_THE_PAGE)
+    assert files == wheel_contents(site.root / "pyodide" / site.manifest["wheel"])
+    # A module the snapshot did not import loads from them.
+    imported = visitor.page.evaluate(LATE_IMPORT)
+    assert imported == [False, "blazen_py._draw.timeline"]
+
+
+def test_a_wheel_the_page_cannot_read_is_left_to_unpack_archive(visitor: Visitor, site: Site) -> None:
+    """A zip the page's own reader refuses (here: an entry named with "..", which it never
+    writes) is unpacked by Pyodide as before: the boot still uses the snapshot."""
+    wheel = site.root / "pyodide" / site.manifest["wheel"]
+    with zipfile.ZipFile(wheel, "a") as archive:
+        archive.writestr("../outside.txt", b"never written above the working directory")
+    outcome = visitor.boot(site)
+    assert booted_from_snapshot(outcome), outcome["stages"]
+    files = visitor.page.evaluate(FILES_OF_THE_PAGE)
+    assert files == {k: v for k, v in wheel_contents(wheel).items() if not k.startswith("..")}
+    outside = "async () => (await (await import('/blazen.js')).default()).runPython('import os; os.path.exists(\"../outside.txt\")')"
+    assert visitor.page.evaluate(outside) is False
