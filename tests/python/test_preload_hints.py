@@ -108,7 +108,7 @@ def cold_results(first: float, reload: float) -> dict[str, Any]:
         return {**{stage: end * (i + 1) / 10 for i, stage in enumerate(stages)}, "result": end}
 
     runs = [{"first": marks(first + d), "reload": marks(reload + d)} for d in (-20.0, 0.0, 30.0)]
-    return {"browser": {"cold": {"pyodide": runs, "blazen": runs, "snapshot": runs}}}
+    return {"browser": {"cold": dict.fromkeys(("pyodide", "blazen", "snapshot", "snapshot_plain"), runs)}}
 
 
 @pytest.mark.parametrize(
