@@ -144,6 +144,7 @@ def build(*, quiet: bool = False) -> Path:
         dst = DIST / src.relative_to(WEB)
         write_text_if_changed(dst, with_preload_hints(src.read_text(), dst, wheel))
         produced.add(dst)
+    produced.add(write_preload_hints(wheel))
     prune(DIST, produced, skip=DIST_LAB)
     if not quiet:
         log(f"built {DIST.relative_to(ROOT)}/ in {time.monotonic() - started:.1f} s ({wheel.name})")
@@ -182,16 +183,20 @@ def record_lab_built() -> None:
 #
 # A page that boots blazen.js learns what to fetch only as each step runs: its module
 # imports boot.js, which imports Pyodide, which fetches the wasm and the lock, while boot.js
-# fetches the snapshot's manifest and then the wheel. The built pages name all of them up
-# front so the browser fetches them in parallel from the start. Hints must match the later
-# requests exactly or the browser fetches twice: `modulepreload` for modules, `preload
-# as="fetch" crossorigin="anonymous"` for fetch() (same-origin credentials, CORS mode).
-# The snapshot itself is not hinted: on a reload it comes from the Cache API, not the network.
+# fetches the snapshot's manifest and then the snapshot and the wheel. The built pages name
+# all of them up front so the browser fetches them in parallel from the start. Hints must
+# match the later requests exactly or the browser fetches twice: `modulepreload` for
+# modules, `preload as="fetch" crossorigin="anonymous"` for fetch() (same-origin
+# credentials, CORS mode). The snapshot is named by its keyed file name, so the hints are
+# written at every build; boot.js uses a preloaded snapshot on a first visit, and on a
+# reload its Cache API copy (cancelling the preload). dist/preload-hints.html
+# holds the same lines for a page of one's own (paths relative to dist/).
 
 _MODULE_SCRIPT = re.compile(r"<script\s+type=\"module\"(?:\s+src=\"([^\"]+)\")?\s*>(.*?)</script>", re.S)
 _STATIC_IMPORT = re.compile(r"^\s*import\s[^;]*?from\s*[\"'](\./[^\"']+\.js)[\"']", re.M)
 _BARE_IMPORT = re.compile(r"^\s*import\s*[\"'](\./[^\"']+\.js)[\"']", re.M)
 HINTS_MARK = "<!-- preload hints: written by python build.py -->"
+HINTS_FILE = DIST / "preload-hints.html"
 
 
 def module_closure(html: str) -> list[str]:
@@ -214,11 +219,27 @@ def module_closure(html: str) -> list[str]:
 
 def boot_fetches(wheel: Path) -> list[str]:
     """What a boot fetches from dist/pyodide/ besides its two modules (the snapshot's
-    manifest and the wheel only when the build made a snapshot)."""
+    manifest, its file and the wheel only when the build made a snapshot)."""
     files = ["pyodide.asm.wasm", "pyodide-lock.json", "python_stdlib.zip"]
     if SNAPSHOT_MANIFEST.is_file():
-        files += [SNAPSHOT_MANIFEST.name, wheel.name]
+        snapshot = json.loads(SNAPSHOT_MANIFEST.read_text())["file"]
+        files += [SNAPSHOT_MANIFEST.name, snapshot, wheel.name]
     return files
+
+
+def preload_lines(modules: Sequence[str], base: str, wheel: Path) -> list[str]:
+    """The hint lines for a page that loads `modules` (paths under web/), with URLs made of
+    `base` (the page's way to dist/, ending in "/") and paths under dist/: the runtime and
+    the boot's fetches too when blazen.js is among them."""
+    lines = [f'<link rel="modulepreload" href="{base}{name}">' for name in modules]
+    if "blazen.js" in modules:
+        runtime = ("pyodide.mjs", "pyodide.asm.mjs")
+        lines += [f'<link rel="modulepreload" href="{base}pyodide/{name}">' for name in runtime]
+        lines += [
+            f'<link rel="preload" as="fetch" crossorigin="anonymous" href="{base}pyodide/{name}">'
+            for name in boot_fetches(wheel)
+        ]
+    return lines
 
 
 def with_preload_hints(html: str, page: Path, wheel: Path) -> str:
@@ -228,14 +249,16 @@ def with_preload_hints(html: str, page: Path, wheel: Path) -> str:
         return html
     prefix = os.path.relpath(DIST, page.parent).replace(os.sep, "/")
     base = "./" if prefix == "." else prefix + "/"
-    lines = [f'<link rel="modulepreload" href="{base}{name}">' for name in modules]
-    if "blazen.js" in modules:
-        runtime = ("pyodide.mjs", "pyodide.asm.mjs")
-        lines += [f'<link rel="modulepreload" href="{base}pyodide/{name}">' for name in runtime]
-        lines += [
-            f'<link rel="preload" as="fetch" crossorigin="anonymous" href="{base}pyodide/{name}">'
-            for name in boot_fetches(wheel)
-        ]
-    block = "\n  ".join([HINTS_MARK, *lines])
+    block = "\n  ".join([HINTS_MARK, *preload_lines(modules, base, wheel)])
     head_end = html.index("</head>")
     return f"{html[:head_end]}  {block}\n{html[head_end:]}"
+
+
+def write_preload_hints(wheel: Path) -> Path:
+    """dist/preload-hints.html: the hints of a page that imports blazen.js, for pages of
+    one's own (a template can include it at deploy time: it changes with every build that
+    changes the snapshot)."""
+    modules = module_closure('<script type="module">import "./blazen.js";</script>')
+    text = "\n".join([HINTS_MARK, *preload_lines(modules, "./", wheel)]) + "\n"
+    write_text_if_changed(HINTS_FILE, text)
+    return HINTS_FILE

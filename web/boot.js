@@ -78,13 +78,20 @@ export async function bootPyodide(options, report) {
   refuseUnusable();
   const indexURL = resolveIndexURL(options.indexURL);
   report("runtime", 0, "Loading the Python runtime");
-  // Everything the boot needs starts now, side by side: the manifest, and both halves of the
-  // runtime's code (pyodide.asm.mjs is what builds the wasm module; see bootFromSnapshot).
-  const manifest = options.snapshot === false ? null : fetchSnapshotManifest(indexURL);
-  const factory = options.snapshot === false ? null : importFactory(indexURL);
+  const snapshotWanted = options.snapshot !== false;
+  // Everything the boot needs starts now, side by side (or started at import, for the default
+  // indexURL): the manifest, and both halves of the runtime's code (pyodide.asm.mjs is what
+  // builds the wasm module; see bootFromSnapshot).
+  const started = early !== null && early.indexURL === indexURL ? early : null;
+  early = null; // used once: a retry after a failed init() requests everything afresh
+  const manifest = snapshotWanted ? (started?.manifest ?? fetchSnapshotManifest(indexURL)) : null;
+  const factory = snapshotWanted ? (started?.factory ?? importFactory(indexURL)) : null;
+  // The snapshot and the wheel are fetched as soon as the manifest says where they are, not
+  // after the runtime's module has loaded: its version is checked when it has.
+  const opened = manifest === null ? null : manifest.then((found) => openSnapshot(indexURL, found));
   const { loadPyodide, version } = await import(new URL("pyodide.mjs", indexURL).href);
   let pyodide = null;
-  const snapshot = openSnapshot(indexURL, await manifest, version, report);
+  const snapshot = usableSnapshot(opened === null ? null : await opened, version, report);
   if (snapshot !== null) pyodide = await bootFromSnapshot(loadPyodide, indexURL, snapshot, await factory, report);
   if (pyodide === null) {
     pyodide = await loadPyodide({ indexURL });
@@ -97,6 +104,26 @@ export async function bootPyodide(options, report) {
     if (problems.length) throw new BlazenError(`could not install blazen_py: ${problems.join("; ")}`);
   }
   return pyodide;
+}
+
+// -- started at import -----------------------------------------------------------------------
+//
+// A page that imports blazen.js calls init() next, most often with the default indexURL: the
+// manifest and the runtime's two modules are requested at import, and bootPyodide uses them
+// when its indexURL is that default and `snapshot` is not false (any other init ignores
+// them). Nothing large is fetched before init(): the snapshot (~6 MB) only once it is asked
+// for. None of these promises rejects (a failure is what bootPyodide would meet itself), so
+// a page that never calls init() leaves nothing unhandled. (`early` is set at the end of
+// this module, once the constants these fetches use are.) Only where a boot could run at
+// all: a page or module worker served over http(s) (not Node, not a file:// page).
+
+function startEarly() {
+  const served = (url) => url.protocol === "http:" || url.protocol === "https:";
+  if (!served(MODULE_BASE) || !globalThis.location || !served(new URL(globalThis.location.href))) return null;
+  const indexURL = resolveIndexURL(undefined);
+  const runtime = import(new URL("pyodide.mjs", indexURL).href);
+  runtime.catch(() => {}); // bootPyodide imports it again and meets the same error
+  return { indexURL, manifest: fetchSnapshotManifest(indexURL), factory: importFactory(indexURL) };
 }
 
 // -- boot from a memory snapshot -------------------------------------------------------------
@@ -138,47 +165,161 @@ function reportFallback(report, reason) {
 }
 
 // Where the snapshot is, and promises of its bytes and of the wheel's (to restore the
-// package files); or null when there is none to use (reported).
-function openSnapshot(indexURL, found, version, report) {
-  if (found === null) return null;
-  const fallback = (reason) => reportFallback(report, reason);
-  if (found.manifest === undefined) return fallback(found.reason);
+// package files), started at once; or {reason} when the manifest shows there is none to use.
+// Checks that need the runtime's version wait for usableSnapshot.
+function openSnapshot(indexURL, found) {
+  if (found.manifest === undefined) return { reason: found.reason };
   const manifest = found.manifest;
-  if (manifest.format !== SNAPSHOT_FORMAT) return fallback(`snapshot format ${manifest.format}, expected ${SNAPSHOT_FORMAT}`);
-  if (manifest.pyodide !== version) return fallback(`made for Pyodide ${manifest.pyodide}, this is ${version}`);
-  if (typeof DecompressionStream !== "function") return fallback("this browser has no DecompressionStream");
+  if (manifest === null || typeof manifest !== "object") return { reason: `${SNAPSHOT_MANIFEST} is not an object` };
+  if (manifest.format !== SNAPSHOT_FORMAT) return { reason: `snapshot format ${manifest.format}, expected ${SNAPSHOT_FORMAT}` };
+  if (typeof DecompressionStream !== "function") return { reason: "this browser has no DecompressionStream" };
   if (!Number.isSafeInteger(manifest.size) || manifest.size <= 0 || manifest.size > MAX_IMAGE) {
-    return fallback(`snapshot size ${JSON.stringify(manifest.size)} is not a memory image's`);
+    return { reason: `snapshot size ${JSON.stringify(manifest.size)} is not a memory image's` };
   }
-  report("snapshot", 0.1, "Loading the memory snapshot");
-  const url = new URL(manifest.file, indexURL);
-  const wheel = fetch(new URL(manifest.wheel, indexURL)).then(async (response) => {
+  let url;
+  let wheelURL;
+  try {
+    url = new URL(manifest.file, indexURL);
+    wheelURL = new URL(manifest.wheel, indexURL);
+  } catch {
+    return { reason: `${SNAPSHOT_MANIFEST} names no usable file` };
+  }
+  const stop = new AbortController(); // when the runtime turns out to be another version
+  const wheel = fetch(wheelURL, { signal: stop.signal }).then(async (response) => {
     if (!response.ok) throw new Error(`${manifest.wheel}: HTTP ${response.status}`);
     return new Uint8Array(await response.arrayBuffer());
   });
   wheel.catch(() => {}); // awaited later; a failure there is reported as a fallback
-  const packed = packedSnapshot(url, manifest);
+  // Its files are inflated while the snapshot still downloads (null: unpackArchive does it).
+  const files = wheel.then(wheelFiles).catch(() => null);
+  const packed = packedSnapshot(url, manifest, stop.signal);
   packed.catch(() => {}); // the same: a 404 may come while the runtime's code still loads
-  return { url, manifest, wheel, packed };
+  return { url, manifest, wheel, files, packed, stop };
+}
+
+// The opened snapshot when this runtime can load it, else null (the fetches stopped, the
+// reason reported).
+function usableSnapshot(opened, version, report) {
+  if (opened === null) return null;
+  if (opened.reason !== undefined) return reportFallback(report, opened.reason);
+  if (opened.manifest.pyodide !== version) {
+    opened.stop.abort();
+    return reportFallback(report, `made for Pyodide ${opened.manifest.pyodide}, this is ${version}`);
+  }
+  report("snapshot", 0.1, "Loading the memory snapshot");
+  return opened;
 }
 
 // The container: from the Cache API when this build's copy is there, else fetched and
 // gunzipped (the gzip trailer's CRC catches a damaged file).
-async function packedSnapshot(url, manifest) {
+async function packedSnapshot(url, manifest, signal) {
   const cache = await openCache();
   const key = cacheKey(url);
   const cached = cache && (await cache.match(key).catch(() => undefined));
   if (cached) {
+    dropPreload(url); // at once: the sooner it is cancelled, the less of it is decoded
     const packed = new Uint8Array(await cached.arrayBuffer());
     if (packed.length === manifest.sparse_size) return { packed, cache: null };
     await cache.delete(key).catch(() => {});
   }
-  const response = await fetch(url);
+  // On a page that preloads the file, this request is given the preload's response.
+  const response = await fetch(url, { signal });
   if (!response.ok) throw new Error(`${manifest.file}: HTTP ${response.status}`);
   try {
-    return { packed: new Uint8Array(await new Response(await gunzipped(response.body)).arrayBuffer()), cache };
+    return { packed: await containerBytes(response), cache };
   } catch (error) {
     throw new Error(`${manifest.file} is damaged (${error.message})`);
+  }
+}
+
+// The container's bytes from the response. A host that sends Content-Encoding has had the
+// browser decode the file off the main thread: the body is read whole, natively (no JS
+// touches its ~250 chunks), and gunzipped here only if it still is gzip (a host that
+// compressed the .gz once more). Otherwise (no such header, or one a cross-origin response
+// does not show) the body is gunzipped as it streams in when it starts with gzip's magic.
+async function containerBytes(response) {
+  const encoding = response.headers.get("Content-Encoding");
+  if (encoding === null || encoding.trim().toLowerCase() === "identity") {
+    return new Uint8Array(await new Response(await gunzipped(response.body)).arrayBuffer());
+  }
+  const body = new Uint8Array(await response.arrayBuffer());
+  if (!isGzip(body)) return body;
+  return new Uint8Array(await new Response(new Blob([body]).stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer());
+}
+
+function isGzip(head) {
+  return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+}
+
+// -- the wheel's files ------------------------------------------------------------------------
+//
+// A snapshot boot puts the wheel's files back where the snapshot's page unpacked them
+// (Pyodide's unpackArchive: the working directory). unpackArchive does it in Python after
+// the interpreter is restored, on the critical path (~50 ms; over 100 under load): the
+// files are read here instead, with DecompressionStream while the snapshot downloads, and
+// only written once Pyodide is up. Anything but a plain zip of stored or deflated entries
+// (zip64, encryption, an odd name, a size that does not match) is left to unpackArchive.
+
+const ZIP_END = 0x06054b50;
+const ZIP_ENTRY = 0x02014b50;
+const ZIP_LOCAL = 0x04034b50;
+
+// [name, bytes] of each file of the zip `bytes` (directories are implied by the names).
+async function wheelFiles(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const fail = (why) => {
+    throw new Error(`wheel: ${why}`);
+  };
+  let end = bytes.length - 22;
+  while (end >= 0 && end >= bytes.length - 22 - 0xffff && view.getUint32(end, true) !== ZIP_END) end -= 1;
+  if (end < 0 || end < bytes.length - 22 - 0xffff) fail("no end of central directory");
+  const count = view.getUint16(end + 10, true);
+  let at = view.getUint32(end + 16, true);
+  const names = new TextDecoder("utf-8", { fatal: true });
+  const pending = [];
+  for (let index = 0; index < count; index += 1) {
+    if (at + 46 > end || view.getUint32(at, true) !== ZIP_ENTRY) fail(`entry ${index} out of bounds`);
+    const flags = view.getUint16(at + 8, true);
+    const method = view.getUint16(at + 10, true);
+    const packedSize = view.getUint32(at + 20, true);
+    const size = view.getUint32(at + 24, true);
+    const nameLength = view.getUint16(at + 28, true);
+    const skip = nameLength + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
+    const local = view.getUint32(at + 42, true);
+    if (at + 46 + skip > end) fail(`entry ${index} out of bounds`);
+    const name = names.decode(bytes.subarray(at + 46, at + 46 + nameLength));
+    at += 46 + skip;
+    if (flags & 1 || (method !== 0 && method !== 8)) fail(`${name}: encrypted or method ${method}`);
+    if (!safeName(name)) fail(`${JSON.stringify(name)} is not a plain relative path`);
+    if (name.endsWith("/")) continue;
+    if (local + 30 > end || view.getUint32(local, true) !== ZIP_LOCAL) fail(`${name}: no local header`);
+    const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+    if (start + packedSize > end) fail(`${name} out of bounds`);
+    pending.push(inflated(bytes.subarray(start, start + packedSize), method, size, name).then((data) => [name, data]));
+  }
+  return Promise.all(pending);
+}
+
+function safeName(name) {
+  const parts = name.replace(/\/$/, "").split("/");
+  return name.length > 0 && !name.startsWith("/") && !name.includes("\\") && parts.every((p) => p !== "" && p !== "." && p !== "..");
+}
+
+async function inflated(packed, method, size, name) {
+  const data = method === 0 ? packed : new Uint8Array(
+    await new Response(new Blob([packed]).stream().pipeThrough(new DecompressionStream("deflate-raw"))).arrayBuffer(),
+  );
+  if (data.length !== size) throw new Error(`wheel: ${name} holds ${data.length} bytes, not ${size}`);
+  return data;
+}
+
+// The files under Pyodide's working directory, where unpackArchive would have put them.
+function writeFiles(FS, files) {
+  const root = FS.cwd();
+  for (const [name, data] of files) {
+    const slash = name.lastIndexOf("/");
+    if (slash > 0) FS.mkdirTree(`${root}/${name.slice(0, slash)}`);
+    FS.writeFile(`${root}/${name}`, data);
   }
 }
 
@@ -209,9 +350,8 @@ function expandSparse(packed, manifest, image) {
   if (position !== packed.length) throw damaged("bytes left over after its runs");
 }
 
-// A host that serves .gz files with `Content-Encoding: gzip` has the browser gunzip them
-// already (off the main thread; `python build.py serve` does so): only a body that starts
-// with gzip's magic bytes is gunzipped here (streaming).
+// A body the browser may not have decoded (see containerBytes): gunzipped here, as it
+// streams in, only when it starts with gzip's magic bytes.
 async function gunzipped(body) {
   const reader = body.getReader();
   const first = await reader.read();
@@ -229,8 +369,19 @@ async function gunzipped(body) {
       return reader.cancel(reason);
     },
   });
-  const isGzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
-  return isGzip ? whole.pipeThrough(new DecompressionStream("gzip")) : whole;
+  return isGzip(head) ? whole.pipeThrough(new DecompressionStream("gzip")) : whole;
+}
+
+// A page that preloads the snapshot requests it on every visit, a reload too (its HTML
+// cannot know that the Cache API has a copy, read faster and kept more surely than the
+// HTTP cache's). When the copy is used, the preload is taken and cancelled: its decoding
+// stops, and the browser does not warn of a preload left unused.
+function dropPreload(url) {
+  const links = globalThis.document?.querySelectorAll?.('link[rel~="preload" i]') ?? [];
+  if (!Array.from(links).some((link) => link.href === url.href)) return;
+  fetch(url)
+    .then((response) => response.body?.cancel())
+    .catch(() => {});
 }
 
 function cacheKey(url) {
@@ -312,7 +463,9 @@ async function bootFromSnapshot(loadPyodide, indexURL, snapshot, factory, report
     instance = await loadPyodide(options);
     // The file system is not in the snapshot: put the package's files back before any
     // import can need them (lazily imported submodules, package metadata).
-    instance.unpackArchive(await snapshot.wheel, "wheel");
+    const files = await snapshot.files;
+    if (files === null) instance.unpackArchive(await snapshot.wheel, "wheel");
+    else writeFiles(instance.FS, files);
   } catch (error) {
     await forgetSnapshot(snapshot.url);
     return reportFallback(report, problem ?? `it did not load (${error.message})`);
@@ -323,3 +476,6 @@ async function bootFromSnapshot(loadPyodide, indexURL, snapshot, factory, report
   report("package", 0.8, "Booted from the memory snapshot");
   return instance;
 }
+
+// Last: what startEarly calls reads the constants above.
+let early = startEarly();

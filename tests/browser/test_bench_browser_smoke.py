@@ -65,11 +65,12 @@ def test_browser_benchmarks_run(browser: Any) -> None:
     assert soak["after"]["wasm_bytes"] >= soak["before"]["wasm_bytes"]
 
     cold = result["cold"]
-    assert set(cold) == {"pyodide", "blazen", "snapshot"}
+    assert set(cold) == {"pyodide", "blazen", "snapshot", "snapshot_plain"}
     for runs in cold.values():
         assert len(runs) == QUICK["cold_starts"]
         assert all(run[visit]["result"] > 0 for run in runs for visit in ("first", "reload"))
     assert "snapshot" in cold["snapshot"][0]["first"]  # booted from the memory snapshot
+    assert "snapshot" in cold["snapshot_plain"][0]["first"]
     assert "snapshot" not in cold["blazen"][0]["first"]
 
     markdown = run.Report({"browser": result}, QUICK, quick=True).render()

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import re
 import shutil
 import subprocess
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -265,7 +267,102 @@ def test_snapshot_false_boots_normally_and_never_fetches_it(visitor: Visitor, si
     outcome = visitor.boot(site, "?snapshot=0")
     assert outcome["result"] == 42
     assert stages(outcome) == ["runtime", "package", "bridge", "ready"]
-    assert not [url for url in visitor.requests if "blazen-snapshot" in url]
+    # Only the small manifest, requested when blazen.js was imported (init's options unknown).
+    fetched = [url for url in visitor.requests if "blazen-snapshot" in url]
+    assert fetched == [f"{site.url}pyodide/blazen-snapshot.json"], fetched
+    assert site.snapshot_url() not in visitor.requests
+
+
+def test_init_uses_the_requests_started_at_import(visitor: Visitor, site: Site) -> None:
+    """The manifest and the runtime's modules are requested when blazen.js is imported,
+    once: an init() called later boots from them."""
+    visitor.page.goto(site.url + "_test/blank.html")
+    outcome = visitor.page.evaluate(
+        """async () => {
+            const stages = [];
+            const { default: init } = await import('/blazen.js');
+            await new Promise((resolve) => setTimeout(resolve, 500));
+            const called = performance.now();
+            await init({ onProgress: ({ stage, message }) => stages.push({ stage, message }) });
+            const started = {};
+            for (const entry of performance.getEntriesByType('resource')) {
+                (started[entry.name] ??= []).push(entry.startTime < called);
+            }
+            return { stages, started };
+        }"""
+    )
+    assert booted_from_snapshot(outcome), outcome["stages"]
+    for name in ("blazen-snapshot.json", "pyodide.mjs", "pyodide.asm.mjs"):
+        assert outcome["started"].get(f"{site.url}pyodide/{name}") == [True], (name, outcome["started"])
+    # The snapshot itself only once init() asked for it.
+    assert outcome["started"].get(site.snapshot_url()) == [False], outcome["started"]
+
+
+def test_a_page_that_imports_blazen_js_and_never_calls_init_is_left_in_peace(
+    visitor: Visitor, site: Site
+) -> None:
+    """The requests made at import fail quietly (here: no manifest) and fetch nothing big."""
+    no_manifest(site)
+    rejections: list[str] = []
+    visitor.page.on("console", lambda m: rejections.append(m.text) if "Uncaught" in m.text else None)
+    visitor.page.goto(site.url + "_test/blank.html")
+    visitor.page.evaluate("import('/blazen.js').then(() => new Promise((r) => setTimeout(r, 1500)))")
+    assert visitor.errors == []
+    assert rejections == []
+    assert f"{site.url}pyodide/blazen-snapshot.json" in visitor.requests
+    assert not [url for url in visitor.requests if url.endswith((".wasm", ".gz", ".whl", ".zip"))]
+
+
+class _StalledManifestHandler(StaticHandler):
+    """Never answers the default runtime's manifest (until the test ends): an init() that
+    must not use the request started at import must not wait for it either."""
+
+    released: ClassVar[threading.Event]
+
+    def do_GET(self) -> None:
+        if self.path == "/pyodide/blazen-snapshot.json":
+            self.released.wait(BOOT_TIMEOUT_MS / 1000)
+        super().do_GET()
+
+
+@pytest.mark.parametrize(
+    "options", [{"indexURL": "/alt/"}, {"snapshot": False}], ids=["indexURL", "no-snapshot"]
+)
+def test_init_with_other_options_ignores_the_requests_started_at_import(
+    visitor: Visitor, site: Site, options: dict[str, Any]
+) -> None:
+    released = threading.Event()
+    server = make_server(
+        site.root,
+        0,
+        mounts={"/alt/": site.root / "pyodide", "/_test/": PAGES},
+        handler=_StalledManifestHandler,
+        released=released,
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = server_url(server)
+    try:
+        visitor.page.goto(f"{url}_test/blank.html")
+        outcome = visitor.page.evaluate(
+            """async (options) => {
+                const stages = [];
+                const { default: init, Workflow } = await import('/blazen.js');
+                await init({ ...options, onProgress: ({ stage, message }) => stages.push({ stage, message }) });
+                const wf = new Workflow('other');
+                wf.addStep('only', ['blazen::StartEvent'], (e) => ({ type: 'blazen::StopEvent', result: e.x + 1 }));
+                return { result: (await wf.run({ x: 41 })).data, stages };
+            }""",
+            options,
+        )
+    finally:
+        released.set()
+        server.shutdown()
+        server.server_close()
+    assert outcome["result"] == 42
+    assert booted_from_snapshot(outcome) is ("indexURL" in options), outcome["stages"]
+    if "indexURL" in options:
+        assert f"{url}alt/{site.manifest['file']}" in visitor.requests
+        assert f"{url}pyodide/{site.manifest['file']}" not in visitor.requests
 
 
 def test_a_new_build_replaces_the_cached_copy(visitor: Visitor, site: Site) -> None:
@@ -487,6 +584,7 @@ def test_the_built_pages_hint_every_file_of_the_boot(page: str) -> None:
         "pyodide/blazen-snapshot.json": "preload",
         f"pyodide/{manifest['wheel']}": "preload",
     }
+    wanted[f"pyodide/{manifest['file']}"] = "preload"
     assert {path: found.get(path) for path in wanted} == wanted
     assert all((DIST / path).is_file() for path in found), found
     assert len(found) == len(hints(page))  # no file hinted twice
@@ -514,3 +612,103 @@ def test_each_hinted_file_is_used_and_fetched_once(browser: Any, site: Site) -> 
     assert len(hinted) >= 9
     assert {url: requests.count(url) for url in hinted} == dict.fromkeys(hinted, 1)
     assert [w for w in warnings if "preload" in w] == []
+
+
+def hinted_page(site: Site) -> str:
+    """A page of one's own with dist/preload-hints.html in its head, as docs/deploying.md
+    says (the boot test page, at the site's root, where the hints' paths hold)."""
+    page = (PAGES / "boot.html").read_text()
+    hints = (site.root / "preload-hints.html").read_text()
+    (site.root / "hinted.html").write_text(page.replace("</head>", hints + "</head>"))
+    return f"{site.url}hinted.html"
+
+
+def test_a_page_with_the_hints_fetches_each_file_once_on_a_visit_and_a_reload(
+    visitor: Visitor, site: Site
+) -> None:
+    """The snapshot is preloaded: the first visit uses the preload and keeps its copy in the
+    Cache API; a reload (whose hints preload it again) reads that copy and cancels the
+    preload. No visit fetches a file twice or leaves a preload unused."""
+    url = hinted_page(site)
+    hints = (site.root / "preload-hints.html").read_text()
+    hinted = [site.url + path.removeprefix("./") for path in re.findall(r'href="([^"]+)"', hints)]
+    assert site.snapshot_url() in hinted
+    warnings: list[str] = []
+    visitor.page.on("console", lambda m: warnings.append(m.text) if "preload" in m.text else None)
+    for visit in ("first", "reload"):
+        visitor.requests.clear()
+        if visit == "first":
+            visitor.page.goto(url)
+        else:
+            visitor.page.reload()
+        visitor.page.wait_for_function("window.__boot !== undefined")
+        outcome = visitor.page.evaluate("window.__boot")
+        assert outcome.get("result") == 42, outcome
+        assert booted_from_snapshot(outcome), (visit, outcome["stages"])
+        visitor.wait_cached([site.snapshot_url() + "?decoded"])
+        visitor.page.wait_for_timeout(3500)  # Chromium warns of an unused preload ~3 s after load
+        assert {u: visitor.requests.count(u) for u in hinted} == dict.fromkeys(hinted, 1), visit
+        assert warnings == [], (visit, warnings)
+        assert visitor.errors == [], (visit, visitor.errors)
+
+
+# -- the wheel's files, put back without unpackArchive ----------------------------------------
+
+FILES_OF_THE_PAGE = """async () => {
+    const pyodide = await (await import('/blazen.js')).default();
+    return JSON.parse(pyodide.runPython(`
+import hashlib, json, os
+root = os.getcwd()
+found = {}
+for folder, _, names in os.walk(root):
+    for name in names:
+        path = os.path.join(folder, name)
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        found[os.path.relpath(path, root)] = f"{digest} {os.stat(path).st_mode:o}"
+json.dumps(found)
+`));
+}"""
+
+
+LATE_IMPORT = """async () => (await (await import('/blazen.js')).default()).runPython(`
+import sys
+before = "blazen_py._draw.timeline" in sys.modules
+import blazen_py._draw.timeline as late
+[before, late.__name__]
+`).toJs()"""
+
+
+def wheel_contents(wheel: Path) -> dict[str, str]:
+    """sha256 and mode of each file of the wheel, as unpackArchive leaves them in the page
+    (Python's open() in Emscripten's file system: mode 0o666, no umask)."""
+    with zipfile.ZipFile(wheel) as archive:
+        return {
+            info.filename: f"{hashlib.sha256(archive.read(info)).hexdigest()} 100666"
+            for info in archive.infolist()
+            if not info.is_dir()
+        }
+
+
+def test_the_wheels_files_are_put_back_as_unpack_archive_would(visitor: Visitor, site: Site) -> None:
+    outcome = visitor.boot(site)
+    assert booted_from_snapshot(outcome), outcome["stages"]
+    files = visitor.page.evaluate(FILES_OF_THE_PAGE)
+    assert files == wheel_contents(site.root / "pyodide" / site.manifest["wheel"])
+    # A module the snapshot did not import loads from them.
+    imported = visitor.page.evaluate(LATE_IMPORT)
+    assert imported == [False, "blazen_py._draw.timeline"]
+
+
+def test_a_wheel_the_page_cannot_read_is_left_to_unpack_archive(visitor: Visitor, site: Site) -> None:
+    """A zip the page's own reader refuses (here: an entry named with "..", which it never
+    writes) is unpacked by Pyodide as before: the boot still uses the snapshot."""
+    wheel = site.root / "pyodide" / site.manifest["wheel"]
+    with zipfile.ZipFile(wheel, "a") as archive:
+        archive.writestr("../outside.txt", b"never written above the working directory")
+    outcome = visitor.boot(site)
+    assert booted_from_snapshot(outcome), outcome["stages"]
+    files = visitor.page.evaluate(FILES_OF_THE_PAGE)
+    assert files == {k: v for k, v in wheel_contents(wheel).items() if not k.startswith("..")}
+    outside = "async () => (await (await import('/blazen.js')).default()).runPython('import os; os.path.exists(\"../outside.txt\")')"
+    assert visitor.page.evaluate(outside) is False
