@@ -351,7 +351,13 @@ def page_yield(soon: Callable[[Callable[[], object]], object], callback: Callabl
     when a page turn is due (see :func:`yield_to_host`). The fast loop's yield, with Pyodide's
     own ``call_soon``, so it shares the dispatcher's clock."""
     if _page_turn_due():
+
+        def turn() -> None:
+            # Returns None: the Handle `soon` returns, handed back to JS, would become a
+            # PyProxy nobody destroys, keeping the Handle and its run alive.
+            soon(callback)
+
         # A once-callable destroys its own PyProxy when setTimeout calls it.
-        _set_timeout(create_once_callable(lambda: soon(callback)), 0)
+        _set_timeout(create_once_callable(turn), 0)
         return
     soon(callback)
