@@ -176,6 +176,9 @@ function openSnapshot(indexURL, found) {
   if (!Number.isSafeInteger(manifest.size) || manifest.size <= 0 || manifest.size > MAX_IMAGE) {
     return { reason: `snapshot size ${JSON.stringify(manifest.size)} is not a memory image's` };
   }
+  if (!Number.isSafeInteger(manifest.sparse_size) || manifest.sparse_size < 16 || manifest.sparse_size > MAX_IMAGE) {
+    return { reason: `snapshot container size ${JSON.stringify(manifest.sparse_size)} is not a container's` };
+  }
   let url;
   let wheelURL;
   try {
@@ -226,7 +229,7 @@ async function packedSnapshot(url, manifest, signal) {
   const response = await fetch(url, { signal });
   if (!response.ok) throw new Error(`${manifest.file}: HTTP ${response.status}`);
   try {
-    return { packed: await containerBytes(response), cache };
+    return { packed: await containerBytes(response, manifest.sparse_size), cache };
   } catch (error) {
     throw new Error(`${manifest.file} is damaged (${error.message})`);
   }
@@ -237,14 +240,44 @@ async function packedSnapshot(url, manifest, signal) {
 // touches its ~250 chunks), and gunzipped here only if it still is gzip (a host that
 // compressed the .gz once more). Otherwise (no such header, or one a cross-origin response
 // does not show) the body is gunzipped as it streams in when it starts with gzip's magic.
-async function containerBytes(response) {
+// Either way it is read up to `limit` bytes (the manifest's container size): past it, damaged.
+async function containerBytes(response, limit) {
   const encoding = response.headers.get("Content-Encoding");
   if (encoding === null || encoding.trim().toLowerCase() === "identity") {
-    return new Uint8Array(await new Response(await gunzipped(response.body)).arrayBuffer());
+    return readLimited(await gunzipped(response.body), limit);
   }
   const body = new Uint8Array(await response.arrayBuffer());
-  if (!isGzip(body)) return body;
-  return new Uint8Array(await new Response(new Blob([body]).stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer());
+  return isGzip(body) ? decompressed(body, "gzip", limit) : body;
+}
+
+// `bytes` decompressed (a DecompressionStream format), at most `limit` bytes of it.
+function decompressed(bytes, format, limit) {
+  return readLimited(new Blob([bytes]).stream().pipeThrough(new DecompressionStream(format)), limit);
+}
+
+// A stream's bytes, refused once they pass `limit`: a damaged or hostile file cannot make
+// a decompression run without end.
+async function readLimited(stream, limit) {
+  const reader = stream.getReader();
+  const chunks = [];
+  let length = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.length;
+    if (length > limit) {
+      reader.cancel().catch(() => {});
+      throw new Error(`it inflates past ${limit} bytes`);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
 }
 
 function isGzip(head) {
@@ -306,9 +339,12 @@ function safeName(name) {
 }
 
 async function inflated(packed, method, size, name) {
-  const data = method === 0 ? packed : new Uint8Array(
-    await new Response(new Blob([packed]).stream().pipeThrough(new DecompressionStream("deflate-raw"))).arrayBuffer(),
-  );
+  let data;
+  try {
+    data = method === 0 ? packed : await decompressed(packed, "deflate-raw", size);
+  } catch (error) {
+    throw new Error(`wheel: ${name}: ${error.message}`);
+  }
   if (data.length !== size) throw new Error(`wheel: ${name} holds ${data.length} bytes, not ${size}`);
   return data;
 }

@@ -458,6 +458,13 @@ def bad_run_table(site: Site) -> None:
     site.snapshot_path.write_bytes(gzip.compress(bytes(packed), compresslevel=1))
 
 
+def wrong_magic(site: Site) -> None:
+    """A file of the container's size whose first bytes are not the container's magic."""
+    packed = bytearray(gzip.decompress(site.snapshot_path.read_bytes()))
+    packed[0:8] = b"NOTSPRS1"
+    site.snapshot_path.write_bytes(gzip.compress(bytes(packed), compresslevel=1))
+
+
 def not_a_container(site: Site) -> None:
     """A format-1 file (the raw image, gzipped) under a format-2 manifest."""
     raw = unpack_sparse(gzip.decompress(site.snapshot_path.read_bytes()))
@@ -493,11 +500,22 @@ def size_not_a_number(site: Site) -> None:
     site.write_manifest({**site.manifest, "size": "31457280"})
 
 
+def container_size_not_a_number(site: Site) -> None:
+    site.write_manifest({**site.manifest, "sparse_size": None})
+
+
+def inflates_past_its_size(site: Site) -> None:
+    # What the file inflates to is more than the manifest says: reading stops at the limit.
+    site.write_manifest({**site.manifest, "sparse_size": 4096})
+
+
 FALLBACKS: list[tuple[Callable[[Site], None], str]] = [
     (damage_bytes, r"blazen-snapshot-\w+\.bin\.gz is damaged"),
     (truncate, r"blazen-snapshot-\w+\.bin\.gz is damaged"),
     (bad_run_table, r"blazen-snapshot-\w+\.bin\.gz is damaged \(run 0 out of bounds\)"),
-    (not_a_container, r"blazen-snapshot-\w+\.bin\.gz is damaged \(not a snapshot container\)"),
+    (wrong_magic, r"blazen-snapshot-\w+\.bin\.gz is damaged \(not a snapshot container\)"),
+    # The raw image is twice the container: refused at the container's size, before its magic.
+    (not_a_container, r"blazen-snapshot-\w+\.bin\.gz is damaged \(it inflates past \d+ bytes\)"),
     (other_build_id, r"it did not load \(Snapshot build id mismatch"),
     (other_pyodide, r"made for Pyodide 0\.0\.0, this is 314\.0\.7"),
     (wrong_size, r"holds \d+ bytes, its manifest says \d+"),
@@ -506,6 +524,8 @@ FALLBACKS: list[tuple[Callable[[Site], None], str]] = [
     (bad_manifest, r"blazen-snapshot\.json unreadable"),
     (absurd_size, r"snapshot size 9007199254740992 is not a memory image's"),
     (size_not_a_number, r'snapshot size "31457280" is not a memory image\'s'),
+    (container_size_not_a_number, r"snapshot container size null is not a container's"),
+    (inflates_past_its_size, r"blazen-snapshot-\w+\.bin\.gz is damaged \(it inflates past 4096 bytes\)"),
 ]
 
 
