@@ -69,8 +69,21 @@ class Visit:
         """Event types of the cell's timeline items, in order."""
         return [str(t) for t in self.cell(cell_id).locator("ol.items .type").all_text_contents()]
 
+    def wait_drawn(self, cell_id: str) -> None:
+        """Wait for the timeline's drawing of the ended run: the cell's status changes at
+        once, the drawing follows at the next animation frame."""
+        self.page.wait_for_function(
+            """(id) => {
+              const summary = document.querySelector(`#${id} svg.timeline text.summary`);
+              return summary !== null && !summary.textContent.startsWith('running for');
+            }""",
+            arg=f"cell-{cell_id}",
+            timeout=RUN_TIMEOUT_MS,
+        )
+
     def spans(self, cell_id: str) -> list[tuple[str, str]]:
-        """(step, outcome) of every span drawn in the cell's timeline."""
+        """(step, outcome) of every span drawn in the cell's timeline, once it is drawn."""
+        self.wait_drawn(cell_id)
         return [
             (str(step), str(outcome))
             for step, outcome in self.cell(cell_id)
