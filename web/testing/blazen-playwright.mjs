@@ -38,7 +38,9 @@ const BLANK_PAGE = '<!doctype html><html lang="en"><head><meta charset="utf-8"><
 const CHROMIUM_NAMES = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'];
 /** Flags that keep Chromium quiet on a closed network. */
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  // no omnibox popup WebUI renderer for every new window (CPU the page under test needs)
+  '--disable-features=WebUIOmniboxPopup'];
 
 function which(name) {
   const candidates = name.includes('/') ? [name] : (process.env.PATH || '').split(delimiter).map((d) => join(d, name));
