@@ -1217,7 +1217,7 @@ class Report:
             "Chromium: Pyodide with blazen_py imported, 30 MB, its non-zero blocks served "
             "compressed (~6 MB). The snapshot's page carries the build's preload hints "
             "(dist/preload-hints.html); a reload reads blazen.js's decoded copy from the Cache "
-            "API (and cancels the snapshot's preload).",
+            "API: the hints name the manifest, not the snapshot file, so a reload does not request it.",
             "",
         )
         self.cold_targets(first, again, pieces)

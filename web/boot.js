@@ -82,13 +82,15 @@ export async function bootPyodide(options, report) {
   // Everything the boot needs starts now, side by side (or started at import, for the default
   // indexURL): the manifest, and both halves of the runtime's code (pyodide.asm.mjs is what
   // builds the wasm module; see bootFromSnapshot).
-  const started = early !== null && early.indexURL === indexURL ? early : null;
+  const started = early !== null && early.indexURL === indexURL && snapshotWanted ? early : null;
+  if (started === null) early?.opened?.then((found) => found.stop?.abort()); // not this boot's
   early = null; // used once: a retry after a failed init() requests everything afresh
   const manifest = snapshotWanted ? (started?.manifest ?? fetchSnapshotManifest(indexURL)) : null;
   const factory = snapshotWanted ? (started?.factory ?? importFactory(indexURL)) : null;
   // The snapshot and the wheel are fetched as soon as the manifest says where they are, not
   // after the runtime's module has loaded: its version is checked when it has.
-  const opened = manifest === null ? null : manifest.then((found) => openSnapshot(indexURL, found));
+  const opened =
+    manifest === null ? null : (started?.opened ?? manifest.then((found) => openSnapshot(indexURL, found)));
   const { loadPyodide, version } = await import(new URL("pyodide.mjs", indexURL).href);
   let pyodide = null;
   const snapshot = usableSnapshot(opened === null ? null : await opened, version, report);
@@ -111,11 +113,17 @@ export async function bootPyodide(options, report) {
 // A page that imports blazen.js calls init() next, most often with the default indexURL: the
 // manifest and the runtime's two modules are requested at import, and bootPyodide uses them
 // when its indexURL is that default and `snapshot` is not false (any other init ignores
-// them). Nothing large is fetched before init(): the snapshot (~6 MB) only once it is asked
-// for. None of these promises rejects (a failure is what bootPyodide would meet itself), so
-// a page that never calls init() leaves nothing unhandled. (`early` is set at the end of
-// this module, once the constants these fetches use are.) Only where a boot could run at
-// all: a page or module worker served over http(s) (not Node, not a file:// page).
+// them, and stops the snapshot's fetches below). Nothing large is fetched before init()
+// unless the page asked for it: a page whose <head> hints the manifest (the built pages,
+// and pages with dist/preload-hints.html) has the snapshot and the wheel opened as soon as
+// the manifest arrives. That hint, and not one for the snapshot file itself, is what starts
+// the ~6 MB download early: a preload of the file would request it on every visit, a reload
+// too, where the Cache API's copy is used (openSnapshot reads that copy instead, and fetches
+// nothing). None of these promises rejects (a failure is what bootPyodide would meet
+// itself), so a page that never calls init() leaves nothing unhandled. (`early` is set at
+// the end of this module, once the constants these fetches use are.) Only where a boot
+// could run at all: a page or module worker served over http(s) (not Node, not a file://
+// page).
 
 function startEarly() {
   const served = (url) => url.protocol === "http:" || url.protocol === "https:";
@@ -123,7 +131,17 @@ function startEarly() {
   const indexURL = resolveIndexURL(undefined);
   const runtime = import(new URL("pyodide.mjs", indexURL).href);
   runtime.catch(() => {}); // bootPyodide imports it again and meets the same error
-  return { indexURL, manifest: fetchSnapshotManifest(indexURL), factory: importFactory(indexURL) };
+  const manifest = fetchSnapshotManifest(indexURL);
+  const opened = isHinted(new URL(SNAPSHOT_MANIFEST, indexURL))
+    ? manifest.then((found) => openSnapshot(indexURL, found))
+    : null;
+  return { indexURL, manifest, factory: importFactory(indexURL), opened };
+}
+
+// Whether the page's <head> has a preload hint for `url`.
+function isHinted(url) {
+  const links = globalThis.document?.querySelectorAll?.('link[rel~="preload" i]') ?? [];
+  return Array.from(links).some((link) => link.href === url.href);
 }
 
 // -- boot from a memory snapshot -------------------------------------------------------------
@@ -408,13 +426,13 @@ async function gunzipped(body) {
   return isGzip(head) ? whole.pipeThrough(new DecompressionStream("gzip")) : whole;
 }
 
-// A page that preloads the snapshot requests it on every visit, a reload too (its HTML
-// cannot know that the Cache API has a copy, read faster and kept more surely than the
-// HTTP cache's). When the copy is used, the preload is taken and cancelled: its decoding
-// stops, and the browser does not warn of a preload left unused.
+// A page that preloads the snapshot file (the hints no longer do; a hand-made or older
+// <head> may) requests it on every visit, a reload too (its HTML cannot know that the Cache
+// API has a copy, read faster and kept more surely than the HTTP cache's). When the copy is
+// used, the preload is taken and cancelled: its decoding stops, and the browser does not
+// warn of a preload left unused.
 function dropPreload(url) {
-  const links = globalThis.document?.querySelectorAll?.('link[rel~="preload" i]') ?? [];
-  if (!Array.from(links).some((link) => link.href === url.href)) return;
+  if (!isHinted(url)) return;
   fetch(url)
     .then((response) => response.body?.cancel())
     .catch(() => {});

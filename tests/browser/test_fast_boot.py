@@ -604,8 +604,8 @@ def test_the_built_pages_hint_every_file_of_the_boot(page: str) -> None:
         "pyodide/blazen-snapshot.json": "preload",
         f"pyodide/{manifest['wheel']}": "preload",
     }
-    wanted[f"pyodide/{manifest['file']}"] = "preload"
     assert {path: found.get(path) for path in wanted} == wanted
+    assert f"pyodide/{manifest['file']}" not in found  # opened at import, see below
     assert all((DIST / path).is_file() for path in found), found
     assert len(found) == len(hints(page))  # no file hinted twice
 
@@ -634,25 +634,32 @@ def test_each_hinted_file_is_used_and_fetched_once(browser: Any, site: Site) -> 
     assert [w for w in warnings if "preload" in w] == []
 
 
-def hinted_page(site: Site) -> str:
-    """A page of one's own with dist/preload-hints.html in its head, as docs/deploying.md
-    says (the boot test page, at the site's root, where the hints' paths hold)."""
-    page = (PAGES / "boot.html").read_text()
+def hinted_page(site: Site, page: str = "boot.html", extra: str = "") -> str:
+    """A page of one's own with dist/preload-hints.html (and `extra`) in its head, as
+    docs/deploying.md says (a test page, copied to the site's root where the hints' paths
+    hold)."""
+    html = (PAGES / page).read_text()
+    hints = (site.root / "preload-hints.html").read_text() + extra
+    (site.root / f"hinted-{page}").write_text(html.replace("</head>", hints + "</head>"))
+    return f"{site.url}hinted-{page}"
+
+
+def hinted_urls(site: Site) -> list[str]:
     hints = (site.root / "preload-hints.html").read_text()
-    (site.root / "hinted.html").write_text(page.replace("</head>", hints + "</head>"))
-    return f"{site.url}hinted.html"
+    return [site.url + path.removeprefix("./") for path in re.findall(r'href="([^"]+)"', hints)]
 
 
-def test_a_page_with_the_hints_fetches_each_file_once_on_a_visit_and_a_reload(
+def test_a_page_with_the_hints_fetches_each_file_once_and_the_snapshot_only_on_a_first_visit(
     visitor: Visitor, site: Site
 ) -> None:
-    """The snapshot is preloaded: the first visit uses the preload and keeps its copy in the
-    Cache API; a reload (whose hints preload it again) reads that copy and cancels the
-    preload. No visit fetches a file twice or leaves a preload unused."""
+    """The manifest's hint has boot.js open the snapshot at import: a first visit fetches
+    the file once and keeps its copy in the Cache API; a reload reads that copy and does not
+    request the file at all (a preload of it would, on every visit). No visit fetches a
+    hinted file twice or leaves a preload unused."""
     url = hinted_page(site)
-    hints = (site.root / "preload-hints.html").read_text()
-    hinted = [site.url + path.removeprefix("./") for path in re.findall(r'href="([^"]+)"', hints)]
-    assert site.snapshot_url() in hinted
+    hinted = hinted_urls(site)
+    assert len(hinted) >= 11
+    assert site.snapshot_url() not in hinted
     warnings: list[str] = []
     visitor.page.on("console", lambda m: warnings.append(m.text) if "preload" in m.text else None)
     for visit in ("first", "reload"):
@@ -668,8 +675,131 @@ def test_a_page_with_the_hints_fetches_each_file_once_on_a_visit_and_a_reload(
         visitor.wait_cached([site.snapshot_url() + "?decoded"])
         visitor.page.wait_for_timeout(3500)  # Chromium warns of an unused preload ~3 s after load
         assert {u: visitor.requests.count(u) for u in hinted} == dict.fromkeys(hinted, 1), visit
+        assert visitor.requests.count(site.snapshot_url()) == (1 if visit == "first" else 0), visit
         assert warnings == [], (visit, warnings)
         assert visitor.errors == [], (visit, visitor.errors)
+
+
+INIT_LATER = """async () => {
+    const stages = [];
+    const { default: init } = await import('/blazen.js');
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    const called = performance.now();
+    await init({ onProgress: ({ stage, message }) => stages.push({ stage, message }) });
+    const started = {};
+    for (const entry of performance.getEntriesByType('resource')) {
+        (started[entry.name] ??= []).push(entry.startTime < called);
+    }
+    return { stages, started };
+}"""
+
+
+def test_a_hinted_page_has_the_snapshot_fetched_before_init_on_a_first_visit_only(
+    visitor: Visitor, site: Site
+) -> None:
+    """A page that calls init() well after importing blazen.js: with the manifest hinted,
+    the snapshot and the wheel are requested at import, once the manifest names them (the
+    unhinted page waits for init(): test_init_uses_the_requests_started_at_import). On a
+    reload the Cache API's copy is opened then instead, and the file is not requested."""
+    url = hinted_page(site, "blank.html")
+    visitor.page.goto(url)
+    first = visitor.page.evaluate(INIT_LATER)
+    assert booted_from_snapshot(first), first["stages"]
+    wheel = f"{site.url}pyodide/{site.manifest['wheel']}"
+    assert first["started"].get(site.snapshot_url()) == [True], first["started"]
+    assert first["started"].get(wheel) == [True], first["started"]
+    visitor.wait_cached([site.snapshot_url() + "?decoded"])
+    visitor.requests.clear()
+    visitor.page.reload()
+    again = visitor.page.evaluate(INIT_LATER)
+    assert booted_from_snapshot(again), again["stages"]
+    assert site.snapshot_url() not in again["started"]
+    assert site.snapshot_url() not in visitor.requests
+    assert visitor.errors == []
+
+
+class _StalledSnapshotHandler(StaticHandler):
+    """Holds back the snapshot file (until the test ends): a fetch of it stays in flight."""
+
+    released: ClassVar[threading.Event]
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/pyodide/blazen-snapshot-"):
+            self.released.wait(BOOT_TIMEOUT_MS / 1000)
+        super().do_GET()
+
+
+def test_init_without_the_snapshot_stops_the_fetch_a_hinted_page_started(
+    visitor: Visitor, site: Site
+) -> None:
+    """The hints opened the snapshot at import; init({snapshot: false}) aborts its download
+    (here held back by the server) and boots the other way, with nothing left unhandled."""
+    url = hinted_page(site, "blank.html").removeprefix(site.url)
+    released = threading.Event()
+    server = make_server(
+        site.root, 0, mounts={"/_test/": PAGES}, handler=_StalledSnapshotHandler, released=released
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = server_url(server)
+    failed: list[str] = []
+    rejections: list[str] = []
+    visitor.page.on("requestfailed", lambda request: failed.append(request.url))
+    visitor.page.on("console", lambda m: rejections.append(m.text) if "Uncaught" in m.text else None)
+    snapshot = f"{base}pyodide/{site.manifest['file']}"
+    try:
+        visitor.page.goto(base + url)
+        with visitor.page.expect_request(snapshot):
+            visitor.page.evaluate("import('/blazen.js').then(() => null)")
+        outcome = visitor.page.evaluate(
+            """async () => {
+                const stages = [];
+                const { default: init, Workflow } = await import('/blazen.js');
+                await init({ snapshot: false, onProgress: ({ stage }) => stages.push({ stage }) });
+                const wf = new Workflow('plain');
+                wf.addStep('only', ['blazen::StartEvent'], (e) => ({ type: 'blazen::StopEvent', result: e.x + 1 }));
+                return { result: (await wf.run({ x: 41 })).data, stages };
+            }"""
+        )
+        deadline = time.monotonic() + 10
+        while snapshot not in failed and time.monotonic() < deadline:
+            visitor.page.wait_for_timeout(100)
+    finally:
+        released.set()
+        server.shutdown()
+        server.server_close()
+    assert outcome["result"] == 42
+    assert not booted_from_snapshot(outcome), outcome["stages"]
+    assert snapshot in failed  # aborted while the server still held it back
+    assert visitor.errors == []
+    assert rejections == []
+
+
+def test_a_page_that_preloads_the_snapshot_file_itself_has_the_preload_taken_on_a_reload(
+    visitor: Visitor, site: Site
+) -> None:
+    """A hand-made or older <head> that preloads the snapshot file: the first visit uses
+    the preload, a reload (which preloads it again) reads the Cache API's copy and cancels
+    the preload. The file is requested once per visit and no preload is left unused."""
+    line = (
+        f'<link rel="preload" as="fetch" crossorigin="anonymous" href="./pyodide/{site.manifest["file"]}">\n'
+    )
+    url = hinted_page(site, extra=line)
+    warnings: list[str] = []
+    visitor.page.on("console", lambda m: warnings.append(m.text) if "preload" in m.text else None)
+    for visit in ("first", "reload"):
+        visitor.requests.clear()
+        if visit == "first":
+            visitor.page.goto(url)
+        else:
+            visitor.page.reload()
+        visitor.page.wait_for_function("window.__boot !== undefined")
+        outcome = visitor.page.evaluate("window.__boot")
+        assert outcome.get("result") == 42, outcome
+        assert booted_from_snapshot(outcome), (visit, outcome["stages"])
+        visitor.wait_cached([site.snapshot_url() + "?decoded"])
+        visitor.page.wait_for_timeout(3500)  # Chromium warns of an unused preload ~3 s after load
+        assert visitor.requests.count(site.snapshot_url()) == 1, visit
+        assert warnings == [], (visit, warnings)
 
 
 # -- the wheel's files, put back without unpackArchive ----------------------------------------
