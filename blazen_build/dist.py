@@ -189,7 +189,7 @@ def record_lab_built() -> None:
 # modules, `preload as="fetch" crossorigin="anonymous"` for fetch() (same-origin
 # credentials, CORS mode). The snapshot file itself is not hinted: a preload would request
 # and decode its ~6 MB on every visit, a reload too, where boot.js uses the Cache API's copy
-# (measured: reloads 70 ms slower, first visits no faster). The manifest's hint is what tells
+# (measured: reloads 30-70 ms slower, first visits no faster). The manifest's hint is what tells
 # boot.js to open the snapshot at import instead, fetching it only when no copy is kept.
 # The wheel is named with its version, so the hints are written at every build;
 # dist/preload-hints.html holds the same lines for a page of one's own (paths relative to
