@@ -20,10 +20,14 @@ from .workloads import (
     Workload,
     blazen_workloads,
     composition_workloads,
+    design_groups,
     floor_workloads,
     measure,
     profile_workload,
 )
+
+# The CPython loop and its design before the pump's fast path, compared in section 1b.
+DESIGN_PAIR = ("loop", "loop_not_inlined")
 
 
 def peer_version() -> str | None:
@@ -47,28 +51,31 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
         from .peer_llama import llama_workloads
 
         peers = {w.name: w for w in llama_workloads(sizes)}
-    # The peer has no previous-design rows: pair by name.
-    theirs = [peers.get(mine.name) for mine in ours]
     limit = int(config.get("peer_max_events", 1 << 60))
     skipped = []
-    groups: list[list[Workload]] = []
-    for mine, peer in zip(ours, theirs, strict=True):
-        group = [mine]
+    groups = design_groups(ours)
+    for group in groups:  # the peer has no design variants: paired by name with the base
+        peer = peers.get(group[0].name)
         if peer is not None and peer.events <= limit:
             group.append(peer)
         elif peer is not None:
             skipped.append({"name": peer.name, "engine": peer.engine, "events": peer.events})
-        groups.append(group)
     groups += [[w] for w in floor_workloads(sizes)]
     # fan-in and map bookkeeping at two sizes: the report compares their per-event cost
     groups += [[w] for w in composition_workloads(config.get("composition", {}))]
     records = await measure(groups, int(config["runs"]), int(config["warmup"]))
+    # The loop against its previous design once more, the pair alone and many rounds: its
+    # samples are ~2 ms, and nine of them, among the suite's, moved the ratio 0.95-1.32x
+    # from run to run on this shared machine (the pair alone, run after run: 1.30-1.46x).
+    pair = [w for w in blazen_workloads(sizes) if w.name in DESIGN_PAIR]
+    design = await measure([pair], int(config.get("design_runs", config["runs"])), int(config["warmup"]))
     profiles = [await profile_workload(w) for w in ours if w.name in set(config.get("profile", ()))]
     return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "peers": {"llama-index-workflows": version},
         "records": records,
+        "design": design,
         "profiles": profiles,
         "skipped": skipped,
     }

@@ -15,7 +15,7 @@ import asyncio
 import gc
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -288,6 +288,22 @@ def floor_workloads(sizes: Mapping[str, int]) -> list[Workload]:
 
 # --------------------------------------------------------------------------- measuring
 
+DESIGN_SUFFIXES = ("_not_inlined", "_old", "_fast")
+
+
+def design_groups(workloads: Sequence[Workload]) -> list[list[Workload]]:
+    """One group per workload, with the design variants compared with it ("loop_not_inlined",
+    "loop_suspend_old", ...) in its group: measure() then takes each pair of samples next to
+    each other. (In groups of their own, a 2 ms loop sample taken after a peer's 20 s chain or a
+    10,000-child map, and its twin after something else, turned a 1.3x ratio into 0.95x.)"""
+    groups: dict[str, list[Workload]] = {}
+    for workload in workloads:
+        base = workload.name
+        for suffix in DESIGN_SUFFIXES:
+            base = base.removesuffix(suffix)
+        groups.setdefault(base if base in groups else workload.name, []).append(workload)
+    return list(groups.values())
+
 
 async def time_once(workload: Workload) -> float:
     """Seconds one run of ``workload`` takes (after a collection, so garbage of the
@@ -306,22 +322,30 @@ async def time_once(workload: Workload) -> float:
 async def measure(groups: list[list[Workload]], runs: int, warmup: int) -> list[dict[str, Any]]:
     """Time every workload of every group ``runs`` times after ``warmup`` runs.
 
-    Workloads of one group (the same case on different engines) are interleaved run by
-    run, so machine noise hits each engine alike; and the groups take turns, run by run,
-    so a burst of noise spreads over every workload instead of filling the few
-    milliseconds in which a short one would take all its samples. Returns one record per
-    workload: ``{name, engine, events, samples}`` with the samples in seconds."""
+    Workloads of one group (the same case on different engines or designs) are
+    interleaved run by run, so machine noise hits each alike, and every other round runs a
+    group backwards, so none always goes first (after another group's work); the groups
+    take turns, run by run, so a burst of noise spreads over every workload instead of
+    filling the few milliseconds in which a short one would take all its samples. Returns
+    one record per workload: ``{name, engine, events, samples}`` with the samples in
+    seconds."""
     workloads = [workload for group in groups for workload in group]
     for workload in workloads:
         for _ in range(warmup):
             await time_once(workload)
-    samples: list[list[float]] = [[] for _ in workloads]
-    for _ in range(runs):
-        for index, workload in enumerate(workloads):
-            samples[index].append(await time_once(workload))
+    samples: dict[int, list[float]] = {id(workload): [] for workload in workloads}
+    for round_ in range(runs):
+        for group in groups:
+            for workload in group if round_ % 2 == 0 else reversed(group):
+                samples[id(workload)].append(await time_once(workload))
     return [
-        {"name": workload.name, "engine": workload.engine, "events": workload.events, "samples": taken}
-        for workload, taken in zip(workloads, samples, strict=True)
+        {
+            "name": workload.name,
+            "engine": workload.engine,
+            "events": workload.events,
+            "samples": samples[id(workload)],
+        }
+        for workload in workloads
     ]
 
 
@@ -379,7 +403,7 @@ async def run_suite(config: Mapping[str, Any]) -> dict[str, Any]:
     """Measure blazen_py's Python-step workloads; ``config``: sizes, runs, warmup,
     profile (names of workloads to profile)."""
     workloads = blazen_workloads(config["sizes"]) + floor_workloads(config["sizes"])
-    records = await measure([[w] for w in workloads], int(config["runs"]), int(config["warmup"]))
+    records = await measure(design_groups(workloads), int(config["runs"]), int(config["warmup"]))
     wanted = set(config.get("profile", ()))
     profiles = [await profile_workload(w) for w in workloads if w.name in wanted]
     return {"records": records, "profiles": profiles}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bench import run
-from bench.workloads import FLOOR_ENGINE, run_suite
+from bench.workloads import FLOOR_ENGINE, Workload, blazen_workloads, design_groups, measure, run_suite
 from blazen_build.paths import BENCH_VENV, DIST_PYODIDE, PYODIDE_VERSION
 from blazen_build.virtualenvs import BENCH_PEERS
 
@@ -34,6 +34,34 @@ def assert_sane(
         assert (run.rate(record) or 0) > 0
 
 
+def test_design_variants_are_measured_in_the_group_of_what_they_are_compared_with() -> None:
+    sizes = {"loop": 4, "chain": 4, "fanout_small": 2, "fanout_large": 4}
+    groups = [[w.name for w in group] for group in design_groups(blazen_workloads(sizes))]
+    assert groups == [
+        ["loop", "loop_not_inlined"],
+        ["loop_suspend", "loop_suspend_old", "loop_suspend_fast"],
+        ["fanout_suspend", "fanout_suspend_old"],
+        ["fanout_small"],
+        ["fanout_large"],
+        ["chain"],
+    ]
+
+
+async def test_measure_interleaves_a_group_and_alternates_who_goes_first() -> None:
+    order: list[str] = []
+
+    def workload(name: str) -> Workload:
+        async def once() -> int:
+            order.append(name)
+            return 1
+
+        return Workload(name, "e", 1, once, 1)
+
+    records = await measure([[workload("a"), workload("b")], [workload("c")]], runs=3, warmup=0)
+    assert order == ["a", "b", "c", "b", "a", "c", "a", "b", "c"]
+    assert [(r["name"], len(r["samples"])) for r in records] == [("a", 3), ("b", 3), ("c", 3)]
+
+
 async def test_blazen_workloads_in_process() -> None:
     result = await run_suite(QUICK)
     assert_sane(result["records"], {"blazen_py"})
@@ -51,6 +79,8 @@ def test_cpython_against_llama_index() -> None:
     assert result["peers"]["llama-index-workflows"] == BENCH_PEERS["llama-index-workflows"]
     assert_sane(result["records"], {"blazen_py", "llama-index-workflows"}, frozenset(QUICK["composition"]))
     assert result["skipped"] == []
+    design = {(r["name"], len(r["samples"])) for r in result["design"]}  # section 1b's own pair
+    assert design == {("loop", QUICK["runs"]), ("loop_not_inlined", QUICK["runs"])}
     markdown = run.Report({"cpython": result}, QUICK, quick=True).render()
     assert "## 1. CPython" in markdown
     assert "## 1b. CPython ping-pong loop: inlined vs current design, same process" in markdown
