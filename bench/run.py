@@ -1113,7 +1113,27 @@ class Report:
                 f"Pure JS steps in Chromium at {n:,} events: >= 500,000 events/s",
                 f"{fmt_rate(value)} events/s{beside}",
                 value >= 500_000,
+                self.pure_fixed_cost(records, n, self.sizes["fanout_large"]),
             )
+
+    @staticmethod
+    def pure_fixed_cost(records: Mapping[tuple[str, str], Any], small: int, large: int) -> list[str]:
+        """Why the 1,000-event pure row can miss: its two sizes split into a cost per run and
+        one per event (t = a + b * n from the two medians)."""
+        times = [records.get((f"pure_loop_{n}", "blazen.js (pure steps)")) for n in (small, large)]
+        if any(t is None or t.get("error") or not t.get("samples") for t in times):
+            return []
+        t_small, t_large = (median(t["samples"]) for t in times)  # type: ignore[index]
+        per_event = (t_large - t_small) / (large - small)
+        per_run = t_small - small * per_event
+        return [
+            f"From this run's two pure rows (t = a + b n): a = {per_run * 1e3:.2f} ms per run, "
+            f"b = {per_event * 1e9:.0f} ns per event. The per-run part is what a 1,000-event run "
+            "cannot spread: the run's own loop callbacks (4 JS tasks for a one-step run: its first "
+            "pump, Pyodide's task bookkeeping, the result's promise), each timed run starting cold "
+            "after the page was idle for its garbage collection. A probe of the same page measured "
+            "a one-step run at 0.6 ms back to back and 1.3-2.4 ms after an idle gap or a gc()."
+        ]
 
     def js_loop_target(self, records: Mapping[tuple[str, str], Any], mode: str) -> None:
         """blazen.js's JS-step loop against the peer's; where the peer cannot run the full
