@@ -103,21 +103,30 @@ def run_in_chromium(page: Any, code: str, timeout: float) -> dict[str, Any]:
     the page is still caught by the host-side wait (timeout plus a grace period)."""
     from playwright.sync_api import Error as PlaywrightError
 
-    page.page.evaluate(
-        """([code]) => { window.__blazenRunInBlazen = null;
-          setTimeout(() => window.__blazenTest.pyodide.runPythonAsync(code).then(
-            (out) => { window.__blazenRunInBlazen = out; },
-            (e) => { window.__blazenRunInBlazen = JSON.stringify(
-              { ok: false, kind: 'runtime', traceback: String((e && e.stack) || e) }); }), 0); }""",
-        [code],
-    )
+    # A DevTools session attached while the page still answers: if the body blocks the
+    # page, its script is stopped through it (Runtime.terminateExecution interrupts the
+    # page's thread; a session attached only then gets no answer). Left spinning, the
+    # renderer kept a user's pytest waiting forever after the failure (seen: 10 minutes).
+    devtools = page.page.context.new_cdp_session(page.page)
     try:
-        handle = page.page.wait_for_function(
-            "() => window.__blazenRunInBlazen", timeout=(timeout + GRACE_S) * 1000, polling=50
+        page.page.evaluate(
+            """([code]) => { window.__blazenRunInBlazen = null;
+              setTimeout(() => window.__blazenTest.pyodide.runPythonAsync(code).then(
+                (out) => { window.__blazenRunInBlazen = out; },
+                (e) => { window.__blazenRunInBlazen = JSON.stringify(
+                  { ok: false, kind: 'runtime', traceback: String((e && e.stack) || e) }); }), 0); }""",
+            [code],
         )
-    except PlaywrightError:
-        return {"ok": False, "kind": "timeout",
-                "traceback": f"the page did not answer within {timeout + GRACE_S:g} s (the body blocks it?)"}
+        try:
+            handle = page.page.wait_for_function(
+                "() => window.__blazenRunInBlazen", timeout=(timeout + GRACE_S) * 1000, polling=50
+            )
+        except PlaywrightError:
+            devtools.send("Runtime.terminateExecution")
+            what = f"the page did not answer within {timeout + GRACE_S:g} s (the body blocks it?)"
+            return {"ok": False, "kind": "timeout", "traceback": what}
+    finally:
+        devtools.detach()
     text = handle.json_value()
     handle.dispose()
     result: dict[str, Any] = json.loads(text)

@@ -18,7 +18,9 @@ from blazen_build.paths import DIST
 TIMEOUT_S = 900
 
 
-def run_pytest(folder: Path, source: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run_pytest(
+    folder: Path, source: str, *args: str, timeout: float = TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
     """pytest on a user's test file in `folder`, in its own process, the plugin from its entry point."""
     (folder / "test_user.py").write_text(textwrap.dedent(source))
     # A user's pytest has no hypothesis; its plugin is half of pytest's start-up here.
@@ -28,7 +30,7 @@ def run_pytest(folder: Path, source: str, *args: str) -> subprocess.CompletedPro
     # short summary too, so the counts below would differ between CI and a terminal.
     env = {key: value for key, value in os.environ.items() if key not in ("CI", "BUILD_NUMBER")}
     return subprocess.run(command, cwd=folder, env=env, text=True,
-                          capture_output=True, timeout=TIMEOUT_S, check=False)
+                          capture_output=True, timeout=timeout, check=False)
 
 GREEN = '''
 from blazen_py.testing import run_in_blazen
@@ -110,6 +112,23 @@ def test_failures_inside_pyodide_turn_the_run_red(tmp_path: Path) -> None:
     assert text.count("did not finish within 3 s") == 2, text
     assert "Node gave no result within 12 s of booting" in text, text
     assert "the page did not answer within 12 s" in text, text
+
+
+def test_a_page_blocked_by_a_body_answers_again_after_the_timeout(tmp_path: Path) -> None:
+    """The blocking body's script is stopped when its time is up: the page answers again,
+    and nothing after the failure (the next test, the context's close) waits on it."""
+    source = '''
+    from blazen_py.testing._inpyodide import run_in_chromium
+
+    def test_blocked_then_answering(blazen_page):
+        outcome = run_in_chromium(blazen_page, "while True: pass", 0.5)
+        assert outcome["kind"] == "timeout", outcome
+        blazen_page.page.wait_for_function("() => true", timeout=5000)
+        assert blazen_page.js("return 1 + 1") == 2
+    '''
+    # Without the stop the page never answers (Playwright's waits need the page): bounded here.
+    out = run_pytest(tmp_path, source, "-rA", timeout=300)
+    assert _outcomes(out.stdout) == {"test_blocked_then_answering": "PASSED"}, out.stdout + out.stderr
 
 
 def test_bad_use_is_an_error(tmp_path: Path) -> None:
