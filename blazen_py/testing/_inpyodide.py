@@ -7,6 +7,7 @@ timeout fails the pytest test with the traceback from inside Pyodide."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
 import json
 import os
@@ -122,11 +123,13 @@ def run_in_chromium(page: Any, code: str, timeout: float) -> dict[str, Any]:
                 "() => window.__blazenRunInBlazen", timeout=(timeout + GRACE_S) * 1000, polling=50
             )
         except PlaywrightError:
-            devtools.send("Runtime.terminateExecution")
+            with contextlib.suppress(PlaywrightError):  # the page may be gone already
+                devtools.send("Runtime.terminateExecution")
             what = f"the page did not answer within {timeout + GRACE_S:g} s (the body blocks it?)"
             return {"ok": False, "kind": "timeout", "traceback": what}
     finally:
-        devtools.detach()
+        with contextlib.suppress(PlaywrightError):
+            devtools.detach()
     text = handle.json_value()
     handle.dispose()
     result: dict[str, Any] = json.loads(text)

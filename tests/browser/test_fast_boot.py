@@ -644,6 +644,25 @@ def hinted_page(site: Site, page: str = "boot.html", extra: str = "") -> str:
     return f"{site.url}hinted-{page}"
 
 
+def visit_then_reload(visitor: Visitor, site: Site, url: str) -> Iterator[str]:
+    """A first visit of the boot page `url`, then a reload: each boots from the snapshot,
+    its copy kept, with time for Chromium's warning of an unused preload (~3 s after load).
+    Yields "first", then "reload", while visitor.requests holds that visit's requests."""
+    for visit in ("first", "reload"):
+        visitor.requests.clear()
+        if visit == "first":
+            visitor.page.goto(url)
+        else:
+            visitor.page.reload()
+        visitor.page.wait_for_function("window.__boot !== undefined")
+        outcome = visitor.page.evaluate("window.__boot")
+        assert outcome.get("result") == 42, outcome
+        assert booted_from_snapshot(outcome), (visit, outcome["stages"])
+        visitor.wait_cached([site.snapshot_url() + "?decoded"])
+        visitor.page.wait_for_timeout(3500)
+        yield visit
+
+
 def hinted_urls(site: Site) -> list[str]:
     hints = (site.root / "preload-hints.html").read_text()
     return [site.url + path.removeprefix("./") for path in re.findall(r'href="([^"]+)"', hints)]
@@ -662,18 +681,7 @@ def test_a_page_with_the_hints_fetches_each_file_once_and_the_snapshot_only_on_a
     assert site.snapshot_url() not in hinted
     warnings: list[str] = []
     visitor.page.on("console", lambda m: warnings.append(m.text) if "preload" in m.text else None)
-    for visit in ("first", "reload"):
-        visitor.requests.clear()
-        if visit == "first":
-            visitor.page.goto(url)
-        else:
-            visitor.page.reload()
-        visitor.page.wait_for_function("window.__boot !== undefined")
-        outcome = visitor.page.evaluate("window.__boot")
-        assert outcome.get("result") == 42, outcome
-        assert booted_from_snapshot(outcome), (visit, outcome["stages"])
-        visitor.wait_cached([site.snapshot_url() + "?decoded"])
-        visitor.page.wait_for_timeout(3500)  # Chromium warns of an unused preload ~3 s after load
+    for visit in visit_then_reload(visitor, site, url):
         assert {u: visitor.requests.count(u) for u in hinted} == dict.fromkeys(hinted, 1), visit
         assert visitor.requests.count(site.snapshot_url()) == (1 if visit == "first" else 0), visit
         assert warnings == [], (visit, warnings)
@@ -786,18 +794,7 @@ def test_a_page_that_preloads_the_snapshot_file_itself_has_the_preload_taken_on_
     url = hinted_page(site, extra=line)
     warnings: list[str] = []
     visitor.page.on("console", lambda m: warnings.append(m.text) if "preload" in m.text else None)
-    for visit in ("first", "reload"):
-        visitor.requests.clear()
-        if visit == "first":
-            visitor.page.goto(url)
-        else:
-            visitor.page.reload()
-        visitor.page.wait_for_function("window.__boot !== undefined")
-        outcome = visitor.page.evaluate("window.__boot")
-        assert outcome.get("result") == 42, outcome
-        assert booted_from_snapshot(outcome), (visit, outcome["stages"])
-        visitor.wait_cached([site.snapshot_url() + "?decoded"])
-        visitor.page.wait_for_timeout(3500)  # Chromium warns of an unused preload ~3 s after load
+    for visit in visit_then_reload(visitor, site, url):
         assert visitor.requests.count(site.snapshot_url()) == 1, visit
         assert warnings == [], (visit, warnings)
 
