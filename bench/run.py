@@ -1129,10 +1129,11 @@ class Report:
         return [
             f"From this run's two pure rows (t = a + b n): a = {per_run * 1e3:.2f} ms per run, "
             f"b = {per_event * 1e9:.0f} ns per event. The per-run part is what a 1,000-event run "
-            "cannot spread: the run's own loop callbacks (4 JS tasks for a one-step run: its first "
-            "pump, Pyodide's task bookkeeping, the result's promise), each timed run starting cold "
-            "after the page was idle for its garbage collection. A probe of the same page measured "
-            "a one-step run at 0.6 ms back to back and 1.3-2.4 ms after an idle gap or a gc()."
+            "cannot spread. A run called from page code takes no JS task of its own now (its first "
+            "steps run within run(), and the dispatcher yields only after ~4 ms), so what is left is "
+            "the bridge's work done cold: each timed run follows a gc(), which leaves the CPU caches "
+            "cold (a probe: a one-step run 0.3-0.4 ms back to back, ~1.0 ms after a gc() or after "
+            "sweeping 64 MB of memory)."
         ]
 
     def js_loop_target(self, records: Mapping[tuple[str, str], Any], mode: str) -> None:

@@ -27,6 +27,7 @@ import math
 import sys
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractContextManager, nullcontext
+from types import FrameType
 from typing import Any, cast
 
 import js  # type: ignore[import-not-found]
@@ -183,6 +184,20 @@ def _remember(fn: Callable[..., Any]) -> Callable[..., Any]:
     call.__name__ = fn.__name__
     call.__doc__ = fn.__doc__
     return call
+
+
+def _called_from_host() -> bool:
+    """Whether the bridge export running now was called by JS with no Python below it: no
+    frame on the stack but the bridge's own (not a step, a loop callback or a Task)."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals is not _BRIDGE_GLOBALS:
+            return False
+        frame = frame.f_back
+    return True
+
+
+_BRIDGE_GLOBALS = globals()
 
 
 def _answer(call_id: int, work: Coroutine[Any, Any, Any]) -> None:
@@ -700,7 +715,11 @@ def workflow_run(call_id: int, wf_id: int, input: Any, options: Any = None) -> N
     wf = _workflows[wf_id]
     store = _checkpoint_store(options)
     if store is None:
-        _answer_when_done(call_id, wf.start(_input(input)))
+        # Called from JS's own code, the run's first steps run now, not a loop turn later:
+        # two JS tasks fewer per run in Chromium (a one-step run of pure steps then ends
+        # within this call). Not below a step (a JS step starting a run), which must not
+        # have another run's steps run inside it.
+        _answer_when_done(call_id, wf.start(_input(input), now=_called_from_host()))
         return
 
     async def run() -> Any:

@@ -6,8 +6,9 @@ completion, and a coroutine is driven with ``send(None)`` until it first suspend
 a step that really suspends gets an asyncio Task (which continues the same coroutine),
 so the common case schedules nothing at all: in Pyodide every scheduled callback is a
 JS task. The queue is drained in a loop, not by recursion, and the loop hands control
-back to the event loop every :data:`YIELD_EVERY` events so that timers, ``abort()`` and
-``pause()`` get in during long synchronous chains.
+back to the event loop once a stretch has run :data:`TIME_BUDGET` seconds (its clock read
+every :data:`YIELD_EVERY` events) so that timers, ``abort()`` and ``pause()`` get in during
+long synchronous chains.
 
 Note:
     The part of a step that runs before its first ``await`` that suspends runs inside
@@ -19,6 +20,7 @@ Note:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import sys
 import time
@@ -74,12 +76,14 @@ __all__ = ["YIELD_EVERY", "Attempt", "Deferred", "Run", "WorkflowResult", "run_h
 logger = logging.getLogger("blazen_py")
 
 YIELD_EVERY = 1000
-"""Events routed in one go before the dispatcher yields to the event loop."""
+"""Events routed between two readings of the clock; the dispatcher yields to the event
+loop at the first reading TIME_BUDGET seconds or more after its stretch began."""
 
 HOP_BUDGET = 1000
 """Parked flights continued in one loop callback before the dispatcher yields."""
 TIME_BUDGET = 0.004
-"""Seconds one loop callback may spend continuing parked flights before it yields."""
+"""Seconds one loop callback may spend routing events, or continuing parked flights,
+before it yields (the parked flights also after HOP_BUDGET hops)."""
 
 # Private switch for bench/ (the previous design, side by side in one process): one loop
 # callback per parked flight instead of the batch. Read when a Run is made.
@@ -458,7 +462,10 @@ class Run:
         self.unrouted: dict[str, list[str]] = {}
         self.queue: deque[Mapping[str, Any]] = deque()
         self.pending: list[tuple[Step, Mapping[str, Any]]] = []
-        self.done: asyncio.Future[WorkflowResult] = self.loop.create_future()
+        # A plain Future, not loop.create_future(): Pyodide's adds a done-callback of its
+        # own (its count of pending futures), one more loop turn per run (two JS tasks in
+        # Chromium) although nothing but a bridge's when_done may be waiting for the result.
+        self.done: asyncio.Future[WorkflowResult] = asyncio.Future(loop=self.loop)
         self._when_done: list[Callable[[Run], None]] = []
         self._flights: dict[_Flight, None] = {}
         self._active = [0] * len(steps)
@@ -469,6 +476,7 @@ class Run:
         self._pumping = False
         self._scheduled = False
         self._budget = YIELD_EVERY
+        self._stretch_began = 0.0  # when _budget was last filled by a loop callback
         # Where a flight parked by a bare yield waits for its next hop (see _Parking).
         self._parking = _parking_of(self.loop)
         self._park: Callable[[_Flight], None] = self._parking.park if _BATCHED else self._park_alone
@@ -511,8 +519,14 @@ class Run:
 
     # -- life cycle ----------------------------------------------------------------------
 
-    def start(self, start_event: Mapping[str, Any] | None) -> None:
-        """Begin (or continue, after a restore) dispatching; schedules, never runs steps now."""
+    def start(self, start_event: Mapping[str, Any] | None, *, now: bool = False) -> None:
+        """Begin (or continue, after a restore) dispatching, on the next loop turn.
+
+        ``now``: dispatch the first events right away, in a copy of the caller's context
+        (what a loop callback would run them in). Only for a caller with no step of any
+        run below it on the stack: a bridge called from the host's own code, where every
+        loop turn costs a JS task or two (see ``_jsbridge.workflow_run``).
+        """
         for hook in run_hooks:
             try:
                 hook(self)
@@ -532,7 +546,10 @@ class Run:
             self.produce(start_event, None)
         if self.backoffs:  # restored mid-backoff: wait only what is left
             self._arm_backoffs()
-        self._schedule()
+        if now and not self._scheduled:
+            contextvars.copy_context().run(self._scheduled_pump)
+        else:
+            self._schedule()
 
     def schedule(self) -> None:
         """Dispatch on the next loop turn (after something put an event in from outside)."""
@@ -546,6 +563,7 @@ class Run:
     def _scheduled_pump(self) -> None:
         self._scheduled = False
         self._budget = YIELD_EVERY
+        self._stretch_began = time.perf_counter()
         self.pump()
 
     def _timed_out(self) -> None:
@@ -876,6 +894,12 @@ class Run:
                 # re-enter pump() without the event loop ever running a macrotask.
                 self._budget -= 1
                 if self._budget < 0:
+                    # Time to read the clock. A stretch younger than TIME_BUDGET carries
+                    # on: a yield costs two or three JS tasks in a page, and 1,000 cheap
+                    # events (a pure JS chain; CPython's ~1 µs ones) take a fraction of a ms.
+                    if time.perf_counter() - self._stretch_began < TIME_BUDGET:
+                        self._budget = YIELD_EVERY
+                        continue
                     # A long chain yields to the host (a timer, a frame, abort()) and
                     # carries on in a later callback.
                     if not self._scheduled:
@@ -1423,6 +1447,7 @@ class Run:
         self.carried[(waiting.step.index, id(waiting.event))] = waiting
         self.pending.append((waiting.step, waiting.event))
         self._budget = YIELD_EVERY
+        self._stretch_began = time.perf_counter()
         self.pump()
 
     def _check_idle(self) -> None:

@@ -490,8 +490,9 @@ class Workflow:
             return await await_result(handler.run, handler)
         return await await_result(self.start(input))
 
-    def start(self, input: Mapping[str, Any] | None = None) -> Run:
-        """Start a run and return its dispatcher; its first steps run on the next loop turn.
+    def start(self, input: Mapping[str, Any] | None = None, *, now: bool = False) -> Run:
+        """Start a run and return its dispatcher; its first steps run on the next loop turn
+        (``now``: before this returns, see :meth:`Run.start`; the run may have ended then).
 
         A documented internal, for bridges and runtimes that settle results from
         :meth:`Run.when_done` (most code wants :meth:`run` or :meth:`run_with_handler`).
@@ -501,7 +502,7 @@ class Workflow:
         """
         start = self._start_event(input)
         run = Run(self.definition())
-        run.start(start)
+        run.start(start, now=now)
         return run
 
     async def run_streaming(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -19,7 +21,9 @@ from blazen_py import (
     WorkflowError,
     WorkflowStallError,
     WorkflowTimeoutError,
+    runtime,
 )
+from blazen_py.runtime import YIELD_EVERY
 
 PORTABLE = True
 
@@ -565,6 +569,117 @@ async def test_a_failed_run_nobody_awaits_logs_no_unretrieved_exception() -> Non
     with loop_exceptions() as reported:
         run = wf.start(None)
         await asyncio.wait([run.done])
+        del run
+        gc.collect()
+        await asyncio.sleep(0)
+    assert reported == []
+
+
+# -- start(now=True): what a bridge called from the host's own code does (issue 24) --------
+
+
+@contextmanager
+def time_budget(seconds: float) -> Iterator[None]:
+    """The dispatcher's TIME_BUDGET set to ``seconds`` for the block."""
+    saved, runtime.TIME_BUDGET = runtime.TIME_BUDGET, seconds
+    try:
+        yield
+    finally:
+        runtime.TIME_BUDGET = saved
+
+
+def chain_of(n: int) -> Workflow:
+    """Start -> E1 -> ... -> E(n-1) -> stop(n): n steps, each routed one event."""
+    wf = Workflow(f"chain-{n}")
+    wf.add_step("first", [START_EVENT], lambda e, c: {"type": "E", "i": 1})
+
+    def next_one(event, ctx):
+        i = event["i"] + 1
+        return stop(i) if i >= n else {"type": "E", "i": i}
+
+    wf.add_step("next", ["E"], next_one)
+    return wf
+
+
+async def test_a_run_started_now_has_run_its_first_steps_when_start_returns() -> None:
+    later, now = chain_of(3).start(None), chain_of(3).start(None, now=True)
+    assert later.done.done() is False  # the default: on the next loop turn
+    assert now.done.result().data == 3
+    assert (await asyncio.wait_for(later.done, 5)).data == 3
+
+
+async def test_a_run_started_now_costs_no_loop_turn() -> None:
+    loop = asyncio.get_running_loop()
+    scheduled = []
+    soon = loop.call_soon
+    loop.call_soon = lambda cb, *a, **k: scheduled.append(cb) or soon(cb, *a, **k)  # type: ignore[method-assign]
+    try:
+        run = chain_of(2).start(None, now=True)
+        # Nothing awaits the result, and its future adds no done-callback of its own (a
+        # loop's create_future may: Pyodide's counts pending futures, a JS task each).
+        assert run.done.result().data == 2
+        assert scheduled == []
+        later = chain_of(2).start(None)
+        assert len(scheduled) == 1
+    finally:
+        del loop.call_soon
+    assert (await asyncio.wait_for(later.done, 5)).data == 2
+
+
+async def test_steps_started_now_run_in_a_copy_of_the_callers_context() -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="caller's")
+    wf = Workflow("context")
+
+    def first(event, ctx):
+        var.set("the step's")
+        return {"type": "Next"}
+
+    wf.add_step("first", [START_EVENT], first)
+    wf.add_step("second", ["Next"], lambda e, c: stop(var.get()))
+    run = wf.start(None, now=True)
+    assert run.done.result().data == "the step's"
+    assert var.get() == "caller's"
+
+
+async def test_a_long_run_started_now_still_yields_at_its_budget() -> None:
+    n = 3 * YIELD_EVERY
+    with time_budget(0.0):  # a yield at every reading of the clock
+        run = chain_of(n).start(None, now=True)
+    assert not run.done.done()  # the first stretch ran, the rest waits for the loop
+    ticked = []
+    asyncio.get_running_loop().call_soon(ticked.append, True)
+    assert (await asyncio.wait_for(run.done, 30)).data == n
+    assert ticked == [True]
+
+
+async def test_a_stretch_within_its_time_budget_does_not_yield() -> None:
+    # The clock is read every YIELD_EVERY events; a stretch younger than TIME_BUDGET goes
+    # on, since each yield costs the page two or three JS tasks.
+    loop = asyncio.get_running_loop()
+    scheduled = []
+    soon = loop.call_soon
+    loop.call_soon = lambda cb, *a, **k: scheduled.append(cb) or soon(cb, *a, **k)  # type: ignore[method-assign]
+    try:
+        with time_budget(60.0):
+            run = chain_of(5 * YIELD_EVERY).start(None, now=True)
+    finally:
+        del loop.call_soon
+    assert run.done.result().data == 5 * YIELD_EVERY
+    assert scheduled == []
+
+
+async def test_a_first_step_failing_now_fails_the_run_not_the_caller() -> None:
+    wf = Workflow("fails-now")
+
+    def boom(event, ctx):
+        raise ValueError("boom at once")
+
+    wf.add_step("s", [START_EVENT], boom)
+    with loop_exceptions() as reported:
+        run = wf.start(None, now=True)  # does not raise
+        assert run.done.done()
+        with pytest.raises(StepError, match="boom at once"):
+            run.done.result()
         del run
         gc.collect()
         await asyncio.sleep(0)
