@@ -306,16 +306,19 @@ def cold_outcome(page: Any, url: str, variant: str) -> dict[str, Any]:
     return marks
 
 
-def browser_suite(browser: Any, config: Mapping[str, Any], cold_only: bool = False) -> dict[str, Any]:
+def browser_suite(
+    browser: Any, config: Mapping[str, Any], cold_only: bool = False, cold: bool = True
+) -> dict[str, Any]:
     """Every Chromium part in ``browser`` (a Playwright Browser): Python steps, JS steps,
     the JS-step profile, snapshots, soak, then cold starts in fresh contexts (only those
-    with ``cold_only``)."""
+    with ``cold_only``; not those without ``cold``)."""
     result: dict[str, Any] = {"chromium": browser.version}
     config = {**config, "runs": config.get("browser_runs", config["runs"])}
     with bench_server() as origin:
         if not cold_only:
             result |= page_suite(browser, config, origin)
-        result["cold"] = cold_starts(browser, config, origin)
+        if cold:
+            result["cold"] = cold_starts(browser, config, origin)
     return result
 
 
@@ -366,16 +369,21 @@ def cold_starts(browser: Any, config: Mapping[str, Any], origin: str) -> dict[st
 
 
 def run_browser(config: Mapping[str, Any], chromium: str, cold_only: bool = False) -> dict[str, Any]:
-    """:func:`browser_suite` in a headless Chromium launched with ``gc()`` exposed and
-    precise memory figures."""
+    """:func:`browser_suite` in headless Chromium launched with ``gc()`` exposed and precise
+    memory figures. The cold starts get a browser of their own, launched once the page
+    suite's has closed: a first visit does not meet a browser that has just run minutes of
+    benchmarks (in one that had, reloads measured ~50 ms slower on this machine)."""
     from playwright.sync_api import sync_playwright
 
+    result: dict[str, Any] = {}
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            return browser_suite(browser, config, cold_only)
-        finally:
-            browser.close()
+        for part in ("page",) * (not cold_only) + ("cold",):
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+            try:
+                result |= browser_suite(browser, config, cold_only=part == "cold", cold=part == "cold")
+            finally:
+                browser.close()
+    return result
 
 
 # --------------------------------------------------------------------------- numbers
@@ -1191,7 +1199,8 @@ class Report:
             "",
             "Milliseconds from navigation start to the first result. *First visit*: a fresh "
             "browser context (empty HTTP cache and Cache API); *reload*: the same page reloaded "
-            "in that context. Medians over the runs, the pages taking turns going first.",
+            "in that context. Medians over the runs, the pages taking turns going first, in a "
+            "browser launched for them after the one of the sections above has closed.",
             "",
             "| page | runs | first visit: median | min | max | reload: median | min | max |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
