@@ -32,16 +32,13 @@ import argparse
 import json
 import statistics
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from blazen_build.chromium import CHROMIUM_ARGS, find_chromium
 from blazen_build.paths import DIST, DIST_LAB
-from blazen_build.server import make_server, server_url
+from blazen_build.server import make_server, serving
 
 TIMEOUT_MS = 240_000
 KERNEL_IDLE_JS = """() =>
@@ -53,19 +50,6 @@ FIRST_OUTPUT_JS = """() => {
 }"""
 STAGES = ("app", "worker", "pyodide", "kernel_packages", "open_to_idle", "run_to_output", "wheel", "total")
 COUNTS = ("requests", "repeated")
-
-
-@contextmanager
-def serving() -> Iterator[str]:
-    """dist/ on a free port of 127.0.0.1."""
-    server = make_server(DIST, 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server_url(server)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class Recorder:
@@ -174,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     from playwright.sync_api import sync_playwright
 
     runs: list[dict[str, dict[str, float]]] = []
-    with serving() as base_url, sync_playwright() as playwright:
+    with serving(make_server(DIST, 0)) as base_url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
             for index in range(args.runs):

@@ -30,7 +30,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,7 +40,7 @@ from blazen_build.chromium import find_chromium
 from blazen_build.common import BuildError
 from blazen_build.npm import ensure_node
 from blazen_build.paths import CACHE, DIST, DIST_PYODIDE, NODE_MODULES, ROOT
-from blazen_build.server import make_server, server_url
+from blazen_build.server import make_server, serving
 from blazen_build.wheel import version
 
 BENCH = ROOT / "bench"
@@ -227,14 +226,8 @@ def bench_server() -> Iterator[str]:
     """dist/ at /, bench/ at /bench/, the vendored peer at /bench/vendor/, the hinted cold
     page at /bench/cold/, on 127.0.0.1."""
     mounts = {"/bench/vendor/": prepare_vendor(), "/bench/cold/": prepare_cold_page(), "/bench/": BENCH}
-    server = make_server(DIST, 0, mounts=mounts, precompressed=True)  # as `serve` sends it
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server_url(server)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(make_server(DIST, 0, mounts=mounts, precompressed=True)) as url:  # as `serve` sends it
+        yield url
 
 
 # The cold-start pages: bare Pyodide, and blazen.js booting without / with the memory snapshot.

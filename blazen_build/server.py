@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 from blazen_build.common import BuildError
 from blazen_build.paths import DIST, DIST_LAB, ROOT
-from blazen_py.testing._server import MIME_TYPES, StaticHandler, make_server, server_url
+from blazen_py.testing._server import MIME_TYPES, StaticHandler, make_server, server_url, serving
 
-__all__ = ["MIME_TYPES", "StaticHandler", "listen", "make_server", "serve", "server_url"]
+__all__ = ["MIME_TYPES", "StaticHandler", "listen", "make_server", "serve", "server_url", "serving"]
 
 
 # Why a port cannot be had, by errno, for `serve`'s message (anything else is not expected).

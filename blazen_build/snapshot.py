@@ -24,7 +24,7 @@ from typing import ClassVar
 from blazen_build.chromium import CHROMIUM_ARGS, find_chromium
 from blazen_build.common import BuildError, log, sha256_file, stop_process_group, write_text_if_changed
 from blazen_build.paths import DIST, DIST_PYODIDE, PACKAGE, PYODIDE_VERSION
-from blazen_build.server import StaticHandler, make_server, server_url
+from blazen_build.server import StaticHandler, make_server, serving
 from blazen_build.wheel import canonical_name, version
 
 SNAPSHOT_FORMAT = 2  # 1: the raw memory image, gzipped; 2: its non-zero blocks (pack_sparse), gzipped
@@ -251,11 +251,10 @@ def make_memory_snapshot(chromium: str, wheel: Path) -> bytes:
     outcome: dict[str, bytes] = {}
     arrived = threading.Event()
     server = make_server(DIST, handler=_SnapshotHandler, page=page.encode(), outcome=outcome, arrived=arrived)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    with tempfile.TemporaryDirectory(prefix="blazen-snapshot-") as profile:
+    with serving(server) as url, tempfile.TemporaryDirectory(prefix="blazen-snapshot-") as profile:
         command = [chromium, "--headless", *CHROMIUM_ARGS, f"--user-data-dir={profile}"]
         browser = subprocess.Popen(
-            [*command, server_url(server) + SNAPSHOT_PREFIX.lstrip("/")],
+            [*command, url + SNAPSHOT_PREFIX.lstrip("/")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -264,8 +263,6 @@ def make_memory_snapshot(chromium: str, wheel: Path) -> bytes:
             problem = wait_for_snapshot(browser, arrived)
         finally:
             stop_process_group(browser)
-            server.shutdown()
-            server.server_close()
     if "snapshot" in outcome:
         return outcome["snapshot"]
     if "error" in outcome:

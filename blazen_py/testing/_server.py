@@ -4,9 +4,11 @@ benchmarks and the memory snapshot all serve through `make_server`."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import BinaryIO, ClassVar
@@ -134,3 +136,17 @@ def make_server(
 def server_url(server: http.server.ThreadingHTTPServer) -> str:
     """The http://127.0.0.1:PORT/ base URL of a running server."""
     return f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+@contextlib.contextmanager
+def serving(server: http.server.ThreadingHTTPServer) -> Iterator[str]:
+    """Serve `server` from a daemon thread while the block runs; yield its base URL. On
+    the way out (an error included) it stops serving and its socket is closed."""
+    thread = threading.Thread(target=server.serve_forever, name="blazen-static-server", daemon=True)
+    thread.start()
+    try:
+        yield server_url(server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -14,7 +14,6 @@ Options (command line, or the ini key of the same name with `_`):
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import pytest
 
 from ._chromium import CHROMIUM_ARGS, NO_CHROMIUM, ChromiumNotFoundError, find_chromium
 from ._page import BlazenPage
-from ._server import make_server, server_url
+from ._server import make_server, serving
 
 WEB = Path(__file__).resolve().parent / "web"
 
@@ -109,14 +108,8 @@ def blazen_site(pytestconfig: pytest.Config) -> Iterator[BlazenSite]:
             pytrace=False,
         )
     mounts = {**site_mounts(pytestconfig), "/__blazen__/": WEB}
-    server = make_server(folder, 0, mounts=mounts)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield BlazenSite(server_url(server), folder, {p: f for p, f in mounts.items() if p != "/__blazen__/"})
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(make_server(folder, 0, mounts=mounts)) as url:
+        yield BlazenSite(url, folder, {p: f for p, f in mounts.items() if p != "/__blazen__/"})
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ so the test that expects one fails in this mode).
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import pytest
 
 from blazen_build.chromium import CHROMIUM_ARGS, find_chromium
 from blazen_build.paths import DIST, ROOT
-from blazen_build.server import make_server, server_url
+from blazen_build.server import make_server, serving
 
 ARTIFACTS = ROOT / "test-artifacts"
 FAST_LOOP = os.environ.get("BLAZEN_FAST_LOOP", "") == "1"
@@ -36,12 +35,8 @@ def origin() -> Iterator[str]:
     tests/browser/pages mounted at /_test/ (dist's own paths are unaffected)."""
     if not (DIST / "index.html").is_file():
         pytest.fail("dist/ is not built: run `python build.py` (or `python build.py test`)")
-    server = make_server(DIST, 0, mounts={"/_test/": Path(__file__).parent / "pages"})
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server_url(server)
-    server.shutdown()
-    server.server_close()
+    with serving(make_server(DIST, 0, mounts={"/_test/": Path(__file__).parent / "pages"})) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

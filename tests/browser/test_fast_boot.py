@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import pytest
 
 from blazen_build.paths import DIST, DIST_PYODIDE, PYODIDE_VERSION
-from blazen_build.server import StaticHandler, make_server, server_url
+from blazen_build.server import StaticHandler, make_server, serving
 from blazen_build.snapshot import SNAPSHOT_MANIFEST, pack_sparse, snapshot_key, unpack_sparse
 from blazen_build.wheel import version, wheel_name
 
@@ -68,11 +68,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
         pytest.fail("dist/ has no memory snapshot: `python build.py` makes one when it finds a Chromium")
     root = tmp_path / "site"
     shutil.copytree(DIST, root, ignore=shutil.ignore_patterns("lab"))
-    server = make_server(root, 0, mounts={"/_test/": PAGES})
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield Site(root, server_url(server))
-    server.shutdown()
-    server.server_close()
+    with serving(make_server(root, 0, mounts={"/_test/": PAGES})) as url:
+        yield Site(root, url)
 
 
 class Visitor:
@@ -230,12 +227,10 @@ def test_a_snapshot_served_with_content_encoding_boots_and_is_cached(
         pytest.skip("this build made no zstd copy (no Python 3.14 and no zstd program)")
     if encoding == "gzip" and zstd_file is not None:
         (site.root / "pyodide" / zstd_file).unlink()  # the host has only the gzip file
-    server = make_server(site.root, 0, mounts={"/_test/": PAGES}, precompressed=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    encoded = Site(site.root, server_url(server))
     encodings: dict[str, str | None] = {}
     visitor.page.on("response", lambda r: encodings.__setitem__(r.url, r.headers.get("content-encoding")))
-    try:
+    with serving(make_server(site.root, 0, mounts={"/_test/": PAGES}, precompressed=True)) as url:
+        encoded = Site(site.root, url)
         outcome = visitor.boot(encoded)
         assert booted_from_snapshot(outcome), outcome["stages"]
         assert encodings[encoded.snapshot_url()] == encoding
@@ -244,9 +239,6 @@ def test_a_snapshot_served_with_content_encoding_boots_and_is_cached(
             f"async () => (await (await (await caches.open('{CACHE_NAME}')).match('{encoded.snapshot_url()}?decoded')).arrayBuffer()).byteLength"
         )
         assert size == site.manifest["sparse_size"]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_page_does_not_keep_the_snapshot_bytes(visitor: Visitor, site: Site) -> None:
@@ -339,25 +331,22 @@ def test_init_with_other_options_ignores_the_requests_started_at_import(
         handler=_StalledManifestHandler,
         released=released,
     )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = server_url(server)
-    try:
-        visitor.page.goto(f"{url}_test/blank.html")
-        outcome = visitor.page.evaluate(
-            """async (options) => {
-                const stages = [];
-                const { default: init, Workflow } = await import('/blazen.js');
-                await init({ ...options, onProgress: ({ stage, message }) => stages.push({ stage, message }) });
-                const wf = new Workflow('other');
-                wf.addStep('only', ['blazen::StartEvent'], (e) => ({ type: 'blazen::StopEvent', result: e.x + 1 }));
-                return { result: (await wf.run({ x: 41 })).data, stages };
-            }""",
-            options,
-        )
-    finally:
-        released.set()
-        server.shutdown()
-        server.server_close()
+    with serving(server) as url:
+        try:
+            visitor.page.goto(f"{url}_test/blank.html")
+            outcome = visitor.page.evaluate(
+                """async (options) => {
+                    const stages = [];
+                    const { default: init, Workflow } = await import('/blazen.js');
+                    await init({ ...options, onProgress: ({ stage, message }) => stages.push({ stage, message }) });
+                    const wf = new Workflow('other');
+                    wf.addStep('only', ['blazen::StartEvent'], (e) => ({ type: 'blazen::StopEvent', result: e.x + 1 }));
+                    return { result: (await wf.run({ x: 41 })).data, stages };
+                }""",
+                options,
+            )
+        finally:
+            released.set()  # before the server stops: the stalled request ends
     assert outcome["result"] == 42
     assert booted_from_snapshot(outcome) is ("indexURL" in options), outcome["stages"]
     if "indexURL" in options:
@@ -568,12 +557,8 @@ def test_the_runtime_built_before_the_snapshot_arrives_waits_for_it(
     server = make_server(
         site.root, 0, mounts={"/_test/": PAGES}, handler=_SlowSnapshotHandler, wasm_sent=threading.Event()
     )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        outcome = visitor.boot(Site(site.root, server_url(server)))
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(server) as url:
+        outcome = visitor.boot(Site(site.root, url))
     assert outcome["result"] == 42, outcome
     assert booted_from_snapshot(outcome) is not damaged, outcome["stages"]
     if damaged:
@@ -747,34 +732,31 @@ def test_init_without_the_snapshot_stops_the_fetch_a_hinted_page_started(
     server = make_server(
         site.root, 0, mounts={"/_test/": PAGES}, handler=_StalledSnapshotHandler, released=released
     )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = server_url(server)
-    failed: list[str] = []
-    rejections: list[str] = []
-    visitor.page.on("requestfailed", lambda request: failed.append(request.url))
-    visitor.page.on("console", lambda m: rejections.append(m.text) if "Uncaught" in m.text else None)
-    snapshot = f"{base}pyodide/{site.manifest['file']}"
-    try:
-        visitor.page.goto(base + url)
-        with visitor.page.expect_request(snapshot):
-            visitor.page.evaluate("import('/blazen.js').then(() => null)")
-        outcome = visitor.page.evaluate(
-            """async () => {
-                const stages = [];
-                const { default: init, Workflow } = await import('/blazen.js');
-                await init({ snapshot: false, onProgress: ({ stage }) => stages.push({ stage }) });
-                const wf = new Workflow('plain');
-                wf.addStep('only', ['blazen::StartEvent'], (e) => ({ type: 'blazen::StopEvent', result: e.x + 1 }));
-                return { result: (await wf.run({ x: 41 })).data, stages };
-            }"""
-        )
-        deadline = time.monotonic() + 10
-        while snapshot not in failed and time.monotonic() < deadline:
-            visitor.page.wait_for_timeout(100)
-    finally:
-        released.set()
-        server.shutdown()
-        server.server_close()
+    with serving(server) as base:
+        failed: list[str] = []
+        rejections: list[str] = []
+        visitor.page.on("requestfailed", lambda request: failed.append(request.url))
+        visitor.page.on("console", lambda m: rejections.append(m.text) if "Uncaught" in m.text else None)
+        snapshot = f"{base}pyodide/{site.manifest['file']}"
+        try:
+            visitor.page.goto(base + url)
+            with visitor.page.expect_request(snapshot):
+                visitor.page.evaluate("import('/blazen.js').then(() => null)")
+            outcome = visitor.page.evaluate(
+                """async () => {
+                    const stages = [];
+                    const { default: init, Workflow } = await import('/blazen.js');
+                    await init({ snapshot: false, onProgress: ({ stage }) => stages.push({ stage }) });
+                    const wf = new Workflow('plain');
+                    wf.addStep('only', ['blazen::StartEvent'], (e) => ({ type: 'blazen::StopEvent', result: e.x + 1 }));
+                    return { result: (await wf.run({ x: 41 })).data, stages };
+                }"""
+            )
+            deadline = time.monotonic() + 10
+            while snapshot not in failed and time.monotonic() < deadline:
+                visitor.page.wait_for_timeout(100)
+        finally:
+            released.set()  # before the server stops: the stalled request ends
     assert outcome["result"] == 42
     assert not booted_from_snapshot(outcome), outcome["stages"]
     assert snapshot in failed  # aborted while the server still held it back

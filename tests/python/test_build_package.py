@@ -4,6 +4,7 @@ docstring draws, and `serve` says what to do when it cannot have its port."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
 import socket
 import subprocess
@@ -153,26 +154,24 @@ def test_a_damaged_container_is_refused(damage: object, message: str) -> None:
 
 def test_serve_sends_gzip_files_with_content_encoding_to_clients_that_accept_it(tmp_path: Path) -> None:
     import gzip
-    import threading
     import urllib.request
 
-    from blazen_build.server import make_server, server_url
+    from blazen_build.server import make_server, serving
 
     (tmp_path / "s.bin.gz").write_bytes(gzip.compress(b"payload"))
     (tmp_path / "fake.gz").write_bytes(b"not gzip at all")
-    server = make_server(tmp_path, 0, precompressed=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    plain = make_server(tmp_path, 0)
-    threading.Thread(target=plain.serve_forever, daemon=True).start()
+    stack = contextlib.ExitStack()
+    server = stack.enter_context(serving(make_server(tmp_path, 0, precompressed=True)))
+    plain = stack.enter_context(serving(make_server(tmp_path, 0)))
 
-    def get(srv: object, name: str, accept: str | None) -> tuple[str | None, str | None, bytes]:
-        request = urllib.request.Request(server_url(srv) + name)  # type: ignore[arg-type]
+    def get(base: str, name: str, accept: str | None) -> tuple[str | None, str | None, bytes]:
+        request = urllib.request.Request(base + name)
         if accept is not None:
             request.add_header("Accept-Encoding", accept)
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.headers["Content-Encoding"], response.headers["Content-Type"], response.read()
 
-    try:
+    with stack:
         encoding, kind, body = get(server, "s.bin.gz", "gzip, deflate, br, zstd")
         assert (encoding, kind, gzip.decompress(body)) == ("gzip", "application/octet-stream", b"payload")
         # A zstd twin beside it is sent instead, under the same URL, to a client that takes zstd.
@@ -189,10 +188,26 @@ def test_serve_sends_gzip_files_with_content_encoding_to_clients_that_accept_it(
         assert get(server, "s.bin.gz", None)[0] is None  # not accepted: sent as a plain file
         assert get(server, "fake.gz", "gzip")[0] is None  # only real gzip files
         assert get(plain, "s.bin.gz", "gzip")[0] is None  # the tests' plain server
-    finally:
-        for srv in (server, plain):
-            srv.shutdown()
-            srv.server_close()
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["block ends", "block raises"])
+def test_serving_serves_while_the_block_runs_and_closes_the_socket_after(tmp_path: Path, fails: bool) -> None:
+    import urllib.request
+
+    from blazen_build.server import make_server, serving
+
+    (tmp_path / "hello.txt").write_text("hi")
+    server = make_server(tmp_path, 0)
+    port = server.server_address[1]
+    with contextlib.suppress(RuntimeError), serving(server) as url:
+        assert url == f"http://127.0.0.1:{port}/"
+        with urllib.request.urlopen(url + "hello.txt", timeout=10) as response:
+            assert response.read() == b"hi"
+        if fails:
+            raise RuntimeError("the block failed")
+    assert server.socket.fileno() == -1  # closed, whether the block ended or raised
+    with pytest.raises(OSError, match="refused"):
+        urllib.request.urlopen(url + "hello.txt", timeout=10)
 
 
 @pytest.mark.parametrize(
