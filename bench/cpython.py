@@ -44,6 +44,13 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
     """Measure every workload; peer cases over ``config['peer_max_events']`` are skipped
     and extrapolated (the peer's fan-out and chain grow faster than linearly)."""
     sizes = config["sizes"]
+    # The loop against its previous design first, the pair alone and many rounds: its
+    # samples are ~2 ms, and nine of them, among the suite's, moved the ratio 0.95-1.32x
+    # from run to run on this shared machine. Before the suite and the peer's import: after
+    # them, each run's gc.collect() sweeps their heap and leaves the run cold caches, a
+    # cost both designs pay that moved the ratio 1.23-1.38x (the pair alone: 1.32-1.41x).
+    pair = [w for w in blazen_workloads(sizes) if w.name in DESIGN_PAIR]
+    design = await measure([pair], int(config.get("design_runs", config["runs"])), int(config["warmup"]))
     ours = blazen_workloads(sizes)
     peers: dict[str, Workload] = {}
     version = peer_version()
@@ -64,11 +71,6 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
     # fan-in and map bookkeeping at two sizes: the report compares their per-event cost
     groups += [[w] for w in composition_workloads(config.get("composition", {}))]
     records = await measure(groups, int(config["runs"]), int(config["warmup"]))
-    # The loop against its previous design once more, the pair alone and many rounds: its
-    # samples are ~2 ms, and nine of them, among the suite's, moved the ratio 0.95-1.32x
-    # from run to run on this shared machine (the pair alone, run after run: 1.30-1.46x).
-    pair = [w for w in blazen_workloads(sizes) if w.name in DESIGN_PAIR]
-    design = await measure([pair], int(config.get("design_runs", config["runs"])), int(config["warmup"]))
     profiles = [await profile_workload(w) for w in ours if w.name in set(config.get("profile", ()))]
     return {
         "python": platform.python_version(),

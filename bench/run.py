@@ -801,9 +801,10 @@ class Report:
             "routed to one plain step is invoked, checked and produced in the pump's own frame; "
             "`current design`: every event through `_invoke`/`_deliver`/`produce` "
             "(`blazen_py.runtime._INLINED` off), run by run interleaved with it. On CPython the "
-            f"pair is measured again on its own after the suite, {rounds} "
+            f"pair is measured again on its own before the suite, {rounds} "
             "rounds (its ~2 ms samples, nine among the suite's, moved the ratio 0.95-1.32x from "
-            "run to run on this machine); the Pyodide rows are those of section 2a.",
+            "run to run on this machine, and after the suite 1.23-1.38x: each run's "
+            "collection then sweeps the suite's heap); the Pyodide rows are those of section 2a.",
             "",
             "| runtime | inlined | events/s | current design | events/s | ratio |",
             "| --- | ---: | ---: | ---: | ---: | ---: |",
