@@ -299,18 +299,21 @@ def cold_outcome(page: Any, url: str, variant: str) -> dict[str, Any]:
     return marks
 
 
+BROWSER_PARTS = ("page", "cold")
+
+
 def browser_suite(
-    browser: Any, config: Mapping[str, Any], cold_only: bool = False, cold: bool = True
+    browser: Any, config: Mapping[str, Any], parts: Sequence[str] = BROWSER_PARTS
 ) -> dict[str, Any]:
-    """Every Chromium part in ``browser`` (a Playwright Browser): Python steps, JS steps,
-    the JS-step profile, snapshots, soak, then cold starts in fresh contexts (only those
-    with ``cold_only``; not those without ``cold``)."""
+    """The Chromium ``parts`` in ``browser`` (a Playwright Browser): "page", the bench
+    page's Python steps, JS steps, JS-step profile, snapshots and soak; then "cold", the
+    cold starts in fresh contexts."""
     result: dict[str, Any] = {"chromium": browser.version}
     config = {**config, "runs": config.get("browser_runs", config["runs"])}
     with bench_server() as origin:
-        if not cold_only:
+        if "page" in parts:
             result |= page_suite(browser, config, origin)
-        if cold:
+        if "cold" in parts:
             result["cold"] = cold_starts(browser, config, origin)
     return result
 
@@ -370,10 +373,10 @@ def run_browser(config: Mapping[str, Any], chromium: str, cold_only: bool = Fals
 
     result: dict[str, Any] = {}
     with sync_playwright() as playwright:
-        for part in ("page",) * (not cold_only) + ("cold",):
+        for part in ("cold",) if cold_only else BROWSER_PARTS:
             browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
             try:
-                result |= browser_suite(browser, config, cold_only=part == "cold", cold=part == "cold")
+                result |= browser_suite(browser, config, (part,))
             finally:
                 browser.close()
     return result

@@ -160,9 +160,6 @@ def test_serve_sends_gzip_files_with_content_encoding_to_clients_that_accept_it(
 
     (tmp_path / "s.bin.gz").write_bytes(gzip.compress(b"payload"))
     (tmp_path / "fake.gz").write_bytes(b"not gzip at all")
-    stack = contextlib.ExitStack()
-    server = stack.enter_context(serving(make_server(tmp_path, 0, precompressed=True)))
-    plain = stack.enter_context(serving(make_server(tmp_path, 0)))
 
     def get(base: str, name: str, accept: str | None) -> tuple[str | None, str | None, bytes]:
         request = urllib.request.Request(base + name)
@@ -171,7 +168,10 @@ def test_serve_sends_gzip_files_with_content_encoding_to_clients_that_accept_it(
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.headers["Content-Encoding"], response.headers["Content-Type"], response.read()
 
-    with stack:
+    with (
+        serving(make_server(tmp_path, 0, precompressed=True)) as server,
+        serving(make_server(tmp_path, 0)) as plain,
+    ):
         encoding, kind, body = get(server, "s.bin.gz", "gzip, deflate, br, zstd")
         assert (encoding, kind, gzip.decompress(body)) == ("gzip", "application/octet-stream", b"payload")
         # A zstd twin beside it is sent instead, under the same URL, to a client that takes zstd.
