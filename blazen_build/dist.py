@@ -142,9 +142,9 @@ def build(*, quiet: bool = False) -> Path:
     produced |= ensure_memory_snapshot(wheel)
     for src in pages:  # after the snapshot: their hints name its manifest when there is one
         dst = DIST / src.relative_to(WEB)
-        write_text_if_changed(dst, with_preload_hints(src.read_text(), dst, wheel))
+        write_text_if_changed(dst, with_preload_hints(src.read_text(), dst))
         produced.add(dst)
-    produced.add(write_preload_hints(wheel))
+    produced.add(write_preload_hints())
     prune(DIST, produced, skip=DIST_LAB)
     if not quiet:
         log(f"built {DIST.relative_to(ROOT)}/ in {time.monotonic() - started:.1f} s ({wheel.name})")
@@ -183,7 +183,7 @@ def record_lab_built() -> None:
 #
 # A page that boots blazen.js learns what to fetch only as each step runs: its module
 # imports boot.js, which imports Pyodide, which fetches the wasm and the lock, while boot.js
-# fetches the snapshot's manifest and then the snapshot and the wheel. The built pages name
+# fetches the snapshot's manifest and then the snapshot. The built pages name
 # all of them up front so the browser fetches them in parallel from the start. Hints must
 # match the later requests exactly or the browser fetches twice: `modulepreload` for
 # modules, `preload as="fetch" crossorigin="anonymous"` for fetch() (same-origin
@@ -191,9 +191,9 @@ def record_lab_built() -> None:
 # and decode its ~6 MB on every visit, a reload too, where boot.js uses the Cache API's copy
 # (measured: reloads 30-70 ms slower, first visits no faster). The manifest's hint is what tells
 # boot.js to open the snapshot at import instead, fetching it only when no copy is kept.
-# The wheel is named with its version, so the hints are written at every build;
-# dist/preload-hints.html holds the same lines for a page of one's own (paths relative to
-# dist/).
+# The wheel is not hinted: a boot from the snapshot has its files in the snapshot's
+# container, and a boot without one installs it through the lock. dist/preload-hints.html
+# holds the same lines for a page of one's own (paths relative to dist/).
 
 _MODULE_SCRIPT = re.compile(r"<script\s+type=\"module\"(?:\s+src=\"([^\"]+)\")?\s*>(.*?)</script>", re.S)
 _STATIC_IMPORT = re.compile(r"^\s*import\s[^;]*?from\s*[\"'](\./[^\"']+\.js)[\"']", re.M)
@@ -220,16 +220,16 @@ def module_closure(html: str) -> list[str]:
     return found
 
 
-def hinted_fetches(wheel: Path) -> list[str]:
+def hinted_fetches() -> list[str]:
     """What a boot fetches from dist/pyodide/ besides its two modules and the snapshot file
-    (see above): the snapshot's manifest and the wheel only when the build made a snapshot."""
+    (see above): the snapshot's manifest too when the build made a snapshot."""
     files = ["pyodide.asm.wasm", "pyodide-lock.json", "python_stdlib.zip"]
     if SNAPSHOT_MANIFEST.is_file():
-        files += [SNAPSHOT_MANIFEST.name, wheel.name]
+        files.append(SNAPSHOT_MANIFEST.name)
     return files
 
 
-def preload_lines(modules: Sequence[str], base: str, wheel: Path) -> list[str]:
+def preload_lines(modules: Sequence[str], base: str) -> list[str]:
     """The hint lines for a page that loads `modules` (paths under web/), with URLs made of
     `base` (the page's way to dist/, ending in "/") and paths under dist/: the runtime and
     the boot's fetches too when blazen.js is among them."""
@@ -239,28 +239,28 @@ def preload_lines(modules: Sequence[str], base: str, wheel: Path) -> list[str]:
         lines += [f'<link rel="modulepreload" href="{base}pyodide/{name}">' for name in runtime]
         lines += [
             f'<link rel="preload" as="fetch" crossorigin="anonymous" href="{base}pyodide/{name}">'
-            for name in hinted_fetches(wheel)
+            for name in hinted_fetches()
         ]
     return lines
 
 
-def with_preload_hints(html: str, page: Path, wheel: Path) -> str:
+def with_preload_hints(html: str, page: Path) -> str:
     """`html` with preload hints for the files its boot loads, before its </head>."""
     modules = module_closure(html)
     if not modules or "</head>" not in html:
         return html
     prefix = os.path.relpath(DIST, page.parent).replace(os.sep, "/")
     base = "./" if prefix == "." else prefix + "/"
-    block = "\n  ".join([HINTS_MARK, *preload_lines(modules, base, wheel)])
+    block = "\n  ".join([HINTS_MARK, *preload_lines(modules, base)])
     head_end = html.index("</head>")
     return f"{html[:head_end]}  {block}\n{html[head_end:]}"
 
 
-def write_preload_hints(wheel: Path) -> Path:
+def write_preload_hints() -> Path:
     """dist/preload-hints.html: the hints of a page that imports blazen.js, for pages of
-    one's own (a template can include it at deploy time: it changes with every build that
-    changes the snapshot)."""
+    one's own (a template can include it at deploy time: it names the snapshot's manifest
+    only when the build made a snapshot)."""
     modules = module_closure('<script type="module">import "./blazen.js";</script>')
-    text = "\n".join([HINTS_MARK, *preload_lines(modules, "./", wheel)]) + "\n"
+    text = "\n".join([HINTS_MARK, *preload_lines(modules, "./")]) + "\n"
     write_text_if_changed(HINTS_FILE, text)
     return HINTS_FILE

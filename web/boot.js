@@ -87,8 +87,8 @@ export async function bootPyodide(options, report) {
   early = null; // used once: a retry after a failed init() requests everything afresh
   const manifest = snapshotWanted ? (started?.manifest ?? fetchSnapshotManifest(indexURL)) : null;
   const factory = snapshotWanted ? (started?.factory ?? importFactory(indexURL)) : null;
-  // The snapshot and the wheel are fetched as soon as the manifest says where they are, not
-  // after the runtime's module has loaded: its version is checked when it has.
+  // The snapshot is fetched as soon as the manifest says where it is, not after the
+  // runtime's module has loaded: its version is checked when it has.
   const opened =
     manifest === null ? null : (started?.opened ?? manifest.then((found) => openSnapshot(indexURL, found)));
   const { loadPyodide, version } = await import(new URL("pyodide.mjs", indexURL).href);
@@ -115,8 +115,8 @@ export async function bootPyodide(options, report) {
 // when its indexURL is that default and `snapshot` is not false (any other init ignores
 // them, and stops the snapshot's fetches below). Nothing large is fetched before init()
 // unless the page asked for it: a page whose <head> hints the manifest (the built pages,
-// and pages with dist/preload-hints.html) has the snapshot and the wheel opened as soon as
-// the manifest arrives. That hint, and not one for the snapshot file itself, is what starts
+// and pages with dist/preload-hints.html) has the snapshot opened as soon as the manifest
+// arrives. That hint, and not one for the snapshot file itself, is what starts
 // the ~6 MB download early: a preload of the file would request it on every visit, a reload
 // too, where the Cache API's copy is used (openSnapshot reads that copy instead, and fetches
 // nothing). None of these promises rejects (a failure is what bootPyodide would meet
@@ -147,12 +147,13 @@ function isHinted(url) {
 // -- boot from a memory snapshot -------------------------------------------------------------
 //
 // `python build.py` makes the snapshot in headless Chromium: Pyodide with blazen_py imported,
-// its non-zero blocks in a small container (expandSparse), gzipped, named after a key of
-// everything it depends on (Pyodide build, wheel). The container is kept in the Cache API
-// under that key, so a new build never meets a stale copy, and old copies are deleted.
+// its non-zero blocks and the wheel's files in a small container (expandContainer), gzipped,
+// named after a key of everything it depends on (Pyodide build, wheel). The container is
+// kept in the Cache API under that key, so a new build never meets a stale copy, and old
+// copies are deleted.
 
 const SNAPSHOT_MANIFEST = "blazen-snapshot.json";
-const SNAPSHOT_FORMAT = 2;
+const SNAPSHOT_FORMAT = 3;
 const SNAPSHOT_CACHE = "blazen-py-snapshot";
 // A wasm32 memory holds at most 4 GiB; the snapshot is ~32 MiB.
 const MAX_IMAGE = 2 ** 32;
@@ -182,8 +183,8 @@ function reportFallback(report, reason) {
   return null;
 }
 
-// Where the snapshot is, and promises of its bytes and of the wheel's (to restore the
-// package files), started at once; or {reason} when the manifest shows there is none to use.
+// Where the snapshot is, and the promise of its container's bytes, started at once; or
+// {reason} when the manifest shows there is none to use.
 // Checks that need the runtime's version wait for usableSnapshot.
 function openSnapshot(indexURL, found) {
   if (found.manifest === undefined) return { reason: found.reason };
@@ -194,28 +195,20 @@ function openSnapshot(indexURL, found) {
   if (!Number.isSafeInteger(manifest.size) || manifest.size <= 0 || manifest.size > MAX_IMAGE) {
     return { reason: `snapshot size ${JSON.stringify(manifest.size)} is not a memory image's` };
   }
-  if (!Number.isSafeInteger(manifest.sparse_size) || manifest.sparse_size < 16 || manifest.sparse_size > MAX_IMAGE) {
-    return { reason: `snapshot container size ${JSON.stringify(manifest.sparse_size)} is not a container's` };
+  const size = manifest.container_size;
+  if (!Number.isSafeInteger(size) || size < CONTAINER_HEAD || size > MAX_IMAGE) {
+    return { reason: `snapshot container size ${JSON.stringify(size)} is not a container's` };
   }
   let url;
-  let wheelURL;
   try {
     url = new URL(manifest.file, indexURL);
-    wheelURL = new URL(manifest.wheel, indexURL);
   } catch {
     return { reason: `${SNAPSHOT_MANIFEST} names no usable file` };
   }
   const stop = new AbortController(); // when the runtime turns out to be another version
-  const wheel = fetch(wheelURL, { signal: stop.signal }).then(async (response) => {
-    if (!response.ok) throw new Error(`${manifest.wheel}: HTTP ${response.status}`);
-    return new Uint8Array(await response.arrayBuffer());
-  });
-  wheel.catch(() => {}); // awaited later; a failure there is reported as a fallback
-  // Its files are inflated while the snapshot still downloads (null: unpackArchive does it).
-  const files = wheel.then(wheelFiles).catch(() => null);
   const packed = packedSnapshot(url, manifest, stop.signal);
-  packed.catch(() => {}); // the same: a 404 may come while the runtime's code still loads
-  return { url, manifest, wheel, files, packed, stop };
+  packed.catch(() => {}); // awaited later: a 404 may come while the runtime's code still loads
+  return { url, manifest, packed, stop };
 }
 
 // The opened snapshot when this runtime can load it, else null (the fetches stopped, the
@@ -240,14 +233,14 @@ async function packedSnapshot(url, manifest, signal) {
   if (cached) {
     dropPreload(url); // at once: the sooner it is cancelled, the less of it is decoded
     const packed = new Uint8Array(await cached.arrayBuffer());
-    if (packed.length === manifest.sparse_size) return { packed, cache: null };
+    if (packed.length === manifest.container_size) return { packed, cache: null };
     await cache.delete(key).catch(() => {});
   }
   // On a page that preloads the file, this request is given the preload's response.
   const response = await fetch(url, { signal });
   if (!response.ok) throw new Error(`${manifest.file}: HTTP ${response.status}`);
   try {
-    return { packed: await containerBytes(response, manifest.sparse_size), cache };
+    return { packed: await containerBytes(response, manifest.container_size), cache };
   } catch (error) {
     throw new Error(`${manifest.file} is damaged (${error.message})`);
   }
@@ -302,69 +295,69 @@ function isGzip(head) {
   return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
 }
 
-// -- the wheel's files ------------------------------------------------------------------------
+// -- the container ----------------------------------------------------------------------------
 //
-// A snapshot boot puts the wheel's files back where the snapshot's page unpacked them
-// (Pyodide's unpackArchive: the working directory). unpackArchive does it in Python after
-// the interpreter is restored, on the critical path (~50 ms; over 100 under load): the
-// files are read here instead, with DecompressionStream while the snapshot downloads, and
-// only written once Pyodide is up. Anything but a plain zip of stored or deflated entries
-// (zip64, encryption, an odd name, a size that does not match) is left to unpackArchive.
+// What the page restores Python from: the memory image (its non-zero blocks; everything
+// between them is zero) and the wheel's files, which are not in the image (Pyodide's file
+// system lives in JS). Made by pack_container in blazen_build/snapshot.py. All integers are
+// little-endian u32:
+//
+//   magic "BLZSNAP3", image size, block-run count R, file count F,
+//   R x (offset, length), F x (name length, data length),
+//   the runs' bytes in order, then each file's UTF-8 name and data in order.
+//
+// Every bound and every name is checked: a damaged or hostile file is an error here (the page
+// then boots normally), never a bad image or a file written outside the working directory.
 
-const ZIP_END = 0x06054b50;
-const ZIP_ENTRY = 0x02014b50;
-const ZIP_LOCAL = 0x04034b50;
+const CONTAINER_MAGIC = "BLZSNAP3";
+const CONTAINER_HEAD = 20;
 
-// [name, bytes] of each file of the zip `bytes` (directories are implied by the names).
-async function wheelFiles(bytes) {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const fail = (why) => {
-    throw new Error(`wheel: ${why}`);
-  };
-  let end = bytes.length - 22;
-  while (end >= 0 && end >= bytes.length - 22 - 0xffff && view.getUint32(end, true) !== ZIP_END) end -= 1;
-  if (end < 0 || end < bytes.length - 22 - 0xffff) fail("no end of central directory");
-  const count = view.getUint16(end + 10, true);
-  let at = view.getUint32(end + 16, true);
+// Fill `image` (zeroed, of the manifest's size) from the container `packed`; return its
+// files as [name, bytes] (views of `packed`).
+function expandContainer(packed, manifest, image) {
+  const damaged = (why) => new Error(`${manifest.file} is damaged (${why})`);
+  if (packed.length < CONTAINER_HEAD) throw damaged("too short");
+  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
+  if (new TextDecoder().decode(packed.subarray(0, 8)) !== CONTAINER_MAGIC) throw damaged("not a snapshot container");
+  const size = view.getUint32(8, true);
+  const runs = view.getUint32(12, true);
+  const count = view.getUint32(16, true);
+  if (size !== manifest.size) throw new Error(`${manifest.file} holds ${size} bytes, its manifest says ${manifest.size}`);
+  const pair = (index) => [view.getUint32(CONTAINER_HEAD + 8 * index, true), view.getUint32(CONTAINER_HEAD + 8 * index + 4, true)];
+  let position = CONTAINER_HEAD + 8 * (runs + count);
+  if (position > packed.length) throw damaged("its tables are cut short");
+  let end = 0;
+  for (let index = 0; index < runs; index += 1) {
+    const [offset, length] = pair(index);
+    if (offset < end || offset + length > size || position + length > packed.length) throw damaged(`run ${index} out of bounds`);
+    image.set(packed.subarray(position, position + length), offset);
+    position += length;
+    end = offset + length;
+  }
   const names = new TextDecoder("utf-8", { fatal: true });
-  const pending = [];
+  const files = [];
   for (let index = 0; index < count; index += 1) {
-    if (at + 46 > end || view.getUint32(at, true) !== ZIP_ENTRY) fail(`entry ${index} out of bounds`);
-    const flags = view.getUint16(at + 8, true);
-    const method = view.getUint16(at + 10, true);
-    const packedSize = view.getUint32(at + 20, true);
-    const size = view.getUint32(at + 24, true);
-    const nameLength = view.getUint16(at + 28, true);
-    const skip = nameLength + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
-    const local = view.getUint32(at + 42, true);
-    if (at + 46 + skip > end) fail(`entry ${index} out of bounds`);
-    const name = names.decode(bytes.subarray(at + 46, at + 46 + nameLength));
-    at += 46 + skip;
-    if (flags & 1 || (method !== 0 && method !== 8)) fail(`${name}: encrypted or method ${method}`);
-    if (!safeName(name)) fail(`${JSON.stringify(name)} is not a plain relative path`);
-    if (name.endsWith("/")) continue;
-    if (local + 30 > end || view.getUint32(local, true) !== ZIP_LOCAL) fail(`${name}: no local header`);
-    const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
-    if (start + packedSize > end) fail(`${name} out of bounds`);
-    pending.push(inflated(bytes.subarray(start, start + packedSize), method, size, name).then((data) => [name, data]));
+    const [nameLength, length] = pair(runs + index);
+    if (position + nameLength + length > packed.length) throw damaged(`file ${index} out of bounds`);
+    let name;
+    try {
+      name = names.decode(packed.subarray(position, position + nameLength));
+    } catch {
+      throw damaged(`file ${index} is not named in UTF-8`);
+    }
+    if (!safeName(name)) throw damaged(`file ${index}: ${JSON.stringify(name)} is not a plain relative path`);
+    position += nameLength;
+    files.push([name, packed.subarray(position, position + length)]);
+    position += length;
   }
-  return Promise.all(pending);
+  if (position !== packed.length) throw damaged("bytes left over after its files");
+  return files;
 }
 
+// A relative path of a file, with no empty, "." or ".." part (what pack_container accepts).
 function safeName(name) {
-  const parts = name.replace(/\/$/, "").split("/");
-  return name.length > 0 && !name.startsWith("/") && !name.includes("\\") && parts.every((p) => p !== "" && p !== "." && p !== "..");
-}
-
-async function inflated(packed, method, size, name) {
-  let data;
-  try {
-    data = method === 0 ? packed : await decompressed(packed, "deflate-raw", size);
-  } catch (error) {
-    throw new Error(`wheel: ${name}: ${error.message}`);
-  }
-  if (data.length !== size) throw new Error(`wheel: ${name} holds ${data.length} bytes, not ${size}`);
-  return data;
+  const parts = name.split("/");
+  return name.length > 0 && !name.includes("\\") && parts.every((p) => p !== "" && p !== "." && p !== "..");
 }
 
 // The files under Pyodide's working directory, where unpackArchive would have put them.
@@ -375,33 +368,6 @@ function writeFiles(FS, files) {
     if (slash > 0) FS.mkdirTree(`${root}/${name.slice(0, slash)}`);
     FS.writeFile(`${root}/${name}`, data);
   }
-}
-
-// The memory image a container holds: u32 little-endian magic "BLZSPRS1" (8 bytes), image
-// size, run count, (offset, length) per run, then the runs' bytes; everything between the
-// runs is zero. Every bound is checked: a damaged file is an error here, never a bad image.
-const SPARSE_MAGIC = "BLZSPRS1";
-
-function expandSparse(packed, manifest, image) {
-  const damaged = (why) => new Error(`${manifest.file} is damaged (${why})`);
-  if (packed.length < 16) throw damaged("too short");
-  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
-  if (new TextDecoder().decode(packed.subarray(0, 8)) !== SPARSE_MAGIC) throw damaged("not a snapshot container");
-  const size = view.getUint32(8, true);
-  const count = view.getUint32(12, true);
-  if (size !== manifest.size) throw new Error(`${manifest.file} holds ${size} bytes, its manifest says ${manifest.size}`);
-  let position = 16 + 8 * count;
-  if (position > packed.length) throw damaged("its run table is cut short");
-  let end = 0;
-  for (let index = 0; index < count; index += 1) {
-    const offset = view.getUint32(16 + 8 * index, true);
-    const length = view.getUint32(20 + 8 * index, true);
-    if (offset < end || offset + length > size || position + length > packed.length) throw damaged(`run ${index} out of bounds`);
-    image.set(packed.subarray(position, position + length), offset);
-    position += length;
-    end = offset + length;
-  }
-  if (position !== packed.length) throw damaged("bytes left over after its runs");
 }
 
 // A body the browser may not have decoded (see containerBytes): gunzipped here, as it
@@ -500,9 +466,12 @@ async function forgetSnapshot(url) {
 async function bootFromSnapshot(loadPyodide, indexURL, snapshot, factory, report) {
   let problem = null; // the snapshot's own failure (HTTP, damage) is reported as it is
   const image = new Uint8Array(snapshot.manifest.size);
+  // The package's files (views of the container) until they are written. Not what `filled`
+  // resolves to: Pyodide keeps the module factory, which holds `filled`, for good.
+  let files = null;
   const filled = snapshot.packed.then((found) => {
     report("restore", 0.5, "Restoring Python from the memory snapshot");
-    expandSparse(found.packed, snapshot.manifest, image);
+    files = expandContainer(found.packed, snapshot.manifest, image);
   });
   filled.catch((error) => {
     problem = error.message;
@@ -515,15 +484,16 @@ async function bootFromSnapshot(loadPyodide, indexURL, snapshot, factory, report
   let instance;
   try {
     instance = await loadPyodide(options);
-    // The file system is not in the snapshot: put the package's files back before any
-    // import can need them (lazily imported submodules, package metadata).
-    const files = await snapshot.files;
-    if (files === null) instance.unpackArchive(await snapshot.wheel, "wheel");
-    else writeFiles(instance.FS, files);
+    // The file system is not in the image: put the package's files back before any import
+    // can need them (lazily imported submodules, package metadata).
+    await filled;
+    writeFiles(instance.FS, files);
   } catch (error) {
+    files = null;
     await forgetSnapshot(snapshot.url);
     return reportFallback(report, problem ?? `it did not load (${error.message})`);
   }
+  files = null;
   const { packed, cache } = await snapshot.packed;
   // Storing 15 MB blocks the page for tens of ms: wait until it is idle (after the first run).
   if (cache) whenIdle(() => rememberSnapshot(cache, snapshot.url, packed));

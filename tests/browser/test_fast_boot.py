@@ -27,7 +27,13 @@ import pytest
 
 from blazen_build.paths import DIST, DIST_PYODIDE, PYODIDE_VERSION
 from blazen_build.server import StaticHandler, make_server, serving
-from blazen_build.snapshot import SNAPSHOT_MANIFEST, pack_sparse, snapshot_key, unpack_sparse
+from blazen_build.snapshot import (
+    SNAPSHOT_MANIFEST,
+    pack_container,
+    snapshot_key,
+    unpack_container,
+    wheel_files,
+)
 from blazen_build.wheel import version, wheel_name
 
 BOOT_TIMEOUT_MS = 120_000
@@ -153,10 +159,11 @@ def test_build_made_a_snapshot_for_this_runtime_and_wheel() -> None:
     assert manifest["wheel"] == wheel.name
     assert manifest["pyodide"] == PYODIDE_VERSION
     packed = gzip.decompress((DIST_PYODIDE / manifest["file"]).read_bytes())
-    assert len(packed) == manifest["sparse_size"]
-    raw = unpack_sparse(packed)
+    assert len(packed) == manifest["container_size"]
+    raw, files = unpack_container(packed)
     assert len(raw) == manifest["size"]
     assert len(packed) < 0.75 * len(raw)  # the zero blocks stay out of the file
+    assert files == wheel_files(wheel)  # what the page writes back, not fetching the wheel
     # Pyodide's header: a magic number, then the build id the runtime checks on load.
     build_id = re.search(r'BUILD_ID:"([0-9a-f]{64})"', (DIST_PYODIDE / "pyodide.mjs").read_text())
     assert build_id is not None
@@ -238,7 +245,7 @@ def test_a_snapshot_served_with_content_encoding_boots_and_is_cached(
         size = visitor.page.evaluate(
             f"async () => (await (await (await caches.open('{CACHE_NAME}')).match('{encoded.snapshot_url()}?decoded')).arrayBuffer()).byteLength"
         )
-        assert size == site.manifest["sparse_size"]
+        assert size == site.manifest["container_size"]
 
 
 def test_the_page_does_not_keep_the_snapshot_bytes(visitor: Visitor, site: Site) -> None:
@@ -381,15 +388,17 @@ def test_a_cached_copy_of_the_wrong_size_is_dropped_and_fetched_again(visitor: V
     size = visitor.page.evaluate(
         f"async () => (await (await (await caches.open('{CACHE_NAME}')).match('{site.snapshot_url()}?decoded')).arrayBuffer()).byteLength"
     )
-    assert size == site.manifest["sparse_size"]
+    assert size == site.manifest["container_size"]
 
 
 def test_a_cached_copy_that_does_not_load_is_forgotten(visitor: Visitor, site: Site) -> None:
     visitor.page.goto(site.url + "_test/blank.html")
     # a well-formed container of the right size whose runs hold only zeros
     packed = gzip.decompress(site.snapshot_path.read_bytes())
-    table_end = 16 + 8 * int.from_bytes(packed[12:16], "little")
-    visitor.put_in_cache(site.snapshot_url(), packed[:table_end] + bytes(len(packed) - table_end))
+    runs, files = int.from_bytes(packed[12:16], "little"), int.from_bytes(packed[16:20], "little")
+    start = 20 + 8 * (runs + files)
+    end = start + sum(int.from_bytes(packed[24 + 8 * i : 28 + 8 * i], "little") for i in range(runs))
+    visitor.put_in_cache(site.snapshot_url(), packed[:start] + bytes(end - start) + packed[end:])
     outcome = visitor.boot(site)
     assert outcome["result"] == 42
     assert re.search(r"it did not load \(.*invalid magic number", fallback_message(outcome))
@@ -433,11 +442,23 @@ def truncate(site: Site) -> None:
     site.snapshot_path.write_bytes(data[: len(data) // 2])
 
 
+def container(site: Site) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The memory image and the files of the site's snapshot."""
+    return unpack_container(gzip.decompress(site.snapshot_path.read_bytes()))
+
+
+def write_container(site: Site, packed: bytes) -> None:
+    """`packed` as the site's snapshot file, its manifest's container size made to match."""
+    site.snapshot_path.write_bytes(gzip.compress(packed, compresslevel=1))
+    site.write_manifest({**site.manifest, "container_size": len(packed)})
+
+
 def other_build_id(site: Site) -> None:
     """A well-formed snapshot of another Pyodide build: only its build id differs."""
-    raw = bytearray(unpack_sparse(gzip.decompress(site.snapshot_path.read_bytes())))
-    raw[16:48] = bytes(32)
-    site.snapshot_path.write_bytes(gzip.compress(pack_sparse(bytes(raw)), compresslevel=1))
+    raw, files = container(site)
+    image = bytearray(raw)
+    image[16:48] = bytes(32)
+    write_container(site, pack_container(bytes(image), files))
 
 
 def bad_run_table(site: Site) -> None:
@@ -455,9 +476,51 @@ def wrong_magic(site: Site) -> None:
 
 
 def not_a_container(site: Site) -> None:
-    """A format-1 file (the raw image, gzipped) under a format-2 manifest."""
-    raw = unpack_sparse(gzip.decompress(site.snapshot_path.read_bytes()))
+    """A format-1 file (the raw image, gzipped) under a format-3 manifest."""
+    raw, _ = container(site)
     site.snapshot_path.write_bytes(gzip.compress(raw, compresslevel=1))
+
+
+def renamed_file(site: Site, name: bytes) -> None:
+    """The container with its first file renamed to `name` (bytes: not always UTF-8), its
+    tables and sizes kept consistent: a hostile container, not a damaged one."""
+    raw, files = container(site)
+    placeholder = "p" * len(name)
+    packed = pack_container(raw, [(placeholder, files[0][1]), *files[1:]])
+    runs = int.from_bytes(packed[12:16], "little")
+    lengths = [int.from_bytes(packed[24 + 8 * i : 28 + 8 * i], "little") for i in range(runs)]
+    start = 20 + 8 * (runs + len(files)) + sum(lengths)  # the first file's name
+    assert packed[start : start + len(name)] == placeholder.encode()
+    write_container(site, packed[:start] + name + packed[start + len(name) :])
+
+
+def file_outside_the_working_directory(site: Site) -> None:
+    renamed_file(site, b"../../escaped.py")
+
+
+def absolute_file_name(site: Site) -> None:
+    renamed_file(site, b"/tmp/escaped.py")
+
+
+def file_name_not_utf8(site: Site) -> None:
+    renamed_file(site, b"bad\xff\xfe.py")
+
+
+def file_past_the_end(site: Site) -> None:
+    """A file table whose last file claims more bytes than the container has."""
+    raw, files = container(site)
+    packed = bytearray(pack_container(raw, files))
+    runs = int.from_bytes(packed[12:16], "little")
+    last = 20 + 8 * (runs + len(files) - 1) + 4  # the last file's data length
+    packed[last : last + 4] = (0xFFFFFF00).to_bytes(4, "little")
+    write_container(site, bytes(packed))
+
+
+def huge_file_count(site: Site) -> None:
+    """A head that claims 2**32 - 1 files: refused from the tables' size, nothing allocated."""
+    packed = bytearray(gzip.decompress(site.snapshot_path.read_bytes()))
+    packed[16:20] = (0xFFFFFFFF).to_bytes(4, "little")
+    site.snapshot_path.write_bytes(gzip.compress(bytes(packed), compresslevel=1))
 
 
 def other_pyodide(site: Site) -> None:
@@ -490,12 +553,19 @@ def size_not_a_number(site: Site) -> None:
 
 
 def container_size_not_a_number(site: Site) -> None:
-    site.write_manifest({**site.manifest, "sparse_size": None})
+    site.write_manifest({**site.manifest, "container_size": None})
+
+
+def format_2_manifest(site: Site) -> None:
+    """A manifest of the format before the container held the wheel's files."""
+    manifest = {**site.manifest, "format": 2, "sparse_size": site.manifest["container_size"]}
+    del manifest["container_size"]
+    site.write_manifest(manifest)
 
 
 def inflates_past_its_size(site: Site) -> None:
     # What the file inflates to is more than the manifest says: reading stops at the limit.
-    site.write_manifest({**site.manifest, "sparse_size": 4096})
+    site.write_manifest({**site.manifest, "container_size": 4096})
 
 
 FALLBACKS: list[tuple[Callable[[Site], None], str]] = [
@@ -514,6 +584,15 @@ FALLBACKS: list[tuple[Callable[[Site], None], str]] = [
     (absurd_size, r"snapshot size 9007199254740992 is not a memory image's"),
     (size_not_a_number, r'snapshot size "31457280" is not a memory image\'s'),
     (container_size_not_a_number, r"snapshot container size null is not a container's"),
+    (format_2_manifest, r"snapshot format 2, expected 3"),
+    (
+        file_outside_the_working_directory,
+        r'damaged \(file 0: "\.\./\.\./escaped\.py" is not a plain relative path\)',
+    ),
+    (absolute_file_name, r'damaged \(file 0: "/tmp/escaped\.py" is not a plain relative path\)'),
+    (file_name_not_utf8, r"damaged \(file 0 is not named in UTF-8\)"),
+    (file_past_the_end, r"damaged \(file \d+ out of bounds\)"),
+    (huge_file_count, r"damaged \(its tables are cut short\)"),
     (inflates_past_its_size, r"blazen-snapshot-\w+\.bin\.gz is damaged \(it inflates past 4096 bytes\)"),
 ]
 
@@ -587,10 +666,10 @@ def test_the_built_pages_hint_every_file_of_the_boot(page: str) -> None:
         "pyodide/pyodide.asm.wasm": "preload",
         "pyodide/pyodide-lock.json": "preload",
         "pyodide/blazen-snapshot.json": "preload",
-        f"pyodide/{manifest['wheel']}": "preload",
     }
     assert {path: found.get(path) for path in wanted} == wanted
     assert f"pyodide/{manifest['file']}" not in found  # opened at import, see below
+    assert f"pyodide/{manifest['wheel']}" not in found  # its files are in the snapshot
     assert all((DIST / path).is_file() for path in found), found
     assert len(found) == len(hints(page))  # no file hinted twice
 
@@ -614,8 +693,9 @@ def test_each_hinted_file_is_used_and_fetched_once(browser: Any, site: Site) -> 
     finally:
         context.close()
     hinted = [f"{site.url}{path}" for _, path in hints("embed.html")]
-    assert len(hinted) >= 9
+    assert len(hinted) >= 8
     assert {url: requests.count(url) for url in hinted} == dict.fromkeys(hinted, 1)
+    assert not [url for url in requests if url.endswith(".whl")]  # restored from the snapshot
     assert [w for w in warnings if "preload" in w] == []
 
 
@@ -662,7 +742,7 @@ def test_a_page_with_the_hints_fetches_each_file_once_and_the_snapshot_only_on_a
     hinted file twice or leaves a preload unused."""
     url = hinted_page(site)
     hinted = hinted_urls(site)
-    assert len(hinted) >= 11
+    assert len(hinted) >= 10
     assert site.snapshot_url() not in hinted
     warnings: list[str] = []
     visitor.page.on("console", lambda m: warnings.append(m.text) if "preload" in m.text else None)
@@ -691,7 +771,7 @@ def test_a_hinted_page_has_the_snapshot_fetched_before_init_on_a_first_visit_onl
     visitor: Visitor, site: Site
 ) -> None:
     """A page that calls init() well after importing blazen.js: with the manifest hinted,
-    the snapshot and the wheel are requested at import, once the manifest names them (the
+    the snapshot is requested at import, once the manifest names it (the
     unhinted page waits for init(): test_init_uses_the_requests_started_at_import). On a
     reload the Cache API's copy is opened then instead, and the file is not requested."""
     url = hinted_page(site, "blank.html")
@@ -700,7 +780,7 @@ def test_a_hinted_page_has_the_snapshot_fetched_before_init_on_a_first_visit_onl
     assert booted_from_snapshot(first), first["stages"]
     wheel = f"{site.url}pyodide/{site.manifest['wheel']}"
     assert first["started"].get(site.snapshot_url()) == [True], first["started"]
-    assert first["started"].get(wheel) == [True], first["started"]
+    assert wheel not in first["started"]  # its files come in the snapshot's container
     visitor.wait_cached([site.snapshot_url() + "?decoded"])
     visitor.requests.clear()
     visitor.page.reload()
@@ -829,15 +909,21 @@ def test_the_wheels_files_are_put_back_as_unpack_archive_would(visitor: Visitor,
     assert imported == [False, "blazen_py._draw.timeline"]
 
 
-def test_a_wheel_the_page_cannot_read_is_left_to_unpack_archive(visitor: Visitor, site: Site) -> None:
-    """A zip the page's own reader refuses (here: an entry named with "..", which it never
-    writes) is unpacked by Pyodide as before: the boot still uses the snapshot."""
-    wheel = site.root / "pyodide" / site.manifest["wheel"]
-    with zipfile.ZipFile(wheel, "a") as archive:
-        archive.writestr("../outside.txt", b"never written above the working directory")
+ESCAPED = """async () => (await (await import('/blazen.js')).default()).runPython(`
+import os
+[os.path.exists(p) for p in ("../../escaped.py", "/escaped.py", "../escaped.py")]
+`).toJs()"""
+
+
+def test_a_container_file_named_outside_the_working_directory_is_never_written(
+    visitor: Visitor, site: Site
+) -> None:
+    """A hostile container (well-formed, its first file named "../../escaped.py") is refused
+    whole before anything is written: the page boots normally, and no file lands above the
+    working directory (nor anywhere else)."""
+    file_outside_the_working_directory(site)
     outcome = visitor.boot(site)
-    assert booted_from_snapshot(outcome), outcome["stages"]
-    files = visitor.page.evaluate(FILES_OF_THE_PAGE)
-    assert files == {k: v for k, v in wheel_contents(wheel).items() if not k.startswith("..")}
-    outside = "async () => (await (await import('/blazen.js')).default()).runPython('import os; os.path.exists(\"../outside.txt\")')"
-    assert visitor.page.evaluate(outside) is False
+    assert outcome["result"] == 42
+    assert "is not a plain relative path" in fallback_message(outcome)
+    assert visitor.page.evaluate(ESCAPED) == [False, False, False]
+    assert visitor.cached() == []

@@ -111,6 +111,9 @@ def test_serve_rejects_what_is_not_a_port(port: str) -> None:
 # -- the memory snapshot's container and how `serve` sends it ---------------------------------
 
 
+FILES = [("pkg/__init__.py", b"x = 1\n"), ("pkg/empty.txt", b""), ("pkg-1.0.dist-info/RECORD", b"r" * 5000)]
+
+
 @pytest.mark.parametrize(
     "image",
     [
@@ -123,33 +126,74 @@ def test_serve_rejects_what_is_not_a_port(port: str) -> None:
     ],
     ids=["empty", "one-byte", "all-zero", "tail-block", "two-runs", "odd-size"],
 )
-def test_the_sparse_container_round_trips_and_leaves_out_zero_blocks(image: bytes) -> None:
-    from blazen_build.snapshot import SPARSE_BLOCK, pack_sparse, unpack_sparse
+@pytest.mark.parametrize("files", [[], FILES], ids=["no-files", "files"])
+def test_the_container_round_trips_and_leaves_out_zero_blocks(
+    image: bytes, files: list[tuple[str, bytes]]
+) -> None:
+    from blazen_build.snapshot import SPARSE_BLOCK, pack_container, unpack_container
 
-    packed = pack_sparse(image)
-    assert unpack_sparse(packed) == image
+    packed = pack_container(image, files)
+    assert unpack_container(packed) == (image, files)
     blocks = [image[i : i + SPARSE_BLOCK] for i in range(0, len(image), SPARSE_BLOCK)]
     kept = sum(len(block) for block in blocks if any(block))  # the zero blocks stay out
     runs = int.from_bytes(packed[12:16], "little")
-    assert len(packed) == 16 + 8 * runs + kept
+    stored = sum(len(name.encode()) + len(data) for name, data in files)  # stored as they are
+    assert len(packed) == 20 + 8 * (runs + len(files)) + kept + stored
+
+
+def test_the_snapshot_container_holds_every_file_of_the_wheel(tmp_path: Path) -> None:
+    import zipfile
+
+    from blazen_build.snapshot import wheel_files
+
+    wheel = tmp_path / "p-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("p/", b"")  # a directory entry: implied by the names, not stored
+        for name, data in FILES:
+            archive.writestr(name, data)
+    assert wheel_files(wheel) == FILES
+
+
+@pytest.mark.parametrize("name", ["", "/etc/passwd", "a/../../b", "./a", "a//b", "a\\b", "dir/"])
+def test_the_build_refuses_to_put_a_file_of_an_odd_name_in_the_container(name: str) -> None:
+    from blazen_build.common import BuildError
+    from blazen_build.snapshot import pack_container
+
+    with pytest.raises(BuildError, match="not a plain relative file path"):
+        pack_container(b"\x01", [(name, b"data")])
+
+
+def _first_file_name_length(packed: bytes) -> int:
+    """Where the first file's name length sits: after the head and the run table."""
+    return 20 + 8 * int.from_bytes(packed[12:16], "little")
 
 
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda p: b"NOTSPRS1" + p[8:], "not a blazen snapshot container"),
-        (lambda p: p[:20] + (2**31).to_bytes(4, "little") + p[24:], "out of bounds"),
+        (lambda p: p[:10], "cut short"),
+        (lambda p: b"BLZSPRS1" + p[8:], "not a blazen snapshot container"),  # a format-2 file
+        (lambda p: p[:20] + (2**31).to_bytes(4, "little") + p[24:], "block run 0 .* out of bounds"),
+        (lambda p: p[:16] + (2**30).to_bytes(4, "little") + p[20:], "tables .* cut short"),
+        (
+            lambda p: (
+                p[: _first_file_name_length(p)]
+                + (2**31).to_bytes(4, "little")
+                + p[_first_file_name_length(p) + 4 :]
+            ),
+            "file 0 .* out of bounds",
+        ),
         (lambda p: p + b"\x00", "left over"),
-        (lambda p: p[:-1], "out of bounds"),
+        (lambda p: p[:-1], "file 2 .* out of bounds"),
     ],
-    ids=["magic", "long-run", "trailing", "cut"],
+    ids=["head", "magic", "long-run", "file-count", "long-name", "trailing", "cut"],
 )
 def test_a_damaged_container_is_refused(damage: object, message: str) -> None:
-    from blazen_build.snapshot import pack_sparse, unpack_sparse
+    from blazen_build.snapshot import pack_container, unpack_container
 
-    packed = pack_sparse(b"\x07" * 5000)
+    packed = pack_container(b"\x07" * 5000, FILES)
     with pytest.raises(ValueError, match=message):
-        unpack_sparse(damage(packed))  # type: ignore[operator]
+        unpack_container(damage(packed))  # type: ignore[operator]
 
 
 def test_serve_sends_gzip_files_with_content_encoding_to_clients_that_accept_it(tmp_path: Path) -> None:

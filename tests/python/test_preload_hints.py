@@ -38,15 +38,14 @@ def hinted(text: str) -> dict[str, str]:
 
 def boot_files() -> dict[str, str]:
     """What a boot of blazen.js loads, by path under dist/, but the snapshot file: a
-    preload of it would request it on reloads too, where the Cache API's copy is used."""
+    preload of it would request it on reloads too, where the Cache API's copy is used. No
+    wheel: a boot from the snapshot has its files in the snapshot's container."""
     files = dict.fromkeys(("blazen.js", "boot.js", "errors.js", "codec.js", "remote.js"), "module")
     files |= {"pyodide/pyodide.mjs": "module", "pyodide/pyodide.asm.mjs": "module"}
     for name in ("pyodide.asm.wasm", "pyodide-lock.json", "python_stdlib.zip"):
         files[f"pyodide/{name}"] = "fetch"
     if SNAPSHOT_MANIFEST.is_file():
-        manifest = json.loads(SNAPSHOT_MANIFEST.read_text())
-        for name in ("blazen-snapshot.json", manifest["wheel"]):
-            files[f"pyodide/{name}"] = "fetch"
+        files["pyodide/blazen-snapshot.json"] = "fetch"
     return files
 
 
@@ -58,16 +57,16 @@ def test_the_hints_file_names_exactly_the_files_of_a_boot() -> None:
     assert all((DIST / href).is_file() for href in found), found
 
 
-def test_the_hints_name_the_manifest_and_this_builds_wheel_not_the_snapshot_file() -> None:
+def test_the_hints_name_the_manifest_not_the_snapshot_file_nor_the_wheel() -> None:
     if not SNAPSHOT_MANIFEST.is_file():
         pytest.skip("no memory snapshot in dist/ (no Chromium at build time)")
     manifest = json.loads(SNAPSHOT_MANIFEST.read_text())
     found = hinted(HINTS_FILE.read_text())
     assert "./pyodide/blazen-snapshot.json" in found  # what makes boot.js open it at import
-    assert f"./pyodide/{manifest['wheel']}" in found
     assert not [href for href in found if "blazen-snapshot-" in href], found
-    wheels = [p.name for p in DIST_PYODIDE.glob("blazen_py-*.whl")]
-    assert wheels == [manifest["wheel"]]  # the hint can only be for the file that is there
+    # The snapshot's container holds the wheel's files: a boot from it never fetches the wheel.
+    assert (DIST_PYODIDE / manifest["wheel"]).is_file()
+    assert not [href for href in found if href.endswith(".whl")], found
 
 
 @pytest.mark.parametrize("page", ["index.html", "embed.html"])
@@ -84,16 +83,14 @@ def test_a_page_in_a_subfolder_gets_paths_up_to_dist() -> None:
         "<html><head><title>t</title></head><body>"
         '<script type="module">\nimport init from "./blazen.js";\n</script></body></html>'
     )
-    wheel = next(DIST_PYODIDE.glob("blazen_py-*.whl"))
-    out = with_preload_hints(html, DIST / "deep" / "page.html", wheel)
+    out = with_preload_hints(html, DIST / "deep" / "page.html")
     found = hinted(out)
     assert found == {f"../{path}": kind for path, kind in boot_files().items()}
     assert out.index(HINTS_MARK) < out.index("</head>")
 
 
 def test_a_page_without_blazen_js_gets_only_its_modules() -> None:
-    wheel = next(DIST_PYODIDE.glob("blazen_py-*.whl"))
-    assert preload_lines(["graph.js"], "./", wheel) == ['<link rel="modulepreload" href="./graph.js">']
+    assert preload_lines(["graph.js"], "./") == ['<link rel="modulepreload" href="./graph.js">']
 
 
 def test_the_bench_cold_page_carries_the_hints_from_the_sites_root() -> None:
