@@ -1222,7 +1222,7 @@ class Report:
             "snapshot": {
                 "import the module": ("", "module"),
                 "fetch + gunzip the snapshot (or read the cached copy)": ("snapshot", "restore"),
-                "loadPyodide from the snapshot, unpack the wheel": ("restore", "package"),
+                "loadPyodide from the snapshot, write the package's files": ("restore", "package"),
             },
         }
         for variant in ("blazen", "snapshot"):
@@ -1247,8 +1247,8 @@ class Report:
             "",
             "Marks are `performance.now()` in the page (ms since navigation start); blazen.js's come "
             "from its `onProgress` callback. The snapshot is made by `python build.py` in headless "
-            "Chromium: Pyodide with blazen_py imported, 30 MB, its non-zero blocks served "
-            "compressed (~6 MB). The snapshot's page carries the build's preload hints "
+            "Chromium: Pyodide with blazen_py imported, 30 MB; its non-zero blocks and the "
+            "wheel's files are served in one compressed container (~6 MB). The snapshot's page carries the build's preload hints "
             "(dist/preload-hints.html); a reload reads blazen.js's decoded copy from the Cache "
             "API: the hints name the manifest, not the snapshot file, so a reload does not request it.",
             "",
