@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from blazen_build.snapshot import SNAPSHOT_MANIFEST
+
 BOOT_TIMEOUT_MS = 120_000
 
 
@@ -89,7 +91,11 @@ def test_page_requests_nothing_from_another_origin(page_run: PageRun, base_url: 
     foreign = [url for url in fetched if urlsplit(url)[:2] != origin]
     assert foreign == []
     assert any(url.endswith(".wasm") for url in page_run.requests)
-    assert any(url.endswith(".whl") for url in page_run.requests)
+    # blazen_py came from this origin: in the snapshot's container when the build made one
+    # (the page then never fetches the wheel), else as the wheel.
+    snapshot = SNAPSHOT_MANIFEST.is_file()
+    assert any(("blazen-snapshot-" if snapshot else ".whl") in url for url in page_run.requests)
+    assert snapshot != any(url.endswith(".whl") for url in page_run.requests)
 
 
 def test_page_logs_no_console_error(page_run: PageRun) -> None:

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from blazen_build.snapshot import SNAPSHOT_MANIFEST
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
 from llm_server import ARTICLE, LLMTestServer
 
@@ -317,8 +319,11 @@ def test_a_python_sub_workflow_step_is_drawn_as_a_box(visit: Visit) -> None:
     labels = cell.locator("svg.graph g.node.box > text").all_text_contents()
     assert labels == ["<b>check</b>", "each \u00b7 map", "both \u00b7 parallel"]
     assert _nested_steps(cell) == [
-        ('["<b>check</b>"]', "read"), ('["<b>check</b>"]', "judge"),
-        ('["each"]', "measure"), ('["both"]', "alpha"), ('["both"]', "beta"),
+        ('["<b>check</b>"]', "read"),
+        ('["<b>check</b>"]', "judge"),
+        ('["each"]', "measure"),
+        ('["both"]', "alpha"),
+        ('["both"]', "beta"),
     ], cell.locator("svg.graph").evaluate("s => s.outerHTML")[:6000]
     assert _inside_boxes(cell)
     # the children's stream items (their path) mark the children's nodes, not the parent's
@@ -488,7 +493,11 @@ def test_nothing_is_requested_from_another_origin(visit: Visit, base_url: str, l
     assert foreign == []
     assert [url for url in fetched if urlsplit(url)[:2] == model_origin], "the model server was not called"
     assert any(url.endswith(".wasm") for url in fetched)
-    assert any(url.endswith(".whl") for url in fetched)
+    # blazen_py came from this origin: in the snapshot's container when the build made one
+    # (the page then never fetches the wheel), else as the wheel.
+    snapshot = SNAPSHOT_MANIFEST.is_file()
+    assert any(("blazen-snapshot-" if snapshot else ".whl") in url for url in fetched)
+    assert snapshot != any(url.endswith(".whl") for url in fetched)
 
 
 def test_no_console_error(visit: Visit) -> None:
