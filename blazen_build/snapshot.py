@@ -83,8 +83,10 @@ def pack_container(image: bytes, files: Sequence[tuple[str, bytes]] = ()) -> byt
     if len(image) >= 2**32:
         raise BuildError(f"a memory image of {len(image)} bytes does not fit the snapshot container")
     for name, data in files:
-        if not is_plain_path(name) or len(data) >= 2**32:
+        if not is_plain_path(name):
             raise BuildError(f"{name!r} cannot go in the snapshot container: not a plain relative file path")
+        if len(data) >= 2**32:
+            raise BuildError(f"{name!r} cannot go in the snapshot container: {len(data)} bytes is too large")
     runs = nonzero_runs(image)
     named = [(name.encode(), data) for name, data in files]
     view = memoryview(image)

@@ -395,9 +395,7 @@ def test_a_cached_copy_that_does_not_load_is_forgotten(visitor: Visitor, site: S
     visitor.page.goto(site.url + "_test/blank.html")
     # a well-formed container of the right size whose runs hold only zeros
     packed = gzip.decompress(site.snapshot_path.read_bytes())
-    runs, files = int.from_bytes(packed[12:16], "little"), int.from_bytes(packed[16:20], "little")
-    start = 20 + 8 * (runs + files)
-    end = start + sum(int.from_bytes(packed[24 + 8 * i : 28 + 8 * i], "little") for i in range(runs))
+    start, end = runs_span(packed)
     visitor.put_in_cache(site.snapshot_url(), packed[:start] + bytes(end - start) + packed[end:])
     outcome = visitor.boot(site)
     assert outcome["result"] == 42
@@ -447,6 +445,17 @@ def container(site: Site) -> tuple[bytes, list[tuple[str, bytes]]]:
     return unpack_container(gzip.decompress(site.snapshot_path.read_bytes()))
 
 
+def runs_span(packed: bytes) -> tuple[int, int]:
+    """Where the runs' bytes of the container `packed` start and end (its files follow)."""
+
+    def u32(at: int) -> int:
+        return int.from_bytes(packed[at : at + 4], "little")
+
+    runs, files = u32(12), u32(16)
+    start = 20 + 8 * (runs + files)
+    return start, start + sum(u32(24 + 8 * i) for i in range(runs))
+
+
 def write_container(site: Site, packed: bytes) -> None:
     """`packed` as the site's snapshot file, its manifest's container size made to match."""
     site.snapshot_path.write_bytes(gzip.compress(packed, compresslevel=1))
@@ -487,9 +496,7 @@ def renamed_file(site: Site, name: bytes) -> None:
     raw, files = container(site)
     placeholder = "p" * len(name)
     packed = pack_container(raw, [(placeholder, files[0][1]), *files[1:]])
-    runs = int.from_bytes(packed[12:16], "little")
-    lengths = [int.from_bytes(packed[24 + 8 * i : 28 + 8 * i], "little") for i in range(runs)]
-    start = 20 + 8 * (runs + len(files)) + sum(lengths)  # the first file's name
+    _, start = runs_span(packed)  # the first file's name follows the runs' bytes
     assert packed[start : start + len(name)] == placeholder.encode()
     write_container(site, packed[:start] + name + packed[start + len(name) :])
 
