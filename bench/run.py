@@ -1248,7 +1248,8 @@ class Report:
             "Marks are `performance.now()` in the page (ms since navigation start); blazen.js's come "
             "from its `onProgress` callback. The snapshot is made by `python build.py` in headless "
             "Chromium: Pyodide with blazen_py imported, 30 MB; its non-zero blocks and the "
-            "wheel's files are served in one compressed container (~6 MB). The snapshot's page carries the build's preload hints "
+            "wheel's files are served in one compressed container (~6 MB). The snapshot's page "
+            "carries the build's preload hints "
             "(dist/preload-hints.html); a reload reads blazen.js's decoded copy from the Cache "
             "API: the hints name the manifest, not the snapshot file, so a reload does not request it.",
             "",

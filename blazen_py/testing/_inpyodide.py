@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import textwrap
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -99,39 +100,50 @@ def outcome_failure(outcome: dict[str, Any], runtime: str) -> str | None:
     return f"run_in_blazen[{runtime}]: the body {what} inside Pyodide:\n{outcome.get('traceback', outcome)}"
 
 
+# Runs in the page: starts the body from a timer (so the evaluate that starts it returns
+# first) and reports its outcome as one console message, `mark` + the outcome's JSON.
+_START_IN_PAGE = """([code, mark]) => {
+  const report = console.debug.bind(console);
+  setTimeout(() => window.__blazenTest.pyodide.runPythonAsync(code).then(
+    (out) => report(mark + out),
+    (e) => report(mark + JSON.stringify(
+      { ok: false, kind: 'runtime', traceback: String((e && e.stack) || e) }))), 0);
+}"""
+
+
 def run_in_chromium(page: Any, code: str, timeout: float) -> dict[str, Any]:
     """Run `code` in the BlazenPage's Pyodide. Started from a timer, so a body that blocks
     the page is still caught by the host-side wait (timeout plus a grace period)."""
     from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    # The outcome comes back as a console message, waited for by Playwright's client: that
+    # wait needs nothing from the page. wait_for_function did: once its poller was in the
+    # page, its timeout ended in a call into the page (the poller's abort), which a blocked
+    # page never answers (seen: 1 run in 10 under load hung the user's pytest for good).
+    mark = f"{RESULT_PREFIX}{uuid.uuid4().hex}:"
+    limit = timeout + GRACE_S
     # A DevTools session attached while the page still answers: if the body blocks the
     # page, its script is stopped through it (Runtime.terminateExecution interrupts the
     # page's thread; a session attached only then gets no answer). Left spinning, the
     # renderer kept a user's pytest waiting forever after the failure (seen: 10 minutes).
     devtools = page.page.context.new_cdp_session(page.page)
     try:
-        page.page.evaluate(
-            """([code]) => { window.__blazenRunInBlazen = null;
-              setTimeout(() => window.__blazenTest.pyodide.runPythonAsync(code).then(
-                (out) => { window.__blazenRunInBlazen = out; },
-                (e) => { window.__blazenRunInBlazen = JSON.stringify(
-                  { ok: false, kind: 'runtime', traceback: String((e && e.stack) || e) }); }), 0); }""",
-            [code],
-        )
-        try:
-            handle = page.page.wait_for_function(
-                "() => window.__blazenRunInBlazen", timeout=(timeout + GRACE_S) * 1000, polling=50
-            )
-        except PlaywrightError:
-            with contextlib.suppress(PlaywrightError):  # the page may be gone already
-                devtools.send("Runtime.terminateExecution")
-            what = f"the page did not answer within {timeout + GRACE_S:g} s (the body blocks it?)"
-            return {"ok": False, "kind": "timeout", "traceback": what}
+        with page.page.expect_console_message(
+            lambda message: message.text.startswith(mark), timeout=limit * 1000
+        ) as reported:
+            page.page.evaluate(_START_IN_PAGE, [code, mark])
+        text = reported.value.text[len(mark):]
+    except PlaywrightTimeout:
+        with contextlib.suppress(PlaywrightError):  # the page may be gone already
+            devtools.send("Runtime.terminateExecution")
+        what = f"the page did not answer within {limit:g} s (the body blocks it?)"
+        return {"ok": False, "kind": "timeout", "traceback": what}
+    except PlaywrightError as error:  # the page crashed or closed under the body
+        return {"ok": False, "kind": "runtime", "traceback": f"the page went away: {error}"}
     finally:
         with contextlib.suppress(PlaywrightError):
             devtools.detach()
-    text = handle.json_value()
-    handle.dispose()
     result: dict[str, Any] = json.loads(text)
     return result
 
