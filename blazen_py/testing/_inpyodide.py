@@ -7,7 +7,6 @@ timeout fails the pytest test with the traceback from inside Pyodide."""
 from __future__ import annotations
 
 import ast
-import contextlib
 import inspect
 import json
 import os
@@ -16,7 +15,6 @@ import shutil
 import subprocess
 import textwrap
 import threading
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -101,8 +99,8 @@ def outcome_failure(outcome: dict[str, Any], runtime: str) -> str | None:
 
 
 # Runs in the page: starts the body from a timer (so the evaluate that starts it returns
-# first) and reports its outcome as one console message, `mark` + the outcome's JSON.
-_START_IN_PAGE = """([code, mark]) => {
+# first) and reports its outcome's JSON once (see BlazenPage.reported).
+_START_IN_PAGE = """([mark, code]) => {
   const report = console.debug.bind(console);
   setTimeout(() => window.__blazenTest.pyodide.runPythonAsync(code).then(
     (out) => report(mark + out),
@@ -112,38 +110,14 @@ _START_IN_PAGE = """([code, mark]) => {
 
 
 def run_in_chromium(page: Any, code: str, timeout: float) -> dict[str, Any]:
-    """Run `code` in the BlazenPage's Pyodide. Started from a timer, so a body that blocks
-    the page is still caught by the host-side wait (timeout plus a grace period)."""
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    # The outcome comes back as a console message, waited for by Playwright's client: that
-    # wait needs nothing from the page. wait_for_function did: once its poller was in the
-    # page, its timeout ended in a call into the page (the poller's abort), which a blocked
-    # page never answers (seen: 1 run in 10 under load hung the user's pytest for good).
-    mark = f"{RESULT_PREFIX}{uuid.uuid4().hex}:"
+    """Run `code` in the BlazenPage's Pyodide. Started from a timer and waited for without
+    the page's help, so a body that blocks the page is still caught (after its timeout plus
+    a grace period) and its script stopped; the page answers again afterwards."""
     limit = timeout + GRACE_S
-    # A DevTools session attached while the page still answers: if the body blocks the
-    # page, its script is stopped through it (Runtime.terminateExecution interrupts the
-    # page's thread; a session attached only then gets no answer). Left spinning, the
-    # renderer kept a user's pytest waiting forever after the failure (seen: 10 minutes).
-    devtools = page.page.context.new_cdp_session(page.page)
-    try:
-        with page.page.expect_console_message(
-            lambda message: message.text.startswith(mark), timeout=limit * 1000
-        ) as reported:
-            page.page.evaluate(_START_IN_PAGE, [code, mark])
-        text = reported.value.text[len(mark):]
-    except PlaywrightTimeout:
-        with contextlib.suppress(PlaywrightError):  # the page may be gone already
-            devtools.send("Runtime.terminateExecution")
+    text = page.reported(_START_IN_PAGE, [code], limit)
+    if text is None:
         what = f"the page did not answer within {limit:g} s (the body blocks it?)"
         return {"ok": False, "kind": "timeout", "traceback": what}
-    except PlaywrightError as error:  # the page crashed or closed under the body
-        return {"ok": False, "kind": "runtime", "traceback": f"the page went away: {error}"}
-    finally:
-        with contextlib.suppress(PlaywrightError):
-            devtools.detach()
     result: dict[str, Any] = json.loads(text)
     return result
 

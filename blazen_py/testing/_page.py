@@ -6,7 +6,9 @@ own stack or traceback, so it is the test's failure."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import uuid
 from typing import Any
 
 BLANK_PATH = "__blazen__/blank.html"
@@ -23,6 +25,25 @@ _BOOT = """async ([snapshot]) => {
     window.__blazenTest = { blazen, pyodide, progress, runs: new Map(), nextRun: 0 };
   }
   return JSON.stringify(window.__blazenTest.progress);
+}"""
+
+# Runs in the page: calls the predicate with `arg` every 20 ms until it returns something
+# truthy and reports that value's JSON once (see BlazenPage.reported). It gives up by itself
+# at the deadline, so the host's timeout asks nothing of the page.
+_POLL = """([mark, arg, ms]) => {
+  const report = console.debug.bind(console);
+  const predicate = (__PREDICATE__);
+  const until = Date.now() + ms;
+  const poll = () => {
+    let value;
+    try { value = predicate(arg); } catch (e) {
+      report(mark + JSON.stringify({ thrown: String((e && e.stack) || e) }));
+      return;
+    }
+    if (value) report(mark + JSON.stringify({ value }));
+    else if (Date.now() < until) setTimeout(poll, 20);
+  };
+  poll();
 }"""
 
 _DESCRIBE = """
@@ -165,6 +186,9 @@ class BlazenPage:
         self.page_errors: list[str] = []
         self.boot_stages: list[str] = []
         page.on("pageerror", self._on_page_error)
+        # Attached while the page surely answers (a session attached to a blocked page gets
+        # no answer); it stays with the page through navigations and goes with it.
+        self._devtools = page.context.new_cdp_session(page)
 
     def _on_page_error(self, error: Any) -> None:
         stack = getattr(error, "stack", None)
@@ -220,19 +244,44 @@ class BlazenPage:
         return PageRun(self, out["id"], out["runId"])
 
     def wait(self, predicate: str, arg: Any, timeout: float, what: str) -> Any:
-        """Poll a JS predicate until it returns something truthy; its value, or
-        BlazenPageError naming `what` after `timeout` seconds."""
+        """Poll a JS predicate (a function of `arg`) every 20 ms until it returns something
+        truthy; that value through JSON, or BlazenPageError naming `what` after `timeout`
+        seconds (also when the page blocks meanwhile)."""
+        text = self.reported(_POLL.replace("__PREDICATE__", predicate), [arg, timeout * 1000], timeout)
+        self.check_errors()
+        if text is None:
+            raise BlazenPageError(f"gave up waiting for {what} after {timeout:g} s")
+        out = json.loads(text)
+        if "thrown" in out:
+            raise BlazenPageError(f"the wait for {what} threw in the page:\n{out['thrown']}")
+        return out["value"]
+
+    def reported(self, script: str, args: list[Any], timeout: float) -> str | None:
+        """Evaluate `script`, a JS function of `[mark, *args]` that reports once with
+        `console.debug(mark + text)`, and return that text; None when `timeout` seconds pass
+        first. Playwright's client does the waiting, which needs nothing from the page, so a
+        script that blocks the page cannot stall it; the page's script is then stopped
+        (Runtime.terminateExecution), so the page answers again for what comes after."""
+        from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+        # Not wait_for_function: once its poller is in the page, its timeout ends in a call
+        # into the page (the poller's abort), which a blocked page never answers (seen: one
+        # run in ten under load hung a user's pytest for good).
+        mark = f"@@blazen-report-{uuid.uuid4().hex}@@"
         try:
-            handle = self.page.wait_for_function(predicate, arg=arg, timeout=timeout * 1000, polling=20)
+            with self.page.expect_console_message(
+                lambda message: message.text.startswith(mark), timeout=timeout * 1000
+            ) as message:
+                self.page.evaluate(script, [mark, *args])
+            text: str = message.value.text
         except PlaywrightTimeout:
-            self.check_errors()
-            raise BlazenPageError(f"no {what} within {timeout:g} s") from None
-        value = handle.json_value()
-        handle.dispose()
-        self.check_errors()
-        return value
+            with contextlib.suppress(PlaywrightError):  # the page may be gone already
+                self._devtools.send("Runtime.terminateExecution")
+            return None
+        except PlaywrightError as error:
+            raise BlazenPageError(f"the page went away while waiting: {error}") from None
+        return text[len(mark) :]
 
 
 def _python_runner(code: str) -> str:

@@ -132,6 +132,7 @@ def test_a_page_blocked_by_a_body_answers_again_after_the_timeout(tmp_path: Path
 
     def test_blocked_once_the_wait_is_in_the_page(blazen_page):
         # Playwright's wait_for_function hung here for good: its timeout calls into the page.
+        blazen_page.reload()  # the page's DevTools session, attached before, still stops it
         code = "import asyncio\\nawait asyncio.sleep(2)\\nwhile True: pass"
         outcome = run_in_chromium(blazen_page, code, 0.5)
         assert outcome["kind"] == "timeout", outcome

@@ -125,7 +125,43 @@ def test_failures_in_the_page_fail_the_tests_with_the_pages_stack(tmp_path: Path
     assert "boom-uncaught" in text, text
     assert "boom-step" in text, text
     assert "ended without a 'InputRequested' item" in text, text
-    assert "no the run's end within 2 s" in text, text
+    assert "gave up waiting for the run's end after 2 s" in text, text
+
+
+WAITS = '''
+import pytest
+from blazen_py.testing import BlazenPageError
+
+def test_a_step_that_blocks_the_page_once_the_wait_is_in_it(blazen_page):
+    run = blazen_page.start("""
+        const wf = new blazen.Workflow('spin');
+        wf.addStep('s', ['blazen::StartEvent'], async () => {
+            await new Promise((resolve) => setTimeout(resolve, 1500));
+            for (;;) {}
+        });
+        return wf;
+    """)
+    with pytest.raises(BlazenPageError, match="gave up waiting for the run's end after 4 s"):
+        run.result(timeout=4)
+    assert blazen_page.js("return 1 + 1") == 2  # its script was stopped
+
+def test_a_predicate_that_throws(blazen_page):
+    with pytest.raises(BlazenPageError, match=r"the wait for a sum threw in the page:\\n.*ReferenceError"):
+        blazen_page.wait("([a, b]) => a + noSuchName", [2, 3], 5, "a sum")
+
+def test_a_wait_returns_the_first_truthy_value(blazen_page):
+    blazen_page.js("window.counter = 0; const t = setInterval(() => { if (++window.counter === 5) clearInterval(t); }, 30);")
+    assert blazen_page.wait("(goal) => window.counter >= goal && {seen: window.counter}", 5, 5, "five ticks") == {"seen": 5}
+'''
+
+
+def test_waits_end_on_time_even_when_the_page_blocks(tmp_path: Path) -> None:
+    """BlazenPage.wait (behind PageRun.result and wait_for) times out without the page's
+    help and stops the page's script: Playwright's wait_for_function hung for good when the
+    page blocked after its poller was in."""
+    out = run_pytest(tmp_path, WAITS, "-rA")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3 passed" in out.stdout, out.stdout
 
 
 def test_no_chromium_skips_with_a_clear_message(tmp_path: Path) -> None:
